@@ -1,0 +1,316 @@
+//! flock-based lock files: exclusive or shared, try / blocking / cancellable, never unlinked.
+//!
+//! Why this crate exists: Node.js has no advisory file lock, and the npm packages that fill the
+//! gap either emulate one with `O_EXCL` files and stale timeouts (a crashed owner blocks
+//! everyone until the timeout, and two reclaimers can both win: races.md #2), or use POSIX
+//! `fcntl` record locks, which belong to the *process*: a second handle in the same process is
+//! silently granted, and closing any fd of the file drops the lock (races.md #7). `flock` locks
+//! belong to the open file description instead: two handles in one process exclude each other,
+//! and the kernel drops the lock the instant the last fd of the description closes, so a
+//! SIGKILLed owner frees the lock at once, with no timeout and no guess about liveness.
+//!
+//! Races this crate closes, each decided in one place:
+//! - **Unlink race** (races.md #1): a lock file is never unlinked, by anything in sole. If A
+//!   unlinked on release while B waited on the old inode, a newcomer C would create and lock a
+//!   new inode, and B and C would both own "the" lock.
+//! - **Inherited locks** (races.md #8): every fd is `O_CLOEXEC` ([`open`]), and release does an
+//!   explicit `LOCK_UN` before `close`, so a child forked in the instant before exec cannot keep
+//!   our lock alive after we released it.
+//! - **Boolean try-lock** (races.md #6): [`LockFile::try_lock`] returns the lock or `None`; it
+//!   cannot be mistaken for success.
+//! - **Self-deadlock**: a blocking wait on a lock the calling thread itself holds would never
+//!   end (flock does not detect deadlock); [`LockFile::lock`] refuses it with `EDEADLK` using
+//!   the in-process [`registry`].
+//! - **Waits that cannot be cancelled**: a thread blocked in `flock` is woken for cancellation
+//!   by a signal sent to that thread alone ([`wait`]), so timeouts and aborts end the wait and
+//!   waits never sit on libuv's threadpool.
+//!
+//! Test: the unit tests in each module, `tests/` for multi-process behaviour, and the
+//! JavaScript suite (`__test__/lock.spec.ts`, the harness).
+
+pub mod error;
+pub mod holder;
+pub mod open;
+pub mod pid;
+pub mod registry;
+pub mod wait;
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+pub use error::{Error, Kind, Result};
+pub use open::OpenOptions;
+
+/// What kind of lock to take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `LOCK_EX`: one holder, no shared holders.
+    Exclusive,
+    /// `LOCK_SH`: any number of shared holders, no exclusive one.
+    Shared,
+}
+
+impl Mode {
+    fn op(self) -> i32 {
+        match self {
+            Mode::Exclusive => libc::LOCK_EX,
+            Mode::Shared => libc::LOCK_SH,
+        }
+    }
+    fn word(self) -> &'static str {
+        match self {
+            Mode::Exclusive => "an exclusive",
+            Mode::Shared => "a shared",
+        }
+    }
+}
+
+/// A held flock on a file. The lock lasts until [`LockFile::release`] or drop; dropping the
+/// last reference releases it (explicit `LOCK_UN`, then `close`). The file is never unlinked.
+#[must_use = "the lock is released as soon as the LockFile is dropped"]
+#[derive(Debug)]
+pub struct LockFile {
+    file: File,
+    path: PathBuf,
+    mode: Mode,
+    dev: u64,
+    ino: u64,
+    reg: registry::Token,
+}
+
+impl LockFile {
+    /// Take the lock now or return `Ok(None)` if another open file description holds a
+    /// conflicting lock (another process, or another handle in this one). Every other failure
+    /// is an `Err`. Test: `tests::try_lock_excludes_second_handle`.
+    pub fn try_lock(path: &Path, mode: Mode, opts: &OpenOptions) -> Result<Option<LockFile>> {
+        let opened = open::open_lock_file(path, opts)?;
+        LockFile::try_on(opened, path, mode, std::thread::current().id())
+    }
+
+    /// Take the lock on an already opened file, without blocking.
+    pub(crate) fn try_on(
+        opened: open::Opened,
+        path: &Path,
+        mode: Mode,
+        owner: ThreadId,
+    ) -> Result<Option<LockFile>> {
+        // SAFETY: valid fd owned by `opened.file`.
+        let rc = unsafe { libc::flock(opened.file.as_raw_fd(), mode.op() | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(Some(LockFile::from_locked(opened, path, mode, owner)));
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => Ok(None),
+            _ => Err(Error::os(err, "flock", path)),
+        }
+    }
+
+    pub(crate) fn from_locked(opened: open::Opened, path: &Path, mode: Mode, owner: ThreadId) -> LockFile {
+        let reg = registry::register(opened.dev, opened.ino, owner, mode == Mode::Exclusive);
+        LockFile {
+            file: opened.file,
+            path: path.to_path_buf(),
+            mode,
+            dev: opened.dev,
+            ino: opened.ino,
+            reg,
+        }
+    }
+
+    /// Take the lock, waiting on the calling thread until it is free or `timeout` passes.
+    ///
+    /// Refuses with `EDEADLK` (before waiting) when the calling thread itself holds a
+    /// conflicting lock on the same file: that wait could never end, because the thread that
+    /// would release is the one waiting. An unbounded wait blocks in `flock` directly; a
+    /// bounded one waits on a [`wait`] thread and cancels it at the deadline.
+    /// Test: `tests::blocking_lock_deadlock_is_refused`, `tests::timeout_expires`.
+    pub fn lock(path: &Path, mode: Mode, opts: &OpenOptions, timeout: Option<Duration>) -> Result<LockFile> {
+        let opened = open::open_lock_file(path, opts)?;
+        let me = std::thread::current().id();
+        if registry::would_deadlock(opened.dev, opened.ino, me, mode == Mode::Exclusive) {
+            return Err(Error::new(
+                Kind::Deadlock,
+                format!(
+                    "waiting for {} lock on {} would deadlock: this thread already holds a conflicting lock on it. Release that lock first, or use tryLock()/lock() instead of lockSync().",
+                    mode.word(),
+                    path.display()
+                ),
+            )
+            .with_path(path));
+        }
+        // Fast path: uncontended, no thread.
+        let opened = match LockFile::try_on(opened, path, mode, me)? {
+            Some(l) => return Ok(l),
+            None => open::open_lock_file(path, opts)?,
+        };
+        match timeout {
+            None => loop {
+                // SAFETY: valid fd.
+                let rc = unsafe { libc::flock(opened.file.as_raw_fd(), mode.op()) };
+                if rc == 0 {
+                    return Ok(LockFile::from_locked(opened, path, mode, me));
+                }
+                let err = io::Error::last_os_error();
+                if err.raw_os_error() != Some(libc::EINTR) {
+                    return Err(Error::os(err, "flock", path));
+                }
+            },
+            Some(t) => {
+                let (tx, rx) = std::sync::mpsc::channel();
+                let w = wait::Waiter::spawn(opened, path.to_path_buf(), mode, me, move |r| {
+                    let _ = tx.send(r);
+                });
+                match rx.recv_timeout(t) {
+                    Ok(r) => r,
+                    Err(_) => {
+                        w.cancel(wait::Reason::Timeout(t));
+                        rx.recv().unwrap_or_else(|_| Err(timed_out(path, mode, t)))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Release the lock: explicit `LOCK_UN`, then close. Never unlinks the file.
+    pub fn release(self) -> Result<()> {
+        // Drop does the work; an explicit method documents intent at call sites.
+        drop(self);
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+    pub fn dev(&self) -> u64 {
+        self.dev
+    }
+    pub fn ino(&self) -> u64 {
+        self.ino
+    }
+}
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        // Explicit unlock before close: a child forked by another thread an instant ago shares
+        // this description until it execs; LOCK_UN ends the lock for it too (races.md #8).
+        // SAFETY: valid fd owned by self.file.
+        unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_UN) };
+        registry::unregister(self.dev, self.ino, self.reg);
+    }
+}
+
+/// The `ETIMEDOUT` error, naming the holder when the kernel can tell.
+pub fn timed_out(path: &Path, mode: Mode, t: Duration) -> Error {
+    let mut e = Error::new(
+        Kind::TimedOut,
+        format!(
+            "timed out after {} ms waiting for {} lock on {}{}. Retry later, raise timeoutMs, or stop the holder.",
+            t.as_millis(),
+            mode.word(),
+            path.display(),
+            holder_phrase(path)
+        ),
+    )
+    .with_path(path);
+    if let Some(pid) = live_holder_pid(path) {
+        e = e.with_pid(pid);
+    }
+    e
+}
+
+/// The pid of a live process holding a flock on `path`, if any and if visible.
+pub fn live_holder_pid(path: &Path) -> Option<i32> {
+    let o = open::open_for_read(path).ok()??;
+    holder::flock_holders(o.dev, o.ino)
+        .into_iter()
+        .map(|h| h.pid)
+        .find(|&p| pid::pid_alive(p as i64))
+}
+
+fn holder_phrase(path: &Path) -> String {
+    match live_holder_pid(path) {
+        Some(p) if p as u32 == std::process::id() => " (held by this process, PID ".to_string() + &p.to_string() + ")",
+        Some(p) => format!(" (held by PID {p})"),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp() -> (tempfile::TempDir, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.lock");
+        (d, p)
+    }
+
+    #[test]
+    fn try_lock_excludes_second_handle() {
+        let (_d, p) = tmp();
+        let o = OpenOptions::default();
+        let a = LockFile::try_lock(&p, Mode::Exclusive, &o).unwrap().expect("first");
+        assert!(LockFile::try_lock(&p, Mode::Exclusive, &o).unwrap().is_none());
+        assert!(LockFile::try_lock(&p, Mode::Shared, &o).unwrap().is_none());
+        a.release().unwrap();
+        let s1 = LockFile::try_lock(&p, Mode::Shared, &o).unwrap().expect("shared 1");
+        let s2 = LockFile::try_lock(&p, Mode::Shared, &o).unwrap().expect("shared 2");
+        assert!(LockFile::try_lock(&p, Mode::Exclusive, &o).unwrap().is_none());
+        drop((s1, s2));
+        assert!(p.exists(), "lock files are never unlinked");
+    }
+
+    #[test]
+    fn blocking_lock_deadlock_is_refused() {
+        let (_d, p) = tmp();
+        let o = OpenOptions::default();
+        let _a = LockFile::try_lock(&p, Mode::Exclusive, &o).unwrap().unwrap();
+        let e = LockFile::lock(&p, Mode::Exclusive, &o, None).unwrap_err();
+        assert_eq!(e.code(), "EDEADLK");
+        let e = LockFile::lock(&p, Mode::Shared, &o, Some(Duration::from_millis(10))).unwrap_err();
+        assert_eq!(e.code(), "EDEADLK");
+    }
+
+    #[test]
+    fn shared_on_shared_same_thread_is_not_deadlock() {
+        let (_d, p) = tmp();
+        let o = OpenOptions::default();
+        let _a = LockFile::try_lock(&p, Mode::Shared, &o).unwrap().unwrap();
+        let _b = LockFile::lock(&p, Mode::Shared, &o, None).unwrap();
+    }
+
+    #[test]
+    fn timeout_expires_and_other_thread_release_wakes() {
+        let (_d, p) = tmp();
+        let o = OpenOptions::default();
+        // Held by another thread: waiting is legitimate.
+        let p2 = p.clone();
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let h = std::thread::spawn(move || {
+            let l = LockFile::try_lock(&p2, Mode::Exclusive, &OpenOptions::default()).unwrap().unwrap();
+            held_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            drop(l);
+        });
+        held_rx.recv().unwrap();
+        let e = LockFile::lock(&p, Mode::Exclusive, &o, Some(Duration::from_millis(30))).unwrap_err();
+        assert_eq!(e.code(), "ETIMEDOUT");
+        assert!(e.message().contains("held by this process"), "{}", e.message());
+        go_tx.send(()).unwrap();
+        let l = LockFile::lock(&p, Mode::Exclusive, &o, Some(Duration::from_secs(10))).unwrap();
+        drop(l);
+        h.join().unwrap();
+    }
+}

@@ -1,0 +1,129 @@
+//! Pid validation and liveness: the one place that decides whether a number is a pid and
+//! whether that pid is a live process.
+//!
+//! Why: `kill(0, 0)` signals the caller's process group and `kill(-1, 0)` every process the
+//! caller may signal, and a pid above `i32::MAX` wraps to a negative `pid_t`: a naive liveness
+//! probe on a corrupt pidfile can answer "alive" for a process that does not exist (seed 000).
+//! `EPERM` means the process exists but belongs to another user: alive (races.md #3). A zombie
+//! answers `kill(pid, 0)` but has closed every fd and holds nothing: dead (races.md #13).
+//! Test: `tests::*` below; `__test__/pidfile.spec.ts` for the JavaScript entry points.
+
+use crate::error::{Error, Kind, Result};
+
+/// The largest pid the kernel can hand out (`PID_MAX_LIMIT` is 2^22; `pid_t` is `i32`).
+pub const PID_MAX: i64 = i32::MAX as i64;
+
+/// Validate a pid given as a JavaScript number: an integer in 1..=2^31-1. Anything else
+/// (0, negatives, NaN, infinities, fractions, 2^31 and above) is `EINVALIDPID`, before any
+/// syscall is made.
+pub fn validate_pid(value: f64) -> Result<i32> {
+    if value.is_finite() && value.fract() == 0.0 && value >= 1.0 && value <= PID_MAX as f64 {
+        Ok(value as i32)
+    } else {
+        Err(Error::new(
+            Kind::InvalidPid,
+            format!(
+                "{value} is not a valid pid: a pid is an integer from 1 to 2147483647. Pass the pid of a process (for example process.pid)."
+            ),
+        ))
+    }
+}
+
+/// Parse the text of a pidfile's first line as a pid: ASCII digits only (surrounding
+/// whitespace allowed), value 1..=2^31-1. `None` for anything else (empty, garbage, negative,
+/// 0, overflow).
+pub fn parse_pid(text: &str) -> Option<i32> {
+    let t = text.trim();
+    if t.is_empty() || t.len() > 10 || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let v: i64 = t.parse().ok()?;
+    if (1..=PID_MAX).contains(&v) {
+        Some(v as i32)
+    } else {
+        None
+    }
+}
+
+/// Is `pid` a live, non-zombie process? Out-of-range pids are never alive and make no syscall.
+pub fn pid_alive(pid: i64) -> bool {
+    if !(1..=PID_MAX).contains(&pid) {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks for existence and permission.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    if rc != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EPERM) {
+        return false;
+    }
+    !is_zombie(pid as i32)
+}
+
+/// `true` when /proc says the process is a zombie (or dead, state `X`). A process that vanished
+/// between `kill` and the read is reported as a zombie too: it is not alive.
+#[cfg(target_os = "linux")]
+fn is_zombie(pid: i32) -> bool {
+    let stat = match std::fs::read(format!("/proc/{pid}/stat")) {
+        Ok(s) => s,
+        Err(_) => return true,
+    };
+    // The state follows the *last* ')': the command name may contain spaces and parentheses.
+    match stat.iter().rposition(|&b| b == b')') {
+        Some(i) => matches!(stat.get(i + 2), Some(b'Z') | Some(b'X') | Some(b'x')),
+        None => false,
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn is_zombie(_pid: i32) -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_rejects_non_pids() {
+        for v in [0.0, -1.0, 2147483648.0, 4294967296.0, f64::NAN, f64::INFINITY, 1.5, 1e300] {
+            assert_eq!(validate_pid(v).unwrap_err().code(), "EINVALIDPID", "{v}");
+        }
+        assert_eq!(validate_pid(1.0).unwrap(), 1);
+        assert_eq!(validate_pid(2147483647.0).unwrap(), i32::MAX);
+    }
+
+    #[test]
+    fn parse_accepts_only_plain_pids() {
+        assert_eq!(parse_pid("123\n"), Some(123));
+        assert_eq!(parse_pid("  42  "), Some(42));
+        for bad in ["", "\n", "0", "-5", "+5", "abc", "12a", "2147483648", "99999999999999999999", "1 2"] {
+            assert_eq!(parse_pid(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn liveness_of_self_dead_child_zombie_and_bad_pids() {
+        assert!(pid_alive(std::process::id() as i64));
+        assert!(!pid_alive(0));
+        assert!(!pid_alive(-1));
+        assert!(!pid_alive(i32::MAX as i64 + 1));
+        assert!(!pid_alive(u32::MAX as i64));
+        // A real child: a zombie until reaped, dead after.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id() as i64;
+        // Wait until it has exited but do not reap it: waitid with WNOWAIT.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let rc = unsafe {
+            libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT)
+        };
+        assert_eq!(rc, 0);
+        assert!(!pid_alive(pid), "a zombie holds nothing and is not alive");
+        child.wait().unwrap();
+        assert!(!pid_alive(pid), "a reaped child is dead");
+    }
+
+    #[test]
+    fn eperm_is_alive() {
+        // pid 1 belongs to root; when not root, kill answers EPERM, which means alive.
+        assert!(pid_alive(1));
+    }
+}
