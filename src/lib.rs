@@ -1,1 +1,347 @@
+//! The napi-rs binding of sole: converts JavaScript values to the crates' types and the crates'
+//! errors to JavaScript `Error`s. No logic of its own lives here: locking is `sole_lock`,
+//! pidfiles are `sole_pidfile`, and error codes are decided by `sole_lock::Error::code`.
+//! `lib/index.ts` adds what napi-rs cannot express (`Symbol.dispose`, AbortSignal, timers).
 
+#![deny(clippy::all)]
+
+use napi::bindgen_prelude::*;
+use napi::JsValue;
+use napi_derive::napi;
+
+use sole_lock::{open, LockFile, Mode, OpenOptions};
+use sole_pidfile::Pidfile;
+
+/// Turn a sole error into a JavaScript `Error` carrying `code`, `path`, `pid` and `errno`.
+/// The one place errors cross into JavaScript.
+fn js_error(env: &Env, e: sole_lock::Error) -> napi::Error {
+    let build = || -> Result<napi::Error> {
+        let mut obj = env.create_error(napi::Error::new(Status::GenericFailure, e.message()))?;
+        obj.set("code", e.code())?;
+        if let Some(p) = e.path() {
+            obj.set("path", p.to_string_lossy().into_owned())?;
+        }
+        if let Some(pid) = e.pid() {
+            obj.set("pid", pid)?;
+        }
+        if let Some(errno) = e.errno() {
+            obj.set("errno", -errno)?;
+        }
+        Ok(napi::Error::from(obj.to_unknown()))
+    };
+    build().unwrap_or_else(|_| napi::Error::new(Status::GenericFailure, e.to_string()))
+}
+
+fn path_arg(env: &Env, path: &str) -> Result<std::path::PathBuf> {
+    open::resolve(path).map_err(|e| js_error(env, e))
+}
+
+/// Options shared by `tryLock`, `lock` and `lockSync`.
+#[napi(object)]
+pub struct LockOptions {
+    /// Take a shared (`LOCK_SH`) lock instead of an exclusive one.
+    pub shared: Option<bool>,
+    /// Permission bits for a newly created lock file (default `0o600`).
+    pub mode: Option<u32>,
+    /// Create missing parent directories with mode `0o700` (default `false`).
+    pub create_dirs: Option<bool>,
+    /// Give up after this many milliseconds with `ETIMEDOUT`.
+    pub timeout_ms: Option<f64>,
+}
+
+fn split(opts: &Option<LockOptions>) -> (Mode, OpenOptions) {
+    let d = OpenOptions::default();
+    match opts {
+        None => (Mode::Exclusive, d),
+        Some(o) => (
+            if o.shared.unwrap_or(false) {
+                Mode::Shared
+            } else {
+                Mode::Exclusive
+            },
+            OpenOptions {
+                mode: o.mode.unwrap_or(d.mode),
+                create_dirs: o.create_dirs.unwrap_or(d.create_dirs),
+            },
+        ),
+    }
+}
+
+/// A held flock on a lock file (the native half of `Lock`).
+#[napi]
+pub struct NativeLock {
+    inner: Option<LockFile>,
+    path: String,
+    shared: bool,
+}
+
+impl NativeLock {
+    fn new(l: LockFile) -> Self {
+        NativeLock {
+            path: l.path().to_string_lossy().into_owned(),
+            shared: l.mode() == Mode::Shared,
+            inner: Some(l),
+        }
+    }
+}
+
+#[napi]
+impl NativeLock {
+    /// Absolute path of the lock file.
+    #[napi(getter)]
+    pub fn path(&self) -> String {
+        self.path.clone()
+    }
+    /// `true` for a shared lock.
+    #[napi(getter)]
+    pub fn shared(&self) -> bool {
+        self.shared
+    }
+    /// `true` once `release()` has run.
+    #[napi(getter)]
+    pub fn released(&self) -> bool {
+        self.inner.is_none()
+    }
+    /// Release the lock (explicit unlock, then close). Idempotent. Never unlinks the file.
+    #[napi]
+    pub fn release(&mut self, env: Env) -> Result<()> {
+        match self.inner.take() {
+            Some(l) => l.release().map_err(|e| js_error(&env, e)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Try once, without waiting: the lock, or `null` when another holder has it.
+#[napi]
+pub fn try_lock(env: Env, path: String, opts: Option<LockOptions>) -> Result<Option<NativeLock>> {
+    let p = path_arg(&env, &path)?;
+    let (mode, o) = split(&opts);
+    LockFile::try_lock(&p, mode, &o)
+        .map(|r| r.map(NativeLock::new))
+        .map_err(|e| js_error(&env, e))
+}
+
+/// Wait on the calling thread (start-up code only).
+#[napi]
+pub fn lock_sync(env: Env, path: String, opts: Option<LockOptions>) -> Result<NativeLock> {
+    let p = path_arg(&env, &path)?;
+    let (mode, o) = split(&opts);
+    let timeout = match opts.as_ref().and_then(|o| o.timeout_ms) {
+        Some(ms) => Some(sole_lock::timeout_from_ms(ms).map_err(|e| js_error(&env, e))?),
+        None => None,
+    };
+    LockFile::lock(&p, mode, &o, timeout)
+        .map(NativeLock::new)
+        .map_err(|e| js_error(&env, e))
+}
+
+/// Handle to cancel one asynchronous wait started by `lockAsync`.
+#[napi]
+pub struct LockWait {
+    waiter: Option<sole_lock::wait::Waiter>,
+    cancelled: Option<sole_lock::wait::Reason>,
+}
+
+#[napi]
+impl LockWait {
+    #[napi(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        LockWait {
+            waiter: None,
+            cancelled: None,
+        }
+    }
+    /// Cancel the wait: `timeoutMs` given → it ends with `ETIMEDOUT`, otherwise `ECANCELED`.
+    #[napi]
+    pub fn cancel(&mut self, timeout_ms: Option<f64>) {
+        let reason = match timeout_ms {
+            Some(ms) => sole_lock::wait::Reason::Timeout(
+                sole_lock::timeout_from_ms(ms).unwrap_or_default(),
+            ),
+            None => sole_lock::wait::Reason::Abort,
+        };
+        match &self.waiter {
+            Some(w) => w.cancel(reason),
+            None => self.cancelled = Some(reason),
+        }
+    }
+}
+
+/// Start waiting for the lock on a dedicated thread (never libuv's pool); the promise
+/// settles when the holder releases, or when `wait.cancel()` is called. Callers try
+/// `tryLock` first: this is only the contended path.
+#[napi(ts_return_type = "Promise<NativeLock>")]
+pub fn lock_async<'env>(
+    env: &'env Env,
+    path: String,
+    opts: Option<LockOptions>,
+    wait: &mut LockWait,
+) -> Result<Object<'env>> {
+    let p = path_arg(env, &path)?;
+    let (mode, o) = split(&opts);
+    // The timer lives in lib/index.ts; the value is validated here, where every other is.
+    if let Some(ms) = opts.as_ref().and_then(|o| o.timeout_ms) {
+        sole_lock::timeout_from_ms(ms).map_err(|e| js_error(env, e))?;
+    }
+    let opened = open::open_lock_file(&p, &o).map_err(|e| js_error(env, e))?;
+    let (deferred, promise) = env.create_deferred()?;
+    let waiter = sole_lock::wait::Waiter::spawn(
+        opened,
+        p,
+        mode,
+        std::thread::current().id(),
+        move |r| {
+            deferred.resolve(move |env| match r {
+                Ok(l) => Ok(NativeLock::new(l)),
+                Err(e) => Err(js_error(&env, e)),
+            })
+        },
+    );
+    if let Some(reason) = wait.cancelled.take() {
+        waiter.cancel(reason);
+    }
+    wait.waiter = Some(waiter);
+    Ok(promise)
+}
+
+/// Options for `claimPidfile` and `acquireDaemonLock`.
+#[napi(object)]
+pub struct PidfileOptions {
+    /// Permission bits for a newly created pidfile (default `0o600`).
+    pub mode: Option<u32>,
+    /// Create missing parent directories with mode `0o700` (default `false`).
+    pub create_dirs: Option<bool>,
+}
+
+fn pid_opts(o: &Option<PidfileOptions>) -> OpenOptions {
+    let d = OpenOptions::default();
+    match o {
+        None => d,
+        Some(o) => OpenOptions {
+            mode: o.mode.unwrap_or(d.mode),
+            create_dirs: o.create_dirs.unwrap_or(d.create_dirs),
+        },
+    }
+}
+
+/// A claimed pidfile (the native half of `Pidfile`).
+#[napi]
+pub struct NativePidfile {
+    inner: Pidfile,
+    path: String,
+}
+
+#[napi]
+impl NativePidfile {
+    /// Absolute path of the pidfile.
+    #[napi(getter)]
+    pub fn path(&self) -> String {
+        self.path.clone()
+    }
+    /// The pid written into the file (this process).
+    #[napi(getter)]
+    pub fn pid(&self) -> i32 {
+        self.inner.pid()
+    }
+    /// `true` once `release()` has run.
+    #[napi(getter)]
+    pub fn released(&self) -> bool {
+        !self.inner.is_held()
+    }
+    /// End the claim: empty the file, unlock, close. Never unlinks. Idempotent.
+    #[napi]
+    pub fn release(&mut self, env: Env) -> Result<()> {
+        self.inner.release().map_err(|e| js_error(&env, e))
+    }
+}
+
+fn native_pidfile(p: Pidfile) -> NativePidfile {
+    NativePidfile {
+        path: p.path().to_string_lossy().into_owned(),
+        inner: p,
+    }
+}
+
+/// Claim a pidfile for this process, or throw `EHELD` naming the holder.
+#[napi]
+pub fn claim_pidfile(env: Env, path: String, opts: Option<PidfileOptions>) -> Result<NativePidfile> {
+    let p = path_arg(&env, &path)?;
+    sole_pidfile::claim(&p, &pid_opts(&opts))
+        .map(native_pidfile)
+        .map_err(|e| js_error(&env, e))
+}
+
+/// What `readPidfile` found; `lib/index.ts` narrows it to a discriminated union.
+#[napi(object)]
+pub struct NativePidfileState {
+    pub state: String,
+    pub pid: Option<i32>,
+    pub stale_pid: Option<i32>,
+}
+
+/// Inspect a pidfile without blocking, locking or modifying it.
+#[napi]
+pub fn read_pidfile(env: Env, path: String) -> Result<NativePidfileState> {
+    use sole_pidfile::State;
+    let p = path_arg(&env, &path)?;
+    let s = sole_pidfile::read(&p).map_err(|e| js_error(&env, e))?;
+    Ok(match s {
+        State::Absent => NativePidfileState {
+            state: "absent".into(),
+            pid: None,
+            stale_pid: None,
+        },
+        State::Free { stale_pid } => NativePidfileState {
+            state: "free".into(),
+            pid: None,
+            stale_pid,
+        },
+        State::Held { pid } => NativePidfileState {
+            state: "held".into(),
+            pid: Some(pid),
+            stale_pid: None,
+        },
+    })
+}
+
+/// `dir/daemon.lock`.
+#[napi]
+pub fn daemon_lock_path(env: Env, dir: String) -> Result<String> {
+    let d = path_arg(&env, &dir)?;
+    Ok(sole_pidfile::daemon_lock_path(&d).to_string_lossy().into_owned())
+}
+
+/// Claim the daemon lock (a file, or a directory that gets `daemon.lock`).
+#[napi]
+pub fn acquire_daemon_lock(
+    env: Env,
+    path_or_dir: String,
+    opts: Option<PidfileOptions>,
+) -> Result<NativePidfile> {
+    let p = path_arg(&env, &path_or_dir)?;
+    sole_pidfile::acquire_daemon_lock(&p, &pid_opts(&opts))
+        .map(native_pidfile)
+        .map_err(|e| js_error(&env, e))
+}
+
+/// The pid recorded in a lock file: missing, empty or garbage → `null`; other I/O → error.
+#[napi]
+pub fn read_lock_pid(env: Env, path: String) -> Result<Option<i32>> {
+    let p = path_arg(&env, &path)?;
+    sole_pidfile::read_lock_pid(&p).map_err(|e| js_error(&env, e))
+}
+
+/// Is this pid a live, non-zombie process? 0, negatives and > 2^31-1 are never alive; a
+/// value that is not an integer throws `EINVALIDPID`.
+#[napi]
+pub fn pid_alive(env: Env, pid: f64) -> Result<bool> {
+    if !pid.is_finite() || pid.fract() != 0.0 {
+        return Err(js_error(
+            &env,
+            sole_pidfile::validate_pid(pid).unwrap_err(),
+        ));
+    }
+    Ok(sole_pidfile::pid_alive(pid.clamp(i64::MIN as f64, i64::MAX as f64) as i64))
+}

@@ -210,6 +210,18 @@ impl Drop for LockFile {
     }
 }
 
+/// Convert a JavaScript `timeoutMs` into a duration: finite and >= 0, else `EINVAL`.
+pub fn timeout_from_ms(ms: f64) -> Result<Duration> {
+    if ms.is_finite() && ms >= 0.0 && ms <= 1e12 {
+        Ok(Duration::from_secs_f64(ms / 1000.0))
+    } else {
+        Err(Error::new(
+            Kind::Os(libc::EINVAL),
+            format!("timeoutMs {ms} is not a number of milliseconds: pass a finite number >= 0"),
+        ))
+    }
+}
+
 /// The `ETIMEDOUT` error, naming the holder when the kernel can tell.
 pub fn timed_out(path: &Path, mode: Mode, t: Duration) -> Error {
     let mut e = Error::new(

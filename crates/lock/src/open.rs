@@ -67,6 +67,31 @@ fn check_path(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Resolve a caller's path once, at the API boundary: made absolute against the current
+/// directory (without touching the filesystem or following links), so every message, every
+/// `path` property and every later `chdir` refer to the same file. Empty paths and NUL bytes
+/// are refused here. The one place paths are resolved.
+pub fn resolve(path: &str) -> Result<std::path::PathBuf> {
+    let p = Path::new(path);
+    check_path(p)?;
+    cstr(p)?;
+    std::path::absolute(p).map_err(|e| Error::os(e, "resolve path", p))
+}
+
+fn check_mode(mode: u32, path: &Path) -> Result<()> {
+    if mode & !0o777 != 0 {
+        return Err(Error::new(
+            Kind::Os(libc::EINVAL),
+            format!(
+                "mode {mode:#o} for {} is not a set of permission bits: pass a value from 0 to 0o777 (default 0o600)",
+                path.display()
+            ),
+        )
+        .with_path(path));
+    }
+    Ok(())
+}
+
 fn map_open_error(err: io::Error, path: &Path) -> Error {
     match err.raw_os_error() {
         Some(libc::ELOOP) => Error::new(
@@ -124,6 +149,7 @@ fn raw_open(c: &CString, flags: i32, mode: u32) -> io::Result<File> {
 /// then `fstat` must show a regular file. Never truncates, never unlinks.
 pub fn open_lock_file(path: &Path, opts: &OpenOptions) -> Result<Opened> {
     check_path(path)?;
+    check_mode(opts.mode, path)?;
     if opts.create_dirs {
         if let Some(parent) = path.parent() {
             mkdirs(parent)?;
@@ -133,7 +159,7 @@ pub fn open_lock_file(path: &Path, opts: &OpenOptions) -> Result<Opened> {
     // O_NONBLOCK: opening a FIFO planted at the path must not hang; for regular files it has
     // no effect. O_NOCTTY: a tty planted at the path must not become our controlling terminal.
     let base = libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
-    let mode = opts.mode & 0o7777;
+    let mode = opts.mode;
     // Try an exclusive create first so we know whether we made the file (and may set its
     // mode); if it exists, open it as it is.
     let (file, created) = match raw_open(&c, base | libc::O_CREAT | libc::O_EXCL, mode) {

@@ -1,0 +1,230 @@
+/**
+ * sole: proven single-owner primitives for Node.js on one host.
+ *
+ * This file is the thin typed layer over the generated napi-rs binding (`../index.js`). It
+ * adds only what napi-rs cannot express: `Symbol.dispose` on the native classes, AbortSignal
+ * and timer handling for `lock()`, and a discriminated union for `readPidfile()`. All locking,
+ * validation and error codes live in the Rust crates (`crates/lock`, `crates/pidfile`).
+ */
+import * as native from '../index.js'
+
+/**
+ * Stable `code` values of errors thrown by sole. Other I/O failures carry the errno name as
+ * Node's `fs` spells it (`EACCES`, `ENOENT`, `EROFS`, …).
+ * - `EHELD`: another live process holds the pidfile/lock; `err.pid` names it.
+ * - `ETIMEDOUT`: `timeoutMs` ran out; `err.pid` names the holder when it can be seen.
+ * - `EDEADLK`: a synchronous wait for a lock this same thread holds (it could never end).
+ * - `ESYMLINK`: the path is a symbolic link; sole never follows one.
+ * - `ENOTREG`: the path is a directory, FIFO, device or socket.
+ * - `EINVALIDPID`: not an integer pid in 1..2^31-1.
+ * - `EUNKNOWNHOLDER`: locked by a process that exited while a forked child kept the descriptor.
+ * - `ABORT_ERR` (with `name === 'AbortError'`): `lock()` was aborted through its `signal`.
+ */
+export type SoleErrorCode =
+  | 'EHELD'
+  | 'ETIMEDOUT'
+  | 'EDEADLK'
+  | 'ESYMLINK'
+  | 'ENOTREG'
+  | 'EINVALIDPID'
+  | 'EUNKNOWNHOLDER'
+  | 'ABORT_ERR'
+  | (string & {})
+
+/** Every error sole throws is an `Error` with these properties. */
+export interface SoleError extends Error {
+  code: SoleErrorCode
+  /** The absolute path concerned, where there is one. */
+  path?: string
+  /** The pid concerned (the holder, for `EHELD` and `ETIMEDOUT`). */
+  pid?: number
+  /** Negative errno, for OS failures (as in Node's `fs` errors). */
+  errno?: number
+}
+
+/** Options for every lock call. */
+export interface LockOptions {
+  /** Take a shared lock (many shared holders, no exclusive one). Default: exclusive. */
+  shared?: boolean
+  /** Permission bits of a newly created lock file. Default `0o600`. */
+  mode?: number
+  /** Create missing parent directories (mode `0o700`). Default `false`. */
+  createDirs?: boolean
+}
+
+/** Options for `lockSync`. */
+export interface LockSyncOptions extends LockOptions {
+  /** Give up with `ETIMEDOUT` after this many milliseconds. Default: wait forever. */
+  timeoutMs?: number
+}
+
+/** Options for `lock`. */
+export interface LockAsyncOptions extends LockSyncOptions {
+  /** Abort the wait; the promise rejects with `AbortError` (`code: 'ABORT_ERR'`). */
+  signal?: AbortSignal
+}
+
+/**
+ * A held lock. It belongs to its open file description: a second `Lock` on the same file in
+ * the same process is excluded like any other process. Keep a reference for as long as you
+ * need the lock: a `Lock` that is garbage-collected is released. The file is never unlinked.
+ */
+export type Lock = native.NativeLock & Disposable
+/** The `Lock` class, for `instanceof` checks. */
+export const Lock = native.NativeLock
+
+/** A claimed pidfile: the claim lasts until `release()` (or dispose, or process exit). */
+export type Pidfile = native.NativePidfile & Disposable
+/** The `Pidfile` class, for `instanceof` checks. */
+export const Pidfile = native.NativePidfile
+
+declare module '../index.js' {
+  interface NativeLock {
+    /** Same as `release()`: `using lock = tryLock(p)` releases at the end of the block. */
+    [Symbol.dispose](): void
+  }
+  interface NativePidfile {
+    /** Same as `release()`. */
+    [Symbol.dispose](): void
+  }
+}
+
+native.NativeLock.prototype[Symbol.dispose] = function (this: native.NativeLock) {
+  this.release()
+}
+native.NativePidfile.prototype[Symbol.dispose] = function (this: native.NativePidfile) {
+  this.release()
+}
+
+/**
+ * Take the lock now, or return `null` when another holder (another process, or another
+ * handle in this one) has it. Every other failure throws a {@link SoleError}.
+ */
+export function tryLock(path: string, opts?: LockOptions): Lock | null {
+  return native.tryLock(path, opts) as Lock | null
+}
+
+/**
+ * Take the lock, waiting on the calling thread. For start-up code: it blocks the event loop.
+ * Throws `EDEADLK` instead of hanging when this thread already holds a conflicting lock on
+ * the same file, and `ETIMEDOUT` when `timeoutMs` runs out.
+ */
+export function lockSync(path: string, opts?: LockSyncOptions): Lock {
+  return native.lockSync(path, opts) as Lock
+}
+
+function abortError(signal: AbortSignal): SoleError {
+  const err = new Error('The operation was aborted', { cause: signal.reason }) as SoleError
+  err.name = 'AbortError'
+  err.code = 'ABORT_ERR'
+  return err
+}
+
+/**
+ * Take the lock, waiting without blocking the event loop. An uncontended lock is taken at
+ * once with no thread hop; a contended wait runs on a dedicated thread (never libuv's
+ * threadpool) and wakes when the holder releases. Rejects with `ETIMEDOUT` after `timeoutMs`,
+ * with `AbortError` when `signal` aborts.
+ */
+export function lock(path: string, opts: LockAsyncOptions = {}): Promise<Lock> {
+  const { signal, timeoutMs } = opts
+  let pending: Promise<native.NativeLock>
+  const wait = new native.LockWait()
+  try {
+    if (signal?.aborted) return Promise.reject(abortError(signal))
+    const got = native.tryLock(path, opts)
+    if (got) return Promise.resolve(got as Lock)
+    pending = native.lockAsync(path, opts, wait)
+  } catch (err) {
+    return Promise.reject(err)
+  }
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => wait.cancel(timeoutMs), timeoutMs)
+  const onAbort = (): void => wait.cancel()
+  signal?.addEventListener('abort', onAbort, { once: true })
+  const cleanup = (): void => {
+    if (timer !== undefined) clearTimeout(timer)
+    signal?.removeEventListener('abort', onAbort)
+  }
+  return pending.then(
+    (l) => {
+      cleanup()
+      if (signal?.aborted) {
+        // Granted in the same instant as the abort: an aborted call never returns a lock.
+        l.release()
+        throw abortError(signal)
+      }
+      return l as Lock
+    },
+    (err: SoleError) => {
+      cleanup()
+      if (err.code === 'ECANCELED' && signal?.aborted) throw abortError(signal)
+      throw err
+    },
+  )
+}
+
+/** Options for `claimPidfile` and `acquireDaemonLock`. */
+export interface PidfileOptions {
+  /** Permission bits of a newly created pidfile. Default `0o600`. */
+  mode?: number
+  /** Create missing parent directories (mode `0o700`). Default `false`. */
+  createDirs?: boolean
+}
+
+/**
+ * Claim `path` for this process: an exclusive flock held while the returned guard lives, and
+ * `PID\n` written and fsynced. Throws `EHELD` ("already running as PID N (pidfile: PATH)")
+ * with `err.pid` when a live process holds it. The file is never unlinked.
+ */
+export function claimPidfile(path: string, opts?: PidfileOptions): Pidfile {
+  return native.claimPidfile(path, opts) as Pidfile
+}
+
+/** What `readPidfile` found. */
+export type PidfileState =
+  | { state: 'absent' }
+  | { state: 'free'; stalePid?: number }
+  | { state: 'held'; pid: number }
+
+/**
+ * Inspect a pidfile without blocking, locking or modifying it. A `held` pid is the process the
+ * kernel reports as holding the lock, checked alive: never a dead process, never a pid left
+ * in the file by a previous owner. `stalePid` is the pid a free file still names, if any.
+ */
+export function readPidfile(path: string): PidfileState {
+  const s = native.readPidfile(path)
+  if (s.state === 'held') return { state: 'held', pid: s.pid as number }
+  if (s.state === 'free') return s.stalePid === undefined || s.stalePid === null ? { state: 'free' } : { state: 'free', stalePid: s.stalePid }
+  return { state: 'absent' }
+}
+
+/** `dir/daemon.lock` (absolute). */
+export function daemonLockPath(dir: string): string {
+  return native.daemonLockPath(dir)
+}
+
+/**
+ * Claim the daemon lock: `pathOrDir` is the lock file, or a directory that gets
+ * `daemon.lock`. Same mechanism and guarantees as `claimPidfile`; the refusal reads
+ * "already running as PID N (lock file: PATH)".
+ */
+export function acquireDaemonLock(pathOrDir: string, opts?: PidfileOptions): Pidfile {
+  return native.acquireDaemonLock(pathOrDir, opts) as Pidfile
+}
+
+/**
+ * The pid recorded in a lock file, without judging whether anyone holds it: missing, empty
+ * or garbage → `null`; other I/O failures (permissions, symlink, directory) throw.
+ */
+export function readLockPid(path: string): number | null {
+  return native.readLockPid(path)
+}
+
+/**
+ * Is `pid` a live process? `0`, negatives and values above 2^31-1 are never alive (no signal
+ * is sent); a process of another user (EPERM) is alive; a zombie is not. Non-integers throw
+ * `EINVALIDPID`. Use it for display only: ownership comes from the lock, not from this.
+ */
+export function pidAlive(pid: number): boolean {
+  return native.pidAlive(pid)
+}

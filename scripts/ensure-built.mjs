@@ -1,0 +1,13 @@
+// Build the release addon and the TypeScript layer. cargo and tsc are incremental, so this is
+// cheap when nothing changed; `npm test`, `npm run stress` and `npm run bench` call it first so
+// they never run against a stale binary.
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import path from 'node:path'
+
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
+const bin = (name) => path.join(root, 'node_modules', '.bin', name)
+const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' })
+
+run(bin('napi'), ['build', '--platform', '--release'])
+run(bin('tsc'), ['-p', 'tsconfig.json'])
