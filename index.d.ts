@@ -28,6 +28,36 @@ export declare class NativeLock {
   release(): void
 }
 
+/**
+ * An open lock file that can be locked and released many times without reopening. One
+ * lock at a time per handle (`EBUSY` otherwise); two handles exclude each other.
+ *
+ * The fast path keeps the granted lock inside the handle (`tryLockHeld`/`releaseHeld`) so a
+ * lock cycle allocates no native object; `lib/index.ts` gives the caller a plain `Lock`.
+ */
+export declare class NativeLockFile {
+  /** Absolute path of the lock file. */
+  get path(): string
+  /**
+   * Take the lock now and keep it in the handle: `true`, or `false` when another holder
+   * has it. (Internal: `lib/index.ts` turns this into `Lock | null`.)
+   */
+  tryLockHeld(shared: boolean): boolean
+  /** Take the lock, waiting on the calling thread, and keep it in the handle. */
+  lockSyncHeld(shared: boolean, timeoutMs?: number | undefined | null): void
+  /** Release the lock kept in the handle (explicit unlock; the descriptor stays open). */
+  releaseHeld(): void
+  /** The contended path of `lock()` on this handle. */
+  lockAsync(opts: LockOptions | undefined | null, wait: LockWait): Promise<NativeLock>
+  /**
+   * Close the handle and release a lock kept in it. A lock from the contended path of
+   * `lockAsync` stays held until released.
+   */
+  close(): void
+  /** `true` once `close()` has run. */
+  get closed(): boolean
+}
+
 /** A claimed pidfile (the native half of `Pidfile`). */
 export declare class NativePidfile {
   /** Absolute path of the pidfile. */
@@ -52,7 +82,8 @@ export declare function daemonLockPath(dir: string): string
 /**
  * Start waiting for the lock on a dedicated thread (never libuv's pool); the promise
  * settles when the holder releases, or when `wait.cancel()` is called. Callers try
- * `tryLock` first: this is only the contended path.
+ * `tryLock` first: this is only the contended path. (`timeoutMs` is validated here; its
+ * timer lives in `lib/index.ts`.)
  */
 export declare function lockAsync(path: string, opts: LockOptions | undefined | null, wait: LockWait): Promise<NativeLock>
 
@@ -77,6 +108,9 @@ export interface NativePidfileState {
   pid?: number
   stalePid?: number
 }
+
+/** Open (creating if needed) a lock file for repeated locking. */
+export declare function openLockFile(path: string, opts?: LockOptions | undefined | null): NativeLockFile
 
 /**
  * Is this pid a live, non-zombie process? 0, negatives and > 2^31-1 are never alive; a

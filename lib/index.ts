@@ -67,11 +67,19 @@ export interface LockAsyncOptions extends LockSyncOptions {
 /**
  * A held lock. It belongs to its open file description: a second `Lock` on the same file in
  * the same process is excluded like any other process. Keep a reference for as long as you
- * need the lock: a `Lock` that is garbage-collected is released. The file is never unlinked.
+ * need the lock: a `Lock` from `tryLock`/`lock`/`lockSync` that is garbage-collected is
+ * released. The file is never unlinked.
  */
-export type Lock = native.NativeLock & Disposable
-/** The `Lock` class, for `instanceof` checks. */
-export const Lock = native.NativeLock
+export interface Lock extends Disposable {
+  /** Absolute path of the lock file. */
+  readonly path: string
+  /** `true` for a shared lock. */
+  readonly shared: boolean
+  /** `true` once `release()` has run. */
+  readonly released: boolean
+  /** Release the lock: explicit unlock, then close. Idempotent. Never unlinks the file. */
+  release(): void
+}
 
 /** A claimed pidfile: the claim lasts until `release()` (or dispose, or process exit). */
 export type Pidfile = native.NativePidfile & Disposable
@@ -121,25 +129,29 @@ function abortError(signal: AbortSignal): SoleError {
 }
 
 /**
- * Take the lock, waiting without blocking the event loop. An uncontended lock is taken at
- * once with no thread hop; a contended wait runs on a dedicated thread (never libuv's
- * threadpool) and wakes when the holder releases. Rejects with `ETIMEDOUT` after `timeoutMs`,
- * with `AbortError` when `signal` aborts.
+ * The one implementation of an asynchronous lock request, for paths and handles alike: try at
+ * once (no thread hop when uncontended), else wait on a native thread that the timer or the
+ * signal can cancel.
  */
-export function lock(path: string, opts: LockAsyncOptions = {}): Promise<Lock> {
+function acquire(
+  tryNow: () => Lock | null,
+  wait: (w: native.LockWait) => Promise<Lock>,
+  opts: LockAsyncOptions,
+): Promise<Lock> {
   const { signal, timeoutMs } = opts
-  let pending: Promise<native.NativeLock>
-  const wait = new native.LockWait()
+  let pending: Promise<Lock>
+  let w: native.LockWait
   try {
     if (signal?.aborted) return Promise.reject(abortError(signal))
-    const got = native.tryLock(path, opts)
-    if (got) return Promise.resolve(got as Lock)
-    pending = native.lockAsync(path, opts, wait)
+    const got = tryNow()
+    if (got) return Promise.resolve(got)
+    w = new native.LockWait()
+    pending = wait(w)
   } catch (err) {
     return Promise.reject(err)
   }
-  const timer = timeoutMs === undefined ? undefined : setTimeout(() => wait.cancel(timeoutMs), timeoutMs)
-  const onAbort = (): void => wait.cancel()
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => w.cancel(timeoutMs), timeoutMs)
+  const onAbort = (): void => w.cancel()
   signal?.addEventListener('abort', onAbort, { once: true })
   const cleanup = (): void => {
     if (timer !== undefined) clearTimeout(timer)
@@ -153,7 +165,7 @@ export function lock(path: string, opts: LockAsyncOptions = {}): Promise<Lock> {
         l.release()
         throw abortError(signal)
       }
-      return l as Lock
+      return l
     },
     (err: SoleError) => {
       cleanup()
@@ -161,6 +173,104 @@ export function lock(path: string, opts: LockAsyncOptions = {}): Promise<Lock> {
       throw err
     },
   )
+}
+
+/**
+ * Take the lock, waiting without blocking the event loop. An uncontended lock is taken at
+ * once with no thread hop; a contended wait runs on a dedicated thread (never libuv's
+ * threadpool) and wakes when the holder releases. Rejects with `ETIMEDOUT` after `timeoutMs`,
+ * with `AbortError` when `signal` aborts.
+ */
+export function lock(path: string, opts: LockAsyncOptions = {}): Promise<Lock> {
+  return acquire(
+    () => native.tryLock(path, opts) as Lock | null,
+    (w) => native.lockAsync(path, opts, w) as Promise<Lock>,
+    opts,
+  )
+}
+
+/**
+ * An open lock file, for code that takes the same lock many times: each `tryLock`/`lock`
+ * costs one `flock`, with no open or close. One lock at a time per handle (a second request
+ * while a lock is out throws `EBUSY`); two handles exclude each other like two processes.
+ */
+export class LockFile implements Disposable {
+  readonly #h: native.NativeLockFile
+  /** @internal */
+  constructor(h: native.NativeLockFile) {
+    this.#h = h
+  }
+  #held(shared: boolean): Lock {
+    return new HandleLock(this.#h, shared)
+  }
+  /** Absolute path of the lock file. */
+  get path(): string {
+    return this.#h.path
+  }
+  /** `true` once `close()` has run. */
+  get closed(): boolean {
+    return this.#h.closed
+  }
+  /** Take the lock now, or `null` when another holder has it. */
+  tryLock(opts?: Pick<LockOptions, 'shared'>): Lock | null {
+    const shared = opts?.shared === true
+    return this.#h.tryLockHeld(shared) ? this.#held(shared) : null
+  }
+  /** Take the lock, waiting on the calling thread (see `lockSync`). */
+  lockSync(opts?: Pick<LockSyncOptions, 'shared' | 'timeoutMs'>): Lock {
+    const shared = opts?.shared === true
+    this.#h.lockSyncHeld(shared, opts?.timeoutMs)
+    return this.#held(shared)
+  }
+  /** Take the lock without blocking the event loop (see `lock`). */
+  lock(opts: Pick<LockAsyncOptions, 'shared' | 'timeoutMs' | 'signal'> = {}): Promise<Lock> {
+    return acquire(
+      () => this.tryLock(opts),
+      (w) => this.#h.lockAsync(opts, w) as Promise<Lock>,
+      opts,
+    )
+  }
+  /** Close the descriptor. A lock taken through this handle stays held until released. */
+  close(): void {
+    this.#h.close()
+  }
+  [Symbol.dispose](): void {
+    this.close()
+  }
+}
+
+/**
+ * A lock granted on a {@link LockFile}'s fast path: a plain object (no native allocation per
+ * cycle). The lock itself is kept in the handle; `release()` works once, so a stale `Lock`
+ * from an earlier cycle can never release a later one.
+ */
+class HandleLock implements Lock {
+  readonly #h: native.NativeLockFile
+  #released = false
+  readonly shared: boolean
+  constructor(h: native.NativeLockFile, shared: boolean) {
+    this.#h = h
+    this.shared = shared
+  }
+  get path(): string {
+    return this.#h.path
+  }
+  get released(): boolean {
+    return this.#released
+  }
+  release(): void {
+    if (this.#released) return
+    this.#released = true
+    this.#h.releaseHeld()
+  }
+  [Symbol.dispose](): void {
+    this.release()
+  }
+}
+
+/** Open (creating if needed) a lock file for repeated locking; see {@link LockFile}. */
+export function openLockFile(path: string, opts?: Omit<LockOptions, 'shared'>): LockFile {
+  return new LockFile(native.openLockFile(path, opts))
 }
 
 /** Options for `claimPidfile` and `acquireDaemonLock`. */

@@ -127,10 +127,7 @@ pub fn try_lock(env: Env, path: String, opts: Option<LockOptions>) -> Result<Opt
 pub fn lock_sync(env: Env, path: String, opts: Option<LockOptions>) -> Result<NativeLock> {
     let p = path_arg(&env, &path)?;
     let (mode, o) = split(&opts);
-    let timeout = match opts.as_ref().and_then(|o| o.timeout_ms) {
-        Some(ms) => Some(sole_lock::timeout_from_ms(ms).map_err(|e| js_error(&env, e))?),
-        None => None,
-    };
+    let timeout = check_timeout(&env, &opts)?;
     LockFile::lock(&p, mode, &o, timeout)
         .map(NativeLock::new)
         .map_err(|e| js_error(&env, e))
@@ -157,9 +154,9 @@ impl LockWait {
     #[napi]
     pub fn cancel(&mut self, timeout_ms: Option<f64>) {
         let reason = match timeout_ms {
-            Some(ms) => sole_lock::wait::Reason::Timeout(
-                sole_lock::timeout_from_ms(ms).unwrap_or_default(),
-            ),
+            Some(ms) => {
+                sole_lock::wait::Reason::Timeout(sole_lock::timeout_from_ms(ms).unwrap_or_default())
+            }
             None => sole_lock::wait::Reason::Abort,
         };
         match &self.waiter {
@@ -169,9 +166,42 @@ impl LockWait {
     }
 }
 
+fn check_timeout(env: &Env, opts: &Option<LockOptions>) -> Result<Option<std::time::Duration>> {
+    match opts.as_ref().and_then(|o| o.timeout_ms) {
+        Some(ms) => sole_lock::timeout_from_ms(ms)
+            .map(Some)
+            .map_err(|e| js_error(env, e)),
+        None => Ok(None),
+    }
+}
+
+/// Wait for `opened` on a dedicated thread and settle a promise from it.
+fn spawn_wait<'env>(
+    env: &'env Env,
+    opened: open::Opened,
+    path: std::path::PathBuf,
+    mode: Mode,
+    wait: &mut LockWait,
+) -> Result<Object<'env>> {
+    let (deferred, promise) = env.create_deferred()?;
+    let waiter =
+        sole_lock::wait::Waiter::spawn(opened, path, mode, std::thread::current().id(), move |r| {
+            deferred.resolve(move |env| match r {
+                Ok(l) => Ok(NativeLock::new(l)),
+                Err(e) => Err(js_error(&env, e)),
+            })
+        });
+    if let Some(reason) = wait.cancelled.take() {
+        waiter.cancel(reason);
+    }
+    wait.waiter = Some(waiter);
+    Ok(promise)
+}
+
 /// Start waiting for the lock on a dedicated thread (never libuv's pool); the promise
 /// settles when the holder releases, or when `wait.cancel()` is called. Callers try
-/// `tryLock` first: this is only the contended path.
+/// `tryLock` first: this is only the contended path. (`timeoutMs` is validated here; its
+/// timer lives in `lib/index.ts`.)
 #[napi(ts_return_type = "Promise<NativeLock>")]
 pub fn lock_async<'env>(
     env: &'env Env,
@@ -181,29 +211,131 @@ pub fn lock_async<'env>(
 ) -> Result<Object<'env>> {
     let p = path_arg(env, &path)?;
     let (mode, o) = split(&opts);
-    // The timer lives in lib/index.ts; the value is validated here, where every other is.
-    if let Some(ms) = opts.as_ref().and_then(|o| o.timeout_ms) {
-        sole_lock::timeout_from_ms(ms).map_err(|e| js_error(env, e))?;
-    }
+    check_timeout(env, &opts)?;
     let opened = open::open_lock_file(&p, &o).map_err(|e| js_error(env, e))?;
-    let (deferred, promise) = env.create_deferred()?;
-    let waiter = sole_lock::wait::Waiter::spawn(
-        opened,
-        p,
-        mode,
-        std::thread::current().id(),
-        move |r| {
-            deferred.resolve(move |env| match r {
-                Ok(l) => Ok(NativeLock::new(l)),
-                Err(e) => Err(js_error(&env, e)),
-            })
-        },
-    );
-    if let Some(reason) = wait.cancelled.take() {
-        waiter.cancel(reason);
+    spawn_wait(env, opened, p, mode, wait)
+}
+
+/// An open lock file that can be locked and released many times without reopening. One
+/// lock at a time per handle (`EBUSY` otherwise); two handles exclude each other.
+///
+/// The fast path keeps the granted lock inside the handle (`tryLockHeld`/`releaseHeld`) so a
+/// lock cycle allocates no native object; `lib/index.ts` gives the caller a plain `Lock`.
+#[napi]
+pub struct NativeLockFile {
+    inner: Option<sole_lock::Handle>,
+    held: Option<LockFile>,
+    path: String,
+}
+
+fn mode_of(shared: bool) -> Mode {
+    if shared {
+        Mode::Shared
+    } else {
+        Mode::Exclusive
     }
-    wait.waiter = Some(waiter);
-    Ok(promise)
+}
+
+impl NativeLockFile {
+    fn handle(&self, env: &Env) -> Result<&sole_lock::Handle> {
+        self.inner.as_ref().ok_or_else(|| {
+            js_error(
+                env,
+                sole_lock::Error::new(
+                    sole_lock::Kind::Os(libc::EBADF),
+                    format!(
+                        "the handle on {} is closed: open a new one with openLockFile()",
+                        self.path
+                    ),
+                ),
+            )
+        })
+    }
+}
+
+#[napi]
+impl NativeLockFile {
+    /// Absolute path of the lock file.
+    #[napi(getter)]
+    pub fn path(&self) -> String {
+        self.path.clone()
+    }
+    /// Take the lock now and keep it in the handle: `true`, or `false` when another holder
+    /// has it. (Internal: `lib/index.ts` turns this into `Lock | null`.)
+    #[napi]
+    pub fn try_lock_held(&mut self, env: Env, shared: bool) -> Result<bool> {
+        let got = self
+            .handle(&env)?
+            .try_lock(mode_of(shared))
+            .map_err(|e| js_error(&env, e))?;
+        let ok = got.is_some();
+        self.held = got;
+        Ok(ok)
+    }
+    /// Take the lock, waiting on the calling thread, and keep it in the handle.
+    #[napi]
+    pub fn lock_sync_held(
+        &mut self,
+        env: Env,
+        shared: bool,
+        timeout_ms: Option<f64>,
+    ) -> Result<()> {
+        let timeout = match timeout_ms {
+            Some(ms) => Some(sole_lock::timeout_from_ms(ms).map_err(|e| js_error(&env, e))?),
+            None => None,
+        };
+        let l = self
+            .handle(&env)?
+            .lock(mode_of(shared), timeout)
+            .map_err(|e| js_error(&env, e))?;
+        self.held = Some(l);
+        Ok(())
+    }
+    /// Release the lock kept in the handle (explicit unlock; the descriptor stays open).
+    #[napi]
+    pub fn release_held(&mut self) {
+        self.held = None;
+    }
+    /// The contended path of `lock()` on this handle.
+    #[napi(ts_return_type = "Promise<NativeLock>")]
+    pub fn lock_async<'env>(
+        &self,
+        env: &'env Env,
+        opts: Option<LockOptions>,
+        wait: &mut LockWait,
+    ) -> Result<Object<'env>> {
+        let (mode, _) = split(&opts);
+        check_timeout(env, &opts)?;
+        let h = self.handle(env)?;
+        let opened = h.lend().map_err(|e| js_error(env, e))?;
+        spawn_wait(env, opened, h.path().to_path_buf(), mode, wait)
+    }
+    /// Close the handle and release a lock kept in it. A lock from the contended path of
+    /// `lockAsync` stays held until released.
+    #[napi]
+    pub fn close(&mut self) {
+        self.held = None;
+        self.inner = None;
+    }
+    /// `true` once `close()` has run.
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.inner.is_none()
+    }
+}
+
+/// Open (creating if needed) a lock file for repeated locking.
+#[napi]
+pub fn open_lock_file(env: Env, path: String, opts: Option<LockOptions>) -> Result<NativeLockFile> {
+    let p = path_arg(&env, &path)?;
+    let (_, o) = split(&opts);
+    sole_lock::Handle::open(&p, &o)
+        .map(|h| NativeLockFile {
+            path: h.path().to_string_lossy().into_owned(),
+            inner: Some(h),
+            held: None,
+        })
+        .map_err(|e| js_error(&env, e))
 }
 
 /// Options for `claimPidfile` and `acquireDaemonLock`.
@@ -266,7 +398,11 @@ fn native_pidfile(p: Pidfile) -> NativePidfile {
 
 /// Claim a pidfile for this process, or throw `EHELD` naming the holder.
 #[napi]
-pub fn claim_pidfile(env: Env, path: String, opts: Option<PidfileOptions>) -> Result<NativePidfile> {
+pub fn claim_pidfile(
+    env: Env,
+    path: String,
+    opts: Option<PidfileOptions>,
+) -> Result<NativePidfile> {
     let p = path_arg(&env, &path)?;
     sole_pidfile::claim(&p, &pid_opts(&opts))
         .map(native_pidfile)
@@ -310,7 +446,9 @@ pub fn read_pidfile(env: Env, path: String) -> Result<NativePidfileState> {
 #[napi]
 pub fn daemon_lock_path(env: Env, dir: String) -> Result<String> {
     let d = path_arg(&env, &dir)?;
-    Ok(sole_pidfile::daemon_lock_path(&d).to_string_lossy().into_owned())
+    Ok(sole_pidfile::daemon_lock_path(&d)
+        .to_string_lossy()
+        .into_owned())
 }
 
 /// Claim the daemon lock (a file, or a directory that gets `daemon.lock`).
@@ -338,10 +476,9 @@ pub fn read_lock_pid(env: Env, path: String) -> Result<Option<i32>> {
 #[napi]
 pub fn pid_alive(env: Env, pid: f64) -> Result<bool> {
     if !pid.is_finite() || pid.fract() != 0.0 {
-        return Err(js_error(
-            &env,
-            sole_pidfile::validate_pid(pid).unwrap_err(),
-        ));
+        return Err(js_error(&env, sole_pidfile::validate_pid(pid).unwrap_err()));
     }
-    Ok(sole_pidfile::pid_alive(pid.clamp(i64::MIN as f64, i64::MAX as f64) as i64))
+    Ok(sole_pidfile::pid_alive(
+        pid.clamp(i64::MIN as f64, i64::MAX as f64) as i64,
+    ))
 }

@@ -29,6 +29,7 @@
 //! JavaScript suite (`__test__/lock.spec.ts`, the harness).
 
 pub mod error;
+pub mod handle;
 pub mod holder;
 pub mod open;
 pub mod pid;
@@ -39,10 +40,13 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::ThreadId;
 use std::time::Duration;
 
 pub use error::{Error, Kind, Result};
+pub use handle::Handle;
 pub use open::OpenOptions;
 
 /// What kind of lock to take.
@@ -74,12 +78,14 @@ impl Mode {
 #[must_use = "the lock is released as soon as the LockFile is dropped"]
 #[derive(Debug)]
 pub struct LockFile {
-    file: File,
+    file: Arc<File>,
     path: PathBuf,
     mode: Mode,
     dev: u64,
     ino: u64,
     reg: registry::Token,
+    /// Set when the lock was taken through a [`Handle`]: cleared on release.
+    busy: Option<Arc<AtomicBool>>,
 }
 
 impl LockFile {
@@ -88,37 +94,44 @@ impl LockFile {
     /// is an `Err`. Test: `tests::try_lock_excludes_second_handle`.
     pub fn try_lock(path: &Path, mode: Mode, opts: &OpenOptions) -> Result<Option<LockFile>> {
         let opened = open::open_lock_file(path, opts)?;
-        LockFile::try_on(opened, path, mode, std::thread::current().id())
+        Ok(LockFile::try_on(opened, path, mode, std::thread::current().id())?.ok())
     }
 
-    /// Take the lock on an already opened file, without blocking.
+    /// Take the lock on an already opened file, without blocking; on contention the opened
+    /// file is handed back (`Err` inside `Ok`) for a blocking wait.
     pub(crate) fn try_on(
         opened: open::Opened,
         path: &Path,
         mode: Mode,
         owner: ThreadId,
-    ) -> Result<Option<LockFile>> {
+    ) -> Result<std::result::Result<LockFile, open::Opened>> {
         // SAFETY: valid fd owned by `opened.file`.
         let rc = unsafe { libc::flock(opened.file.as_raw_fd(), mode.op() | libc::LOCK_NB) };
         if rc == 0 {
-            return Ok(Some(LockFile::from_locked(opened, path, mode, owner)));
+            return Ok(Ok(LockFile::from_locked(opened, path, mode, owner)));
         }
         let err = io::Error::last_os_error();
         match err.raw_os_error() {
-            Some(libc::EWOULDBLOCK) => Ok(None),
+            Some(libc::EWOULDBLOCK) => Ok(Err(opened)),
             _ => Err(Error::os(err, "flock", path)),
         }
     }
 
-    pub(crate) fn from_locked(opened: open::Opened, path: &Path, mode: Mode, owner: ThreadId) -> LockFile {
+    pub(crate) fn from_locked(
+        mut opened: open::Opened,
+        path: &Path,
+        mode: Mode,
+        owner: ThreadId,
+    ) -> LockFile {
         let reg = registry::register(opened.dev, opened.ino, owner, mode == Mode::Exclusive);
         LockFile {
-            file: opened.file,
+            file: opened.file.clone(),
             path: path.to_path_buf(),
             mode,
             dev: opened.dev,
             ino: opened.ino,
             reg,
+            busy: opened.busy.take(),
         }
     }
 
@@ -129,8 +142,22 @@ impl LockFile {
     /// would release is the one waiting. An unbounded wait blocks in `flock` directly; a
     /// bounded one waits on a [`wait`] thread and cancels it at the deadline.
     /// Test: `tests::blocking_lock_deadlock_is_refused`, `tests::timeout_expires`.
-    pub fn lock(path: &Path, mode: Mode, opts: &OpenOptions, timeout: Option<Duration>) -> Result<LockFile> {
-        let opened = open::open_lock_file(path, opts)?;
+    pub fn lock(
+        path: &Path,
+        mode: Mode,
+        opts: &OpenOptions,
+        timeout: Option<Duration>,
+    ) -> Result<LockFile> {
+        LockFile::lock_on(open::open_lock_file(path, opts)?, path, mode, timeout)
+    }
+
+    /// [`LockFile::lock`] on an already opened file (a path's, or a [`Handle`]'s).
+    pub(crate) fn lock_on(
+        opened: open::Opened,
+        path: &Path,
+        mode: Mode,
+        timeout: Option<Duration>,
+    ) -> Result<LockFile> {
         let me = std::thread::current().id();
         if registry::would_deadlock(opened.dev, opened.ino, me, mode == Mode::Exclusive) {
             return Err(Error::new(
@@ -145,8 +172,8 @@ impl LockFile {
         }
         // Fast path: uncontended, no thread.
         let opened = match LockFile::try_on(opened, path, mode, me)? {
-            Some(l) => return Ok(l),
-            None => open::open_lock_file(path, opts)?,
+            Ok(l) => return Ok(l),
+            Err(opened) => opened,
         };
         match timeout {
             None => loop {
@@ -207,12 +234,15 @@ impl Drop for LockFile {
         // SAFETY: valid fd owned by self.file.
         unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_UN) };
         registry::unregister(self.dev, self.ino, self.reg);
+        if let Some(b) = self.busy.take() {
+            b.store(false, Ordering::Release);
+        }
     }
 }
 
 /// Convert a JavaScript `timeoutMs` into a duration: finite and >= 0, else `EINVAL`.
 pub fn timeout_from_ms(ms: f64) -> Result<Duration> {
-    if ms.is_finite() && ms >= 0.0 && ms <= 1e12 {
+    if (0.0..=1e12).contains(&ms) {
         Ok(Duration::from_secs_f64(ms / 1000.0))
     } else {
         Err(Error::new(
@@ -252,7 +282,9 @@ pub fn live_holder_pid(path: &Path) -> Option<i32> {
 
 fn holder_phrase(path: &Path) -> String {
     match live_holder_pid(path) {
-        Some(p) if p as u32 == std::process::id() => " (held by this process, PID ".to_string() + &p.to_string() + ")",
+        Some(p) if p as u32 == std::process::id() => {
+            " (held by this process, PID ".to_string() + &p.to_string() + ")"
+        }
         Some(p) => format!(" (held by PID {p})"),
         None => String::new(),
     }
@@ -272,13 +304,23 @@ mod tests {
     fn try_lock_excludes_second_handle() {
         let (_d, p) = tmp();
         let o = OpenOptions::default();
-        let a = LockFile::try_lock(&p, Mode::Exclusive, &o).unwrap().expect("first");
-        assert!(LockFile::try_lock(&p, Mode::Exclusive, &o).unwrap().is_none());
+        let a = LockFile::try_lock(&p, Mode::Exclusive, &o)
+            .unwrap()
+            .expect("first");
+        assert!(LockFile::try_lock(&p, Mode::Exclusive, &o)
+            .unwrap()
+            .is_none());
         assert!(LockFile::try_lock(&p, Mode::Shared, &o).unwrap().is_none());
         a.release().unwrap();
-        let s1 = LockFile::try_lock(&p, Mode::Shared, &o).unwrap().expect("shared 1");
-        let s2 = LockFile::try_lock(&p, Mode::Shared, &o).unwrap().expect("shared 2");
-        assert!(LockFile::try_lock(&p, Mode::Exclusive, &o).unwrap().is_none());
+        let s1 = LockFile::try_lock(&p, Mode::Shared, &o)
+            .unwrap()
+            .expect("shared 1");
+        let s2 = LockFile::try_lock(&p, Mode::Shared, &o)
+            .unwrap()
+            .expect("shared 2");
+        assert!(LockFile::try_lock(&p, Mode::Exclusive, &o)
+            .unwrap()
+            .is_none());
         drop((s1, s2));
         assert!(p.exists(), "lock files are never unlinked");
     }
@@ -287,7 +329,9 @@ mod tests {
     fn blocking_lock_deadlock_is_refused() {
         let (_d, p) = tmp();
         let o = OpenOptions::default();
-        let _a = LockFile::try_lock(&p, Mode::Exclusive, &o).unwrap().unwrap();
+        let _a = LockFile::try_lock(&p, Mode::Exclusive, &o)
+            .unwrap()
+            .unwrap();
         let e = LockFile::lock(&p, Mode::Exclusive, &o, None).unwrap_err();
         assert_eq!(e.code(), "EDEADLK");
         let e = LockFile::lock(&p, Mode::Shared, &o, Some(Duration::from_millis(10))).unwrap_err();
@@ -311,15 +355,22 @@ mod tests {
         let (held_tx, held_rx) = std::sync::mpsc::channel();
         let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
         let h = std::thread::spawn(move || {
-            let l = LockFile::try_lock(&p2, Mode::Exclusive, &OpenOptions::default()).unwrap().unwrap();
+            let l = LockFile::try_lock(&p2, Mode::Exclusive, &OpenOptions::default())
+                .unwrap()
+                .unwrap();
             held_tx.send(()).unwrap();
             go_rx.recv().unwrap();
             drop(l);
         });
         held_rx.recv().unwrap();
-        let e = LockFile::lock(&p, Mode::Exclusive, &o, Some(Duration::from_millis(30))).unwrap_err();
+        let e =
+            LockFile::lock(&p, Mode::Exclusive, &o, Some(Duration::from_millis(30))).unwrap_err();
         assert_eq!(e.code(), "ETIMEDOUT");
-        assert!(e.message().contains("held by this process"), "{}", e.message());
+        assert!(
+            e.message().contains("held by this process"),
+            "{}",
+            e.message()
+        );
         go_tx.send(()).unwrap();
         let l = LockFile::lock(&p, Mode::Exclusive, &o, Some(Duration::from_secs(10))).unwrap();
         drop(l);

@@ -16,6 +16,8 @@ use std::io;
 use std::os::fd::FromRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::error::{Error, Kind, Result};
 
@@ -39,11 +41,35 @@ impl Default for OpenOptions {
 }
 
 /// An opened lock file and the identity of its inode.
+///
+/// `file` is shared (`Arc`) so that a [`crate::Handle`] can lend its descriptor to the locks it
+/// takes without a `dup` per lock; `busy` is the lending handle's "a lock is out" flag, reset
+/// when this value is dropped without becoming a lock, or when the lock is released.
 #[derive(Debug)]
 pub struct Opened {
-    pub file: File,
+    pub file: Arc<File>,
     pub dev: u64,
     pub ino: u64,
+    pub(crate) busy: Option<Arc<AtomicBool>>,
+}
+
+impl Opened {
+    pub(crate) fn new(file: File, st: &libc::stat) -> Self {
+        Opened {
+            file: Arc::new(file),
+            dev: st.st_dev,
+            ino: st.st_ino,
+            busy: None,
+        }
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        if let Some(b) = self.busy.take() {
+            b.store(false, Ordering::Release);
+        }
+    }
 }
 
 fn cstr(path: &Path) -> Result<CString> {
@@ -158,7 +184,8 @@ pub fn open_lock_file(path: &Path, opts: &OpenOptions) -> Result<Opened> {
     let c = cstr(path)?;
     // O_NONBLOCK: opening a FIFO planted at the path must not hang; for regular files it has
     // no effect. O_NOCTTY: a tty planted at the path must not become our controlling terminal.
-    let base = libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let base =
+        libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
     let mode = opts.mode;
     // Try an exclusive create first so we know whether we made the file (and may set its
     // mode); if it exists, open it as it is.
@@ -167,9 +194,10 @@ pub fn open_lock_file(path: &Path, opts: &OpenOptions) -> Result<Opened> {
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => match raw_open(&c, base, 0) {
             Ok(f) => (f, false),
             // Deleted between the two opens: one more exclusive create settles it.
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                (raw_open(&c, base | libc::O_CREAT, mode).map_err(|e| map_open_error(e, path))?, true)
-            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => (
+                raw_open(&c, base | libc::O_CREAT, mode).map_err(|e| map_open_error(e, path))?,
+                true,
+            ),
             Err(e) => return Err(map_open_error(e, path)),
         },
         Err(e) => return Err(map_open_error(e, path)),
@@ -190,14 +218,14 @@ pub fn open_lock_file(path: &Path, opts: &OpenOptions) -> Result<Opened> {
         use std::os::fd::AsRawFd;
         // SAFETY: valid fd owned by `file`.
         if unsafe { libc::fchmod(file.as_raw_fd(), mode as libc::mode_t) } != 0 {
-            return Err(Error::os(io::Error::last_os_error(), "set mode of lock file", path));
+            return Err(Error::os(
+                io::Error::last_os_error(),
+                "set mode of lock file",
+                path,
+            ));
         }
     }
-    Ok(Opened {
-        file,
-        dev: st.st_dev,
-        ino: st.st_ino,
-    })
+    Ok(Opened::new(file, &st))
 }
 
 /// Open an existing file read-only for inspection (no create, no lock), with the same symlink
@@ -205,7 +233,8 @@ pub fn open_lock_file(path: &Path, opts: &OpenOptions) -> Result<Opened> {
 pub fn open_for_read(path: &Path) -> Result<Option<Opened>> {
     check_path(path)?;
     let c = cstr(path)?;
-    let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let flags =
+        libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
     let file = match raw_open(&c, flags, 0) {
         Ok(f) => f,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
@@ -215,11 +244,7 @@ pub fn open_for_read(path: &Path) -> Result<Option<Opened>> {
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Err(not_regular(path, "not a regular file"));
     }
-    Ok(Some(Opened {
-        file,
-        dev: st.st_dev,
-        ino: st.st_ino,
-    }))
+    Ok(Some(Opened::new(file, &st)))
 }
 
 pub(crate) fn fstat(file: &File, path: &Path) -> Result<libc::stat> {
@@ -227,7 +252,11 @@ pub(crate) fn fstat(file: &File, path: &Path) -> Result<libc::stat> {
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: valid fd and a properly sized stat buffer.
     if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 {
-        return Err(Error::os(io::Error::last_os_error(), "stat lock file", path));
+        return Err(Error::os(
+            io::Error::last_os_error(),
+            "stat lock file",
+            path,
+        ));
     }
     Ok(st)
 }
@@ -271,7 +300,12 @@ mod tests {
         // A dangling link must not create its target either.
         let dangling = dir.path().join("d.lock");
         std::os::unix::fs::symlink(dir.path().join("nothere"), &dangling).unwrap();
-        assert_eq!(open_lock_file(&dangling, &OpenOptions::default()).unwrap_err().code(), "ESYMLINK");
+        assert_eq!(
+            open_lock_file(&dangling, &OpenOptions::default())
+                .unwrap_err()
+                .code(),
+            "ESYMLINK"
+        );
         assert!(!dir.path().join("nothere").exists());
     }
 
@@ -281,8 +315,18 @@ mod tests {
         let fifo = dir.path().join("f");
         let c = CString::new(fifo.as_os_str().as_bytes()).unwrap();
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        assert_eq!(open_lock_file(&fifo, &OpenOptions::default()).unwrap_err().code(), "ENOTREG");
-        assert_eq!(open_lock_file(dir.path(), &OpenOptions::default()).unwrap_err().code(), "ENOTREG");
+        assert_eq!(
+            open_lock_file(&fifo, &OpenOptions::default())
+                .unwrap_err()
+                .code(),
+            "ENOTREG"
+        );
+        assert_eq!(
+            open_lock_file(dir.path(), &OpenOptions::default())
+                .unwrap_err()
+                .code(),
+            "ENOTREG"
+        );
     }
 
     #[test]

@@ -84,7 +84,16 @@ mod tests {
 
     #[test]
     fn validate_rejects_non_pids() {
-        for v in [0.0, -1.0, 2147483648.0, 4294967296.0, f64::NAN, f64::INFINITY, 1.5, 1e300] {
+        for v in [
+            0.0,
+            -1.0,
+            2147483648.0,
+            4294967296.0,
+            f64::NAN,
+            f64::INFINITY,
+            1.5,
+            1e300,
+        ] {
             assert_eq!(validate_pid(v).unwrap_err().code(), "EINVALIDPID", "{v}");
         }
         assert_eq!(validate_pid(1.0).unwrap(), 1);
@@ -95,7 +104,18 @@ mod tests {
     fn parse_accepts_only_plain_pids() {
         assert_eq!(parse_pid("123\n"), Some(123));
         assert_eq!(parse_pid("  42  "), Some(42));
-        for bad in ["", "\n", "0", "-5", "+5", "abc", "12a", "2147483648", "99999999999999999999", "1 2"] {
+        for bad in [
+            "",
+            "\n",
+            "0",
+            "-5",
+            "+5",
+            "abc",
+            "12a",
+            "2147483648",
+            "99999999999999999999",
+            "1 2",
+        ] {
             assert_eq!(parse_pid(bad), None, "{bad:?}");
         }
     }
@@ -113,7 +133,12 @@ mod tests {
         // Wait until it has exited but do not reap it: waitid with WNOWAIT.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         let rc = unsafe {
-            libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT)
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
         };
         assert_eq!(rc, 0);
         assert!(!pid_alive(pid), "a zombie holds nothing and is not alive");

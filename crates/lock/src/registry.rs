@@ -27,9 +27,11 @@ struct Entry {
 }
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
-static HELD: Mutex<Option<HashMap<(u64, u64), Vec<Entry>>>> = Mutex::new(None);
+/// Held locks by (device, inode).
+type Table = HashMap<(u64, u64), Vec<Entry>>;
+static HELD: Mutex<Option<Table>> = Mutex::new(None);
 
-fn with<R>(f: impl FnOnce(&mut HashMap<(u64, u64), Vec<Entry>>) -> R) -> R {
+fn with<R>(f: impl FnOnce(&mut Table) -> R) -> R {
     let mut g = HELD.lock().unwrap_or_else(|p| p.into_inner());
     f(g.get_or_insert_with(HashMap::new))
 }

@@ -119,7 +119,8 @@ impl Waiter {
                         libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
                     }
                 }
-                st.thread.lock().unwrap_or_else(|p| p.into_inner()).1 = Some(unsafe { libc::pthread_self() });
+                st.thread.lock().unwrap_or_else(|p| p.into_inner()).1 =
+                    Some(unsafe { libc::pthread_self() });
                 let result = run(&st, opened, &path, mode, owner);
                 st.thread.lock().unwrap_or_else(|p| p.into_inner()).0 = true;
                 if let Some(f) = done2.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -129,7 +130,11 @@ impl Waiter {
         if let Err(e) = spawned {
             state.thread.lock().unwrap_or_else(|p| p.into_inner()).0 = true;
             if let Some(f) = done.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                f(Err(Error::os(e, "start a thread to wait for the lock on", &path2)));
+                f(Err(Error::os(
+                    e,
+                    "start a thread to wait for the lock on",
+                    &path2,
+                )));
             }
         }
         Waiter { state }
@@ -204,7 +209,13 @@ fn cancelled(st: &State, path: &std::path::Path, mode: Mode) -> Option<Error> {
     }
 }
 
-fn run(st: &State, opened: Opened, path: &std::path::Path, mode: Mode, owner: ThreadId) -> Result<LockFile> {
+fn run(
+    st: &State,
+    opened: Opened,
+    path: &std::path::Path,
+    mode: Mode,
+    owner: ThreadId,
+) -> Result<LockFile> {
     loop {
         if let Some(e) = cancelled(st, path, mode) {
             return Err(e);
@@ -236,7 +247,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("x");
         let o = OpenOptions::default();
-        let held = LockFile::try_lock(&p, Mode::Exclusive, &o).unwrap().unwrap();
+        let held = LockFile::try_lock(&p, Mode::Exclusive, &o)
+            .unwrap()
+            .unwrap();
         for _ in 0..50 {
             let (tx, rx) = std::sync::mpsc::channel();
             let w = Waiter::spawn(
@@ -247,12 +260,16 @@ mod tests {
                 move |r| tx.send(r).unwrap(),
             );
             w.cancel(Reason::Abort);
-            let r = rx.recv_timeout(Duration::from_secs(5)).expect("waiter woke");
+            let r = rx
+                .recv_timeout(Duration::from_secs(5))
+                .expect("waiter woke");
             assert_eq!(r.unwrap_err().code(), "ECANCELED");
         }
         drop(held);
         // And a wait that is not cancelled gets the lock when it is released.
-        let held = LockFile::try_lock(&p, Mode::Exclusive, &o).unwrap().unwrap();
+        let held = LockFile::try_lock(&p, Mode::Exclusive, &o)
+            .unwrap()
+            .unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let _w = Waiter::spawn(
             open_lock_file(&p, &o).unwrap(),
@@ -261,7 +278,10 @@ mod tests {
             std::thread::current().id(),
             move |r| tx.send(r).unwrap(),
         );
-        assert!(rx.recv_timeout(Duration::from_millis(50)).is_err(), "must still wait");
+        assert!(
+            rx.recv_timeout(Duration::from_millis(50)).is_err(),
+            "must still wait"
+        );
         drop(held);
         let l = rx.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
         assert_eq!(l.mode(), Mode::Exclusive);

@@ -34,8 +34,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 pub use sole_lock::pid::{parse_pid, pid_alive, validate_pid};
-pub use sole_lock::{Error, Kind, OpenOptions, Result};
 use sole_lock::{holder, open, LockFile, Mode};
+pub use sole_lock::{Error, Kind, OpenOptions, Result};
 
 /// How many bytes of a pidfile are read. A pid line is at most 11 bytes; the rest of a large
 /// file is ignored, so a 1 MB file costs one small read and is never rewritten by a reader.
@@ -267,7 +267,10 @@ mod tests {
     fn claim_writes_pid_line() {
         let (_d, p) = tmp();
         let g = claim(&p, &OpenOptions::default()).unwrap();
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), format!("{}\n", std::process::id()));
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            format!("{}\n", std::process::id())
+        );
         assert_eq!(g.pid() as u32, std::process::id());
     }
 
@@ -278,9 +281,11 @@ mod tests {
         let e = claim(&p, &OpenOptions::default()).unwrap_err();
         assert_eq!(e.code(), "EHELD");
         assert_eq!(e.pid(), Some(std::process::id() as i32));
-        assert!(e
-            .message()
-            .starts_with(&format!("already running as PID {} (pidfile: {})", std::process::id(), p.display())));
+        assert!(e.message().starts_with(&format!(
+            "already running as PID {} (pidfile: {})",
+            std::process::id(),
+            p.display()
+        )));
     }
 
     #[test]
@@ -300,18 +305,36 @@ mod tests {
         let (_d, p) = tmp();
         assert_eq!(read(&p).unwrap(), State::Absent);
         std::fs::write(&p, "123\n").unwrap();
-        assert_eq!(read(&p).unwrap(), State::Free { stale_pid: Some(123) });
+        assert_eq!(
+            read(&p).unwrap(),
+            State::Free {
+                stale_pid: Some(123)
+            }
+        );
         for garbage in ["", "abc", "-1\n", "0\n", "99999999999\n", "12 34\n"] {
             std::fs::write(&p, garbage).unwrap();
-            assert_eq!(read(&p).unwrap(), State::Free { stale_pid: None }, "{garbage:?}");
-            assert_eq!(std::fs::read_to_string(&p).unwrap(), garbage, "read must not rewrite");
+            assert_eq!(
+                read(&p).unwrap(),
+                State::Free { stale_pid: None },
+                "{garbage:?}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(&p).unwrap(),
+                garbage,
+                "read must not rewrite"
+            );
         }
         let big = "7\n".to_string() + &"x".repeat(1 << 20);
         std::fs::write(&p, &big).unwrap();
         assert_eq!(read(&p).unwrap(), State::Free { stale_pid: Some(7) });
         assert_eq!(std::fs::read_to_string(&p).unwrap().len(), big.len());
         let _g = claim(&p, &OpenOptions::default()).unwrap();
-        assert_eq!(read(&p).unwrap(), State::Held { pid: std::process::id() as i32 });
+        assert_eq!(
+            read(&p).unwrap(),
+            State::Held {
+                pid: std::process::id() as i32
+            }
+        );
     }
 
     #[test]
@@ -319,8 +342,15 @@ mod tests {
         // The window of seed 001 caveat 2: locked, content still names someone else.
         let (_d, p) = tmp();
         std::fs::write(&p, "1\n").unwrap();
-        let l = LockFile::try_lock(&p, Mode::Exclusive, &OpenOptions::default()).unwrap().unwrap();
-        assert_eq!(read(&p).unwrap(), State::Held { pid: std::process::id() as i32 });
+        let l = LockFile::try_lock(&p, Mode::Exclusive, &OpenOptions::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            read(&p).unwrap(),
+            State::Held {
+                pid: std::process::id() as i32
+            }
+        );
         drop(l);
     }
 
@@ -340,8 +370,12 @@ mod tests {
         assert_eq!(read_lock_pid(&d.path().join("daemon.lock")).unwrap(), None);
         let g = acquire_daemon_lock(d.path(), &OpenOptions::default()).unwrap();
         assert_eq!(g.path(), d.path().join("daemon.lock"));
-        assert_eq!(read_lock_pid(g.path()).unwrap(), Some(std::process::id() as i32));
-        let e = acquire_daemon_lock(&d.path().join("daemon.lock"), &OpenOptions::default()).unwrap_err();
+        assert_eq!(
+            read_lock_pid(g.path()).unwrap(),
+            Some(std::process::id() as i32)
+        );
+        let e = acquire_daemon_lock(&d.path().join("daemon.lock"), &OpenOptions::default())
+            .unwrap_err();
         assert!(e.message().contains("(lock file: "), "{}", e.message());
     }
 
@@ -367,10 +401,14 @@ mod tests {
             std::thread::yield_now();
         }
         assert!(held_by.is_some());
-        assert_eq!(claim(&p, &OpenOptions::default()).unwrap_err().code(), "EHELD");
+        assert_eq!(
+            claim(&p, &OpenOptions::default()).unwrap_err().code(),
+            "EHELD"
+        );
         assert_eq!(held_by, Some(child.id() as i32));
         child.kill().unwrap();
         child.wait().unwrap();
-        let _g = claim(&p, &OpenOptions::default()).expect("a killed holder frees the claim at once");
+        let _g =
+            claim(&p, &OpenOptions::default()).expect("a killed holder frees the claim at once");
     }
 }
