@@ -76,6 +76,12 @@ export declare function acquireDaemonLock(pathOrDir: string, opts?: PidfileOptio
 /** Claim a pidfile for this process, or throw `EHELD` naming the holder. */
 export declare function claimPidfile(path: string, opts?: PidfileOptions | undefined | null): NativePidfile
 
+/**
+ * Wait until the pidfile is free (on a dedicated thread, cancellable through `wait`), then
+ * claim it: the takeover path after the previous instance exits or crashes.
+ */
+export declare function claimPidfileAsync(path: string, opts: PidfileOptions | undefined | null, wait: LockWait): Promise<NativePidfile>
+
 /** `dir/daemon.lock`. */
 export declare function daemonLockPath(dir: string): string
 

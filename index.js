@@ -841,6 +841,7 @@ module.exports.NativeLockFile = nativeBinding.NativeLockFile
 module.exports.NativePidfile = nativeBinding.NativePidfile
 module.exports.acquireDaemonLock = nativeBinding.acquireDaemonLock
 module.exports.claimPidfile = nativeBinding.claimPidfile
+module.exports.claimPidfileAsync = nativeBinding.claimPidfileAsync
 module.exports.daemonLockPath = nativeBinding.daemonLockPath
 module.exports.lockAsync = nativeBinding.lockAsync
 module.exports.lockSync = nativeBinding.lockSync

@@ -133,13 +133,13 @@ function abortError(signal: AbortSignal): SoleError {
  * once (no thread hop when uncontended), else wait on a native thread that the timer or the
  * signal can cancel.
  */
-function acquire(
-  tryNow: () => Lock | null,
-  wait: (w: native.LockWait) => Promise<Lock>,
-  opts: LockAsyncOptions,
-): Promise<Lock> {
+function acquire<T extends { release(): void }>(
+  tryNow: () => T | null,
+  wait: (w: native.LockWait) => Promise<T>,
+  opts: { timeoutMs?: number; signal?: AbortSignal },
+): Promise<T> {
   const { signal, timeoutMs } = opts
-  let pending: Promise<Lock>
+  let pending: Promise<T>
   let w: native.LockWait
   try {
     if (signal?.aborted) return Promise.reject(abortError(signal))
@@ -288,6 +288,34 @@ export interface PidfileOptions {
  */
 export function claimPidfile(path: string, opts?: PidfileOptions): Pidfile {
   return native.claimPidfile(path, opts) as Pidfile
+}
+
+/** Options for `claimPidfileWhenFree`. */
+export interface PidfileWaitOptions extends PidfileOptions {
+  /** Give up with `ETIMEDOUT` after this many milliseconds. Default: wait forever. */
+  timeoutMs?: number
+  /** Abort the wait; the promise rejects with `AbortError` (`code: 'ABORT_ERR'`). */
+  signal?: AbortSignal
+}
+
+/**
+ * Claim `path`, waiting while another process holds it: resolves the instant the holder
+ * releases or dies (the kernel wakes the waiter; no polling, no stale timeout). The takeover
+ * path for a standby instance. Free now → claimed at once with no thread hop.
+ */
+export function claimPidfileWhenFree(path: string, opts: PidfileWaitOptions = {}): Promise<Pidfile> {
+  return acquire(
+    () => {
+      try {
+        return native.claimPidfile(path, opts) as Pidfile
+      } catch (err) {
+        if ((err as SoleError).code === 'EHELD') return null
+        throw err
+      }
+    },
+    (w) => native.claimPidfileAsync(path, opts, w) as Promise<Pidfile>,
+    opts,
+  )
 }
 
 /** What `readPidfile` found. */

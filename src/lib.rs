@@ -175,21 +175,21 @@ fn check_timeout(env: &Env, opts: &Option<LockOptions>) -> Result<Option<std::ti
     }
 }
 
-/// Wait for `opened` on a dedicated thread and settle a promise from it.
-fn spawn_wait<'env>(
+/// Wait for `opened` on a dedicated thread and settle a promise from it with what `finish`
+/// makes of the lock (run on the waiting thread, still under the lock).
+fn spawn_wait<'env, T: ToNapiValue + 'static>(
     env: &'env Env,
     opened: open::Opened,
     path: std::path::PathBuf,
     mode: Mode,
     wait: &mut LockWait,
+    finish: impl FnOnce(LockFile) -> sole_lock::Result<T> + Send + 'static,
 ) -> Result<Object<'env>> {
     let (deferred, promise) = env.create_deferred()?;
     let waiter =
         sole_lock::wait::Waiter::spawn(opened, path, mode, std::thread::current().id(), move |r| {
-            deferred.resolve(move |env| match r {
-                Ok(l) => Ok(NativeLock::new(l)),
-                Err(e) => Err(js_error(&env, e)),
-            })
+            let done = r.and_then(finish);
+            deferred.resolve(move |env| done.map_err(|e| js_error(&env, e)))
         });
     if let Some(reason) = wait.cancelled.take() {
         waiter.cancel(reason);
@@ -213,7 +213,7 @@ pub fn lock_async<'env>(
     let (mode, o) = split(&opts);
     check_timeout(env, &opts)?;
     let opened = open::open_lock_file(&p, &o).map_err(|e| js_error(env, e))?;
-    spawn_wait(env, opened, p, mode, wait)
+    spawn_wait(env, opened, p, mode, wait, |l| Ok(NativeLock::new(l)))
 }
 
 /// An open lock file that can be locked and released many times without reopening. One
@@ -308,7 +308,9 @@ impl NativeLockFile {
         check_timeout(env, &opts)?;
         let h = self.handle(env)?;
         let opened = h.lend().map_err(|e| js_error(env, e))?;
-        spawn_wait(env, opened, h.path().to_path_buf(), mode, wait)
+        spawn_wait(env, opened, h.path().to_path_buf(), mode, wait, |l| {
+            Ok(NativeLock::new(l))
+        })
     }
     /// Close the handle and release a lock kept in it. A lock from the contended path of
     /// `lockAsync` stays held until released.
@@ -407,6 +409,23 @@ pub fn claim_pidfile(
     sole_pidfile::claim(&p, &pid_opts(&opts))
         .map(native_pidfile)
         .map_err(|e| js_error(&env, e))
+}
+
+/// Wait until the pidfile is free (on a dedicated thread, cancellable through `wait`), then
+/// claim it: the takeover path after the previous instance exits or crashes.
+#[napi(ts_return_type = "Promise<NativePidfile>")]
+pub fn claim_pidfile_async<'env>(
+    env: &'env Env,
+    path: String,
+    opts: Option<PidfileOptions>,
+    wait: &mut LockWait,
+) -> Result<Object<'env>> {
+    let p = path_arg(env, &path)?;
+    let opened = open::open_lock_file(&p, &pid_opts(&opts)).map_err(|e| js_error(env, e))?;
+    // The pid is written and fsynced on the waiting thread, still under the lock.
+    spawn_wait(env, opened, p, Mode::Exclusive, wait, |l| {
+        sole_pidfile::claim_from_lock(l).map(native_pidfile)
+    })
 }
 
 /// What `readPidfile` found; `lib/index.ts` narrows it to a discriminated union.

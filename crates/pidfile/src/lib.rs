@@ -129,6 +129,25 @@ fn claim_as(path: &Path, opts: &OpenOptions, noun: Noun) -> Result<Pidfile> {
     .with_path(path))
 }
 
+/// Turn a lock obtained by waiting (an exclusive `LockFile` on the pidfile, e.g. from
+/// `sole_lock::wait::Waiter`) into a claim: write and fsync the pid under the lock. This is
+/// how a process waits for the previous instance to exit and takes over the instant it does.
+/// Test: `tests::waited_lock_becomes_claim`; `__test__/pidfile.spec.ts`.
+pub fn claim_from_lock(lock: LockFile) -> Result<Pidfile> {
+    if lock.mode() != Mode::Exclusive {
+        return Err(Error::new(
+            Kind::Os(libc::EINVAL),
+            format!(
+                "a pidfile claim needs an exclusive lock on {}",
+                lock.path().display()
+            ),
+        )
+        .with_path(lock.path()));
+    }
+    let path = lock.path().to_path_buf();
+    write_claim(lock, &path)
+}
+
 fn held(path: &Path, pid: i32, noun: Noun) -> Error {
     Error::new(
         Kind::Held,
@@ -361,6 +380,19 @@ mod tests {
         assert_eq!(read(&p).unwrap_err().code(), "ESYMLINK");
         assert_eq!(read_lock_pid(&p).unwrap_err().code(), "ESYMLINK");
         assert_eq!(read(d.path()).unwrap_err().code(), "ENOTREG");
+    }
+
+    #[test]
+    fn waited_lock_becomes_claim() {
+        let (_d, p) = tmp();
+        std::fs::write(&p, "999\n").unwrap();
+        let l = LockFile::lock(&p, Mode::Exclusive, &OpenOptions::default(), None).unwrap();
+        let g = claim_from_lock(l).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            format!("{}\n", std::process::id())
+        );
+        assert_eq!(read(&p).unwrap(), State::Held { pid: g.pid() });
     }
 
     #[test]
