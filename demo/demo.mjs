@@ -1,0 +1,92 @@
+// The guarantee, shown with real processes: five processes race for one pidfile, exactly one
+// wins, the others are told who holds it and wait; each time the owner is SIGKILLed, exactly
+// one waiter takes over, and we print how long that took. No step waits on a sleep: every
+// step is driven by a message from a process or by the kernel releasing a lock.
+import { fork } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
+const sole = require('../lib/index.js')
+const here = path.dirname(fileURLToPath(import.meta.url))
+const N = Number(process.env.SOLE_DEMO_PROCESSES ?? 5)
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-demo-'))
+const pidfile = path.join(dir, 'app.pid')
+const children = new Map()
+const events = []
+let wake = null
+const next = (pred) =>
+  new Promise((resolve) => {
+    const check = () => {
+      const i = events.findIndex(pred)
+      if (i >= 0) {
+        wake = null
+        resolve(events.splice(i, 1)[0])
+      } else wake = check
+    }
+    check()
+  })
+
+function fail(msg) {
+  console.error(`\nDEMO FAILED: ${msg}`)
+  for (const c of children.values()) c.kill('SIGKILL')
+  process.exit(1)
+}
+
+console.log(`sole demo: ${N} processes race for ${pidfile}\n`)
+for (let i = 0; i < N; i++) {
+  const c = fork(path.join(here, 'contender.mjs'), [pidfile], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  c.on('message', (m) => {
+    events.push(m)
+    wake?.()
+  })
+  c.on('exit', (code, sig) => {
+    events.push({ ev: 'exit', pid: c.pid, code, sig })
+    wake?.()
+  })
+  children.set(c.pid, c)
+}
+for (let i = 0; i < N; i++) await next((e) => e.ev === 'ready')
+
+// Start them all at once.
+for (const c of children.values()) c.send({ cmd: 'go' })
+const outcomes = []
+for (let i = 0; i < N; i++) outcomes.push(await next((e) => e.ev === 'won' || e.ev === 'refused'))
+const winners = outcomes.filter((e) => e.ev === 'won')
+if (winners.length !== 1) fail(`${winners.length} processes won the race`)
+let owner = winners[0].pid
+console.log(`  PID ${owner}: won the pidfile`)
+for (const e of outcomes.filter((e) => e.ev === 'refused')) {
+  if (e.holder !== owner) fail(`PID ${e.pid} was told the holder is ${e.holder}, but ${owner} won`)
+  console.log(`  PID ${e.pid}: refused — ${e.message.split('. ')[0]}`)
+}
+const seen = sole.readPidfile(pidfile)
+console.log(`\n  readPidfile from a third process: ${JSON.stringify(seen)}; file says ${JSON.stringify(fs.readFileSync(pidfile, 'utf8'))}`)
+if (seen.state !== 'held' || seen.pid !== owner) fail('readPidfile disagrees with the winner')
+
+console.log('\nNow the owner is SIGKILLed, again and again; a waiting process takes over each time:\n')
+const takeovers = []
+for (let round = 1; round < N; round++) {
+  const killedAt = process.hrtime.bigint()
+  children.get(owner).kill('SIGKILL')
+  const t = await next((e) => e.ev === 'tookOver')
+  const ms = Number(BigInt(t.at) - killedAt) / 1e6
+  takeovers.push(ms)
+  const now = sole.readPidfile(pidfile)
+  if (now.state !== 'held' || now.pid !== t.pid) fail(`after takeover readPidfile says ${JSON.stringify(now)}, expected PID ${t.pid}`)
+  console.log(`  round ${round}: PID ${owner} SIGKILLed → PID ${t.pid} owns the pidfile ${ms.toFixed(3)} ms later`)
+  owner = t.pid
+}
+
+children.get(owner).send({ cmd: 'release' })
+await next((e) => e.ev === 'released' && e.pid === owner)
+const end = sole.readPidfile(pidfile)
+console.log(`\n  PID ${owner} released cleanly: readPidfile → ${JSON.stringify(end)}; the file still exists (${fs.existsSync(pidfile)}) — pidfiles are never unlinked`)
+const sorted = [...takeovers].sort((a, b) => a - b)
+console.log(`\nExactly one owner at every step. Takeover after SIGKILL: median ${sorted[Math.floor(sorted.length / 2)].toFixed(3)} ms, max ${sorted.at(-1).toFixed(3)} ms (no stale timeout: the kernel frees a dead owner's lock).`)
+for (const c of children.values()) c.kill('SIGKILL')
+fs.rmSync(dir, { recursive: true, force: true })
