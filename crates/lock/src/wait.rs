@@ -108,7 +108,7 @@ impl Waiter {
         let path2 = path.clone();
         let spawned = std::thread::Builder::new()
             .name("sole-lock-wait".into())
-            .stack_size(64 * 1024)
+            .stack_size(256 * 1024)
             .spawn(move || {
                 if let Some(sig) = sig {
                     // SAFETY: unblock our wake signal in this thread only.

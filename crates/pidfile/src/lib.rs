@@ -197,15 +197,16 @@ pub fn read(path: &Path) -> Result<State> {
     // A holder reported with a dead pid is transient (it exited between our two looks) or an
     // orphaned description; look again a few times before giving up with a clear error.
     for _ in 0..3 {
-        let Some(o) = open::open_for_read(path)? else {
+        let Some(target) = inspect(path)? else {
             return Ok(State::Absent);
         };
-        let holders = holder::flock_holders(o.dev, o.ino);
+        let holders = holder::flock_holders(target.dev, target.ino);
         if holders.is_empty() {
-            let content = read_head(&o.file, path)?;
-            return Ok(State::Free {
-                stale_pid: first_line_pid(&content),
-            });
+            let stale_pid = match &target.file {
+                Some(f) => first_line_pid(&read_head(f, path)?),
+                None => None,
+            };
+            return Ok(State::Free { stale_pid });
         }
         if let Some(h) = holders.iter().find(|h| pid_alive(h.pid as i64)) {
             return Ok(State::Held { pid: h.pid });
@@ -221,6 +222,41 @@ pub fn read(path: &Path) -> Result<State> {
         ),
     )
     .with_path(path))
+}
+
+/// The inode to look up, and the open file when we may read it.
+struct Target {
+    dev: u64,
+    ino: u64,
+    file: Option<std::sync::Arc<std::fs::File>>,
+}
+
+/// Open the pidfile for reading; when its permissions forbid that (a root-owned 0600 pidfile
+/// read by a monitoring user), fall back to `lstat`: the holder still comes from the kernel,
+/// only `stale_pid` is unknown. Symlinks and non-regular files are refused either way.
+fn inspect(path: &Path) -> Result<Option<Target>> {
+    use std::os::unix::fs::MetadataExt;
+    match open::open_for_read(path) {
+        Ok(None) => Ok(None),
+        Ok(Some(o)) => Ok(Some(Target {
+            dev: o.dev,
+            ino: o.ino,
+            file: Some(o.file.clone()),
+        })),
+        Err(e) if e.errno() == Some(libc::EACCES) => {
+            let m =
+                std::fs::symlink_metadata(path).map_err(|e| Error::os(e, "stat pidfile", path))?;
+            if !m.file_type().is_file() {
+                return Err(e);
+            }
+            Ok(Some(Target {
+                dev: m.dev(),
+                ino: m.ino(),
+                file: None,
+            }))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn read_head(f: &std::fs::File, path: &Path) -> Result<Vec<u8>> {
