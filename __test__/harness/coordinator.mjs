@@ -1,0 +1,553 @@
+// The coordinator: runs one generated schedule against one strategy with real worker
+// processes (`worker.mjs`), keeps the ownership record, checks every report against it, and
+// writes a readable timeline (one line per step: `t3 w2 acquire(blocking, ex) -> waiting`).
+//
+// Which race each step is designed to expose:
+// - try / block: plain contention; a blocking waiter sits on the lock while later steps
+//   release, kill or re-acquire around it (seed 001's unlink race needs exactly a waiter on
+//   the old inode and a newcomer).
+// - release / kill (SIGKILL) / exit (without releasing): ownership ends in each way a process
+//   can end it; a killed owner leaves a stale file and a stale sentinel behind (seed 000's
+//   stale-reclaim race needs a dead owner's file and two reclaimers).
+// - race: several workers armed on a barrier FIFO and released by one write(2), so that
+//   acquisitions (try and blocking, exclusive and shared), a holder's release, a third-party
+//   read and a SIGKILL of the holder all happen in the same instant. This is the step that
+//   produces real interleavings instead of a sequence of turns.
+// - read: a third process calls readPidfile; a `held` pid must be a current owner (or a
+//   worker whose blocking acquire is in flight), never a dead process or a non-owner; for
+//   flock strategies a settled owner must be seen, and a pidfile must name its owner.
+// - await: when the record says a waiter could proceed, one must acquire within
+//   LIVENESS_MS (a generous liveness bound, never a timing assertion). The end of every run
+//   drains: all holders release, and every waiter must get the lock in turn.
+//
+// Safety is judged twice, neither time trusting the library: by the sentinel each owner
+// writes in its critical section (oracle.mjs), and here, by the record built only from the
+// workers' own reports. Steps are sequenced by acknowledgements; nothing here sleeps.
+import { fork, execFileSync } from 'node:child_process'
+import { EventEmitter } from 'node:events'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { STRATEGIES } from './strategies.mjs'
+
+const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url))
+/** A waiter whose lock is free must get it within this bound (liveness, not timing). */
+export const LIVENESS_MS = 10_000
+/** Safety net for a worker that stops answering at all. */
+const REPLY_MS = 20_000
+
+/** Every worker process alive, across runs, so a test teardown can kill them all. */
+const alive = new Set()
+export function killAllWorkers() {
+  for (const c of alive) c.kill('SIGKILL')
+  alive.clear()
+}
+
+class Failure extends Error {
+  constructor(kind, message) {
+    super(message)
+    this.kind = kind
+  }
+}
+
+const modeName = (shared) => (shared ? 'sh' : 'ex')
+/** Run `p` with a deadline; `onLate` builds the failure when it passes. */
+async function within(ms, p, onLate) {
+  let timer
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(onLate()), ms)
+  })
+  try {
+    return await Promise.race([p, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** One worker process (one incarnation of a slot). */
+class Proc {
+  constructor(run, slot, gen) {
+    this.run = run
+    this.slot = slot
+    this.gen = gen
+    this.label = slot === 'r' ? 'reader' : `w${slot}${gen ? `#${gen + 1}` : ''}`
+    /** idle | waiting | holding | dead */
+    this.state = 'idle'
+    this.shared = false
+    /** A release, kill or exit is in flight: no longer counted as an owner by the record. */
+    this.leaving = false
+    this.expectExit = false
+    this.pending = new Map()
+    this.nextId = 1
+    this.child = fork(WORKER, [run.strategy, run.target, run.oracleDir, run.fifoPath], {
+      execArgv: [],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    })
+    alive.add(this.child)
+    this.exited = new Promise((resolve) => (this.onExited = resolve))
+    this.ready = new Promise((resolve, reject) => {
+      this.onReady = resolve
+      this.onEarlyExit = reject
+    })
+    this.child.on('message', (m) => this.message(m))
+    this.child.on('error', (err) => run.fail('crash', `${this.label}: ${err.message}`))
+    this.child.on('exit', (code, signal) => {
+      this.onExited()
+      alive.delete(this.child)
+      this.state = 'dead'
+      if (this.pid) run.dead.set(this.pid, this.label)
+      for (const p of this.pending.values()) p.reject(new Failure('crash', `${this.label} exited while a request was in flight`))
+      this.pending.clear()
+      this.onEarlyExit(new Failure('crash', `${this.label} exited before it was ready`))
+      if (!this.expectExit) run.fail('crash', `${this.label} (pid ${this.pid}) exited unexpectedly (code ${code}, signal ${signal})`)
+    })
+  }
+
+  message(m) {
+    if (m.ready) {
+      this.pid = m.pid
+      this.onReady(this)
+    } else if (m.event) {
+      this.run.event(this, m)
+    } else {
+      const p = this.pending.get(m.id)
+      if (!p) return
+      if (m.phase === 'armed') return p.armed()
+      this.pending.delete(m.id)
+      p.resolve(m)
+    }
+  }
+
+  /** Send a command; resolves with its answer. `armed` is called on a barrier ack. */
+  request(msg, armed = () => {}) {
+    if (this.state === 'dead') return Promise.reject(new Failure('crash', `${this.label} is dead: cannot ${msg.op}`))
+    const id = this.nextId++
+    const p = new Promise((resolve, reject) => this.pending.set(id, { resolve, reject, armed }))
+    this.child.send({ ...msg, id })
+    return within(REPLY_MS, p, () => new Failure('hang', `${this.label} did not answer ${msg.op} within ${REPLY_MS / 1000} s`))
+  }
+}
+
+class Run {
+  constructor(strategy, schedule, opts) {
+    this.strict = opts.strict === true
+    /** The holder being SIGKILLed in the current race, if any. */
+    this.victim = null
+    this.strategy = strategy
+    this.meta = STRATEGIES[strategy]
+    if (!this.meta) throw new Error(`unknown strategy ${strategy}`)
+    this.schedule = schedule
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-harness-'))
+    this.target = path.join(this.dir, this.meta.file)
+    this.oracleDir = path.join(this.dir, 'oracle')
+    fs.mkdirSync(path.join(this.oracleDir, 'shared'), { recursive: true })
+    this.fifoPath = path.join(this.dir, 'barrier')
+    execFileSync('mkfifo', ['-m', '600', this.fifoPath])
+    // O_RDWR: never blocks, and keeps the FIFO open for the workers' read ends.
+    this.fifo = fs.openSync(this.fifoPath, 'r+')
+    this.workers = []
+    this.reader = null
+    this.timeline = []
+    this.failure = null
+    this.t = 0
+    this.dead = new Map() // pid -> label of every worker that has exited
+    this.progress = new EventEmitter()
+    this.stats = { steps: 0, acquisitions: 0, kills: 0, races: 0, reads: 0, waits: 0, anomalies: 0 }
+    this.anomalies = []
+  }
+
+  log(line) {
+    this.timeline.push(line)
+  }
+
+  /**
+   * Log a step's line now and complete it when its answer comes: events that arrive
+   * meanwhile (a waiter acquiring) are then listed after the step that caused them.
+   */
+  line(text) {
+    const i = this.timeline.push(`${text} -> …`) - 1
+    return (result) => {
+      this.timeline[i] = `${text} -> ${result}`
+    }
+  }
+
+  /**
+   * A known library issue that breaks none of the harness's properties (nobody is named
+   * falsely, nobody gets in twice): an operation that asks /proc/locks who holds the lock
+   * (readPidfile, claimPidfile, claimPidfileWhenFree's first attempt) throws EUNKNOWNHOLDER
+   * in the instant its holder is being SIGKILLed: the lock is still listed under the group
+   * leader's pid, the leader is already a zombie, and another thread of the dying process
+   * still holds the file table. Tolerated, counted and reported only when a holder is being
+   * SIGKILLed in that same race step; anywhere else, or with `strict`
+   * (SOLE_HARNESS_STRICT=1), it fails the run.
+   */
+  anomaly(w, what, err) {
+    if (err?.code !== 'EUNKNOWNHOLDER' || !this.victim) return false
+    const note = `${what} threw EUNKNOWNHOLDER while ${this.victim.label} (pid ${this.victim.pid}) was being SIGKILLed`
+    if (this.strict) {
+      this.fail('error', `${note} (strict mode)`)
+      return true
+    }
+    this.stats.anomalies++
+    this.anomalies.push(note)
+    return true
+  }
+
+  fail(kind, message) {
+    if (this.failure) return
+    this.failure = { kind, message, atStep: this.t }
+    this.log(`!! ${kind.toUpperCase()}: ${message}`)
+    this.progress.emit('failure')
+  }
+
+  // ---- the ownership record --------------------------------------------------------------
+
+  live() {
+    return this.workers.filter((w) => w.state !== 'dead')
+  }
+  holders() {
+    return this.workers.filter((w) => w.state === 'holding' && !w.leaving)
+  }
+  waiters() {
+    return this.workers.filter((w) => w.state === 'waiting' && !w.leaving)
+  }
+  idle() {
+    return this.workers.filter((w) => w.state === 'idle' && !w.leaving)
+  }
+  byPid(pid) {
+    return [...this.workers, this.reader].find((w) => w && w.pid === pid && w.state !== 'dead')
+  }
+  who(pid) {
+    const w = this.byPid(pid)
+    return w ? `${w.label} (pid ${pid})` : this.dead.has(pid) ? `${this.dead.get(pid)} (pid ${pid}, dead)` : `pid ${pid}`
+  }
+  /** Can `w`'s request be granted next to the owners the record knows? */
+  compatible(w) {
+    const hs = this.holders().filter((h) => h !== w)
+    return w.shared ? hs.every((h) => h.shared) : hs.length === 0
+  }
+  mode(shared) {
+    return this.meta.shared && shared
+  }
+
+  /** A worker reports that it holds the lock: check it against the record and the sentinel. */
+  acquired(w, shared, violation) {
+    w.state = 'holding'
+    w.shared = shared
+    this.stats.acquisitions++
+    const others = this.holders().filter((h) => h !== w && (!shared || !h.shared))
+    const found = []
+    if (violation) found.push(`sentinel: ${w.label} (pid ${w.pid}, ${modeName(shared)}) found ${violation}`)
+    if (others.length) {
+      const list = others.map((h) => `${h.label} (pid ${h.pid}, ${modeName(h.shared)})`).join(', ')
+      found.push(`record: ${w.label} acquired ${modeName(shared)} while ${list} held the lock`)
+    }
+    if (found.length) this.fail('exclusion', found.join('; '))
+  }
+
+  event(w, m) {
+    if (m.event === 'acquired' && w.state === 'waiting') {
+      this.log(`   ${w.label} acquired (blocking, ${modeName(w.shared)}; waiting since t${w.since})`)
+      this.acquired(w, w.shared, m.violation)
+      this.progress.emit('acquired', w)
+    } else if (m.event === 'error') {
+      if (w.state === 'waiting') w.state = 'idle'
+      if (this.anomaly(w, `${w.label}'s blocking acquire`, m.error)) return this.log(`   ${w.label} blocking acquire -> EUNKNOWNHOLDER (the holder is dying: tolerated anomaly)`)
+      this.fail('error', `${w.label}'s blocking acquire failed: ${m.error.code ?? ''} ${m.error.message}`)
+    }
+  }
+
+  /** Resolve when some waiter reports an acquisition; a liveness failure after LIVENESS_MS. */
+  async awaitProgress(why) {
+    this.stats.waits++
+    let onAcq, onFail
+    const p = new Promise((resolve) => {
+      onAcq = resolve
+      onFail = resolve
+      this.progress.once('acquired', onAcq)
+      this.progress.once('failure', onFail)
+    })
+    try {
+      await within(LIVENESS_MS, p, () => new Failure('liveness', `no waiter acquired within ${LIVENESS_MS / 1000} s ${why}`))
+    } finally {
+      this.progress.off('acquired', onAcq)
+      this.progress.off('failure', onFail)
+    }
+  }
+
+  // ---- checks on third-process reads ------------------------------------------------------
+
+  /** `inFlight`: workers whose operation may be under way (null for a settled read). */
+  checkRead(r, inFlight) {
+    this.stats.reads++
+    if (r.result !== 'read') {
+      if (this.anomaly(this.reader, 'readPidfile', r.error)) return `EUNKNOWNHOLDER (the holder is dying: tolerated anomaly)`
+      this.fail('read', `readPidfile failed: ${r.error?.code ?? ''} ${r.error?.message}`)
+      return 'error'
+    }
+    const st = r.state
+    const text = st.state === 'held' ? `held by ${this.who(st.pid)}` : st.stalePid ? `${st.state} (stale pid ${st.stalePid})` : st.state
+    if (st.state === 'held' && inFlight && [...inFlight].some((w) => w.pid === st.pid)) {
+      // Named a worker whose acquire, release or SIGKILL happened in the same instant: fine.
+    } else if (st.state === 'held') {
+      const w = this.byPid(st.pid)
+      if (!w) {
+        if (this.dead.has(st.pid)) this.fail('read', `readPidfile named ${this.who(st.pid)}: a dead process`)
+        else this.fail('read', `readPidfile named pid ${st.pid}, which is not a worker`)
+      } else if (!(w.state === 'holding' || w.state === 'waiting' || inFlight?.has(w))) {
+        this.fail('read', `readPidfile named ${w.label}, which neither holds the lock nor waits for it`)
+      }
+    }
+    if (inFlight) return text
+    const hs = this.holders()
+    if (this.meta.kernelVisible && hs.length && st.state !== 'held') {
+      this.fail('read', `readPidfile says ${st.state} while ${hs.map((h) => h.label).join(', ')} hold(s) the lock`)
+    }
+    if (this.meta.pidContent) {
+      const c = r.content
+      if (hs.length === 1 && c !== hs[0].pid) {
+        this.fail('read', `the pidfile names ${typeof c === 'number' ? this.who(c) : JSON.stringify(c)} while ${hs[0].label} (pid ${hs[0].pid}) owns it`)
+      } else if (!hs.length && !this.waiters().length && c !== null && !(typeof c === 'number' && this.dead.has(c))) {
+        this.fail('read', `nobody owns the pidfile but it names ${typeof c === 'number' ? this.who(c) : JSON.stringify(c)}`)
+      }
+    }
+    return text
+  }
+
+  // ---- processes ---------------------------------------------------------------------------
+
+  async spawn(slot, gen) {
+    const w = new Proc(this, slot, gen)
+    await within(REPLY_MS, w.ready, () => new Failure('hang', `${w.label} did not start`))
+    return w
+  }
+
+  /** End `w` (SIGKILL, or a graceful exit without releasing) and start its replacement. */
+  async end(w, how, alreadySignalled = false) {
+    w.leaving = true
+    w.expectExit = true
+    if (!alreadySignalled) {
+      if (how === 'SIGKILL') w.child.kill('SIGKILL')
+      else w.child.send({ op: 'exit' })
+    }
+    await within(REPLY_MS, w.exited, () => new Failure('hang', `${w.label} did not exit after ${how}`))
+    this.stats.kills++
+    const next = await this.spawn(w.slot, w.gen + 1)
+    this.workers[w.slot] = next
+    return `${how === 'SIGKILL' ? 'killed' : 'exited'}; ${next.label} = pid ${next.pid}`
+  }
+
+  // ---- steps -------------------------------------------------------------------------------
+
+  async step(s) {
+    const t = `t${this.t}`
+    const pick = (list) => (list.length ? list[s.pick % list.length] : null)
+    switch (s.kind) {
+      case 'try':
+      case 'block': {
+        const w = pick(this.idle())
+        if (!w) return this.log(`${t} ${s.kind}: every worker holds or waits (skipped)`)
+        const shared = this.mode(s.shared)
+        const what = `${w.label} acquire(${s.kind === 'try' ? 'try' : 'blocking'}, ${modeName(shared)})`
+        if (s.kind === 'block') {
+          w.state = 'waiting'
+          w.shared = shared
+          w.since = this.t
+        }
+        const done = this.line(`${t} ${what}`)
+        const r = await w.request({ op: s.kind, shared })
+        done(r.result)
+        return this.outcome(w, shared, r)
+      }
+      case 'release': {
+        const w = pick(this.holders())
+        if (!w) return this.log(`${t} release: nobody holds the lock (skipped)`)
+        w.leaving = true
+        const done = this.line(`${t} ${w.label} release(${modeName(w.shared)})`)
+        const r = await w.request({ op: 'release' })
+        done(r.result)
+        return this.outcome(w, w.shared, r)
+      }
+      case 'kill': {
+        const list = [...this.holders(), ...this.waiters(), ...this.idle()]
+        const w = pick(list)
+        const was = w.state === 'idle' ? 'idle' : `${w.state} ${modeName(w.shared)}`
+        const done = this.line(`${t} ${w.label} ${s.how === 'SIGKILL' ? 'SIGKILL' : 'exit'} (was ${was})`)
+        return done(await this.end(w, s.how))
+      }
+      case 'read': {
+        const done = this.line(`${t} reader readPidfile`)
+        const r = await this.reader.request({ op: 'read' })
+        return done(this.checkRead(r, null))
+      }
+      case 'await': {
+        const ws = this.waiters()
+        const ready = ws.filter((w) => this.compatible(w))
+        if (!ready.length) {
+          return this.log(`${t} await: ${ws.length ? `no waiter can proceed yet (${ws.map((w) => w.label).join(', ')} wait)` : 'nobody waits'} (skipped)`)
+        }
+        this.log(`${t} await: the lock is free for ${ready.map((w) => w.label).join(', ')}; one must acquire`)
+        return this.awaitProgress(`although the record says ${ready.map((w) => w.label).join(', ')} could proceed`)
+      }
+      case 'race':
+        return this.race(s, t)
+      default:
+        throw new Error(`unknown step ${s.kind}`)
+    }
+  }
+
+  /** Apply a worker's answer to an acquire or release. */
+  outcome(w, shared, r) {
+    switch (r.result) {
+      case 'acquired':
+        return this.acquired(w, shared, r.violation)
+      case 'busy':
+        w.state = 'idle'
+        return
+      case 'waiting':
+        return
+      case 'released':
+        w.state = 'idle'
+        w.leaving = false
+        if (r.violation) this.fail('exclusion', `sentinel: ${w.label} (pid ${w.pid}) on release: ${r.violation}`)
+        return
+      default:
+        w.state = w.state === 'waiting' ? 'idle' : w.state
+        if (this.anomaly(w, `${w.label}'s try`, r.error)) return
+        return this.fail('error', `${w.label}: ${r.error?.code ?? ''} ${r.error?.message}`)
+    }
+  }
+
+  /** Arm several workers on the barrier, release them with one write(2), collect answers. */
+  async race(s, t) {
+    const idle = this.idle()
+    // Rotate the idle list by `pick` so that any worker can take part.
+    const start = idle.length ? s.pick % idle.length : 0
+    const rotated = [...idle.slice(start), ...idle.slice(0, start)]
+    const acts = rotated.slice(0, s.ops.length).map((w, i) => ({ w, op: s.ops[i].block ? 'block' : 'try', shared: this.mode(s.ops[i].shared) }))
+    const holders = this.holders()
+    const releaser = s.release && holders.length ? holders[s.pick % holders.length] : null
+    if (releaser) acts.push({ w: releaser, op: 'release', shared: releaser.shared })
+    if (s.read) acts.push({ w: this.reader, op: 'read' })
+    const victims = this.holders().filter((h) => h !== releaser)
+    const victim = s.kill && victims.length ? victims[s.pick % victims.length] : null
+    if (acts.length + (victim ? 1 : 0) < 2) {
+      return this.log(`${t} race: fewer than two participants (skipped)`)
+    }
+    this.stats.races++
+    const inFlight = new Set(acts.map((a) => a.w))
+    if (victim) inFlight.add(victim)
+    for (const a of acts) {
+      if (a.op === 'block') {
+        a.w.state = 'waiting'
+        a.w.shared = a.shared
+        a.w.since = this.t
+      }
+      if (a.op === 'release') a.w.leaving = true
+    }
+    if (victim) {
+      victim.leaving = true
+      victim.expectExit = true
+      this.victim = victim
+    }
+    // Arm: each worker acknowledges, then blocks in read(2) on the FIFO.
+    const armed = []
+    const answers = acts.map((a) => {
+      let onArmed
+      armed.push(new Promise((resolve) => (onArmed = resolve)))
+      const msg = a.op === 'read' ? { op: 'read' } : { op: a.op, shared: a.shared }
+      return a.w.request({ op: 'arm', action: msg }, onArmed)
+    })
+    // (An answer settles first only if a worker died or hung before arming: that fails.)
+    await Promise.all(armed.map((p, i) => Promise.race([p, answers[i]])))
+    // Go: one write releases every armed worker; the SIGKILL lands in the same instant.
+    fs.writeSync(this.fifo, Buffer.alloc(acts.length))
+    if (victim) victim.child.kill('SIGKILL')
+    const name = (a) => `${a.w.label} ${a.op === 'read' ? 'readPidfile' : a.op}${a.op === 'try' || a.op === 'block' ? `(${modeName(a.shared)})` : ''}`
+    this.log(`${t} race: ${[...acts.map(name), ...(victim ? [`SIGKILL ${victim.label}`] : [])].join(' | ')}  [${acts.length} released by one barrier write]`)
+    const lines = acts.map((a) => this.line(`   ${name(a)}`))
+    const killed = victim && this.line(`   ${victim.label} SIGKILL (was holding ${modeName(victim.shared)})`)
+    const results = await Promise.all(answers)
+    acts.forEach((a, i) => {
+      const r = results[i]
+      if (a.op === 'read') {
+        lines[i](this.checkRead(r, inFlight))
+      } else {
+        lines[i](r.result)
+        this.outcome(a.w, a.shared, r)
+      }
+    })
+    if (victim) {
+      killed(await this.end(victim, 'SIGKILL', true))
+      this.victim = null
+    }
+  }
+
+  /** End of the schedule: release every holder; every waiter must get the lock in turn. */
+  async drain() {
+    for (let round = 0; round <= this.workers.length + 1 && !this.failure; round++) {
+      for (const w of this.holders()) {
+        if (this.failure) return
+        w.leaving = true
+        const done = this.line(`drain ${w.label} release(${modeName(w.shared)})`)
+        const r = await w.request({ op: 'release' })
+        done(r.result)
+        this.outcome(w, w.shared, r)
+      }
+      const ws = this.waiters()
+      if (!ws.length || this.failure) return
+      if (this.holders().length) continue // a waiter got in during the releases
+      this.log(`drain: the lock is free; waiting for one of ${ws.map((w) => w.label).join(', ')}`)
+      await this.awaitProgress(`after every holder released (waiters: ${ws.map((w) => w.label).join(', ')})`)
+    }
+    if (!this.failure && (this.holders().length || this.waiters().length)) {
+      this.fail('liveness', `drain did not finish: ${[...this.holders(), ...this.waiters()].map((w) => `${w.label} ${w.state}`).join(', ')}`)
+    }
+  }
+
+  async go() {
+    const { workers, steps } = this.schedule
+    const procs = await Promise.all([...Array.from({ length: workers }, (_, i) => this.spawn(i, 0)), this.spawn('r', 0)])
+    this.reader = procs.pop()
+    this.workers = procs
+    this.log(`start: ${this.strategy}, ${workers} workers (${procs.map((w) => `${w.label} = pid ${w.pid}`).join(', ')}), reader = pid ${this.reader.pid}`)
+    for (const s of steps) {
+      if (this.failure) break
+      this.t++
+      this.stats.steps++
+      await this.step(s)
+    }
+    if (!this.failure) await this.drain()
+  }
+
+  teardown() {
+    for (const w of [...this.workers, this.reader]) {
+      if (w && w.state !== 'dead') {
+        w.expectExit = true
+        w.child.kill('SIGKILL')
+      }
+    }
+    fs.closeSync(this.fifo)
+    fs.rmSync(this.dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * Run one schedule `{ workers, steps }` against `strategy` and tear everything down.
+ * @returns {Promise<{ failure: null | { kind: string, message: string, atStep: number }, timeline: string[], stats: object }>}
+ */
+export async function runSchedule(strategy, schedule, opts = {}) {
+  const run = new Run(strategy, schedule, opts)
+  try {
+    await run.go()
+  } catch (err) {
+    if (err instanceof Failure) run.fail(err.kind, err.message)
+    else run.fail('harness', err?.stack ?? String(err))
+  } finally {
+    const exits = [...run.workers, run.reader].filter((w) => w && w.state !== 'dead').map((w) => w.exited)
+    run.teardown()
+    await Promise.all(exits)
+  }
+  return { failure: run.failure, timeline: run.timeline, stats: run.stats, anomalies: run.anomalies }
+}

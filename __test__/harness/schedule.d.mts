@@ -1,0 +1,105 @@
+// Types for schedule.mjs (the harness's fast-check glue), for the TypeScript spec.
+import type { Arbitrary } from 'fast-check'
+
+export type StrategyName = 'sole-lock' | 'sole-pidfile' | 'broken-oexcl-reclaim' | 'broken-unlink-on-release'
+
+export interface StrategyMeta {
+  shared: boolean
+  real: boolean
+  kernelVisible: boolean
+  pidContent: boolean
+  file: string
+}
+export declare const STRATEGIES: Record<StrategyName, StrategyMeta>
+
+export type Step =
+  | { kind: 'try' | 'block'; pick: number; shared: boolean }
+  | { kind: 'release'; pick: number }
+  | { kind: 'kill'; pick: number; how: 'SIGKILL' | 'exit' }
+  | { kind: 'read' }
+  | { kind: 'await' }
+  | {
+      kind: 'race'
+      pick: number
+      ops: { block: boolean; shared: boolean }[]
+      release: boolean
+      kill: boolean
+      read: boolean
+    }
+
+export interface Schedule {
+  workers: number
+  steps: Step[]
+}
+
+export type FailureKind = 'exclusion' | 'read' | 'liveness' | 'error' | 'crash' | 'hang' | 'harness'
+
+export interface RunFailure {
+  kind: FailureKind
+  message: string
+  /** The step (`tN`) during which the failure was seen. */
+  atStep: number
+}
+
+export interface RunStats {
+  steps: number
+  acquisitions: number
+  kills: number
+  races: number
+  reads: number
+  waits: number
+  anomalies: number
+}
+
+export interface RunResult {
+  failure: RunFailure | null
+  timeline: string[]
+  stats: RunStats
+  anomalies: string[]
+}
+
+export interface CheckOptions {
+  /** Wall-clock budget for generating and running schedules (ms). */
+  budgetMs?: number
+  /** Extra time for shrinking after the first failure (ms). */
+  shrinkBudgetMs?: number
+  numRuns?: number
+  seed?: number
+  path?: string
+  /** Run the known regression schedules first. */
+  examples?: boolean
+  maxWorkers?: number
+  maxSteps?: number
+  /** Fail on tolerated anomalies too (SOLE_HARNESS_STRICT=1). */
+  strict?: boolean
+  /** How the report tells a reader to replay (default: the ava spec). */
+  replayCommand?: string
+  onRun?: (res: RunResult, soFar: CheckReport) => void
+}
+
+export interface CheckReport {
+  strategy: StrategyName
+  replayCommand: string
+  failed: boolean
+  seed: number
+  path: string | null
+  numShrinks: number
+  /** Schedules really run (not counting those skipped once the budget was spent). */
+  executed: number
+  skippedForBudget: number
+  firstFailure: { run: number; steps: number; kind: FailureKind; ms: number } | null
+  /** The final (shrunk) failing schedule and what happened when it ran. */
+  last: (RunResult & { schedule: Schedule }) | null
+  stats: Partial<RunStats>
+  anomalies: string[]
+  ms: number
+}
+
+export declare const stepArb: Arbitrary<Step>
+export declare function scheduleArb(opts?: { minWorkers?: number; maxWorkers?: number; maxSteps?: number }): Arbitrary<Schedule>
+export declare const REGRESSIONS: Schedule[]
+export declare function checkStrategy(strategy: StrategyName, opts?: CheckOptions): Promise<CheckReport>
+export declare function formatReport(r: CheckReport): string
+export declare function replayFromEnv(strategy: StrategyName, env?: Record<string, string | undefined>): { seed?: number; path?: string }
+export declare function killAllWorkers(): void
+export declare const LIVENESS_MS: number

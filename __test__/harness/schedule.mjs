@@ -1,0 +1,202 @@
+// fast-check glue for the harness: the schedule generator, the property that runs schedules
+// against a strategy within a time budget, known regression schedules, and the failure
+// report (seed, replay path, shrunk schedule as a timeline).
+//
+// The generator is weighted toward the steps that make races happen: blocking waiters
+// (seed 001's unlink race needs one), SIGKILLs of owners (seed 000's stale reclaim needs a
+// dead owner's file) and barrier races, where 2–6 workers act in the same instant (the
+// check-then-act windows of an O_EXCL reclaim are microseconds wide; turns never hit them).
+// A step names its target by an index into "the workers this step applies to" (idle
+// workers for an acquire, holders for a release…) modulo their number, so every generated
+// step does something and shrinking keeps schedules meaningful.
+import fc from 'fast-check'
+import { runSchedule } from './coordinator.mjs'
+import { STRATEGIES } from './strategies.mjs'
+
+export { killAllWorkers, LIVENESS_MS } from './coordinator.mjs'
+export { STRATEGIES }
+
+const pick = fc.nat({ max: 11 })
+const shared = fc.boolean()
+
+/** One step of a schedule. */
+export const stepArb = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('try'), pick, shared }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('block'), pick, shared }) },
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('release'), pick }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('kill'),
+      pick,
+      how: fc.oneof({ weight: 3, arbitrary: fc.constant('SIGKILL') }, { weight: 1, arbitrary: fc.constant('exit') }),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('read') }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('race'),
+      pick,
+      ops: fc.array(fc.record({ block: fc.boolean(), shared }), { minLength: 2, maxLength: 6 }),
+      release: fc.boolean(),
+      kill: fc.boolean(),
+      read: fc.boolean(),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('await') }) },
+)
+
+/** A schedule: how many workers, and what they do. */
+export function scheduleArb({ minWorkers = 2, maxWorkers = 6, maxSteps = 40 } = {}) {
+  return fc.record({
+    workers: fc.integer({ min: minWorkers, max: maxWorkers }),
+    steps: fc.array(stepArb, { minLength: 3, maxLength: maxSteps, size: 'max' }),
+  })
+}
+
+/**
+ * Known races, replayed first (as fast-check `examples`) against the real strategies on
+ * every run. Picks index the idle workers / holders in slot order.
+ */
+export const REGRESSIONS = [
+  {
+    // seed 001 (races.md #1): A holds, B waits on the inode, A releases, C acquires.
+    workers: 3,
+    steps: [
+      { kind: 'try', pick: 0, shared: false },
+      { kind: 'block', pick: 0, shared: false },
+      { kind: 'release', pick: 0 },
+      { kind: 'try', pick: 1, shared: false },
+      { kind: 'read' },
+      { kind: 'await' },
+      { kind: 'try', pick: 1, shared: false },
+    ],
+  },
+  {
+    // seed 000 (races.md #2): the owner is SIGKILLed, two starters reclaim at once.
+    workers: 3,
+    steps: [
+      { kind: 'try', pick: 0, shared: false },
+      { kind: 'kill', pick: 0, how: 'SIGKILL' },
+      { kind: 'read' },
+      { kind: 'race', pick: 0, ops: [{ block: false, shared: false }, { block: false, shared: false }, { block: false, shared: false }], release: false, kill: false, read: true },
+      { kind: 'read' },
+    ],
+  },
+  {
+    // Shared holders, an exclusive waiter, releases and a SIGKILL among the shared holders.
+    workers: 4,
+    steps: [
+      { kind: 'try', pick: 0, shared: true },
+      { kind: 'try', pick: 0, shared: true },
+      { kind: 'block', pick: 0, shared: false },
+      { kind: 'race', pick: 0, ops: [{ block: false, shared: true }], release: true, kill: true, read: true },
+      { kind: 'release', pick: 0 },
+      { kind: 'await' },
+      { kind: 'read' },
+    ],
+  },
+]
+
+/** Thrown by the property so fast-check records (and shrinks) a failing schedule. */
+class ScheduleFailed extends Error {
+  constructor(res) {
+    super(`${res.failure.kind}: ${res.failure.message}`)
+    this.name = 'ScheduleFailed'
+  }
+}
+
+/**
+ * Check `strategy` with generated schedules until `budgetMs` runs out (or `numRuns`).
+ * After the first failure, shrinking gets `shrinkBudgetMs` more. With `seed` (and `path`),
+ * replays exactly that schedule, without budgets.
+ */
+export async function checkStrategy(strategy, opts = {}) {
+  const {
+    budgetMs = 30_000,
+    shrinkBudgetMs = 15_000,
+    numRuns = 10_000,
+    seed,
+    path,
+    examples = false,
+    maxWorkers = 6,
+    maxSteps = 40,
+    strict = false,
+    replayCommand = 'npx ava __test__/harness.spec.ts',
+    onRun = () => {},
+  } = opts
+  if (!STRATEGIES[strategy]) throw new Error(`unknown strategy ${strategy}`)
+  const replay = seed !== undefined && path !== undefined
+  const started = Date.now()
+  const deadline = started + budgetMs
+  let shrinkDeadline = Infinity
+  const out = { strategy, replayCommand, executed: 0, skippedForBudget: 0, firstFailure: null, last: null, stats: {}, anomalies: [] }
+  const prop = fc.asyncProperty(scheduleArb({ maxWorkers, maxSteps }), async (schedule) => {
+    const now = Date.now()
+    if (!replay && (out.firstFailure ? now > shrinkDeadline : now > deadline)) {
+      // Budget spent: not run (counted apart, never reported as a success).
+      out.skippedForBudget++
+      return true
+    }
+    const res = await runSchedule(strategy, schedule, { strict })
+    out.executed++
+    for (const [k, v] of Object.entries(res.stats)) out.stats[k] = (out.stats[k] ?? 0) + v
+    out.anomalies.push(...res.anomalies)
+    onRun(res, out)
+    if (res.failure) {
+      if (!out.firstFailure) {
+        out.firstFailure = { run: out.executed, steps: res.failure.atStep, kind: res.failure.kind, ms: Date.now() - started }
+        shrinkDeadline = Date.now() + shrinkBudgetMs
+      }
+      out.last = { schedule, ...res }
+      throw new ScheduleFailed(res)
+    }
+    return true
+  })
+  const params = replay
+    ? { seed, path, endOnFailure: true }
+    : { numRuns, ...(seed !== undefined ? { seed } : {}), ...(examples ? { examples: REGRESSIONS.map((s) => [s]) } : {}) }
+  const details = await fc.check(prop, params)
+  return {
+    ...out,
+    failed: details.failed,
+    seed: details.seed,
+    path: details.counterexamplePath,
+    numShrinks: details.numShrinks,
+    ms: Date.now() - started,
+  }
+}
+
+/** The report printed on failure: what broke, how to replay it, and the shrunk timeline. */
+export function formatReport(r) {
+  if (!r.failed) {
+    return `${r.strategy}: ${r.executed} schedules passed in ${(r.ms / 1000).toFixed(1)} s (${Object.entries(r.stats)
+      .map(([k, v]) => `${v} ${k}`)
+      .join(', ')})`
+  }
+  if (!r.last) return `${r.strategy}: fast-check failed without a failing schedule (seed ${r.seed})`
+  const f = r.last.failure
+  const replay = `SOLE_HARNESS_STRATEGY=${r.strategy} SOLE_HARNESS_SEED=${r.seed} SOLE_HARNESS_PATH='${r.path}' ${r.replayCommand}`
+  const lines = [
+    `${r.strategy}: ${f.kind.toUpperCase()} VIOLATION at step t${f.atStep}: ${f.message}`,
+    `  first failing schedule: run ${r.firstFailure.run}, step t${r.firstFailure.steps} (${(r.firstFailure.ms / 1000).toFixed(1)} s in); shrunk ${r.numShrinks} times, to a schedule that fails at step t${f.atStep} (later steps never ran)`,
+    `  seed: ${r.seed}   path: ${r.path}`,
+    `  replay: ${replay}`,
+    `  (the schedule replays exactly; the processes' timing does not, so a race may need a few replays)`,
+    `  shrunk schedule as run (${r.last.schedule.workers} workers):`,
+    ...r.last.timeline.map((l) => `    ${l}`),
+  ]
+  return lines.join('\n')
+}
+
+/** Replay settings from the environment (SOLE_HARNESS_SEED, SOLE_HARNESS_PATH, SOLE_HARNESS_STRATEGY). */
+export function replayFromEnv(strategy, env = process.env) {
+  const only = env.SOLE_HARNESS_STRATEGY
+  if (only && only !== strategy) return {}
+  const seed = env.SOLE_HARNESS_SEED === undefined || env.SOLE_HARNESS_SEED === '' ? undefined : Number(env.SOLE_HARNESS_SEED)
+  const path = env.SOLE_HARNESS_PATH || undefined
+  if (seed !== undefined && !Number.isInteger(seed)) throw new Error(`SOLE_HARNESS_SEED must be an integer, got ${env.SOLE_HARNESS_SEED}`)
+  if (path !== undefined && !only) throw new Error('SOLE_HARNESS_PATH needs SOLE_HARNESS_STRATEGY (a path belongs to one strategy)')
+  return { seed, path }
+}

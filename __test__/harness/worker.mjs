@@ -1,0 +1,108 @@
+// A harness worker: a real Node process (child_process.fork) that loads sole's built entry
+// (`lib/index.js`) and acts on the coordinator's commands over IPC, one lock at a time.
+//
+// argv: STRATEGY TARGET ORACLE_DIR BARRIER_FIFO
+// Commands `{ id, op, ... }`, each answered by `{ id, result, ... }` once it has really
+// happened (the coordinator sequences on these acknowledgements, never on sleeps):
+// - `try {shared}` → `acquired` | `busy`
+// - `block {shared}` → `waiting` at once; later an unsolicited `{ event: 'acquired' }`
+// - `release` → `released`
+// - `read` → `read` with readPidfile's state (and the content's pid): the third-process view
+// - `arm {action}` → `{ phase: 'armed' }`, then the worker blocks in read(2) on the barrier
+//   FIFO; the coordinator writes one byte per armed worker in one write(2), and every armed
+//   worker performs its action in the same instant (this is how concurrent acquisitions,
+//   releases and reads are produced for real), then answers as for the action.
+// - `exit` → leaves the critical section (sentinel) and exits without releasing the lock.
+// Every acquisition enters the oracle's sentinel (`oracle.mjs`) before it is reported, and
+// every release leaves it first; a violation the sentinel sees travels with the report.
+import { createRequire } from 'node:module'
+import fs from 'node:fs'
+import { makeStrategy } from './strategies.mjs'
+import { Sentinel, selfIdentity } from './oracle.mjs'
+
+const require = createRequire(import.meta.url)
+const sole = require('../../lib/index.js')
+
+const [strategyName, target, oracleDir, fifoPath] = process.argv.slice(2)
+const strategy = makeStrategy(strategyName, sole, target)
+const me = selfIdentity()
+const sentinel = new Sentinel(oracleDir, me)
+// Read end only: if the coordinator dies, read(2) returns EOF and we exit.
+const fifo = fs.openSync(fifoPath, 'r')
+
+/** The lock this worker holds: `{ handle, shared }` (the handle keeps it from GC). */
+let held = null
+
+const describe = (err) => ({ code: err?.code, message: err?.message ?? String(err) })
+const send = (msg, cb) => process.send(msg, cb)
+
+function entered(handle, shared) {
+  held = { handle, shared }
+  return sentinel.enter(shared)
+}
+
+function perform(id, a) {
+  switch (a.op) {
+    case 'try': {
+      const h = strategy.tryAcquire(a.shared)
+      if (!h) return { result: 'busy' }
+      return { result: 'acquired', violation: entered(h, a.shared) }
+    }
+    case 'block': {
+      // Start the request before acknowledging it: "waiting" means the request is in the
+      // kernel's (or the strategy's) hands, so later steps really happen around it.
+      strategy.acquire(a.shared).then(
+        (h) => send({ event: 'acquired', id, violation: entered(h, a.shared) }),
+        (err) => send({ event: 'error', id, error: describe(err) }),
+      )
+      return { result: 'waiting' }
+    }
+    case 'release': {
+      if (!held) return { result: 'error', error: { message: 'release without a lock' } }
+      const violation = sentinel.exit(held.shared)
+      strategy.release(held.handle)
+      held = null
+      return { result: 'released', violation }
+    }
+    case 'read': {
+      const state = sole.readPidfile(target)
+      let content
+      try {
+        content = sole.readLockPid(target)
+      } catch (err) {
+        content = describe(err)
+      }
+      return { result: 'read', state, content }
+    }
+    default:
+      return { result: 'error', error: { message: `unknown op ${a.op}` } }
+  }
+}
+
+function answer(id, a) {
+  let r
+  try {
+    r = perform(id, a)
+  } catch (err) {
+    r = { result: 'error', error: describe(err) }
+  }
+  send({ id, ...r })
+}
+
+process.on('message', (m) => {
+  if (m.op === 'arm') {
+    // Acknowledge only once the ack is written, then block the whole process in read(2).
+    send({ id: m.id, phase: 'armed' }, () => {
+      const n = fs.readSync(fifo, Buffer.alloc(1), 0, 1, null)
+      if (n === 0) process.exit(1)
+      answer(m.id, m.action)
+    })
+  } else if (m.op === 'exit') {
+    if (held) sentinel.exit(held.shared)
+    process.exit(0)
+  } else {
+    answer(m.id, m)
+  }
+})
+process.on('disconnect', () => process.exit(1))
+send({ ready: true, pid: me.pid, start: me.start })

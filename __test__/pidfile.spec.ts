@@ -1,0 +1,587 @@
+// Pidfiles and the daemon lock through the public API (`lib/index.ts`): claimPidfile,
+// readPidfile, daemonLockPath, acquireDaemonLock, readLockPid, pidAlive. Real files, real
+// child processes (`fixtures/agent.mjs` over IPC, `sh`, `flock(1)`), real SIGKILLs.
+import test, { type ExecutionContext } from 'ava'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import * as sole from '../lib/index.js'
+import { startAgent } from './fixtures/agent-client.mjs'
+
+function tmpdir(t: ExecutionContext): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-pid-'))
+  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }))
+  return d
+}
+
+function claim(t: ExecutionContext, p: string, opts?: sole.PidfileOptions): sole.Pidfile {
+  const g = sole.claimPidfile(p, opts)
+  t.teardown(() => g.release())
+  return g
+}
+
+/** Content, size and mtime (ns) of a file: what "never modifies" compares. */
+function snapshot(p: string): { sha256: string; size: number; mtimeNs: bigint; ino: bigint } {
+  const st = fs.statSync(p, { bigint: true })
+  const sha256 = createHash('sha256').update(fs.readFileSync(p)).digest('hex')
+  return { sha256, size: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino }
+}
+
+/** First line a child writes on stdout. */
+function firstLine(c: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = ''
+    c.stdout!.setEncoding('utf8')
+    c.stdout!.on('data', (d: string) => {
+      buf += d
+      const i = buf.indexOf('\n')
+      if (i >= 0) resolve(buf.slice(0, i))
+    })
+    c.once('error', reject)
+    c.once('exit', (code, sig) => reject(new Error(`exited (${code}, ${sig}) before printing a line`)))
+  })
+}
+
+const killPid = (pid: number): void => {
+  try {
+    process.kill(pid, 'SIGKILL')
+  } catch {
+    // already gone
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// claimPidfile
+
+test('claimPidfile writes exactly "PID\\n", readable by `kill $(cat file)`', (t) => {
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'app.pid')
+  const g = claim(t, p)
+  t.true(g instanceof sole.Pidfile)
+  t.is(fs.readFileSync(p, 'utf8'), `${process.pid}\n`)
+  t.is(g.pid, process.pid)
+  t.is(g.path, p)
+  t.false(g.released)
+  t.is(fs.statSync(p).mode & 0o7777, 0o600)
+  // What shell scripts do with a pidfile.
+  const r = spawnSync('sh', ['-c', 'kill -0 "$(cat "$1")" && echo "$(cat "$1")"', 'sh', p], { encoding: 'utf8' })
+  t.is(r.status, 0, r.stderr)
+  t.is(r.stdout, `${process.pid}\n`)
+})
+
+test('claimPidfile overwrites a stale pid left in the file (no leftover bytes)', (t) => {
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'stale.pid')
+  fs.writeFileSync(p, '2147483647\nsome trailing garbage that is longer than a pid line\n')
+  claim(t, p)
+  t.is(fs.readFileSync(p, 'utf8'), `${process.pid}\n`)
+})
+
+test('a second claim from another process fails with EHELD naming this process', async (t) => {
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'app.pid')
+  claim(t, p)
+  const agent = await startAgent(t)
+  const r = await agent.call('claim', { path: p })
+  t.false(r.ok, JSON.stringify(r))
+  t.true(r.error.isError, 'an Error instance in the other process')
+  t.is(r.error.code, 'EHELD')
+  t.is(r.error.pid, process.pid)
+  t.is(r.error.path, p)
+  t.true(
+    r.error.message.startsWith(`already running as PID ${process.pid} (pidfile: ${p})`),
+    r.error.message,
+  )
+  t.is(fs.readFileSync(p, 'utf8'), `${process.pid}\n`, 'the refused claim did not write')
+})
+
+test('a claim here fails with EHELD naming the other process that holds the pidfile', async (t) => {
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'app.pid')
+  const agent = await startAgent(t)
+  const r = await agent.call('claim', { path: p })
+  t.true(r.ok, JSON.stringify(r))
+  t.is(r.pid, agent.pid)
+  t.is(fs.readFileSync(p, 'utf8'), `${agent.pid}\n`)
+  const e = t.throws(() => sole.claimPidfile(p)) as sole.SoleError
+  t.true(e instanceof Error)
+  t.is(e.code, 'EHELD')
+  t.is(e.pid, agent.pid)
+  t.is(e.path, p)
+  t.true(e.message.startsWith(`already running as PID ${agent.pid} (pidfile: ${p})`), e.message)
+  // And in this same process, a second claim is refused too (flock is per open description).
+  await agent.call('release', { handle: r.handle })
+  claim(t, p)
+  const e2 = t.throws(() => sole.claimPidfile(p)) as sole.SoleError
+  t.is(e2.code, 'EHELD')
+  t.is(e2.pid, process.pid)
+})
+
+test('release() empties the file, never unlinks it, is idempotent, and frees the claim', async (t) => {
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'app.pid')
+  const g = sole.claimPidfile(p)
+  const ino = fs.statSync(p).ino
+  g.release()
+  t.true(g.released)
+  t.true(fs.existsSync(p), 'never unlinked')
+  t.is(fs.statSync(p).ino, ino, 'the same inode')
+  t.is(fs.readFileSync(p, 'utf8'), '', 'emptied: no stale pid left behind')
+  t.notThrows(() => g.release())
+  t.true(g.released)
+  t.is(fs.readFileSync(p, 'utf8'), '')
+  const agent = await startAgent(t)
+  const r = await agent.call('claim', { path: p })
+  t.true(r.ok, JSON.stringify(r))
+  t.is(fs.readFileSync(p, 'utf8'), `${agent.pid}\n`)
+  t.is(fs.statSync(p).ino, ino)
+  // The old guard's release must not touch the new owner's claim.
+  g.release()
+  t.is(fs.readFileSync(p, 'utf8'), `${agent.pid}\n`)
+  t.deepEqual(sole.readPidfile(p), { state: 'held', pid: agent.pid })
+})
+
+test('using / Symbol.dispose releases a pidfile claim', (t) => {
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'app.pid')
+  {
+    using g = sole.claimPidfile(p)
+    t.false(g.released)
+    t.is((t.throws(() => sole.claimPidfile(p)) as sole.SoleError).code, 'EHELD')
+  }
+  t.is(fs.readFileSync(p, 'utf8'), '')
+  const g2 = sole.claimPidfile(p)
+  g2[Symbol.dispose]()
+  t.true(g2.released)
+  t.true(fs.existsSync(p))
+})
+
+test('a SIGKILLed holder frees the claim at once; its pid is reported as stale', async (t) => {
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'app.pid')
+  const agent = await startAgent(t)
+  const r = await agent.call('claim', { path: p })
+  t.true(r.ok, JSON.stringify(r))
+  t.is((t.throws(() => sole.claimPidfile(p)) as sole.SoleError).code, 'EHELD')
+  const exit = await agent.kill('SIGKILL')
+  t.is(exit.signal, 'SIGKILL')
+  t.deepEqual(sole.readPidfile(p), { state: 'free', stalePid: agent.pid })
+  const g = claim(t, p)
+  t.is(g.pid, process.pid)
+  t.is(fs.readFileSync(p, 'utf8'), `${process.pid}\n`)
+})
+
+test('claimPidfile: mode, createDirs, and ENOENT without createDirs', (t) => {
+  const dir = tmpdir(t)
+  const nested = path.join(dir, 'run', 'app', 'app.pid')
+  const e = t.throws(() => sole.claimPidfile(nested)) as sole.SoleError
+  t.is(e.code, 'ENOENT')
+  t.true(e.message.includes('createDirs'), e.message)
+  t.false(fs.existsSync(path.join(dir, 'run')))
+  claim(t, nested, { createDirs: true, mode: 0o644 })
+  t.is(fs.statSync(path.join(dir, 'run')).mode & 0o7777, 0o700)
+  t.is(fs.statSync(path.join(dir, 'run', 'app')).mode & 0o7777, 0o700)
+  t.is(fs.statSync(nested).mode & 0o7777, 0o644)
+  t.is(fs.readFileSync(nested, 'utf8'), `${process.pid}\n`)
+  const bad = t.throws(() => sole.claimPidfile(path.join(dir, 'm.pid'), { mode: 0o10000 })) as sole.SoleError
+  t.is(bad.code, 'EINVAL')
+})
+
+test('claimPidfile refuses a symlink (ESYMLINK) and neither truncates nor locks its target', async (t) => {
+  const dir = tmpdir(t)
+  const target = path.join(dir, 'important.conf')
+  fs.writeFileSync(target, 'setting = 1\n')
+  const old = new Date('2003-04-05T06:07:08Z')
+  fs.utimesSync(target, old, old)
+  const before = snapshot(target)
+  const link = path.join(dir, 'app.pid')
+  fs.symlinkSync(target, link)
+  for (const f of [() => sole.claimPidfile(link), () => sole.acquireDaemonLock(link)]) {
+    const e = t.throws(f) as sole.SoleError
+    t.is(e.code, 'ESYMLINK')
+    t.is(e.path, link)
+  }
+  t.deepEqual(snapshot(target), before)
+  const agent = await startAgent(t)
+  t.true((await agent.call('claim', { path: target })).ok, 'the target is not locked by the refused claims')
+})
+
+// ---------------------------------------------------------------------------------------------
+// readPidfile
+
+test('readPidfile: absent, and it does not create the file', (t) => {
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'none.pid')
+  t.deepEqual(sole.readPidfile(p), { state: 'absent' })
+  t.false(fs.existsSync(p))
+  t.deepEqual(sole.readPidfile(path.join(dir, 'no', 'dir.pid')), { state: 'absent' })
+})
+
+test('readPidfile: free without stalePid after a clean release in another process', async (t) => {
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'app.pid')
+  const agent = await startAgent(t)
+  const r = await agent.call('claim', { path: p })
+  t.true(r.ok)
+  t.deepEqual(sole.readPidfile(p), { state: 'held', pid: agent.pid })
+  await agent.call('release', { handle: r.handle })
+  const s = sole.readPidfile(p)
+  t.deepEqual(s, { state: 'free' })
+  t.false('stalePid' in s)
+})
+
+test('readPidfile: held names the live holder from another process (and readers do not block)', async (t) => {
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'app.pid')
+  const agent = await startAgent(t)
+  t.true((await agent.call('claim', { path: p })).ok)
+  t.deepEqual(sole.readPidfile(p), { state: 'held', pid: agent.pid })
+  // The other process reads its own claim the same way.
+  const r = await agent.call('readPidfile', { path: p })
+  t.deepEqual(r.state, { state: 'held', pid: agent.pid })
+  // Reading took no lock: the holder is still the only owner and a claim here is refused.
+  t.is((t.throws(() => sole.claimPidfile(p)) as sole.SoleError).pid, agent.pid)
+})
+
+test('readPidfile: held names the process holding the lock, never the stale pid in the file', async (t) => {
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'app.pid')
+  // A pid that is alive (ours) is the most misleading content a reader could trust.
+  for (const bogus of [`${process.pid}\n`, '1\n', '999999\n']) {
+    fs.writeFileSync(p, bogus)
+    const agent = await startAgent(t)
+    // The child locks with tryLock and writes nothing: the window between a new owner's
+    // flock and its write of the pid.
+    const r = await agent.call('tryLock', { path: p })
+    t.true(r.ok && r.got)
+    t.is(fs.readFileSync(p, 'utf8'), bogus)
+    t.deepEqual(sole.readPidfile(p), { state: 'held', pid: agent.pid }, `content ${JSON.stringify(bogus)}`)
+    await agent.kill('SIGKILL')
+  }
+})
+
+test('readPidfile: a shared lock held by another process counts as held', async (t) => {
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'app.pid')
+  const agent = await startAgent(t)
+  t.true((await agent.call('tryLock', { path: p, opts: { shared: true } })).got)
+  t.deepEqual(sole.readPidfile(p), { state: 'held', pid: agent.pid })
+  t.is((t.throws(() => sole.claimPidfile(p)) as sole.SoleError).code, 'EHELD')
+})
+
+test('readPidfile never modifies the file (content and mtime), whatever it contains', async (t) => {
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'app.pid')
+  const big = Buffer.alloc(1 << 20, 'x')
+  const cases: Array<[string, string | Buffer, object]> = [
+    ['empty', '', { state: 'free' }],
+    ['garbage', 'not a pid\n', { state: 'free' }],
+    ['negative', '-42\n', { state: 'free' }],
+    ['zero', '0\n', { state: 'free' }],
+    ['overflowing', '99999999999\n', { state: 'free' }],
+    ['2^31', '2147483648\n', { state: 'free' }],
+    ['two numbers', '12 34\n', { state: 'free' }],
+    ['no newline', '4321', { state: 'free', stalePid: 4321 }],
+    ['1 MB of x', big, { state: 'free' }],
+    ['pid then 1 MB', Buffer.concat([Buffer.from('4321\n'), big]), { state: 'free', stalePid: 4321 }],
+  ]
+  const old = new Date('2004-05-06T07:08:09Z')
+  for (const [what, content, want] of cases) {
+    fs.writeFileSync(p, content)
+    fs.chmodSync(p, 0o644)
+    fs.utimesSync(p, old, old)
+    const before = snapshot(p)
+    t.deepEqual(sole.readPidfile(p), want, what)
+    t.deepEqual(snapshot(p), before, `${what}: unchanged`)
+    t.is(fs.statSync(p).mode & 0o7777, 0o644, `${what}: mode unchanged`)
+  }
+  // And while held by another process, reading neither waits nor writes.
+  fs.writeFileSync(p, 'leftover\n')
+  fs.utimesSync(p, old, old)
+  const agent = await startAgent(t)
+  t.true((await agent.call('tryLock', { path: p })).got)
+  const before = snapshot(p)
+  t.deepEqual(sole.readPidfile(p), { state: 'held', pid: agent.pid })
+  t.deepEqual(snapshot(p), before)
+})
+
+test('readPidfile of a pidfile the reader may not read still names the holder (from the kernel)', async (t) => {
+  // A root-owned 0600 pidfile read by a monitoring user: the content is unreadable, the
+  // holder is not. When we are root, the reader runs as uid 65534 (root bypasses modes).
+  const isRoot = process.getuid?.() === 0
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'daemon.pid')
+  const g = claim(t, p)
+  fs.chmodSync(p, isRoot ? 0o600 : 0o000)
+  if (isRoot) fs.chmodSync(dir, 0o711)
+  const read = async (): Promise<unknown> => {
+    if (!isRoot) return sole.readPidfile(p)
+    const agent = await startAgent(t, { uid: 65534, gid: 65534 })
+    const r = await agent.call('readPidfile', { path: p })
+    t.true(r.ok, JSON.stringify(r))
+    return r.state
+  }
+  t.deepEqual(await read(), { state: 'held', pid: process.pid })
+  g.release()
+  t.deepEqual(await read(), { state: 'free' }, 'free; the stale pid cannot be read, so none is claimed')
+})
+
+test('readPidfile refuses a symlink (ESYMLINK) and a directory (ENOTREG)', (t) => {
+  const dir = tmpdir(t)
+  const target = path.join(dir, 'real.pid')
+  fs.writeFileSync(target, `${process.pid}\n`)
+  const link = path.join(dir, 'link.pid')
+  fs.symlinkSync(target, link)
+  const e = t.throws(() => sole.readPidfile(link)) as sole.SoleError
+  t.is(e.code, 'ESYMLINK')
+  t.is(e.path, link)
+  const e2 = t.throws(() => sole.readPidfile(dir)) as sole.SoleError
+  t.is(e2.code, 'ENOTREG')
+  t.is(e2.path, dir)
+})
+
+test('a lock kept alive by an orphaned child is never reported free, nor under the dead pid', async (t) => {
+  // flock(1) without -o: the command inherits the locked description. When flock(1) dies, the
+  // kernel still lists its (dead) pid as the locker while the orphan holds the lock.
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'app.pid')
+  fs.writeFileSync(p, '')
+  const fl = spawn('flock', ['-x', p, 'sh', '-c', 'echo $$; exec sleep 300'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => fl.kill('SIGKILL'))
+  const orphanPid = Number(await firstLine(fl))
+  t.teardown(() => killPid(orphanPid))
+  t.deepEqual(sole.readPidfile(p), { state: 'held', pid: fl.pid })
+  const exited = new Promise((r) => fl.once('exit', r))
+  fl.kill('SIGKILL')
+  await exited
+  t.false(sole.pidAlive(fl.pid!))
+  let seen: unknown
+  try {
+    seen = sole.readPidfile(p)
+  } catch (e) {
+    seen = (e as sole.SoleError).code
+  }
+  t.true(
+    seen === 'EUNKNOWNHOLDER' || JSON.stringify(seen) === JSON.stringify({ state: 'held', pid: orphanPid }),
+    `readPidfile gave ${JSON.stringify(seen)}`,
+  )
+  const e = t.throws(() => sole.claimPidfile(p)) as sole.SoleError
+  t.true(['EHELD', 'EUNKNOWNHOLDER'].includes(e.code), e.code)
+  t.not(e.pid, fl.pid, 'never names the dead locker')
+  // Once the orphan dies too, the file is free.
+  killPid(orphanPid)
+  // Its files are closed before it turns zombie (and pidAlive calls a zombie dead).
+  for (let i = 0; i < 100_000 && sole.pidAlive(orphanPid); i++) await new Promise((r) => setImmediate(r))
+  t.false(sole.pidAlive(orphanPid))
+  const g = claim(t, p)
+  t.is(g.pid, process.pid)
+})
+
+// ---------------------------------------------------------------------------------------------
+// Daemon lock
+
+test('daemonLockPath(dir) is dir/daemon.lock, absolute', (t) => {
+  const dir = tmpdir(t)
+  t.is(sole.daemonLockPath(dir), path.join(dir, 'daemon.lock'))
+  t.true(sole.daemonLockPath(dir).endsWith('daemon.lock'))
+  const rel = sole.daemonLockPath('some/rel/dir')
+  t.true(path.isAbsolute(rel), rel)
+  t.true(rel.endsWith(path.join('some', 'rel', 'dir', 'daemon.lock')), rel)
+  t.false(fs.existsSync(path.join(dir, 'daemon.lock')), 'computing the path creates nothing')
+})
+
+test('acquireDaemonLock(dir) and (file) claim the lock; another process is refused with "(lock file: "', async (t) => {
+  const dir = tmpdir(t)
+  const g = sole.acquireDaemonLock(dir)
+  t.teardown(() => g.release())
+  const lp = path.join(dir, 'daemon.lock')
+  t.is(g.path, lp)
+  t.is(g.pid, process.pid)
+  t.is(fs.readFileSync(lp, 'utf8'), `${process.pid}\n`)
+  t.is(sole.readLockPid(lp), process.pid)
+  const agent = await startAgent(t)
+  for (const target of [dir, lp]) {
+    const r = await agent.call('daemon', { path: target })
+    t.false(r.ok, JSON.stringify(r))
+    t.is(r.error.code, 'EHELD')
+    t.is(r.error.pid, process.pid)
+    t.is(r.error.path, lp)
+    t.true(r.error.message.startsWith(`already running as PID ${process.pid} (lock file: ${lp})`), r.error.message)
+  }
+  g.release()
+  t.true(fs.existsSync(lp))
+  t.is(sole.readLockPid(lp), null, 'released: emptied')
+  // By file path, from the other process, then refused here.
+  const own = path.join(dir, 'custom.lock')
+  const r = await agent.call('daemon', { path: own })
+  t.true(r.ok, JSON.stringify(r))
+  t.is(r.path, own)
+  t.is(sole.readLockPid(own), agent.pid as number)
+  const e = t.throws(() => sole.acquireDaemonLock(own)) as sole.SoleError
+  t.is(e.code, 'EHELD')
+  t.is(e.pid, agent.pid)
+  t.true(e.message.includes(`(lock file: ${own})`), e.message)
+})
+
+// ---------------------------------------------------------------------------------------------
+// readLockPid
+
+test('readLockPid: missing, empty or garbage → null; a pid → number; never writes', (t) => {
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'x.lock')
+  t.is(sole.readLockPid(p), null)
+  t.false(fs.existsSync(p))
+  for (const content of ['', '\n', 'garbage\n', '-1\n', '0\n', '99999999999\n', '12 34\n', 'abc123\n']) {
+    fs.writeFileSync(p, content)
+    t.is(sole.readLockPid(p), null, JSON.stringify(content))
+    t.is(fs.readFileSync(p, 'utf8'), content)
+  }
+  fs.writeFileSync(p, '4242\n')
+  t.is(sole.readLockPid(p), 4242)
+  fs.writeFileSync(p, '2147483647')
+  t.is(sole.readLockPid(p), 2147483647)
+  const q = path.join(dir, 'mine.pid')
+  claim(t, q)
+  t.is(sole.readLockPid(q), process.pid)
+})
+
+test('readLockPid throws with a code for a directory or a symlink', (t) => {
+  const dir = tmpdir(t)
+  const e = t.throws(() => sole.readLockPid(dir)) as sole.SoleError
+  t.true(e instanceof Error)
+  t.is(e.code, 'ENOTREG')
+  t.is(e.path, dir)
+  const target = path.join(dir, 'real.pid')
+  fs.writeFileSync(target, '4242\n')
+  const link = path.join(dir, 'link.pid')
+  fs.symlinkSync(target, link)
+  const e2 = t.throws(() => sole.readLockPid(link)) as sole.SoleError
+  t.is(e2.code, 'ESYMLINK')
+  t.is(e2.path, link)
+})
+
+// ---------------------------------------------------------------------------------------------
+// pidAlive
+
+test('pidAlive: this process and pid 1 are alive; a reaped child is not', async (t) => {
+  t.true(sole.pidAlive(process.pid))
+  t.true(sole.pidAlive(1), 'pid 1 exists (EPERM, when not root, also means alive)')
+  const c = spawn('true', [], { stdio: 'ignore' })
+  t.teardown(() => c.kill('SIGKILL'))
+  const pid = c.pid!
+  t.true(Number.isInteger(pid))
+  await new Promise((r) => c.once('exit', r)) // Node has reaped it by now
+  t.false(sole.pidAlive(pid))
+})
+
+test('pidAlive: 0, negatives and values beyond pid_t are never alive', (t) => {
+  for (const pid of [0, -1, -process.pid, 2 ** 31, 2 ** 32, 2 ** 32 + process.pid, 2 ** 53]) {
+    t.false(sole.pidAlive(pid), String(pid))
+  }
+})
+
+test('pidAlive: non-integers throw EINVALIDPID', (t) => {
+  for (const pid of [Number.NaN, 1.5, process.pid + 0.5]) {
+    const e = t.throws(() => sole.pidAlive(pid)) as sole.SoleError
+    t.true(e instanceof Error)
+    t.is(e.code, 'EINVALIDPID', String(pid))
+    t.true(e.message.includes(String(pid)), e.message)
+  }
+})
+
+test('pidAlive: a zombie (exited, not yet reaped) is not alive', async (t) => {
+  // sh starts a background child that waits for a line on fd 4 (a pipe from us), then execs
+  // `sleep`, which never reaps. Once `sleep` runs (so the shell can no longer reap), we let the
+  // child exit: it stays a zombie of `sleep`.
+  const c = spawn('sh', ['-c', '(read line <&4; exit 0) & echo $!; exec 4<&-; exec sleep 300'], {
+    stdio: ['ignore', 'pipe', 'inherit', 'ignore', 'pipe'],
+  })
+  t.teardown(() => c.kill('SIGKILL'))
+  const zpid = Number(await firstLine(c))
+  t.true(Number.isInteger(zpid) && zpid > 0)
+  const poll = async (what: string, cond: () => boolean): Promise<void> => {
+    for (let i = 0; i < 200_000 && !cond(); i++) await new Promise((r) => setImmediate(r))
+    t.true(cond(), what)
+  }
+  const exe = (pid: number): string => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/exe`)
+    } catch {
+      return ''
+    }
+  }
+  await poll('the shell has exec\'d sleep', () => path.basename(exe(c.pid!)) === 'sleep')
+  const gate = c.stdio[4] as NodeJS.WritableStream
+  gate.write('go\n')
+  const state = (): string => {
+    const s = fs.readFileSync(`/proc/${zpid}/stat`, 'utf8')
+    return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3)
+  }
+  await poll('the child is a zombie', () => state() === 'Z')
+  t.notThrows(() => process.kill(zpid, 0), 'kill(pid, 0) alone would call the zombie alive')
+  t.false(sole.pidAlive(zpid), 'a zombie holds nothing and is not alive')
+  t.true(sole.pidAlive(c.pid!), 'its (non-reaping) parent is alive')
+})
+
+// ---------------------------------------------------------------------------------------------
+// claimPidfileWhenFree
+
+test('claimPidfileWhenFree claims a free pidfile at once', async (t) => {
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'app.pid')
+  fs.writeFileSync(p, '999999\n')
+  const g = await sole.claimPidfileWhenFree(p)
+  t.teardown(() => g.release())
+  t.is(g.pid, process.pid)
+  t.is(fs.readFileSync(p, 'utf8'), `${process.pid}\n`)
+  t.deepEqual(sole.readPidfile(p), { state: 'held', pid: process.pid })
+})
+
+test('claimPidfileWhenFree waits for a live holder and takes over when it is SIGKILLed', async (t) => {
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'app.pid')
+  const agent = await startAgent(t)
+  t.true((await agent.call('claim', { path: p })).ok)
+  const pending = sole.claimPidfileWhenFree(p)
+  let settled = false
+  pending.then(
+    () => (settled = true),
+    () => (settled = true),
+  )
+  t.true((await agent.call('ping')).ok)
+  t.false(settled, 'must wait while the holder lives')
+  t.is(fs.readFileSync(p, 'utf8'), `${agent.pid}\n`, 'the waiter writes nothing while waiting')
+  await agent.kill('SIGKILL')
+  const g = await pending
+  t.teardown(() => g.release())
+  t.is(fs.readFileSync(p, 'utf8'), `${process.pid}\n`)
+  t.deepEqual(sole.readPidfile(p), { state: 'held', pid: process.pid })
+})
+
+test('claimPidfileWhenFree: ETIMEDOUT names the holder; abort leaves no claim behind', async (t) => {
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'app.pid')
+  const holder = await startAgent(t)
+  const r = await holder.call('claim', { path: p })
+  t.true(r.ok)
+  const e = (await t.throwsAsync(sole.claimPidfileWhenFree(p, { timeoutMs: 20 }))) as sole.SoleError
+  t.is(e.code, 'ETIMEDOUT')
+  t.is(e.pid, holder.pid)
+  t.is(e.path, p)
+  const ac = new AbortController()
+  const pending = sole.claimPidfileWhenFree(p, { signal: ac.signal })
+  t.true((await holder.call('ping')).ok)
+  ac.abort()
+  const a = (await t.throwsAsync(pending)) as sole.SoleError
+  t.is(a.name, 'AbortError')
+  t.is(a.code, 'ABORT_ERR')
+  // The holder releases cleanly: the cancelled waits must not grab (and write) the pidfile.
+  await holder.call('release', { handle: r.handle })
+  const other = await startAgent(t)
+  const r2 = await other.call('claim', { path: p })
+  t.true(r2.ok, JSON.stringify(r2))
+  t.is(fs.readFileSync(p, 'utf8'), `${other.pid}\n`)
+})
