@@ -224,7 +224,9 @@ pub fn lock_async<'env>(
 #[napi]
 pub struct NativeLockFile {
     inner: Option<sole_lock::Handle>,
-    held: Option<LockFile>,
+    // `&self` methods with a RefCell: napi-rs tracks `&mut self` borrows per call, which costs
+    // more than the flock itself on this hot path.
+    held: std::cell::RefCell<Option<LockFile>>,
     path: String,
 }
 
@@ -263,13 +265,13 @@ impl NativeLockFile {
     /// Take the lock now and keep it in the handle: `true`, or `false` when another holder
     /// has it. (Internal: `lib/index.ts` turns this into `Lock | null`.)
     #[napi]
-    pub fn try_lock_held(&mut self, env: Env, shared: bool) -> Result<bool> {
+    pub fn try_lock_held(&self, env: Env, shared: bool) -> Result<bool> {
         let got = self
             .handle(&env)?
             .try_lock(mode_of(shared))
             .map_err(|e| js_error(&env, e))?;
         let ok = got.is_some();
-        self.held = got;
+        *self.held.borrow_mut() = got;
         Ok(ok)
     }
     /// Take the lock, waiting on the calling thread, and keep it in the handle.
@@ -288,13 +290,15 @@ impl NativeLockFile {
             .handle(&env)?
             .lock(mode_of(shared), timeout)
             .map_err(|e| js_error(&env, e))?;
-        self.held = Some(l);
+        *self.held.borrow_mut() = Some(l);
         Ok(())
     }
     /// Release the lock kept in the handle (explicit unlock; the descriptor stays open).
     #[napi]
-    pub fn release_held(&mut self) {
-        self.held = None;
+    pub fn release_held(&self) {
+        // Taken out first: the LockFile's drop runs after the RefCell borrow has ended.
+        let l = self.held.borrow_mut().take();
+        drop(l);
     }
     /// The contended path of `lock()` on this handle.
     #[napi(ts_return_type = "Promise<NativeLock>")]
@@ -316,7 +320,7 @@ impl NativeLockFile {
     /// `lockAsync` stays held until released.
     #[napi]
     pub fn close(&mut self) {
-        self.held = None;
+        self.held.get_mut().take();
         self.inner = None;
     }
     /// `true` once `close()` has run.
@@ -335,7 +339,7 @@ pub fn open_lock_file(env: Env, path: String, opts: Option<LockOptions>) -> Resu
         .map(|h| NativeLockFile {
             path: h.path().to_string_lossy().into_owned(),
             inner: Some(h),
-            held: None,
+            held: std::cell::RefCell::new(None),
         })
         .map_err(|e| js_error(&env, e))
 }

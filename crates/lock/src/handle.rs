@@ -56,6 +56,7 @@ impl Handle {
         }
         Ok(Opened {
             file: self.opened.file.clone(),
+            path: self.opened.path.clone(),
             dev: self.opened.dev,
             ino: self.opened.ino,
             busy: Some(self.busy.clone()),

@@ -39,7 +39,7 @@ pub mod wait;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::ThreadId;
@@ -79,7 +79,7 @@ impl Mode {
 #[derive(Debug)]
 pub struct LockFile {
     file: Arc<File>,
-    path: PathBuf,
+    path: Arc<Path>,
     mode: Mode,
     dev: u64,
     ino: u64,
@@ -108,7 +108,7 @@ impl LockFile {
         // SAFETY: valid fd owned by `opened.file`.
         let rc = unsafe { libc::flock(opened.file.as_raw_fd(), mode.op() | libc::LOCK_NB) };
         if rc == 0 {
-            return Ok(Ok(LockFile::from_locked(opened, path, mode, owner)));
+            return Ok(Ok(LockFile::from_locked(opened, mode, owner)));
         }
         let err = io::Error::last_os_error();
         match err.raw_os_error() {
@@ -117,16 +117,11 @@ impl LockFile {
         }
     }
 
-    pub(crate) fn from_locked(
-        mut opened: open::Opened,
-        path: &Path,
-        mode: Mode,
-        owner: ThreadId,
-    ) -> LockFile {
+    pub(crate) fn from_locked(mut opened: open::Opened, mode: Mode, owner: ThreadId) -> LockFile {
         let reg = registry::register(opened.dev, opened.ino, owner, mode == Mode::Exclusive);
         LockFile {
             file: opened.file.clone(),
-            path: path.to_path_buf(),
+            path: opened.path.clone(),
             mode,
             dev: opened.dev,
             ino: opened.ino,
@@ -180,7 +175,7 @@ impl LockFile {
                 // SAFETY: valid fd.
                 let rc = unsafe { libc::flock(opened.file.as_raw_fd(), mode.op()) };
                 if rc == 0 {
-                    return Ok(LockFile::from_locked(opened, path, mode, me));
+                    return Ok(LockFile::from_locked(opened, mode, me));
                 }
                 let err = io::Error::last_os_error();
                 if err.raw_os_error() != Some(libc::EINTR) {
@@ -233,7 +228,7 @@ impl Drop for LockFile {
         // this description until it execs; LOCK_UN ends the lock for it too (races.md #8).
         // SAFETY: valid fd owned by self.file.
         unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_UN) };
-        registry::unregister(self.dev, self.ino, self.reg);
+        registry::unregister(self.reg);
         if let Some(b) = self.busy.take() {
             b.store(false, Ordering::Release);
         }
@@ -294,7 +289,7 @@ fn holder_phrase(path: &Path) -> String {
 mod tests {
     use super::*;
 
-    fn tmp() -> (tempfile::TempDir, PathBuf) {
+    fn tmp() -> (tempfile::TempDir, std::path::PathBuf) {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("x.lock");
         (d, p)

@@ -48,15 +48,18 @@ impl Default for OpenOptions {
 #[derive(Debug)]
 pub struct Opened {
     pub file: Arc<File>,
+    /// The path it was opened by, shared by every lock taken on it (no copy per lock).
+    pub path: Arc<Path>,
     pub dev: u64,
     pub ino: u64,
     pub(crate) busy: Option<Arc<AtomicBool>>,
 }
 
 impl Opened {
-    pub(crate) fn new(file: File, st: &libc::stat) -> Self {
+    pub(crate) fn new(file: File, st: &libc::stat, path: &Path) -> Self {
         Opened {
             file: Arc::new(file),
+            path: Arc::from(path),
             dev: st.st_dev,
             ino: st.st_ino,
             busy: None,
@@ -187,20 +190,22 @@ pub fn open_lock_file(path: &Path, opts: &OpenOptions) -> Result<Opened> {
     let base =
         libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
     let mode = opts.mode;
-    // Try an exclusive create first so we know whether we made the file (and may set its
-    // mode); if it exists, open it as it is.
-    let (file, created) = match raw_open(&c, base | libc::O_CREAT | libc::O_EXCL, mode) {
-        Ok(f) => (f, true),
-        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => match raw_open(&c, base, 0) {
-            Ok(f) => (f, false),
-            // Deleted between the two opens: one more exclusive create settles it.
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => (
-                raw_open(&c, base | libc::O_CREAT, mode).map_err(|e| map_open_error(e, path))?,
-                true,
-            ),
+    // Open the existing file first (the common case: one path lookup). Only when it is absent,
+    // create it with O_EXCL, so we know that we made it and may set its mode; if another
+    // process created it in between (EEXIST), open theirs. Bounded: a path that is created and
+    // deleted again and again by someone else is reported rather than retried forever.
+    let mut attempt = 0;
+    let (file, created) = loop {
+        match raw_open(&c, base, 0) {
+            Ok(f) => break (f, false),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e) => return Err(map_open_error(e, path)),
-        },
-        Err(e) => return Err(map_open_error(e, path)),
+        }
+        match raw_open(&c, base | libc::O_CREAT | libc::O_EXCL, mode) {
+            Ok(f) => break (f, true),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) && attempt < 100 => attempt += 1,
+            Err(e) => return Err(map_open_error(e, path)),
+        }
     };
     let st = fstat(&file, path)?;
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
@@ -225,7 +230,7 @@ pub fn open_lock_file(path: &Path, opts: &OpenOptions) -> Result<Opened> {
             ));
         }
     }
-    Ok(Opened::new(file, &st))
+    Ok(Opened::new(file, &st, path))
 }
 
 /// Open an existing file read-only for inspection (no create, no lock), with the same symlink
@@ -244,7 +249,7 @@ pub fn open_for_read(path: &Path) -> Result<Option<Opened>> {
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Err(not_regular(path, "not a regular file"));
     }
-    Ok(Some(Opened::new(file, &st)))
+    Ok(Some(Opened::new(file, &st, path)))
 }
 
 pub(crate) fn fstat(file: &File, path: &Path) -> Result<libc::stat> {

@@ -11,7 +11,6 @@
 //! Test: `lib.rs` `tests::blocking_lock_deadlock_is_refused`,
 //! `tests::shared_on_shared_same_thread_is_not_deadlock`.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::thread::ThreadId;
@@ -21,25 +20,29 @@ use std::thread::ThreadId;
 pub struct Token(u64);
 
 struct Entry {
+    dev: u64,
+    ino: u64,
     token: Token,
     owner: ThreadId,
     exclusive: bool,
 }
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
-/// Held locks by (device, inode).
-type Table = HashMap<(u64, u64), Vec<Entry>>;
-static HELD: Mutex<Option<Table>> = Mutex::new(None);
+/// Held locks, flat: a process holds few locks, so a linear scan beats hashing, and a lock
+/// cycle on a warm vector allocates nothing (this sits on the try/release hot path).
+static HELD: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
-fn with<R>(f: impl FnOnce(&mut Table) -> R) -> R {
+fn with<R>(f: impl FnOnce(&mut Vec<Entry>) -> R) -> R {
     let mut g = HELD.lock().unwrap_or_else(|p| p.into_inner());
-    f(g.get_or_insert_with(HashMap::new))
+    f(&mut g)
 }
 
 pub fn register(dev: u64, ino: u64, owner: ThreadId, exclusive: bool) -> Token {
     let token = Token(NEXT.fetch_add(1, Ordering::Relaxed));
-    with(|m| {
-        m.entry((dev, ino)).or_default().push(Entry {
+    with(|v| {
+        v.push(Entry {
+            dev,
+            ino,
             token,
             owner,
             exclusive,
@@ -48,23 +51,18 @@ pub fn register(dev: u64, ino: u64, owner: ThreadId, exclusive: bool) -> Token {
     token
 }
 
-pub fn unregister(dev: u64, ino: u64, token: Token) {
-    with(|m| {
-        if let Some(v) = m.get_mut(&(dev, ino)) {
-            v.retain(|e| e.token != token);
-            if v.is_empty() {
-                m.remove(&(dev, ino));
-            }
+pub fn unregister(token: Token) {
+    with(|v| {
+        if let Some(i) = v.iter().rposition(|e| e.token == token) {
+            v.swap_remove(i);
         }
     });
 }
 
 /// Would a blocking request by `owner` for this inode wait on a lock `owner` itself holds?
 pub fn would_deadlock(dev: u64, ino: u64, owner: ThreadId, exclusive: bool) -> bool {
-    with(|m| {
-        m.get(&(dev, ino)).is_some_and(|v| {
-            v.iter()
-                .any(|e| e.owner == owner && (e.exclusive || exclusive))
-        })
+    with(|v| {
+        v.iter()
+            .any(|e| e.dev == dev && e.ino == ino && e.owner == owner && (e.exclusive || exclusive))
     })
 }

@@ -228,7 +228,7 @@ fn run(
                 unsafe { libc::flock(opened.file.as_raw_fd(), libc::LOCK_UN) };
                 return Err(e);
             }
-            return Ok(LockFile::from_locked(opened, path, mode, owner));
+            return Ok(LockFile::from_locked(opened, mode, owner));
         }
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::EINTR) {
