@@ -27,12 +27,46 @@ pub struct Holder {
 
 /// The granted flocks on (`dev`, `ino`), in the kernel's order. Waiters (`->` lines) are
 /// skipped. An unreadable `/proc/locks` yields an empty list.
+///
+/// `/proc/locks` is generated one page per `read(2)`: within a page the list is a consistent
+/// snapshot, but between pages other processes' locks can come and go, the kernel's position
+/// shifts and an entry can be skipped. A file that fits in one read is exact; for a longer
+/// one, an answer of "no holder" is confirmed by reading again (a held lock is missed only if
+/// every read skips it), and a holder seen once is believed.
 #[cfg(target_os = "linux")]
 pub fn flock_holders(dev: u64, ino: u64) -> Vec<Holder> {
-    match std::fs::read_to_string("/proc/locks") {
-        Ok(text) => parse_proc_locks(&text, dev, ino),
-        Err(_) => Vec::new(),
+    for _ in 0..5 {
+        let Some((text, reads)) = read_proc_locks() else {
+            return Vec::new();
+        };
+        let found = parse_proc_locks(&text, dev, ino);
+        if !found.is_empty() || reads <= 1 {
+            return found;
+        }
     }
+    Vec::new()
+}
+
+/// The text of `/proc/locks` and how many non-empty `read(2)` calls it took.
+#[cfg(target_os = "linux")]
+fn read_proc_locks() -> Option<(String, usize)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open("/proc/locks").ok()?;
+    let mut out = Vec::with_capacity(8192);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut reads = 0;
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                reads += 1;
+                out.extend_from_slice(&buf[..n]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        }
+    }
+    Some((String::from_utf8_lossy(&out).into_owned(), reads))
 }
 
 #[cfg(not(target_os = "linux"))]

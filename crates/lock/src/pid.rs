@@ -58,24 +58,32 @@ pub fn pid_alive(pid: i64) -> bool {
     !is_zombie(pid as i32)
 }
 
-/// `true` when /proc says the process is a zombie (or dead, state `X`). A process that vanished
-/// between `kill` and the read is reported as a zombie too: it is not alive.
+/// The one-letter state of a process from `/proc/PID/stat`, or `None` if it does not exist.
 #[cfg(target_os = "linux")]
-fn is_zombie(pid: i32) -> bool {
-    let stat = match std::fs::read(format!("/proc/{pid}/stat")) {
-        Ok(s) => s,
-        Err(_) => return true,
-    };
+fn proc_state(pid: i32) -> Option<u8> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
     // The state follows the *last* ')': the command name may contain spaces and parentheses.
-    match stat.iter().rposition(|&b| b == b')') {
-        Some(i) => matches!(stat.get(i + 2), Some(b'Z') | Some(b'X') | Some(b'x')),
-        None => false,
-    }
+    let i = stat.iter().rposition(|&b| b == b')')?;
+    stat.get(i + 2).copied()
 }
 
 #[cfg(not(target_os = "linux"))]
-fn is_zombie(_pid: i32) -> bool {
-    false
+fn proc_state(_pid: i32) -> Option<u8> {
+    Some(b'R')
+}
+
+/// `true` when /proc says the process is a zombie (or dead, state `X`). A process that vanished
+/// between `kill` and the read is reported as a zombie too: it is not alive.
+fn is_zombie(pid: i32) -> bool {
+    matches!(proc_state(pid), None | Some(b'Z') | Some(b'X') | Some(b'x'))
+}
+
+/// `true` while a process is being torn down: its main thread is already a zombie (so it is
+/// not alive), but the process still exists, and another of its threads may still hold its
+/// file table, and with it its locks, for a few milliseconds more.
+pub fn is_dying(pid: i64) -> bool {
+    (1..=PID_MAX).contains(&pid)
+        && matches!(proc_state(pid as i32), Some(b'Z') | Some(b'X') | Some(b'x'))
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-pub use sole_lock::pid::{parse_pid, pid_alive, validate_pid};
+pub use sole_lock::pid::{is_dying, parse_pid, pid_alive, validate_pid};
 use sole_lock::{holder, open, LockFile, Mode};
 pub use sole_lock::{Error, Kind, OpenOptions, Result};
 
@@ -194,9 +194,17 @@ pub enum State {
 /// Inspect a pidfile without blocking, locking or modifying it. Test: `tests::read_states`,
 /// `tests::read_ignores_stale_content_of_a_held_file`.
 pub fn read(path: &Path) -> Result<State> {
-    // A holder reported with a dead pid is transient (it exited between our two looks) or an
-    // orphaned description; look again a few times before giving up with a clear error.
-    for _ in 0..3 {
+    // The kernel lists a lock under the pid that took it. If no listed pid is alive:
+    // - the holder may be *dying* (SIGKILLed: its main thread is a zombie while another thread
+    //   still closes its files). Its lock is about to vanish; we look again every millisecond,
+    //   for at most DYING_WAIT, instead of naming a dead process or calling the file free while
+    //   a claim would still be refused. This is a bounded wait for the kernel's teardown, never
+    //   a wait for a live holder.
+    // - or the locker is gone while a child that inherited the descriptor holds it: nobody we
+    //   can name. After a few looks that is `EUNKNOWNHOLDER`.
+    let deadline = std::time::Instant::now() + DYING_WAIT;
+    let mut orphan_looks = 0;
+    loop {
         let Some(target) = inspect(path)? else {
             return Ok(State::Absent);
         };
@@ -211,6 +219,15 @@ pub fn read(path: &Path) -> Result<State> {
         if let Some(h) = holders.iter().find(|h| pid_alive(h.pid as i64)) {
             return Ok(State::Held { pid: h.pid });
         }
+        let dying = holders.iter().any(|h| is_dying(h.pid as i64));
+        if dying && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            continue;
+        }
+        orphan_looks += 1;
+        if orphan_looks >= 3 {
+            break;
+        }
         std::thread::yield_now();
     }
     Err(Error::new(
@@ -223,6 +240,9 @@ pub fn read(path: &Path) -> Result<State> {
     )
     .with_path(path))
 }
+
+/// How long [`read`] waits for a dying holder's lock to vanish.
+const DYING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The inode to look up, and the open file when we may read it.
 struct Target {
