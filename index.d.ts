@@ -40,9 +40,10 @@ export declare class NativeLockFile {
   get path(): string
   /**
    * Take the lock now and keep it in the handle: `true`, or `false` when another holder
-   * has it. (Internal: `lib/index.ts` turns this into `Lock | null`.)
+   * has it. (Internal: `lib/index.ts` turns this into `Lock | null`.) `timeoutMs` is only
+   * validated (the fast path of `lock()` tries here first).
    */
-  tryLockHeld(shared: boolean): boolean
+  tryLockHeld(shared: boolean, timeoutMs?: number | undefined | null): boolean
   /** Take the lock, waiting on the calling thread, and keep it in the handle. */
   lockSyncHeld(shared: boolean, timeoutMs?: number | undefined | null): void
   /** Release the lock kept in the handle (explicit unlock; the descriptor stays open). */
@@ -130,6 +131,8 @@ export interface PidfileOptions {
   mode?: number
   /** Create missing parent directories with mode `0o700` (default `false`). */
   createDirs?: boolean
+  /** For `claimPidfileWhenFree`: validated by the first, immediate attempt. */
+  timeoutMs?: number
 }
 
 /** The pid recorded in a lock file: missing, empty or garbage → `null`; other I/O → error. */

@@ -213,8 +213,10 @@ export class LockFile implements Disposable {
   }
   /** Take the lock now, or `null` when another holder has it. */
   tryLock(opts?: Pick<LockOptions, 'shared'>): Lock | null {
-    const shared = opts?.shared === true
-    return this.#h.tryLockHeld(shared) ? this.#held(shared) : null
+    return this.#try(opts?.shared === true)
+  }
+  #try(shared: boolean, timeoutMs?: number): Lock | null {
+    return this.#h.tryLockHeld(shared, timeoutMs) ? this.#held(shared) : null
   }
   /** Take the lock, waiting on the calling thread (see `lockSync`). */
   lockSync(opts?: Pick<LockSyncOptions, 'shared' | 'timeoutMs'>): Lock {
@@ -225,7 +227,7 @@ export class LockFile implements Disposable {
   /** Take the lock without blocking the event loop (see `lock`). */
   lock(opts: Pick<LockAsyncOptions, 'shared' | 'timeoutMs' | 'signal'> = {}): Promise<Lock> {
     return acquire(
-      () => this.tryLock(opts),
+      () => this.#try(opts.shared === true, opts.timeoutMs),
       (w) => this.#h.lockAsync(opts, w) as Promise<Lock>,
       opts,
     )

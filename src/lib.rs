@@ -117,6 +117,8 @@ impl NativeLock {
 pub fn try_lock(env: Env, path: String, opts: Option<LockOptions>) -> Result<Option<NativeLock>> {
     let p = path_arg(&env, &path)?;
     let (mode, o) = split(&opts);
+    // `lock()` tries here first: a bad timeoutMs is refused even when the lock is free.
+    check_timeout(&env, timeout_of(&opts), &p)?;
     LockFile::try_lock(&p, mode, &o)
         .map(|r| r.map(NativeLock::new))
         .map_err(|e| js_error(&env, e))
@@ -127,7 +129,7 @@ pub fn try_lock(env: Env, path: String, opts: Option<LockOptions>) -> Result<Opt
 pub fn lock_sync(env: Env, path: String, opts: Option<LockOptions>) -> Result<NativeLock> {
     let p = path_arg(&env, &path)?;
     let (mode, o) = split(&opts);
-    let timeout = check_timeout(&env, &opts)?;
+    let timeout = check_timeout(&env, timeout_of(&opts), &p)?;
     LockFile::lock(&p, mode, &o, timeout)
         .map(NativeLock::new)
         .map_err(|e| js_error(&env, e))
@@ -154,9 +156,10 @@ impl LockWait {
     #[napi]
     pub fn cancel(&mut self, timeout_ms: Option<f64>) {
         let reason = match timeout_ms {
-            Some(ms) => {
-                sole_lock::wait::Reason::Timeout(sole_lock::timeout_from_ms(ms).unwrap_or_default())
-            }
+            // Validated when the wait started; only the message uses it.
+            Some(ms) => sole_lock::wait::Reason::Timeout(std::time::Duration::from_secs_f64(
+                (ms / 1000.0).clamp(0.0, 1e9),
+            )),
             None => sole_lock::wait::Reason::Abort,
         };
         match &self.waiter {
@@ -166,13 +169,21 @@ impl LockWait {
     }
 }
 
-fn check_timeout(env: &Env, opts: &Option<LockOptions>) -> Result<Option<std::time::Duration>> {
-    match opts.as_ref().and_then(|o| o.timeout_ms) {
-        Some(ms) => sole_lock::timeout_from_ms(ms)
+fn check_timeout(
+    env: &Env,
+    timeout_ms: Option<f64>,
+    path: &std::path::Path,
+) -> Result<Option<std::time::Duration>> {
+    match timeout_ms {
+        Some(ms) => sole_lock::timeout_from_ms(ms, path)
             .map(Some)
             .map_err(|e| js_error(env, e)),
         None => Ok(None),
     }
+}
+
+fn timeout_of(opts: &Option<LockOptions>) -> Option<f64> {
+    opts.as_ref().and_then(|o| o.timeout_ms)
 }
 
 /// Wait for `opened` on a dedicated thread and settle a promise from it with what `finish`
@@ -211,7 +222,7 @@ pub fn lock_async<'env>(
 ) -> Result<Object<'env>> {
     let p = path_arg(env, &path)?;
     let (mode, o) = split(&opts);
-    check_timeout(env, &opts)?;
+    check_timeout(env, timeout_of(&opts), &p)?;
     let opened = open::open_lock_file(&p, &o).map_err(|e| js_error(env, e))?;
     spawn_wait(env, opened, p, mode, wait, |l| Ok(NativeLock::new(l)))
 }
@@ -263,31 +274,23 @@ impl NativeLockFile {
         self.path.clone()
     }
     /// Take the lock now and keep it in the handle: `true`, or `false` when another holder
-    /// has it. (Internal: `lib/index.ts` turns this into `Lock | null`.)
+    /// has it. (Internal: `lib/index.ts` turns this into `Lock | null`.) `timeoutMs` is only
+    /// validated (the fast path of `lock()` tries here first).
     #[napi]
-    pub fn try_lock_held(&self, env: Env, shared: bool) -> Result<bool> {
-        let got = self
-            .handle(&env)?
-            .try_lock(mode_of(shared))
-            .map_err(|e| js_error(&env, e))?;
+    pub fn try_lock_held(&self, env: Env, shared: bool, timeout_ms: Option<f64>) -> Result<bool> {
+        let h = self.handle(&env)?;
+        check_timeout(&env, timeout_ms, h.path())?;
+        let got = h.try_lock(mode_of(shared)).map_err(|e| js_error(&env, e))?;
         let ok = got.is_some();
         *self.held.borrow_mut() = got;
         Ok(ok)
     }
     /// Take the lock, waiting on the calling thread, and keep it in the handle.
     #[napi]
-    pub fn lock_sync_held(
-        &mut self,
-        env: Env,
-        shared: bool,
-        timeout_ms: Option<f64>,
-    ) -> Result<()> {
-        let timeout = match timeout_ms {
-            Some(ms) => Some(sole_lock::timeout_from_ms(ms).map_err(|e| js_error(&env, e))?),
-            None => None,
-        };
-        let l = self
-            .handle(&env)?
+    pub fn lock_sync_held(&self, env: Env, shared: bool, timeout_ms: Option<f64>) -> Result<()> {
+        let h = self.handle(&env)?;
+        let timeout = check_timeout(&env, timeout_ms, h.path())?;
+        let l = h
             .lock(mode_of(shared), timeout)
             .map_err(|e| js_error(&env, e))?;
         *self.held.borrow_mut() = Some(l);
@@ -309,8 +312,8 @@ impl NativeLockFile {
         wait: &mut LockWait,
     ) -> Result<Object<'env>> {
         let (mode, _) = split(&opts);
-        check_timeout(env, &opts)?;
         let h = self.handle(env)?;
+        check_timeout(env, timeout_of(&opts), h.path())?;
         let opened = h.lend().map_err(|e| js_error(env, e))?;
         spawn_wait(env, opened, h.path().to_path_buf(), mode, wait, |l| {
             Ok(NativeLock::new(l))
@@ -351,6 +354,8 @@ pub struct PidfileOptions {
     pub mode: Option<u32>,
     /// Create missing parent directories with mode `0o700` (default `false`).
     pub create_dirs: Option<bool>,
+    /// For `claimPidfileWhenFree`: validated by the first, immediate attempt.
+    pub timeout_ms: Option<f64>,
 }
 
 fn pid_opts(o: &Option<PidfileOptions>) -> OpenOptions {

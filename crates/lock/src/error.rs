@@ -62,7 +62,7 @@ impl Error {
             libc::EACCES | libc::EPERM => {
                 " Check the permissions of the file and its directory, or choose a path this user owns."
             }
-            libc::ENOENT => " The parent directory does not exist: create it, or pass { createDirs: true }.",
+            libc::ENOENT => " A directory on the path does not exist (or does not allow new files): create it, or pass { createDirs: true }.",
             libc::EROFS => " The filesystem is read-only: choose a writable location.",
             libc::ENOSPC | libc::EDQUOT => " The filesystem is full: free space and retry.",
             libc::ENOLCK => " The filesystem does not support flock (NFS without lock support?): use a local path.",

@@ -235,15 +235,20 @@ impl Drop for LockFile {
     }
 }
 
-/// Convert a JavaScript `timeoutMs` into a duration: finite and >= 0, else `EINVAL`.
-pub fn timeout_from_ms(ms: f64) -> Result<Duration> {
+/// Convert a JavaScript `timeoutMs` for a wait on `path` into a duration: finite and >= 0,
+/// else `EINVAL` naming the path. The one place `timeoutMs` is validated.
+pub fn timeout_from_ms(ms: f64, path: &Path) -> Result<Duration> {
     if (0.0..=1e12).contains(&ms) {
         Ok(Duration::from_secs_f64(ms / 1000.0))
     } else {
         Err(Error::new(
             Kind::Os(libc::EINVAL),
-            format!("timeoutMs {ms} is not a number of milliseconds: pass a finite number >= 0"),
-        ))
+            format!(
+                "timeoutMs {ms} for the lock on {} is not a number of milliseconds: pass a finite number >= 0",
+                path.display()
+            ),
+        )
+        .with_path(path))
     }
 }
 
