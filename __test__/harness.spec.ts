@@ -16,7 +16,8 @@
 // On failure the report gives the seed, the replay path and the shrunk schedule as a timeline.
 // Environment: SOLE_HARNESS_STRATEGY + SOLE_HARNESS_SEED + SOLE_HARNESS_PATH replay one
 // counterexample; SOLE_HARNESS_BUDGET_MS changes the real strategies' budget;
-// SOLE_HARNESS_STRICT=1 fails on tolerated anomalies too.
+// Anomalies (the two /proc/locks read issues, now fixed in the library) fail the run;
+// SOLE_HARNESS_STRICT=0 only counts them.
 import test from 'ava'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
@@ -47,7 +48,7 @@ function envMs(name: string, fallback: number): number {
 const REAL_BUDGET_MS = envMs('SOLE_HARNESS_BUDGET_MS', 35_000)
 const BROKEN_BUDGET_MS = 30_000
 const SHRINK_BUDGET_MS = 10_000
-const STRICT = process.env.SOLE_HARNESS_STRICT === '1'
+const STRICT = process.env.SOLE_HARNESS_STRICT !== '0'
 
 function anomalyNote(r: CheckReport): string {
   if (!r.anomalies.length) return 'no anomalies'
@@ -142,11 +143,12 @@ test.serial('oracle: live means alive, not a zombie or exiting, and not a reused
   t.false(isLive(d))
 
   // A child that exits and is never reaped (its parent never waits): a zombie, which
-  // kill(pid, 0) still calls alive. The parent prints the pid once the child's end of a pipe
-  // has closed, i.e. once the child is at least exiting.
+  // kill(pid, 0) still calls alive. The child leaves with _exit(2), so its end of the pipe
+  // is closed by the kernel inside do_exit: once the parent reads EOF, the child is exiting
+  // (PF_EXITING) or already a zombie, and stays one (nobody reaps it while perl sleeps).
   const perl = spawn(
     'perl',
-    ['-e', 'pipe(R, W) or die; my $p = fork() // die; if (!$p) { close R; exit 0 } close W; my $x = <R>; $| = 1; print "$p\\n"; sleep 300'],
+    ['-MPOSIX', '-e', 'pipe(R, W) or die; my $p = fork() // die; if (!$p) { close R; POSIX::_exit(0) } close W; my $x = <R>; $| = 1; print "$p\\n"; sleep 300'],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   )
   t.teardown(() => perl.kill('SIGKILL'))

@@ -311,7 +311,9 @@ export function claimPidfileWhenFree(path: string, opts: PidfileWaitOptions = {}
       try {
         return native.claimPidfile(path, opts) as Pidfile
       } catch (err) {
-        if ((err as SoleError).code === 'EHELD') return null
+        // Held, or held by a holder we cannot name: either way, wait for the kernel to free it.
+        const code = (err as SoleError).code
+        if (code === 'EHELD' || code === 'EUNKNOWNHOLDER') return null
         throw err
       }
     },

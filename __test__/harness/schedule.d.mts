@@ -32,7 +32,7 @@ export interface Schedule {
   steps: Step[]
 }
 
-export type FailureKind = 'exclusion' | 'read' | 'liveness' | 'error' | 'crash' | 'hang' | 'harness'
+export type FailureKind = 'exclusion' | 'read' | 'liveness' | 'error' | 'anomaly' | 'crash' | 'hang' | 'harness'
 
 export interface RunFailure {
   kind: FailureKind
@@ -95,7 +95,7 @@ export interface CheckReport {
   ms: number
 }
 
-export declare const stepArb: Arbitrary<Step>
+export declare function stepArb(maxWorkers?: number): Arbitrary<Step>
 export declare function scheduleArb(opts?: { minWorkers?: number; maxWorkers?: number; maxSteps?: number }): Arbitrary<Schedule>
 export declare const REGRESSIONS: Schedule[]
 export declare function checkStrategy(strategy: StrategyName, opts?: CheckOptions): Promise<CheckReport>

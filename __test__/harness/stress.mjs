@@ -9,8 +9,8 @@
 // Prints a progress line every 10 s; on any violation prints the report (seed, replay path,
 // shrunk timeline) and exits 1. Replay a reported counterexample with
 //   SOLE_HARNESS_STRATEGY=… SOLE_HARNESS_SEED=… SOLE_HARNESS_PATH=… node __test__/harness/stress.mjs
-// SOLE_HARNESS_STRICT=1 also fails on the tolerated anomaly (see coordinator.mjs).
-import { checkStrategy, formatReport, killAllWorkers } from './schedule.mjs'
+// Anomalies fail the run by default; SOLE_HARNESS_STRICT=0 only counts them (see coordinator.mjs).
+import { checkStrategy, formatReport, killAllWorkers, STRATEGIES as ALL } from './schedule.mjs'
 
 function envNumber(name, fallback, min) {
   const v = process.env[name]
@@ -26,9 +26,16 @@ function envNumber(name, fallback, min) {
 const SECONDS = envNumber('SOLE_STRESS_SECONDS', 300, 1)
 const MAX_WORKERS = envNumber('SOLE_STRESS_WORKERS', 8, 2)
 const MAX_STEPS = 60
-const SLICE_MS = 30_000
-const STRICT = process.env.SOLE_HARNESS_STRICT === '1'
-const STRATEGIES = ['sole-lock', 'sole-pidfile']
+const SLICE_MS = Math.min(30_000, Math.max(5_000, (SECONDS * 1000) / 4))
+const STRICT = process.env.SOLE_HARNESS_STRICT !== '0'
+// SOLE_STRESS_STRATEGIES=broken-oexcl-reclaim (say) shows what a violation looks like here.
+const STRATEGIES = (process.env.SOLE_STRESS_STRATEGIES || 'sole-lock,sole-pidfile').split(',')
+for (const s of STRATEGIES) {
+  if (!(s in ALL)) {
+    console.error(`unknown strategy ${s} in SOLE_STRESS_STRATEGIES (known: ${Object.keys(ALL).join(', ')})`)
+    process.exit(2)
+  }
+}
 const REPLAY = 'node __test__/harness/stress.mjs'
 
 process.on('exit', killAllWorkers)
@@ -44,6 +51,8 @@ const started = Date.now()
 const deadline = started + SECONDS * 1000
 const totals = Object.fromEntries(STRATEGIES.map((s) => [s, { schedules: 0, steps: 0, acquisitions: 0, kills: 0, races: 0, reads: 0, waits: 0, anomalies: 0 }]))
 let lastProgress = started
+/** Tolerated anomalies by kind (labels and pids stripped), for the summary. */
+const anomalyKinds = new Map()
 
 function progress(force = false) {
   const now = Date.now()
@@ -61,8 +70,8 @@ async function replayOne() {
   const strategy = process.env.SOLE_HARNESS_STRATEGY
   const seed = Number(process.env.SOLE_HARNESS_SEED)
   const path = process.env.SOLE_HARNESS_PATH
-  if (!STRATEGIES.includes(strategy) || !Number.isInteger(seed) || !path) {
-    console.error('replay needs SOLE_HARNESS_STRATEGY (sole-lock or sole-pidfile), SOLE_HARNESS_SEED and SOLE_HARNESS_PATH')
+  if (!(strategy in ALL) || !Number.isInteger(seed) || !path) {
+    console.error(`replay needs SOLE_HARNESS_STRATEGY (${Object.keys(ALL).join(', ')}), SOLE_HARNESS_SEED and SOLE_HARNESS_PATH`)
     process.exit(2)
   }
   const r = await checkStrategy(strategy, { seed, path, maxWorkers: MAX_WORKERS, maxSteps: MAX_STEPS, strict: STRICT, replayCommand: REPLAY })
@@ -82,13 +91,16 @@ async function main() {
       shrinkBudgetMs: 60_000,
       maxWorkers: MAX_WORKERS,
       maxSteps: MAX_STEPS,
-      examples: round < STRATEGIES.length,
       strict: STRICT,
       replayCommand: REPLAY,
       onRun: (res) => {
         const t = totals[strategy]
         t.schedules++
         for (const k of Object.keys(res.stats)) t[k] += res.stats[k]
+        for (const a of res.anomalies) {
+          const k = `${strategy}: ${a.replace(/w\d+(#\d+)?|pid \d+/g, '…')}`
+          anomalyKinds.set(k, (anomalyKinds.get(k) ?? 0) + 1)
+        }
         progress()
       },
     })
@@ -100,8 +112,11 @@ async function main() {
     round++
   }
   progress(true)
-  const anomalies = STRATEGIES.reduce((n, s) => n + totals[s].anomalies, 0)
-  console.log(`stress: no violation in ${SECONDS} s${anomalies ? ` (${anomalies} tolerated EUNKNOWNHOLDER anomalies while a holder was being SIGKILLed: a known library issue)` : ''}`)
+  console.log(`stress: no violation in ${SECONDS} s`)
+  if (anomalyKinds.size) {
+    console.log('tolerated anomalies (known library issues, see `tolerate` in coordinator.mjs; SOLE_HARNESS_STRICT=1 fails on them):')
+    for (const [k, n] of anomalyKinds) console.log(`  ${n}× ${k}`)
+  }
   process.exit(0)
 }
 

@@ -15,6 +15,10 @@
 // - `exit` → leaves the critical section (sentinel) and exits without releasing the lock.
 // Every acquisition enters the oracle's sentinel (`oracle.mjs`) before it is reported, and
 // every release leaves it first; a violation the sentinel sees travels with the report.
+// Races these parts exist for: `arm` puts check-then-act code (seed 000's O_EXCL reclaim)
+// in several processes at the same instant; `block` starts its request *before* it answers
+// `waiting`, so a waiter really sits on the current inode while later steps unlink, release
+// or SIGKILL around it (seed 001); `exit` ends an owner without release().
 import { createRequire } from 'node:module'
 import fs from 'node:fs'
 import { makeStrategy } from './strategies.mjs'

@@ -58,32 +58,50 @@ pub fn pid_alive(pid: i64) -> bool {
     !is_zombie(pid as i32)
 }
 
-/// The one-letter state of a process from `/proc/PID/stat`, or `None` if it does not exist.
+/// What `/proc/PID/stat` says of a process's main thread: its one-letter state, and whether
+/// the kernel has started tearing it down (`PF_EXITING` in the flags field). `None` if it does
+/// not exist.
 #[cfg(target_os = "linux")]
-fn proc_state(pid: i32) -> Option<u8> {
+fn proc_state(pid: i32) -> Option<(u8, bool)> {
+    const PF_EXITING: u64 = 0x4;
     let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    // The state follows the *last* ')': the command name may contain spaces and parentheses.
+    // The fields follow the *last* ')': the command name may contain spaces and parentheses.
     let i = stat.iter().rposition(|&b| b == b')')?;
-    stat.get(i + 2).copied()
+    let rest = std::str::from_utf8(&stat[i + 1..]).ok()?;
+    let mut f = rest.split_ascii_whitespace();
+    let state = f.next()?.bytes().next()?;
+    // state ppid pgrp session tty_nr tpgid flags
+    let flags: u64 = f.nth(5).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Some((state, flags & PF_EXITING != 0))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn proc_state(_pid: i32) -> Option<u8> {
-    Some(b'R')
+fn proc_state(_pid: i32) -> Option<(u8, bool)> {
+    Some((b'R', false))
 }
 
-/// `true` when /proc says the process is a zombie (or dead, state `X`). A process that vanished
-/// between `kill` and the read is reported as a zombie too: it is not alive.
+fn gone_or_going(state: Option<(u8, bool)>) -> bool {
+    match state {
+        None => true,
+        Some((s, exiting)) => exiting || matches!(s, b'Z' | b'X' | b'x'),
+    }
+}
+
+/// `true` when the process is a zombie, dead (state `X`), already exiting, or vanished
+/// between `kill` and the read: it is not alive and holds nothing for long.
 fn is_zombie(pid: i32) -> bool {
-    matches!(proc_state(pid), None | Some(b'Z') | Some(b'X') | Some(b'x'))
+    gone_or_going(proc_state(pid))
 }
 
-/// `true` while a process is being torn down: its main thread is already a zombie (so it is
-/// not alive), but the process still exists, and another of its threads may still hold its
-/// file table, and with it its locks, for a few milliseconds more.
+/// `true` while a process is being torn down: SIGKILLed or exiting (its main thread exiting
+/// or already a zombie), yet still present, so another of its threads may hold its file table,
+/// and with it its locks, for a few milliseconds more.
 pub fn is_dying(pid: i64) -> bool {
-    (1..=PID_MAX).contains(&pid)
-        && matches!(proc_state(pid as i32), Some(b'Z') | Some(b'X') | Some(b'x'))
+    if !(1..=PID_MAX).contains(&pid) {
+        return false;
+    }
+    let st = proc_state(pid as i32);
+    st.is_some() && gone_or_going(st)
 }
 
 #[cfg(test)]
