@@ -18,7 +18,11 @@ import * as native from '../index.js'
  * - `ENOTREG`: the path is a directory, FIFO, device or socket.
  * - `EINVALIDPID`: not an integer pid in 1..2^31-1.
  * - `EUNKNOWNHOLDER`: locked by a process that exited while a forked child kept the descriptor.
- * - `ABORT_ERR` (with `name === 'AbortError'`): `lock()` was aborted through its `signal`.
+ * - `EBUSY`: a {@link LockFile} handle already has a lock out (release it, or open another).
+ * - `EINVAL`: a `mode` that is not permission bits, a `timeoutMs` that is not a finite number
+ *   >= 0, an empty path or one with a NUL byte.
+ * - `ABORT_ERR` (with `name === 'AbortError'`): `lock()` or `claimPidfileWhenFree()` was aborted
+ *   through its `signal`; `cause` is the signal's reason.
  */
 export type SoleErrorCode =
   | 'EHELD'
@@ -28,6 +32,8 @@ export type SoleErrorCode =
   | 'ENOTREG'
   | 'EINVALIDPID'
   | 'EUNKNOWNHOLDER'
+  | 'EBUSY'
+  | 'EINVAL'
   | 'ABORT_ERR'
   | (string & {})
 
