@@ -252,23 +252,29 @@ pub fn timeout_from_ms(ms: f64, path: &Path) -> Result<Duration> {
     }
 }
 
-/// The `ETIMEDOUT` error, naming the holder when the kernel can tell.
+/// The `ETIMEDOUT` error, naming the holder when the kernel can tell (one lookup serves both
+/// the message and `pid`).
 pub fn timed_out(path: &Path, mode: Mode, t: Duration) -> Error {
-    let mut e = Error::new(
+    let holder = live_holder_pid(path);
+    let phrase = match holder {
+        Some(p) if p as u32 == std::process::id() => format!(" (held by this process, PID {p})"),
+        Some(p) => format!(" (held by PID {p})"),
+        None => String::new(),
+    };
+    let e = Error::new(
         Kind::TimedOut,
         format!(
-            "timed out after {} ms waiting for {} lock on {}{}. Retry later, raise timeoutMs, or stop the holder.",
+            "timed out after {} ms waiting for {} lock on {}{phrase}. Retry later, raise timeoutMs, or stop the holder.",
             t.as_millis(),
             mode.word(),
             path.display(),
-            holder_phrase(path)
         ),
     )
     .with_path(path);
-    if let Some(pid) = live_holder_pid(path) {
-        e = e.with_pid(pid);
+    match holder {
+        Some(pid) => e.with_pid(pid),
+        None => e,
     }
-    e
 }
 
 /// The pid of a live process holding a flock on `path`, if any and if visible.
@@ -278,16 +284,6 @@ pub fn live_holder_pid(path: &Path) -> Option<i32> {
         .into_iter()
         .map(|h| h.pid)
         .find(|&p| pid::pid_alive(p as i64))
-}
-
-fn holder_phrase(path: &Path) -> String {
-    match live_holder_pid(path) {
-        Some(p) if p as u32 == std::process::id() => {
-            " (held by this process, PID ".to_string() + &p.to_string() + ")"
-        }
-        Some(p) => format!(" (held by PID {p})"),
-        None => String::new(),
-    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,6 @@
 //! Test: `tests::*` below; `__test__/pidfile.spec.ts`; the harness's pidfile properties.
 
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -321,11 +320,6 @@ pub fn read_lock_pid(path: &Path) -> Result<Option<i32>> {
         return Ok(None);
     };
     Ok(first_line_pid(&read_head(&o.file, path)?))
-}
-
-/// Raw fd of a claimed pidfile's lock (for tests that inspect the descriptor).
-pub fn raw_fd(p: &Pidfile) -> Option<i32> {
-    p.lock.as_ref().map(|l| l.file().as_raw_fd())
 }
 
 #[cfg(test)]
