@@ -32,7 +32,7 @@ pub mod error;
 pub mod handle;
 pub mod holder;
 pub mod open;
-pub mod pid;
+pub use sole_procid::pid;
 pub mod registry;
 pub mod wait;
 
@@ -283,7 +283,7 @@ pub fn live_holder_pid(path: &Path) -> Option<i32> {
     holder::flock_holders(o.dev, o.ino)
         .into_iter()
         .map(|h| h.pid)
-        .find(|&p| pid::pid_alive(p as i64))
+        .find(|&p| pid::alive_not_exiting(p as i64))
 }
 
 #[cfg(test)]

@@ -32,9 +32,9 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-pub use sole_lock::pid::{is_dying, parse_pid, pid_alive, validate_pid};
 use sole_lock::{holder, open, LockFile, Mode};
 pub use sole_lock::{Error, Kind, OpenOptions, Result};
+pub use sole_procid::pid::{alive_not_exiting, is_dying, parse_pid, pid_alive, validate_pid};
 
 /// How many bytes of a pidfile are read. A pid line is at most 11 bytes; the rest of a large
 /// file is ignored, so a 1 MB file costs one small read and is never rewritten by a reader.
@@ -215,7 +215,7 @@ pub fn read(path: &Path) -> Result<State> {
             };
             return Ok(State::Free { stale_pid });
         }
-        if let Some(h) = holders.iter().find(|h| pid_alive(h.pid as i64)) {
+        if let Some(h) = holders.iter().find(|h| alive_not_exiting(h.pid as i64)) {
             return Ok(State::Held { pid: h.pid });
         }
         let dying = holders.iter().any(|h| is_dying(h.pid as i64));

@@ -8,7 +8,7 @@
 //! answers `kill(pid, 0)` but has closed every fd and holds nothing: dead (races.md #13).
 //! Test: `tests::*` below; `__test__/pidfile.spec.ts` for the JavaScript entry points.
 
-use crate::error::{Error, Kind, Result};
+use sole_error::{Error, Kind, Result};
 
 /// The largest pid the kernel can hand out (`PID_MAX_LIMIT` is 2^22; `pid_t` is `i32`).
 pub const PID_MAX: i64 = i32::MAX as i64;
@@ -46,16 +46,60 @@ pub fn parse_pid(text: &str) -> Option<i32> {
 }
 
 /// Is `pid` a live, non-zombie process? Out-of-range pids are never alive and make no syscall.
+///
+/// Fast path (one syscall, so `isAlive` runs well over a million times a second):
+/// `move_pages(pid, 0, …)` looks the process up (`ESRCH`: no such process), checks that we may
+/// inspect it (`EPERM`), then takes its memory map: a zombie has none and answers `EINVAL`,
+/// a live user process has one and answers 0. Only the answers that do not decide
+/// (`EPERM`: another user's process or a seccomp filter; `EINVAL`: a zombie *or* a kernel
+/// thread; `ENOSYS`) fall back to `kill(pid, 0)` plus the state letter in `/proc/PID/stat`,
+/// where `EPERM` from `kill` means alive (races.md #3) and `Z`/`X` or `PF_EXITING` mean dead.
 pub fn pid_alive(pid: i64) -> bool {
     if !(1..=PID_MAX).contains(&pid) {
         return false;
     }
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: with count 0 no page arrays are read or written; the call only resolves the
+        // process and its mm.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_move_pages,
+                pid as libc::c_long,
+                0 as libc::c_ulong,
+                std::ptr::null::<*const libc::c_void>(),
+                std::ptr::null::<libc::c_int>(),
+                std::ptr::null_mut::<libc::c_int>(),
+                0 as libc::c_int,
+            )
+        };
+        if rc == 0 {
+            return true;
+        }
+        if std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
+            return false;
+        }
+    }
+    pid_alive_slow(pid as i32)
+}
+
+/// The thorough answer, for decisions about lock holders: `kill(pid, 0)` (EPERM = alive),
+/// then the process state, where a process already tearing down (`PF_EXITING`, which the fast
+/// path of [`pid_alive`] still sees as alive until its memory map is gone) counts as dead.
+/// A holder that is exiting releases its locks within milliseconds; readers wait for it with
+/// [`is_dying`] rather than name it as the owner.
+pub fn alive_not_exiting(pid: i64) -> bool {
+    (1..=PID_MAX).contains(&pid) && pid_alive_slow(pid as i32)
+}
+
+/// The portable answer: `kill(pid, 0)` (EPERM = alive), then the process state.
+fn pid_alive_slow(pid: i32) -> bool {
     // SAFETY: kill with signal 0 only checks for existence and permission.
     let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
     if rc != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EPERM) {
         return false;
     }
-    !is_zombie(pid as i32)
+    !is_zombie(pid)
 }
 
 /// What `/proc/PID/stat` says of a process's main thread: its one-letter state, and whether
@@ -170,6 +214,21 @@ mod tests {
         assert!(!pid_alive(pid), "a zombie holds nothing and is not alive");
         child.wait().unwrap();
         assert!(!pid_alive(pid), "a reaped child is dead");
+    }
+
+    #[test]
+    fn fast_and_slow_paths_agree() {
+        let me = std::process::id() as i32;
+        assert!(pid_alive_slow(me));
+        assert_eq!(pid_alive(me as i64), pid_alive_slow(me));
+        // pid 2 is kthreadd in the root pid namespace: a kernel thread has no mm, so the fast
+        // path answers EINVAL and the slow path must still say alive.
+        if std::fs::read_to_string("/proc/2/comm")
+            .map(|c| c.trim() == "kthreadd")
+            .unwrap_or(false)
+        {
+            assert!(pid_alive(2));
+        }
     }
 
     #[test]

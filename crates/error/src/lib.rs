@@ -1,0 +1,293 @@
+//! `sole-error`: the one error type of sole's crates, and the one place that decides each error's `code`.
+//!
+//! Why: every error that reaches JavaScript must carry a stable `code` string, the path and
+//! pid it concerns, and a message that says what to do. If each crate invented its own codes,
+//! two crates would spell the same failure two ways. So every crate returns [`Error`], and
+//! [`Error::code`] is the only function that turns a failure into a code string; the binding
+//! layer only copies `code`, `path`, `pid`, `errno` and `message` onto a JS `Error`.
+//! Test: `error::tests` below, and `__test__/errors.spec.ts` on the JavaScript side.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// What went wrong, independent of wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Another live process holds the lock or pidfile (`EHELD`).
+    Held,
+    /// A bounded wait ran out (`ETIMEDOUT`).
+    TimedOut,
+    /// A wait was cancelled by its caller (`ECANCELED`; the TS layer turns it into `AbortError`).
+    Cancelled,
+    /// A blocking wait would wait for a lock the same thread holds (`EDEADLK`).
+    Deadlock,
+    /// The path is a symbolic link; sole refuses to follow it (`ESYMLINK`).
+    Symlink,
+    /// The path exists but is not a regular file (`ENOTREG`).
+    NotRegular,
+    /// A pid that is not an integer in 1..=2^31-1 (`EINVALIDPID`).
+    InvalidPid,
+    /// A held lock whose holder cannot be named (`EUNKNOWNHOLDER`): see `holder::find`.
+    UnknownHolder,
+    /// No live process has that pid, or the process a handle refers to has exited (`ENOTFOUND`).
+    NotFound,
+    /// The recorded identity is from another boot (`EBOOTID`).
+    BootId,
+    /// A process has the pid but started at another time: the pid was reused (`ESTARTTIME`).
+    StartTime,
+    /// The process runs another executable than recorded (`EEXEPATH`).
+    ExePath,
+    /// The process's executable has another SHA-256 than recorded (`EEXEHASH`).
+    ExeHash,
+    /// A name is already registered (`EDUPLICATE`).
+    Duplicate,
+    /// A write rule overlaps one owned by another allocation (`ECONFLICT`).
+    Conflict,
+    /// A delegated rule is not inside the spawner's effective write scope (`ENOTSUBSET`).
+    NotSubset,
+    /// No allocation has that name (`EUNKNOWN`).
+    Unknown,
+    /// A data file that does not parse as what sole wrote (`ECORRUPT`); never overwritten.
+    Corrupt,
+    /// A file or directory whose owner or permissions would let another user tamper with it
+    /// (`EINSECURE`).
+    Insecure,
+    /// Any other operating-system failure; the code is the errno name (`EACCES`, `ENOENT`, …).
+    Os(i32),
+}
+
+/// A structured value attached to an error (expected/actual identity fields, the competing
+/// allocation and rule of a conflict, …); the binding layer turns it into a JS value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detail {
+    Null,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    List(Vec<Detail>),
+    Obj(Vec<(String, Detail)>),
+}
+
+impl From<&str> for Detail {
+    fn from(v: &str) -> Self {
+        Detail::Str(v.to_string())
+    }
+}
+impl From<String> for Detail {
+    fn from(v: String) -> Self {
+        Detail::Str(v)
+    }
+}
+impl From<f64> for Detail {
+    fn from(v: f64) -> Self {
+        Detail::Num(v)
+    }
+}
+impl From<u64> for Detail {
+    fn from(v: u64) -> Self {
+        Detail::Num(v as f64)
+    }
+}
+impl From<i32> for Detail {
+    fn from(v: i32) -> Self {
+        Detail::Num(v as f64)
+    }
+}
+impl From<bool> for Detail {
+    fn from(v: bool) -> Self {
+        Detail::Bool(v)
+    }
+}
+impl<T: Into<Detail>> From<Option<T>> for Detail {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Detail::Null, Into::into)
+    }
+}
+
+/// A failure with everything a caller needs to act on it.
+#[derive(Debug)]
+pub struct Error {
+    kind: Kind,
+    message: String,
+    path: Option<PathBuf>,
+    pid: Option<i32>,
+    details: Vec<(&'static str, Detail)>,
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            path: None,
+            pid: None,
+            details: Vec::new(),
+        }
+    }
+
+    /// An OS error during `what` on `path`, with advice where the errno has an obvious one.
+    pub fn os(err: io::Error, what: &str, path: &Path) -> Self {
+        let errno = err.raw_os_error().unwrap_or(libc::EIO);
+        let advice = match errno {
+            libc::EACCES | libc::EPERM => {
+                " Check the permissions of the file and its directory, or choose a path this user owns."
+            }
+            libc::ENOENT => " A directory on the path does not exist (or does not allow new files): create it, or pass { createDirs: true }.",
+            libc::EROFS => " The filesystem is read-only: choose a writable location.",
+            libc::ENOSPC | libc::EDQUOT => " The filesystem is full: free space and retry.",
+            libc::ENOLCK => " The filesystem does not support flock (NFS without lock support?): use a local path.",
+            libc::ENOTDIR => " A component of the path is not a directory.",
+            _ => "",
+        };
+        Error::new(
+            Kind::Os(errno),
+            format!("{what} {}: {err}.{advice}", path.display()),
+        )
+        .with_path(path)
+    }
+
+    pub fn with_path(mut self, path: &Path) -> Self {
+        self.path = Some(path.to_path_buf());
+        self
+    }
+
+    pub fn with_pid(mut self, pid: i32) -> Self {
+        self.pid = Some(pid);
+        self
+    }
+
+    /// Attach a named structured value (copied onto the JS error as a property).
+    pub fn with_detail(mut self, key: &'static str, value: impl Into<Detail>) -> Self {
+        self.details.push((key, value.into()));
+        self
+    }
+
+    /// The structured values attached with [`Error::with_detail`].
+    pub fn details(&self) -> &[(&'static str, Detail)] {
+        &self.details
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        self.pid
+    }
+
+    /// The OS errno behind an `Os` error.
+    pub fn errno(&self) -> Option<i32> {
+        match self.kind {
+            Kind::Os(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The stable code string seen by JavaScript as `err.code`. The only place codes are spelled.
+    pub fn code(&self) -> String {
+        match self.kind {
+            Kind::Held => "EHELD".into(),
+            Kind::TimedOut => "ETIMEDOUT".into(),
+            Kind::Cancelled => "ECANCELED".into(),
+            Kind::Deadlock => "EDEADLK".into(),
+            Kind::Symlink => "ESYMLINK".into(),
+            Kind::NotRegular => "ENOTREG".into(),
+            Kind::InvalidPid => "EINVALIDPID".into(),
+            Kind::UnknownHolder => "EUNKNOWNHOLDER".into(),
+            Kind::NotFound => "ENOTFOUND".into(),
+            Kind::BootId => "EBOOTID".into(),
+            Kind::StartTime => "ESTARTTIME".into(),
+            Kind::ExePath => "EEXEPATH".into(),
+            Kind::ExeHash => "EEXEHASH".into(),
+            Kind::Duplicate => "EDUPLICATE".into(),
+            Kind::Conflict => "ECONFLICT".into(),
+            Kind::NotSubset => "ENOTSUBSET".into(),
+            Kind::Unknown => "EUNKNOWN".into(),
+            Kind::Corrupt => "ECORRUPT".into(),
+            Kind::Insecure => "EINSECURE".into(),
+            Kind::Os(errno) => errno_name(errno),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Node's spelling of common errnos (matches `util.getSystemErrorName`), so `err.code` of an
+/// I/O failure reads the same as from `fs`.
+fn errno_name(errno: i32) -> String {
+    let name = match errno {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::EINTR => "EINTR",
+        libc::EIO => "EIO",
+        libc::EBADF => "EBADF",
+        libc::EAGAIN => "EAGAIN",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::EXDEV => "EXDEV",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EISDIR => "EISDIR",
+        libc::EINVAL => "EINVAL",
+        libc::ENFILE => "ENFILE",
+        libc::EMFILE => "EMFILE",
+        libc::ETXTBSY => "ETXTBSY",
+        libc::EFBIG => "EFBIG",
+        libc::ENOSPC => "ENOSPC",
+        libc::EROFS => "EROFS",
+        libc::ENAMETOOLONG => "ENAMETOOLONG",
+        libc::ENOLCK => "ENOLCK",
+        libc::ENOSYS => "ENOSYS",
+        libc::ELOOP => "ELOOP",
+        libc::EOVERFLOW => "EOVERFLOW",
+        libc::EDQUOT => "EDQUOT",
+        libc::ESTALE => "ESTALE",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::ESRCH => "ESRCH",
+        _ => return format!("ERRNO{errno}"),
+    };
+    name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable_strings() {
+        assert_eq!(Error::new(Kind::Held, "x").code(), "EHELD");
+        assert_eq!(Error::new(Kind::Os(libc::EACCES), "x").code(), "EACCES");
+        assert_eq!(Error::new(Kind::Os(4095), "x").code(), "ERRNO4095");
+    }
+
+    #[test]
+    fn os_errors_name_the_path_and_advise() {
+        let e = Error::os(
+            io::Error::from_raw_os_error(libc::ENOENT),
+            "open lock file",
+            Path::new("/nope/x.lock"),
+        );
+        assert_eq!(e.code(), "ENOENT");
+        assert!(e.message().contains("/nope/x.lock"));
+        assert!(e.message().contains("createDirs"));
+        assert_eq!(e.path(), Some(Path::new("/nope/x.lock")));
+    }
+}
