@@ -11,8 +11,13 @@
 //! signals through the pidfd instead of by raw pid, a cached exe hash, " (deleted)" handled.
 //! Test: the unit tests in each module and `__test__/procid.spec.ts`.
 
+pub mod handle;
+pub mod hash;
 pub mod identity;
 pub mod pid;
+pub mod verify;
 
+pub use handle::{signal_number, Cancel, ExitWaiter, HandleKind, ProcessHandle, WaitEnd};
 pub use identity::{boot_id, identity, Identity};
 pub use pid::{alive_not_exiting, is_dying, parse_pid, pid_alive, validate_pid, PID_MAX};
+pub use verify::{exe_sha256, verify, Expected};

@@ -1,0 +1,241 @@
+//! Does a recorded identity still describe a running process? Answered with a handle, so that
+//! what was verified is what gets signalled.
+//!
+//! Why: "verify, then act by pid" has a reuse window between the two steps. [`verify`] opens
+//! the pidfd *first* and compares the record to the process the pidfd is bound to, then
+//! confirms that process is still alive after the reads: a `ProcessHandle` returned from here
+//! is the recorded process, and stays bound to it. Each mismatch has its own code, checked in
+//! this order: `EINVALIDPID`, `ENOTFOUND`, `EBOOTID` (a record from another boot: its start
+//! time means nothing now), `ESTARTTIME` (the pid was reused), `EEXEPATH`, `EEXEHASH`. Only
+//! fields present in [`Expected`] are checked. Errors carry `expected` and `actual`.
+//! Test: `tests::*` below; `__test__/procid.spec.ts`.
+
+use std::fs::File;
+use std::os::fd::FromRawFd;
+
+use sole_error::{Error, Kind, Result};
+
+use crate::handle::ProcessHandle;
+use crate::identity::{boot_id, identity};
+
+/// A recorded identity; `None` fields are not checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Expected {
+    pub pid: i32,
+    pub start_time: Option<u64>,
+    pub boot_id: Option<String>,
+    pub exe_path: Option<String>,
+    pub exe_sha256: Option<String>,
+}
+
+fn mismatch(kind: Kind, pid: i32, what: &str, expected: &str, actual: &str, advice: &str) -> Error {
+    Error::new(
+        kind,
+        format!("process {pid} does not match the recorded identity: {what} is {actual}, the record says {expected}. {advice}"),
+    )
+    .with_pid(pid)
+    .with_detail("expected", expected)
+    .with_detail("actual", actual)
+}
+
+/// SHA-256 of the executable of the process `pid` (through `/proc/PID/exe`, so the bytes it
+/// runs even if the file was replaced), cached by file identity.
+pub fn exe_sha256(pid: i32) -> Result<String> {
+    let path = format!("/proc/{pid}/exe\0");
+    // SAFETY: NUL-terminated path; fd owned below.
+    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        let errno = e.raw_os_error().unwrap_or(libc::EIO);
+        if errno == libc::ENOENT || errno == libc::ESRCH {
+            return Err(Error::new(
+                Kind::NotFound,
+                format!("no running process has pid {pid}: cannot hash its executable."),
+            )
+            .with_pid(pid));
+        }
+        return Err(Error::new(
+            Kind::Os(errno),
+            format!("cannot open the executable of process {pid} (/proc/{pid}/exe): {e}. Hashing another user's process needs privilege."),
+        )
+        .with_pid(pid));
+    }
+    // SAFETY: fresh owned fd.
+    let mut f = unsafe { File::from_raw_fd(fd) };
+    crate::hash::sha256_of(&mut f).map_err(|e| {
+        Error::new(
+            Kind::Os(e.raw_os_error().unwrap_or(libc::EIO)),
+            format!("cannot read the executable of process {pid}: {e}."),
+        )
+        .with_pid(pid)
+    })
+}
+
+/// Canonical form of an expected exe path for comparison (the kernel's link is canonical).
+fn canonical(p: &str) -> String {
+    std::fs::canonicalize(p)
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| p.to_string())
+}
+
+/// Verify `e` against the process that has its pid now; the handle on success.
+pub fn verify(e: &Expected) -> Result<ProcessHandle> {
+    let pid = e.pid;
+    let handle = ProcessHandle::open(pid)?;
+    if let Some(want) = &e.boot_id {
+        let now = boot_id()?;
+        if !want.eq_ignore_ascii_case(&now) {
+            return Err(mismatch(
+                Kind::BootId,
+                pid,
+                "the boot id",
+                want,
+                &now,
+                "The record is from a previous boot: the process it names is gone.",
+            ));
+        }
+    }
+    if let Some(want) = e.start_time {
+        if handle.start_time() != want {
+            return Err(mismatch(
+                Kind::StartTime,
+                pid,
+                "its start time",
+                &want.to_string(),
+                &handle.start_time().to_string(),
+                "The pid was reused by another process: the recorded one has exited.",
+            ));
+        }
+    }
+    if e.exe_path.is_some() || e.exe_sha256.is_some() {
+        let id = identity(pid)?;
+        if id.start_time != handle.start_time() {
+            return Err(Error::new(
+                Kind::NotFound,
+                format!("process {pid} exited while it was being verified."),
+            )
+            .with_pid(pid));
+        }
+        if let Some(want) = &e.exe_path {
+            let actual = id.exe_path.clone().unwrap_or_default();
+            if canonical(want) != actual {
+                return Err(mismatch(
+                    Kind::ExePath,
+                    pid,
+                    "its executable",
+                    want,
+                    if actual.is_empty() {
+                        "unreadable"
+                    } else {
+                        &actual
+                    },
+                    "It runs another program than recorded.",
+                ));
+            }
+        }
+        if let Some(want) = &e.exe_sha256 {
+            let actual = exe_sha256(pid)?;
+            if !want.eq_ignore_ascii_case(&actual) {
+                return Err(mismatch(
+                    Kind::ExeHash,
+                    pid,
+                    "the SHA-256 of its executable",
+                    want,
+                    &actual,
+                    "Its binary differs from the recorded one (replaced by an upgrade?).",
+                ));
+            }
+        }
+    }
+    // Every read above was of a process still bound to the pidfd only if it is still alive.
+    if !handle.is_alive() {
+        return Err(Error::new(
+            Kind::NotFound,
+            format!("process {pid} exited while it was being verified."),
+        )
+        .with_pid(pid));
+    }
+    Ok(handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn me() -> Expected {
+        let pid = std::process::id() as i32;
+        let id = identity(pid).unwrap();
+        Expected {
+            pid,
+            start_time: Some(id.start_time),
+            boot_id: Some(id.boot_id),
+            exe_path: id.exe_path,
+            exe_sha256: None,
+        }
+    }
+
+    #[test]
+    fn own_identity_verifies_and_mismatches_have_codes() {
+        let good = me();
+        assert!(verify(&good).is_ok());
+        let e = verify(&Expected {
+            start_time: good.start_time.map(|t| t + 1),
+            ..good.clone()
+        })
+        .unwrap_err();
+        assert_eq!(e.code(), "ESTARTTIME");
+        assert!(e.details().iter().any(|(k, _)| *k == "expected"));
+        let e = verify(&Expected {
+            boot_id: Some("00000000-0000-0000-0000-000000000000".into()),
+            ..good.clone()
+        })
+        .unwrap_err();
+        assert_eq!(e.code(), "EBOOTID");
+        let e = verify(&Expected {
+            exe_path: Some("/bin/sh".into()),
+            ..good.clone()
+        })
+        .unwrap_err();
+        assert_eq!(e.code(), "EEXEPATH");
+        let e = verify(&Expected {
+            exe_sha256: Some("00".repeat(32)),
+            ..good.clone()
+        })
+        .unwrap_err();
+        assert_eq!(e.code(), "EEXEHASH");
+        // Only the given fields are checked.
+        assert!(verify(&Expected {
+            pid: good.pid,
+            ..Default::default()
+        })
+        .is_ok());
+    }
+
+    #[test]
+    fn reaped_child_never_verifies() {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id() as i32;
+        let st = crate::identity::start_time(pid);
+        c.wait().unwrap();
+        let e = verify(&Expected {
+            pid,
+            start_time: st,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            e.code() == "ENOTFOUND" || e.code() == "ESTARTTIME",
+            "{}",
+            e.code()
+        );
+        assert_eq!(
+            verify(&Expected {
+                pid: 0,
+                ..Default::default()
+            })
+            .unwrap_err()
+            .code(),
+            "EINVALIDPID"
+        );
+    }
+}
