@@ -26,7 +26,25 @@
 //! `stale_pid` for a file nobody holds. Reading takes no lock of its own, so a reader can never
 //! make a concurrent claim fail, and it never writes the file.
 //!
-//! Test: `tests::*` below; `__test__/pidfile.spec.ts`; the harness's pidfile properties.
+//! ## Identity beside the pid
+//! The content stays `PID\n` and nothing else, so `kill $(cat file)`, systemd `PIDFile=` and
+//! `start-stop-daemon` keep working (a second line would make `kill $(cat file)` fail). The
+//! writer's identity (pid, start time, boot id: `sole_procid::Record`) goes into the file's
+//! `user.sole.identity` extended attribute, on the same inode, written under the lock before
+//! the fsync and removed before the file is emptied on release. A record applies only while
+//! its pid equals the file's pid (another tool rewriting the content makes it void), and a file
+//! replaced by rename loses it. On a filesystem without user xattrs the record is simply
+//! absent; nothing else changes, since for a held file the lock, not the record, is the truth.
+//!
+//! What the record decides: a file whose record says `lock=flock` (sole wrote it) is free
+//! whenever no lock is held, even if its pid now names a live process (pid reuse, or a
+//! tampered file). A record without `lock=flock` (another tool following the documented
+//! format) is checked against the live process: a start time or boot id that differs means
+//! stale. A plain pidfile with no record naming a live process is reported `unverified`:
+//! nothing proves that process wrote it.
+//!
+//! Test: `tests::*` below; `__test__/pidfile.spec.ts`, `__test__/procid.spec.ts`; the harness's
+//! pidfile properties.
 
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -34,6 +52,7 @@ use std::path::{Path, PathBuf};
 
 use sole_lock::{holder, open, LockFile, Mode};
 pub use sole_lock::{Error, Kind, OpenOptions, Result};
+use sole_procid::identity::{identity, start_time, Identity, Record};
 pub use sole_procid::pid::{alive_not_exiting, is_dying, parse_pid, pid_alive, validate_pid};
 
 /// How many bytes of a pidfile are read. A pid line is at most 11 bytes; the rest of a large
@@ -85,7 +104,9 @@ impl Pidfile {
     /// unlinks. Idempotent. Test: `tests::release_empties_and_keeps_file`.
     pub fn release(&mut self) -> Result<()> {
         if let Some(lock) = self.lock.take() {
-            // Emptied while still locked: no reader or claimer can observe a half state.
+            // Emptied while still locked: no reader or claimer can observe a half state. The
+            // identity record goes first, so a record never outlives the pid it describes.
+            remove_record(lock.file());
             let r = lock.file().set_len(0);
             drop(lock);
             r.map_err(|e| Error::os(e, "empty pidfile", &self.path))?;
@@ -114,7 +135,9 @@ fn claim_as(path: &Path, opts: &OpenOptions, noun: Noun) -> Result<Pidfile> {
             return write_claim(lock, path);
         }
         match read(path)? {
-            State::Held { pid } => return Err(held(path, pid, noun)),
+            State::Held {
+                pid, locked: true, ..
+            } => return Err(held(path, pid, noun)),
             _ => continue,
         }
     }
@@ -169,7 +192,9 @@ fn write_claim(lock: LockFile, path: &Path) -> Result<Pidfile> {
     // lock is dropped with the error: a claim is never half made.
     f.set_len(0)
         .and_then(|_| f.write_all_at(line.as_bytes(), 0))
-        .and_then(|_| f.sync_data())
+        .map_err(|e| Error::os(e, "write pid to pidfile", path))?;
+    write_record(f, pid);
+    f.sync_all()
         .map_err(|e| Error::os(e, "write pid to pidfile", path))?;
     Ok(Pidfile {
         lock: Some(lock),
@@ -179,15 +204,145 @@ fn write_claim(lock: LockFile, path: &Path) -> Result<Pidfile> {
 }
 
 /// What [`read`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
     /// No file at the path.
     Absent,
-    /// The file exists and no process holds it; `stale_pid` is the pid its content names, if
-    /// it names one (a previous owner that did not release cleanly).
-    Free { stale_pid: Option<i32> },
-    /// A live process holds the claim; `pid` is that process, as the kernel reports it.
-    Held { pid: i32 },
+    /// The file exists and no process owns it; `stale_pid` is the pid its content names, if
+    /// it names one (a previous owner that did not release cleanly), and `reason` says why
+    /// that pid is not the owner.
+    Free {
+        stale_pid: Option<i32>,
+        reason: Option<StaleReason>,
+    },
+    /// A live process owns the file. `locked`: the kernel reports it holding the flock (sole's
+    /// own claims); otherwise an identity record without a lock, verified against the live
+    /// process. `identity` was read while the ownership was confirmed: a `ProcessHandle`
+    /// opened from it is that process or is refused.
+    Held {
+        pid: i32,
+        identity: Option<Identity>,
+        locked: bool,
+    },
+    /// No lock and no identity record: a plain pidfile (another tool's) naming a live pid.
+    /// Nothing proves that this process wrote it (the pid may have been reused).
+    Unverified { pid: i32 },
+}
+
+/// The extended attribute holding the writer's identity record.
+pub const RECORD_XATTR: &str = "user.sole.identity";
+const RECORD_XATTR_C: &std::ffi::CStr = c"user.sole.identity";
+
+/// Store this process's identity record on the claimed file. Best effort by design: a
+/// filesystem without user xattrs (or a full one) leaves the file without a record, which
+/// costs readers only the post-crash identity check, never correctness of the claim.
+fn write_record(f: &std::fs::File, pid: i32) {
+    use std::os::fd::AsRawFd;
+    let Ok(id) = own_identity(pid) else { return };
+    let text = Record::of(&id, true).to_text();
+    // SAFETY: fsetxattr on our open fd with a buffer of the given length.
+    unsafe {
+        libc::fsetxattr(
+            f.as_raw_fd(),
+            RECORD_XATTR_C.as_ptr(),
+            text.as_ptr().cast(),
+            text.len(),
+            0,
+        )
+    };
+}
+
+fn remove_record(f: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fremovexattr on our open fd; ENODATA when there is none is fine.
+    unsafe { libc::fremovexattr(f.as_raw_fd(), RECORD_XATTR_C.as_ptr()) };
+}
+
+/// This process's identity, read once per pid (a forked child has another pid).
+fn own_identity(pid: i32) -> Result<Identity> {
+    static OWN: std::sync::Mutex<Option<Identity>> = std::sync::Mutex::new(None);
+    let mut g = OWN.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(id) = g.as_ref().filter(|id| id.pid == pid) {
+        return Ok(id.clone());
+    }
+    let id = identity(pid)?;
+    *g = Some(id.clone());
+    Ok(id)
+}
+
+/// The identity record of an open pidfile, if it has a well-formed one.
+fn read_record(f: &std::fs::File) -> Option<Record> {
+    use std::os::fd::AsRawFd;
+    let mut buf = [0u8; 256];
+    // SAFETY: fgetxattr into a stack buffer of the given length.
+    let n = unsafe {
+        libc::fgetxattr(
+            f.as_raw_fd(),
+            RECORD_XATTR_C.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n <= 0 {
+        return None;
+    }
+    Record::parse(std::str::from_utf8(&buf[..n as usize]).ok()?)
+}
+
+/// Why a free pidfile's pid is not its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaleReason {
+    /// No process has that pid.
+    Exited,
+    /// A process has the pid but started at another time than recorded.
+    PidReused,
+    /// The record is from a previous boot.
+    PreviousBoot,
+    /// sole wrote the file under a lock and no lock is held: the writer is gone, whatever
+    /// process has the pid now.
+    NotLocked,
+}
+
+impl StaleReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaleReason::Exited => "exited",
+            StaleReason::PidReused => "pid-reused",
+            StaleReason::PreviousBoot => "previous-boot",
+            StaleReason::NotLocked => "not-locked",
+        }
+    }
+}
+
+/// Judge an unlocked file from its content pid and record (see the module doc).
+fn judge_unlocked(pid: i32, record: Option<Record>) -> State {
+    let free = |reason| State::Free {
+        stale_pid: Some(pid),
+        reason: Some(reason),
+    };
+    let record = record.filter(|r| r.pid == pid);
+    if !pid_alive(pid as i64) {
+        return free(StaleReason::Exited);
+    }
+    let Some(rec) = record else {
+        return State::Unverified { pid };
+    };
+    if rec.locked {
+        return free(StaleReason::NotLocked);
+    }
+    match sole_procid::boot_id() {
+        Ok(b) if b.eq_ignore_ascii_case(&rec.boot_id) => {}
+        _ => return free(StaleReason::PreviousBoot),
+    }
+    match identity(pid) {
+        Ok(id) if id.start_time == rec.start_time => State::Held {
+            pid,
+            identity: Some(id),
+            locked: false,
+        },
+        Ok(_) => free(StaleReason::PidReused),
+        Err(_) => free(StaleReason::Exited),
+    }
 }
 
 /// Inspect a pidfile without blocking, locking or modifying it. Test: `tests::read_states`,
@@ -209,14 +364,56 @@ pub fn read(path: &Path) -> Result<State> {
         };
         let holders = holder::flock_holders(target.dev, target.ino);
         if holders.is_empty() {
-            let stale_pid = match &target.file {
-                Some(f) => first_line_pid(&read_head(f, path)?),
-                None => None,
+            let Some(f) = &target.file else {
+                return Ok(State::Free {
+                    stale_pid: None,
+                    reason: None,
+                });
             };
-            return Ok(State::Free { stale_pid });
+            return Ok(match first_line_pid(&read_head(f, path)?) {
+                None => State::Free {
+                    stale_pid: None,
+                    reason: None,
+                },
+                Some(pid) => judge_unlocked(pid, read_record(f)),
+            });
         }
         if let Some(h) = holders.iter().find(|h| alive_not_exiting(h.pid as i64)) {
-            return Ok(State::Held { pid: h.pid });
+            // Read the holder's identity, then confirm that the same pid still holds the lock
+            // and still has the start time we read: the identity is then that of a process
+            // that held the claim (a holder that exited and whose pid was reused in between
+            // fails the confirmation and we look again).
+            let pid = h.pid;
+            match identity(pid) {
+                Ok(id) => {
+                    let again = holder::flock_holders(target.dev, target.ino);
+                    if again.iter().any(|x| x.pid == pid) && start_time(pid) == Some(id.start_time)
+                    {
+                        return Ok(State::Held {
+                            pid,
+                            identity: Some(id),
+                            locked: true,
+                        });
+                    }
+                }
+                // /proc hides the process from us (hidepid) but the kernel names it as the
+                // live holder: held, identity unknown.
+                Err(_)
+                    if alive_not_exiting(pid as i64)
+                        && holder::flock_holders(target.dev, target.ino)
+                            .iter()
+                            .any(|x| x.pid == pid) =>
+                {
+                    return Ok(State::Held {
+                        pid,
+                        identity: None,
+                        locked: true,
+                    });
+                }
+                Err(_) => {}
+            }
+            std::thread::yield_now();
+            continue;
         }
         let dying = holders.iter().any(|h| is_dying(h.pid as i64));
         if dying && std::time::Instant::now() < deadline {
@@ -326,6 +523,104 @@ pub fn read_lock_pid(path: &Path) -> Result<Option<i32>> {
 mod tests {
     use super::*;
 
+    const FREE_EMPTY: State = State::Free {
+        stale_pid: None,
+        reason: None,
+    };
+
+    /// (held pid, stale pid) of a state.
+    fn held_or_stale(s: &State) -> (Option<i32>, Option<i32>) {
+        match s {
+            State::Held { pid, .. } => (Some(*pid), None),
+            State::Free { stale_pid, .. } => (None, *stale_pid),
+            _ => (None, None),
+        }
+    }
+
+    /// A pid that no process has: a reaped child's.
+    fn dead_pid() -> i32 {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        c.wait().unwrap();
+        c.id() as i32
+    }
+
+    fn xattr(p: &Path) -> Option<String> {
+        read_record(&std::fs::File::open(p).unwrap()).map(|r| r.to_text())
+    }
+
+    fn set_xattr(p: &Path, text: &str) {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::File::open(p).unwrap();
+        let rc = unsafe {
+            libc::fsetxattr(
+                f.as_raw_fd(),
+                RECORD_XATTR_C.as_ptr(),
+                text.as_ptr().cast(),
+                text.len(),
+                0,
+            )
+        };
+        assert_eq!(rc, 0, "user xattrs must work on the test filesystem");
+    }
+
+    #[test]
+    fn unlocked_files_are_judged_by_their_identity_record() {
+        let (_d, p) = tmp();
+        // A live unrelated process (a child of ours) stands for "whoever has the pid now".
+        let mut other = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let opid = other.id() as i32;
+        let oid = identity(opid).unwrap();
+        let stale = |reason| State::Free {
+            stale_pid: Some(opid),
+            reason: Some(reason),
+        };
+        std::fs::write(&p, format!("{opid}\n")).unwrap();
+        // Plain pidfile, live pid, no record: nothing proves it.
+        assert_eq!(read(&p).unwrap(), State::Unverified { pid: opid });
+        // sole's own record (lock=flock) and no lock: the writer is gone.
+        set_xattr(&p, &Record::of(&oid, true).to_text());
+        assert_eq!(read(&p).unwrap(), stale(StaleReason::NotLocked));
+        // Another tool's record, matching: held, unlocked.
+        set_xattr(&p, &Record::of(&oid, false).to_text());
+        assert_eq!(
+            read(&p).unwrap(),
+            State::Held {
+                pid: opid,
+                identity: Some(oid.clone()),
+                locked: false
+            }
+        );
+        // Wrong start time: the pid was reused.
+        let reused = Record {
+            start_time: oid.start_time + 1,
+            ..Record::of(&oid, false)
+        };
+        set_xattr(&p, &reused.to_text());
+        assert_eq!(read(&p).unwrap(), stale(StaleReason::PidReused));
+        // Wrong boot id: a record from a previous boot.
+        let old_boot = Record {
+            boot_id: "00000000-0000-0000-0000-000000000000".into(),
+            ..Record::of(&oid, false)
+        };
+        set_xattr(&p, &old_boot.to_text());
+        assert_eq!(read(&p).unwrap(), stale(StaleReason::PreviousBoot));
+        // A record for another pid than the content's does not apply.
+        let mine = identity(std::process::id() as i32).unwrap();
+        set_xattr(&p, &Record::of(&mine, false).to_text());
+        assert_eq!(read(&p).unwrap(), State::Unverified { pid: opid });
+        other.kill().unwrap();
+        other.wait().unwrap();
+        assert_eq!(read(&p).unwrap(), stale(StaleReason::Exited));
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            format!("{opid}\n"),
+            "reads never write"
+        );
+    }
+
     fn tmp() -> (tempfile::TempDir, PathBuf) {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("app.pid");
@@ -365,7 +660,8 @@ mod tests {
         g.release().unwrap();
         assert!(p.exists());
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "");
-        assert_eq!(read(&p).unwrap(), State::Free { stale_pid: None });
+        assert_eq!(read(&p).unwrap(), FREE_EMPTY);
+        assert_eq!(xattr(&p), None, "release removes the identity record");
         let _again = claim(&p, &OpenOptions::default()).unwrap();
     }
 
@@ -373,36 +669,41 @@ mod tests {
     fn read_states() {
         let (_d, p) = tmp();
         assert_eq!(read(&p).unwrap(), State::Absent);
-        std::fs::write(&p, "123\n").unwrap();
+        let dead = dead_pid();
+        std::fs::write(&p, format!("{dead}\n")).unwrap();
         assert_eq!(
             read(&p).unwrap(),
             State::Free {
-                stale_pid: Some(123)
+                stale_pid: Some(dead),
+                reason: Some(StaleReason::Exited)
             }
         );
         for garbage in ["", "abc", "-1\n", "0\n", "99999999999\n", "12 34\n"] {
             std::fs::write(&p, garbage).unwrap();
-            assert_eq!(
-                read(&p).unwrap(),
-                State::Free { stale_pid: None },
-                "{garbage:?}"
-            );
+            assert_eq!(read(&p).unwrap(), FREE_EMPTY, "{garbage:?}");
             assert_eq!(
                 std::fs::read_to_string(&p).unwrap(),
                 garbage,
                 "read must not rewrite"
             );
         }
-        let big = "7\n".to_string() + &"x".repeat(1 << 20);
+        let big = format!("{dead}\n") + &"x".repeat(1 << 20);
         std::fs::write(&p, &big).unwrap();
-        assert_eq!(read(&p).unwrap(), State::Free { stale_pid: Some(7) });
+        assert_eq!(held_or_stale(&read(&p).unwrap()), (None, Some(dead)));
         assert_eq!(std::fs::read_to_string(&p).unwrap().len(), big.len());
         let _g = claim(&p, &OpenOptions::default()).unwrap();
         assert_eq!(
             read(&p).unwrap(),
             State::Held {
-                pid: std::process::id() as i32
+                pid: std::process::id() as i32,
+                identity: Some(identity(std::process::id() as i32).unwrap()),
+                locked: true
             }
+        );
+        let rec = Record::parse(&xattr(&p).unwrap()).unwrap();
+        assert_eq!(
+            rec,
+            Record::of(&identity(std::process::id() as i32).unwrap(), true)
         );
     }
 
@@ -415,10 +716,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(
-            read(&p).unwrap(),
-            State::Held {
-                pid: std::process::id() as i32
-            }
+            held_or_stale(&read(&p).unwrap()),
+            (Some(std::process::id() as i32), None)
         );
         drop(l);
     }
@@ -442,7 +741,7 @@ mod tests {
             std::fs::read_to_string(&p).unwrap(),
             format!("{}\n", std::process::id())
         );
-        assert_eq!(read(&p).unwrap(), State::Held { pid: g.pid() });
+        assert_eq!(held_or_stale(&read(&p).unwrap()), (Some(g.pid()), None));
     }
 
     #[test]
@@ -476,7 +775,7 @@ mod tests {
         // Wait until the child holds it (the kernel tells us), without sleeping blindly.
         let mut held_by = None;
         for _ in 0..5000 {
-            if let State::Held { pid } = read(&p).unwrap() {
+            if let State::Held { pid, .. } = read(&p).unwrap() {
                 held_by = Some(pid);
                 break;
             }

@@ -200,6 +200,78 @@ pub fn identity(pid: i32) -> Result<Identity> {
     })
 }
 
+/// The text form of an identity recorded beside a pid (sole stores it in the pidfile's
+/// `user.sole.identity` extended attribute):
+///
+/// ```text
+/// sole-identity/1 pid=4242 start=123456 boot=0f8c…-… lock=flock
+/// ```
+///
+/// Space-separated `key=value` fields after a version word; unknown keys are ignored so later
+/// versions can add fields. `lock=flock` says the writer holds an flock on the file for as
+/// long as it owns it, so a reader must treat the file as free whenever no lock is held,
+/// whatever process has the pid now. A record without it (written by another tool) is
+/// verified against the live process instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub pid: i32,
+    pub start_time: u64,
+    pub boot_id: String,
+    pub locked: bool,
+}
+
+pub const RECORD_VERSION: &str = "sole-identity/1";
+
+impl Record {
+    pub fn of(id: &Identity, locked: bool) -> Record {
+        Record {
+            pid: id.pid,
+            start_time: id.start_time,
+            boot_id: id.boot_id.clone(),
+            locked,
+        }
+    }
+
+    pub fn to_text(&self) -> String {
+        format!(
+            "{RECORD_VERSION} pid={} start={} boot={}{}",
+            self.pid,
+            self.start_time,
+            self.boot_id,
+            if self.locked { " lock=flock" } else { "" }
+        )
+    }
+
+    /// Parse a record; `None` for anything that is not a complete version-1 record.
+    pub fn parse(text: &str) -> Option<Record> {
+        let mut words = text.split_ascii_whitespace();
+        if words.next()? != RECORD_VERSION {
+            return None;
+        }
+        let (mut pid, mut start, mut boot, mut locked) = (None, None, None, false);
+        for w in words {
+            let (k, v) = w.split_once('=')?;
+            match k {
+                "pid" => pid = crate::pid::parse_pid(v),
+                "start" => start = v.parse::<u64>().ok(),
+                "boot" => {
+                    if v.len() <= 64 && v.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+                        boot = Some(v.to_ascii_lowercase())
+                    }
+                }
+                "lock" => locked = v == "flock",
+                _ => {}
+            }
+        }
+        Some(Record {
+            pid: pid?,
+            start_time: start?,
+            boot_id: boot?,
+            locked,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +281,43 @@ mod tests {
         let line = b"42 (a) b) c) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 999 20 21\n";
         assert_eq!(parse_stat(line), Some((999, b'S')));
         assert_eq!(parse_stat(b"garbage"), None);
+    }
+
+    #[test]
+    fn records_round_trip_and_reject_garbage() {
+        let r = Record {
+            pid: 42,
+            start_time: 99,
+            boot_id: "0f8c5e1a-aaaa-bbbb-cccc-0123456789ab".into(),
+            locked: true,
+        };
+        assert_eq!(Record::parse(&r.to_text()), Some(r.clone()));
+        let unlocked = Record {
+            locked: false,
+            ..r.clone()
+        };
+        assert_eq!(Record::parse(&unlocked.to_text()), Some(unlocked));
+        assert_eq!(
+            Record::parse("sole-identity/1 pid=42 start=99 boot=ab future=1"),
+            Some(Record {
+                pid: 42,
+                start_time: 99,
+                boot_id: "ab".into(),
+                locked: false
+            })
+        );
+        for bad in [
+            "",
+            "sole-identity/2 pid=1 start=1 boot=ab",
+            "sole-identity/1 pid=0 start=1 boot=ab",
+            "sole-identity/1 pid=1 boot=ab",
+            "sole-identity/1 pid=1 start=x boot=ab",
+            "sole-identity/1 pid=1 start=1 boot=../../x",
+            "sole-identity/1 pid=99999999999 start=1 boot=ab",
+            "sole-identity/1 junk",
+        ] {
+            assert_eq!(Record::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]
