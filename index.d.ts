@@ -9,6 +9,13 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** Cancels one pending `waitForExit`. */
+export declare class ExitWait {
+  constructor()
+  /** End the wait with `ECANCELED`. */
+  cancel(): void
+}
+
 /** Handle to cancel one asynchronous wait started by `lockAsync`. */
 export declare class LockWait {
   constructor()
@@ -71,6 +78,31 @@ export declare class NativePidfile {
   release(): void
 }
 
+/** A process handle (pidfd on Linux): signals and waits reach this process or fail. */
+export declare class NativeProcessHandle {
+  /** Open a handle on the live process `pid`. */
+  static open(pid: number): NativeProcessHandle
+  /** Open a handle and verify the identity on the process it is bound to. */
+  static openIdentity(identity: ExpectedIdentity): NativeProcessHandle
+  get pid(): number
+  /** Start time (clock ticks since boot) of the process the handle is bound to. */
+  get startTime(): number
+  /** `'pidfd'`, or `'pid+starttime'` where the kernel has no pidfd. */
+  get kind(): 'pidfd' | 'pid+starttime'
+  isAlive(): boolean
+  /** Send a signal (name such as `'SIGTERM'`, or number) through the handle. */
+  signal(signal: string | number): void
+  /**
+   * Resolve `true` when the process exits; reject `ETIMEDOUT` after `timeoutMs`,
+   * `ECANCELED` when `wait.cancel()` is called, `EBADF` when the handle is closed. Waits on
+   * a dedicated thread in `poll` (never libuv's threadpool, no polling loop).
+   */
+  waitForExit(timeoutMs: number | undefined | null, wait: ExitWait): Promise<boolean>
+  /** Close the pidfd; pending waits reject with `EBADF`. Idempotent. */
+  close(): void
+  get closed(): boolean
+}
+
 /** Claim the daemon lock (a file, or a directory that gets `daemon.lock`). */
 export declare function acquireDaemonLock(pathOrDir: string, opts?: PidfileOptions | undefined | null): NativePidfile
 
@@ -85,6 +117,27 @@ export declare function claimPidfileAsync(path: string, opts: PidfileOptions | u
 
 /** `dir/daemon.lock`. */
 export declare function daemonLockPath(dir: string): string
+
+/** What `verifyProcess` and `ProcessHandle.open(identity)` check; absent fields are not checked. */
+export interface ExpectedIdentity {
+  pid: number
+  startTime?: number
+  bootId?: string
+  exePath?: string
+  exeSha256?: string
+}
+
+/** Options of `processIdentity`. */
+export interface IdentityOptions {
+  /** Also hash the executable (cached by device, inode, size and mtime). */
+  exeSha256?: boolean
+}
+
+/**
+ * Is `pid` a live, non-zombie process? Never throws for a number: 0, negatives, fractions,
+ * NaN and values above 2^31-1 are never alive (no syscall is made for them).
+ */
+export declare function isAlive(pid: number): boolean
 
 /**
  * Start waiting for the lock on a dedicated thread (never libuv's pool); the promise
@@ -114,6 +167,9 @@ export interface NativePidfileState {
   state: string
   pid?: number
   stalePid?: number
+  reason?: string
+  locked?: boolean
+  identity?: ProcessIdentity
 }
 
 /** Open (creating if needed) a lock file for repeated locking. */
@@ -135,6 +191,30 @@ export interface PidfileOptions {
   timeoutMs?: number
 }
 
+/** The identity of the live process `pid` (`ENOTFOUND` if none, `EINVALIDPID` for bad input). */
+export declare function processIdentity(pid: number, opts?: IdentityOptions | undefined | null): ProcessIdentity
+
+/**
+ * The identity of a process, from the kernel. `startTime` + `bootId` identify it across pid
+ * reuse.
+ */
+export interface ProcessIdentity {
+  pid: number
+  /** Clock ticks since boot at which the process started (`/proc/PID/stat` field 22). */
+  startTime: number
+  /** `/proc/sys/kernel/random/boot_id`. */
+  bootId: string
+  /** `/proc/PID/exe` without " (deleted)"; `null` when unreadable (another user's process). */
+  exePath?: string
+  /** `true` when the executable was replaced or deleted after the process started. */
+  exeDeleted: boolean
+  /** Effective uid (owner of `/proc/PID`). */
+  uid: number
+  hostname: string
+  /** SHA-256 (hex) of the executable, only when asked for (`{ exeSha256: true }`). */
+  exeSha256?: string
+}
+
 /** The pid recorded in a lock file: missing, empty or garbage → `null`; other I/O → error. */
 export declare function readLockPid(path: string): number | null
 
@@ -143,3 +223,9 @@ export declare function readPidfile(path: string): NativePidfileState
 
 /** Try once, without waiting: the lock, or `null` when another holder has it. */
 export declare function tryLock(path: string, opts?: LockOptions | undefined | null): NativeLock | null
+
+/**
+ * Verify a recorded identity against the process that has its pid now; a handle on it, or
+ * an error whose code names the first field that disagrees.
+ */
+export declare function verifyProcess(expectedIdentity: ExpectedIdentity): NativeProcessHandle

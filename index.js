@@ -835,18 +835,23 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.ExitWait = nativeBinding.ExitWait
 module.exports.LockWait = nativeBinding.LockWait
 module.exports.NativeLock = nativeBinding.NativeLock
 module.exports.NativeLockFile = nativeBinding.NativeLockFile
 module.exports.NativePidfile = nativeBinding.NativePidfile
+module.exports.NativeProcessHandle = nativeBinding.NativeProcessHandle
 module.exports.acquireDaemonLock = nativeBinding.acquireDaemonLock
 module.exports.claimPidfile = nativeBinding.claimPidfile
 module.exports.claimPidfileAsync = nativeBinding.claimPidfileAsync
 module.exports.daemonLockPath = nativeBinding.daemonLockPath
+module.exports.isAlive = nativeBinding.isAlive
 module.exports.lockAsync = nativeBinding.lockAsync
 module.exports.lockSync = nativeBinding.lockSync
 module.exports.openLockFile = nativeBinding.openLockFile
 module.exports.pidAlive = nativeBinding.pidAlive
+module.exports.processIdentity = nativeBinding.processIdentity
 module.exports.readLockPid = nativeBinding.readLockPid
 module.exports.readPidfile = nativeBinding.readPidfile
 module.exports.tryLock = nativeBinding.tryLock
+module.exports.verifyProcess = nativeBinding.verifyProcess

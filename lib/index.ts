@@ -21,8 +21,14 @@ import * as native from '../index.js'
  * - `EBUSY`: a {@link LockFile} handle already has a lock out (release it, or open another).
  * - `EINVAL`: a `mode` that is not permission bits, a `timeoutMs` that is not a finite number
  *   >= 0, an empty path or one with a NUL byte.
- * - `ABORT_ERR` (with `name === 'AbortError'`): `lock()` or `claimPidfileWhenFree()` was aborted
- *   through its `signal`; `cause` is the signal's reason.
+ * - `ENOTFOUND`: no running process has the pid, or the handle's process has exited (nothing
+ *   was signalled).
+ * - `EBOOTID`, `ESTARTTIME`, `EEXEPATH`, `EEXEHASH`: a recorded identity does not match the
+ *   process that has the pid now (another boot; pid reused; another executable; another
+ *   binary). The error carries `expected` and `actual`.
+ * - `ECANCELED`: never seen from the promise APIs (they turn it into `AbortError`).
+ * - `ABORT_ERR` (with `name === 'AbortError'`): `lock()`, `claimPidfileWhenFree()` or
+ *   `waitForExit()` was aborted through its `signal`; `cause` is the signal's reason.
  */
 export type SoleErrorCode =
   | 'EHELD'
@@ -34,6 +40,11 @@ export type SoleErrorCode =
   | 'EUNKNOWNHOLDER'
   | 'EBUSY'
   | 'EINVAL'
+  | 'ENOTFOUND'
+  | 'EBOOTID'
+  | 'ESTARTTIME'
+  | 'EEXEPATH'
+  | 'EEXEHASH'
   | 'ABORT_ERR'
   | (string & {})
 
@@ -46,6 +57,10 @@ export interface SoleError extends Error {
   pid?: number
   /** Negative errno, for OS failures (as in Node's `fs` errors). */
   errno?: number
+  /** Identity mismatches (`EBOOTID`, `ESTARTTIME`, …): the recorded value. */
+  expected?: string | number
+  /** Identity mismatches: the value found on the running process. */
+  actual?: string | number
 }
 
 /** Options for every lock call. */
@@ -328,11 +343,33 @@ export function claimPidfileWhenFree(path: string, opts: PidfileWaitOptions = {}
   )
 }
 
+/** Why a free pidfile's `stalePid` is not its owner. */
+export type StaleReason = 'exited' | 'pid-reused' | 'previous-boot' | 'not-locked'
+
 /** What `readPidfile` found. */
 export type PidfileState =
   | { state: 'absent' }
-  | { state: 'free'; stalePid?: number }
-  | { state: 'held'; pid: number }
+  /**
+   * Nobody owns the file. `stalePid`: the pid it still names, if any; `reason`: why that pid
+   * is not the owner (`'exited'`: no such process; `'pid-reused'`: a process has the pid but
+   * started at another time than recorded; `'previous-boot'`: recorded before the last boot;
+   * `'not-locked'`: sole wrote it and no lock is held, whoever has the pid now).
+   */
+  | { state: 'free'; stalePid?: number; reason?: StaleReason }
+  /**
+   * A live process owns the file. `locked: true`: the kernel reports it holding the lock
+   * (sole's claims). `locked: false`: a pidfile written without a lock whose identity record
+   * matched the live process. `identity` was read while ownership was confirmed;
+   * `openHandle()` opens a {@link ProcessHandle} and verifies that identity on it, so it
+   * either reaches the owner or throws (`ENOTFOUND`, `ESTARTTIME`): it can never signal a
+   * process that reused the pid.
+   */
+  | { state: 'held'; pid: number; locked: boolean; identity?: ProcessIdentity; openHandle(): ProcessHandle }
+  /**
+   * A plain pidfile (no lock, no identity record: another tool's) naming a live pid. Nothing
+   * proves that this process wrote it: the pid may have been reused.
+   */
+  | { state: 'unverified'; pid: number }
 
 /**
  * Inspect a pidfile without blocking, locking or modifying it. A `held` pid is the process the
@@ -341,8 +378,24 @@ export type PidfileState =
  */
 export function readPidfile(path: string): PidfileState {
   const s = native.readPidfile(path)
-  if (s.state === 'held') return { state: 'held', pid: s.pid as number }
-  if (s.state === 'free') return s.stalePid === undefined || s.stalePid === null ? { state: 'free' } : { state: 'free', stalePid: s.stalePid }
+  if (s.state === 'held') {
+    const pid = s.pid as number
+    const identity = s.identity ?? undefined
+    return {
+      state: 'held',
+      pid,
+      locked: s.locked === true,
+      ...(identity ? { identity } : {}),
+      openHandle: () => ProcessHandle.open(identity ?? pid),
+    }
+  }
+  if (s.state === 'unverified') return { state: 'unverified', pid: s.pid as number }
+  if (s.state === 'free') {
+    const out: { state: 'free'; stalePid?: number; reason?: StaleReason } = { state: 'free' }
+    if (typeof s.stalePid === 'number') out.stalePid = s.stalePid
+    if (typeof s.reason === 'string') out.reason = s.reason as StaleReason
+    return out
+  }
   return { state: 'absent' }
 }
 
@@ -369,10 +422,231 @@ export function readLockPid(path: string): number | null {
 }
 
 /**
- * Is `pid` a live process? `0`, negatives and values above 2^31-1 are never alive (no signal
- * is sent); a process of another user (EPERM) is alive; a zombie is not. Non-integers throw
- * `EINVALIDPID`. Use it for display only: ownership comes from the lock, not from this.
+ * Is `pid` a live process? `0`, negatives, non-integers, NaN and values above 2^31-1 are never
+ * alive (no syscall is made); a process of another user (EPERM) is alive; a zombie is not.
+ * One syscall for a live pid (well over a million checks a second). Use it for display only:
+ * ownership comes from the lock, and identity from {@link processIdentity}.
+ */
+export const isAlive: (pid: number) => boolean = native.isAlive
+
+/**
+ * Same as {@link isAlive}, except that a non-integer throws `EINVALIDPID` (kept from 0.1).
  */
 export function pidAlive(pid: number): boolean {
   return native.pidAlive(pid)
+}
+
+/**
+ * The identity of a process: `startTime` (clock ticks since boot, `/proc/PID/stat` field 22)
+ * and `bootId` together name one process for the life of the machine, across pid reuse.
+ * `exePath` is `null` when unreadable (another user's process without privilege).
+ */
+export type ProcessIdentity = native.ProcessIdentity
+
+/** A recorded identity to check; only the fields given are compared. */
+export interface ExpectedIdentity {
+  pid: number
+  startTime?: number
+  bootId?: string
+  /** Compared after canonicalisation (symlinks resolved). */
+  exePath?: string
+  /** Lowercase or uppercase hex SHA-256 of the executable. */
+  exeSha256?: string
+}
+
+/**
+ * Read the identity of the live process `pid` from the kernel. All fields come from the same
+ * process even if the pid is reused meanwhile (they are read through one `/proc/PID` fd).
+ * `{ exeSha256: true }` adds the executable's SHA-256, cached by (device, inode, size, mtime):
+ * checking the same binary twice hashes it once. Throws `EINVALIDPID` for anything that is
+ * not an integer pid in 1..2^31-1, `ENOTFOUND` when no live process has the pid.
+ */
+export function processIdentity(pid: number, opts?: { exeSha256?: boolean }): ProcessIdentity {
+  return native.processIdentity(pid, opts)
+}
+
+/** `waitForExit` options. */
+export interface WaitForExitOptions {
+  /** Reject with `ETIMEDOUT` if the process still runs after this many milliseconds. */
+  timeoutMs?: number
+  /** Abort the wait: rejects with `AbortError` (`code: 'ABORT_ERR'`). */
+  signal?: AbortSignal
+}
+
+/**
+ * A handle on one process. On Linux it is a pidfd (`kind === 'pidfd'`): signals go through it
+ * (`pidfd_send_signal`) and reach this process or fail with `ENOTFOUND`, never a process that
+ * reused the pid; `waitForExit` is woken by the kernel when the process exits (no polling, no
+ * libuv threadpool thread). Where the kernel has no pidfd (Linux < 5.3, or a seccomp filter
+ * refusing it), `kind === 'pid+starttime'`: the start time is re-checked before each signal,
+ * which leaves a window of microseconds between check and `kill`, and `waitForExit` looks every
+ * 10 ms. Close it with `close()` or `using`.
+ */
+export class ProcessHandle implements Disposable {
+  readonly #h: native.NativeProcessHandle
+
+  private constructor(h: native.NativeProcessHandle) {
+    this.#h = h
+  }
+
+  /** @internal */
+  static fromNative(h: native.NativeProcessHandle): ProcessHandle {
+    return new ProcessHandle(h)
+  }
+
+  /**
+   * Open a handle on a live process. Given a pid: `ENOTFOUND` when none has it. Given an
+   * identity: the pidfd is opened first and the identity verified on the process it is bound
+   * to (as {@link verifyProcess}), closing the reuse window between check and open.
+   */
+  static open(target: number | ExpectedIdentity): ProcessHandle {
+    if (typeof target === 'number') return new ProcessHandle(native.NativeProcessHandle.open(target))
+    return new ProcessHandle(native.NativeProcessHandle.openIdentity(target))
+  }
+
+  get pid(): number {
+    return this.#h.pid
+  }
+  /** Start time (clock ticks since boot) of the process the handle is bound to. */
+  get startTime(): number {
+    return this.#h.startTime
+  }
+  get kind(): 'pidfd' | 'pid+starttime' {
+    return this.#h.kind
+  }
+  get closed(): boolean {
+    return this.#h.closed
+  }
+  /** `false` once the process has exited (or the handle is closed). */
+  isAlive(): boolean {
+    return this.#h.isAlive()
+  }
+  /**
+   * Send a signal by name (`'SIGTERM'`) or number. `ENOTFOUND` when the process has exited
+   * (nothing is sent), `EPERM` for another user's process, `EBADF` on a closed handle.
+   */
+  signal(sig: NodeJS.Signals | number): void {
+    this.#h.signal(sig)
+  }
+  /** `signal('SIGTERM')`. */
+  terminate(): void {
+    this.#h.signal('SIGTERM')
+  }
+  /** `signal('SIGKILL')`. */
+  kill(): void {
+    this.#h.signal('SIGKILL')
+  }
+  /**
+   * Resolve when the process exits (at once if it already has). Rejects with `ETIMEDOUT`
+   * after `timeoutMs`, `AbortError` on `signal`, `EBADF` if the handle is closed meanwhile.
+   */
+  waitForExit(opts: WaitForExitOptions = {}): Promise<void> {
+    const { timeoutMs, signal } = opts
+    if (signal?.aborted) return Promise.reject(abortError(signal))
+    if (!this.#h.isAlive() && !this.#h.closed) return Promise.resolve()
+    const wait = new native.ExitWait()
+    const p = this.#h.waitForExit(timeoutMs, wait)
+    if (!signal) return p.then(() => undefined)
+    const onAbort = () => wait.cancel()
+    signal.addEventListener('abort', onAbort, { once: true })
+    return p.then(
+      () => {
+        signal.removeEventListener('abort', onAbort)
+      },
+      (err: SoleError) => {
+        signal.removeEventListener('abort', onAbort)
+        throw err.code === 'ECANCELED' ? abortError(signal) : err
+      },
+    )
+  }
+  /** Close the pidfd. Pending waits reject with `EBADF`. Idempotent. */
+  close(): void {
+    this.#h.close()
+  }
+  [Symbol.dispose](): void {
+    this.#h.close()
+  }
+}
+
+/**
+ * Verify a recorded identity against the process that has its pid now. Returns a
+ * {@link ProcessHandle} bound to that process, or throws a {@link SoleError} whose `code` names
+ * the first part that disagrees: `EINVALIDPID`, `ENOTFOUND`, `EBOOTID` (recorded in a previous
+ * boot), `ESTARTTIME` (the pid was reused), `EEXEPATH`, `EEXEHASH`; the error carries
+ * `expected` and `actual`. Only fields present in `expected` are checked.
+ */
+export function verifyProcess(expected: ExpectedIdentity): ProcessHandle {
+  return ProcessHandle.fromNative(native.verifyProcess(expected))
+}
+
+/** How `terminateGracefully` ended. */
+export interface TerminateResult {
+  pid: number
+  /**
+   * `'not-running'`: it had already exited (nothing was sent); `'terminated'`: it exited
+   * within `timeoutMs` of SIGTERM; `'killed'`: it was still running and got SIGKILL.
+   */
+  outcome: 'not-running' | 'terminated' | 'killed'
+}
+
+/** `terminateGracefully` options. */
+export interface TerminateOptions {
+  /** How long to wait after SIGTERM before SIGKILL. Default 5000 ms. */
+  timeoutMs?: number
+  /** The polite signal. Default `'SIGTERM'`. */
+  signal?: NodeJS.Signals
+}
+
+/**
+ * SIGTERM (or `opts.signal`), wait up to `timeoutMs`, then SIGKILL and wait for the exit.
+ * Every signal goes through one process handle, so none can reach a process that reused the
+ * pid. `target`: a pid, an identity (verified first: a mismatch throws its code), or an open
+ * handle (left open). A pid or identity that names no running process resolves
+ * `'not-running'`.
+ */
+export async function terminateGracefully(
+  target: number | ExpectedIdentity | ProcessHandle,
+  opts: TerminateOptions = {},
+): Promise<TerminateResult> {
+  const timeoutMs = opts.timeoutMs ?? 5000
+  let handle: ProcessHandle
+  const own = !(target instanceof ProcessHandle)
+  if (target instanceof ProcessHandle) {
+    handle = target
+  } else {
+    try {
+      handle = ProcessHandle.open(target)
+    } catch (err) {
+      if ((err as SoleError).code === 'ENOTFOUND') {
+        return { pid: typeof target === 'number' ? target : target.pid, outcome: 'not-running' }
+      }
+      throw err
+    }
+  }
+  const pid = handle.pid
+  try {
+    try {
+      handle.signal(opts.signal ?? 'SIGTERM')
+    } catch (err) {
+      if ((err as SoleError).code === 'ENOTFOUND') return { pid, outcome: 'not-running' }
+      throw err
+    }
+    try {
+      await handle.waitForExit({ timeoutMs })
+      return { pid, outcome: 'terminated' }
+    } catch (err) {
+      if ((err as SoleError).code !== 'ETIMEDOUT') throw err
+    }
+    try {
+      handle.kill()
+    } catch (err) {
+      // Exited between the timeout and SIGKILL: it ended on its own.
+      if ((err as SoleError).code === 'ENOTFOUND') return { pid, outcome: 'terminated' }
+      throw err
+    }
+    await handle.waitForExit()
+    return { pid, outcome: 'killed' }
+  } finally {
+    if (own) handle.close()
+  }
 }

@@ -9,6 +9,8 @@ use napi::bindgen_prelude::*;
 use napi::JsValue;
 use napi_derive::napi;
 
+pub mod procid;
+
 use sole_lock::{open, LockFile, Mode, OpenOptions};
 use sole_pidfile::Pidfile;
 
@@ -471,6 +473,9 @@ pub struct NativePidfileState {
     pub state: String,
     pub pid: Option<i32>,
     pub stale_pid: Option<i32>,
+    pub reason: Option<String>,
+    pub locked: Option<bool>,
+    pub identity: Option<procid::ProcessIdentity>,
 }
 
 /// Inspect a pidfile without blocking, locking or modifying it.
@@ -479,21 +484,35 @@ pub fn read_pidfile(env: Env, path: String) -> Result<NativePidfileState> {
     use sole_pidfile::State;
     let p = path_arg(&env, &path)?;
     let s = sole_pidfile::read(&p).map_err(|e| js_error(&env, e))?;
+    let empty = |state: &str| NativePidfileState {
+        state: state.into(),
+        pid: None,
+        stale_pid: None,
+        reason: None,
+        locked: None,
+        identity: None,
+    };
     Ok(match s {
-        State::Absent => NativePidfileState {
-            state: "absent".into(),
-            pid: None,
-            stale_pid: None,
-        },
-        State::Free { stale_pid } => NativePidfileState {
-            state: "free".into(),
-            pid: None,
+        State::Absent => empty("absent"),
+        State::Free { stale_pid, reason } => NativePidfileState {
             stale_pid,
+            reason: reason.map(|r| r.as_str().to_string()),
+            ..empty("free")
         },
-        State::Held { pid } => NativePidfileState {
-            state: "held".into(),
+        State::Held {
+            pid,
+            identity,
+            locked,
+        } => NativePidfileState {
             pid: Some(pid),
-            stale_pid: None,
+            locked: Some(locked),
+            identity: identity.map(|id| procid::to_js_identity(id, None)),
+            ..empty("held")
+        },
+        State::Unverified { pid } => NativePidfileState {
+            pid: Some(pid),
+            locked: Some(false),
+            ..empty("unverified")
         },
     })
 }

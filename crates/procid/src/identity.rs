@@ -254,10 +254,10 @@ impl Record {
             match k {
                 "pid" => pid = crate::pid::parse_pid(v),
                 "start" => start = v.parse::<u64>().ok(),
-                "boot" => {
-                    if v.len() <= 64 && v.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-                        boot = Some(v.to_ascii_lowercase())
-                    }
+                "boot"
+                    if v.len() <= 64 && v.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') =>
+                {
+                    boot = Some(v.to_ascii_lowercase())
                 }
                 "lock" => locked = v == "flock",
                 _ => {}

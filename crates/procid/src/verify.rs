@@ -13,7 +13,7 @@
 use std::fs::File;
 use std::os::fd::FromRawFd;
 
-use sole_error::{Error, Kind, Result};
+use sole_error::{Detail, Error, Kind, Result};
 
 use crate::handle::ProcessHandle;
 use crate::identity::{boot_id, identity};
@@ -28,7 +28,14 @@ pub struct Expected {
     pub exe_sha256: Option<String>,
 }
 
-fn mismatch(kind: Kind, pid: i32, what: &str, expected: &str, actual: &str, advice: &str) -> Error {
+fn mismatch(
+    kind: Kind,
+    pid: i32,
+    what: &str,
+    expected: impl Into<Detail> + std::fmt::Display,
+    actual: impl Into<Detail> + std::fmt::Display,
+    advice: &str,
+) -> Error {
     Error::new(
         kind,
         format!("process {pid} does not match the recorded identity: {what} is {actual}, the record says {expected}. {advice}"),
@@ -89,8 +96,8 @@ pub fn verify(e: &Expected) -> Result<ProcessHandle> {
                 Kind::BootId,
                 pid,
                 "the boot id",
-                want,
-                &now,
+                want.as_str(),
+                now.as_str(),
                 "The record is from a previous boot: the process it names is gone.",
             ));
         }
@@ -101,8 +108,8 @@ pub fn verify(e: &Expected) -> Result<ProcessHandle> {
                 Kind::StartTime,
                 pid,
                 "its start time",
-                &want.to_string(),
-                &handle.start_time().to_string(),
+                want,
+                handle.start_time(),
                 "The pid was reused by another process: the recorded one has exited.",
             ));
         }
@@ -123,11 +130,11 @@ pub fn verify(e: &Expected) -> Result<ProcessHandle> {
                     Kind::ExePath,
                     pid,
                     "its executable",
-                    want,
+                    want.as_str(),
                     if actual.is_empty() {
                         "unreadable"
                     } else {
-                        &actual
+                        actual.as_str()
                     },
                     "It runs another program than recorded.",
                 ));
@@ -140,8 +147,8 @@ pub fn verify(e: &Expected) -> Result<ProcessHandle> {
                     Kind::ExeHash,
                     pid,
                     "the SHA-256 of its executable",
-                    want,
-                    &actual,
+                    want.as_str(),
+                    actual.as_str(),
                     "Its binary differs from the recorded one (replaced by an upgrade?).",
                 ));
             }
