@@ -225,6 +225,12 @@ export declare function readPidfile(path: string): NativePidfileState
 export declare function tryLock(path: string, opts?: LockOptions | undefined | null): NativeLock | null
 
 /**
+ * Validate a pid (any JavaScript value): the pid, or `EINVALIDPID`. The TS layer uses it to
+ * check the `pid` of identity objects before they are converted.
+ */
+export declare function validatePid(pid: unknown): number
+
+/**
  * Verify a recorded identity against the process that has its pid now; a handle on it, or
  * an error whose code names the first field that disagrees.
  */

@@ -854,4 +854,5 @@ module.exports.processIdentity = nativeBinding.processIdentity
 module.exports.readLockPid = nativeBinding.readLockPid
 module.exports.readPidfile = nativeBinding.readPidfile
 module.exports.tryLock = nativeBinding.tryLock
+module.exports.validatePid = nativeBinding.validatePid
 module.exports.verifyProcess = nativeBinding.verifyProcess

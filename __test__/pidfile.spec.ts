@@ -45,6 +45,22 @@ function firstLine(c: ChildProcess): Promise<string> {
   })
 }
 
+/** A pid no process has: a reaped child's. */
+function deadPid(): number {
+  return spawnSync('true').pid!
+}
+
+/**
+ * The part of a readPidfile answer these tests compare: held → pid, free → stalePid. (Identity,
+ * `locked` and stale reasons are covered in procid.spec.ts.)
+ */
+function brief(s: unknown): object {
+  const v = s as { state: string; pid?: number; stalePid?: number }
+  if (v?.state === 'held') return { state: 'held', pid: v.pid }
+  if (v?.state === 'free') return v.stalePid === undefined ? { state: 'free' } : { state: 'free', stalePid: v.stalePid }
+  return v
+}
+
 const killPid = (pid: number): void => {
   try {
     process.kill(pid, 'SIGKILL')
@@ -141,7 +157,7 @@ test('release() empties the file, never unlinks it, is idempotent, and frees the
   // The old guard's release must not touch the new owner's claim.
   g.release()
   t.is(fs.readFileSync(p, 'utf8'), `${agent.pid}\n`)
-  t.deepEqual(sole.readPidfile(p), { state: 'held', pid: agent.pid })
+  t.deepEqual(brief(sole.readPidfile(p)), { state: 'held', pid: agent.pid })
 })
 
 test('using / Symbol.dispose releases a pidfile claim', (t) => {
@@ -168,7 +184,7 @@ test('a SIGKILLed holder frees the claim at once; its pid is reported as stale',
   t.is((t.throws(() => sole.claimPidfile(p)) as sole.SoleError).code, 'EHELD')
   const exit = await agent.kill('SIGKILL')
   t.is(exit.signal, 'SIGKILL')
-  t.deepEqual(sole.readPidfile(p), { state: 'free', stalePid: agent.pid })
+  t.deepEqual(brief(sole.readPidfile(p)), { state: 'free', stalePid: agent.pid })
   const g = claim(t, p)
   t.is(g.pid, process.pid)
   t.is(fs.readFileSync(p, 'utf8'), `${process.pid}\n`)
@@ -215,7 +231,7 @@ test('claimPidfile refuses a symlink (ESYMLINK) and neither truncates nor locks 
 test('readPidfile: absent, and it does not create the file', (t) => {
   const dir = tmpdir(t)
   const p = path.join(dir, 'none.pid')
-  t.deepEqual(sole.readPidfile(p), { state: 'absent' })
+  t.deepEqual(brief(sole.readPidfile(p)), { state: 'absent' })
   t.false(fs.existsSync(p))
   t.deepEqual(sole.readPidfile(path.join(dir, 'no', 'dir.pid')), { state: 'absent' })
 })
@@ -226,7 +242,7 @@ test('readPidfile: free without stalePid after a clean release in another proces
   const agent = await startAgent(t)
   const r = await agent.call('claim', { path: p })
   t.true(r.ok)
-  t.deepEqual(sole.readPidfile(p), { state: 'held', pid: agent.pid })
+  t.deepEqual(brief(sole.readPidfile(p)), { state: 'held', pid: agent.pid })
   await agent.call('release', { handle: r.handle })
   const s = sole.readPidfile(p)
   t.deepEqual(s, { state: 'free' })
@@ -238,10 +254,10 @@ test('readPidfile: held names the live holder from another process (and readers 
   const p = path.join(dir, 'app.pid')
   const agent = await startAgent(t)
   t.true((await agent.call('claim', { path: p })).ok)
-  t.deepEqual(sole.readPidfile(p), { state: 'held', pid: agent.pid })
+  t.deepEqual(brief(sole.readPidfile(p)), { state: 'held', pid: agent.pid })
   // The other process reads its own claim the same way.
   const r = await agent.call('readPidfile', { path: p })
-  t.deepEqual(r.state, { state: 'held', pid: agent.pid })
+  t.deepEqual(brief(r.state), { state: 'held', pid: agent.pid })
   // Reading took no lock: the holder is still the only owner and a claim here is refused.
   t.is((t.throws(() => sole.claimPidfile(p)) as sole.SoleError).pid, agent.pid)
 })
@@ -258,7 +274,7 @@ test('readPidfile: held names the process holding the lock, never the stale pid 
     const r = await agent.call('tryLock', { path: p })
     t.true(r.ok && r.got)
     t.is(fs.readFileSync(p, 'utf8'), bogus)
-    t.deepEqual(sole.readPidfile(p), { state: 'held', pid: agent.pid }, `content ${JSON.stringify(bogus)}`)
+    t.deepEqual(brief(sole.readPidfile(p)), { state: 'held', pid: agent.pid }, `content ${JSON.stringify(bogus)}`)
     await agent.kill('SIGKILL')
   }
 })
@@ -268,7 +284,7 @@ test('readPidfile: a shared lock held by another process counts as held', async 
   const p = path.join(dir, 'app.pid')
   const agent = await startAgent(t)
   t.true((await agent.call('tryLock', { path: p, opts: { shared: true } })).got)
-  t.deepEqual(sole.readPidfile(p), { state: 'held', pid: agent.pid })
+  t.deepEqual(brief(sole.readPidfile(p)), { state: 'held', pid: agent.pid })
   t.is((t.throws(() => sole.claimPidfile(p)) as sole.SoleError).code, 'EHELD')
 })
 
@@ -276,6 +292,7 @@ test('readPidfile never modifies the file (content and mtime), whatever it conta
   const dir = tmpdir(t)
   const p = path.join(dir, 'app.pid')
   const big = Buffer.alloc(1 << 20, 'x')
+  const dead = deadPid()
   const cases: Array<[string, string | Buffer, object]> = [
     ['empty', '', { state: 'free' }],
     ['garbage', 'not a pid\n', { state: 'free' }],
@@ -284,9 +301,9 @@ test('readPidfile never modifies the file (content and mtime), whatever it conta
     ['overflowing', '99999999999\n', { state: 'free' }],
     ['2^31', '2147483648\n', { state: 'free' }],
     ['two numbers', '12 34\n', { state: 'free' }],
-    ['no newline', '4321', { state: 'free', stalePid: 4321 }],
+    ['no newline', `${dead}`, { state: 'free', stalePid: dead }],
     ['1 MB of x', big, { state: 'free' }],
-    ['pid then 1 MB', Buffer.concat([Buffer.from('4321\n'), big]), { state: 'free', stalePid: 4321 }],
+    ['pid then 1 MB', Buffer.concat([Buffer.from(`${dead}\n`), big]), { state: 'free', stalePid: dead }],
   ]
   const old = new Date('2004-05-06T07:08:09Z')
   for (const [what, content, want] of cases) {
@@ -294,7 +311,7 @@ test('readPidfile never modifies the file (content and mtime), whatever it conta
     fs.chmodSync(p, 0o644)
     fs.utimesSync(p, old, old)
     const before = snapshot(p)
-    t.deepEqual(sole.readPidfile(p), want, what)
+    t.deepEqual(brief(sole.readPidfile(p)), want, what)
     t.deepEqual(snapshot(p), before, `${what}: unchanged`)
     t.is(fs.statSync(p).mode & 0o7777, 0o644, `${what}: mode unchanged`)
   }
@@ -304,7 +321,7 @@ test('readPidfile never modifies the file (content and mtime), whatever it conta
   const agent = await startAgent(t)
   t.true((await agent.call('tryLock', { path: p })).got)
   const before = snapshot(p)
-  t.deepEqual(sole.readPidfile(p), { state: 'held', pid: agent.pid })
+  t.deepEqual(brief(sole.readPidfile(p)), { state: 'held', pid: agent.pid })
   t.deepEqual(snapshot(p), before)
 })
 
@@ -324,9 +341,9 @@ test('readPidfile of a pidfile the reader may not read still names the holder (f
     t.true(r.ok, JSON.stringify(r))
     return r.state
   }
-  t.deepEqual(await read(), { state: 'held', pid: process.pid })
+  t.deepEqual(brief(await read()), { state: 'held', pid: process.pid })
   g.release()
-  t.deepEqual(await read(), { state: 'free' }, 'free; the stale pid cannot be read, so none is claimed')
+  t.deepEqual(brief(await read()), { state: 'free' }, 'free; the stale pid cannot be read, so none is claimed')
 })
 
 test('readPidfile refuses a symlink (ESYMLINK) and a directory (ENOTREG)', (t) => {
@@ -353,14 +370,14 @@ test('a lock kept alive by an orphaned child is never reported free, nor under t
   t.teardown(() => fl.kill('SIGKILL'))
   const orphanPid = Number(await firstLine(fl))
   t.teardown(() => killPid(orphanPid))
-  t.deepEqual(sole.readPidfile(p), { state: 'held', pid: fl.pid })
+  t.deepEqual(brief(sole.readPidfile(p)), { state: 'held', pid: fl.pid })
   const exited = new Promise((r) => fl.once('exit', r))
   fl.kill('SIGKILL')
   await exited
   t.false(sole.pidAlive(fl.pid!))
   let seen: unknown
   try {
-    seen = sole.readPidfile(p)
+    seen = brief(sole.readPidfile(p))
   } catch (e) {
     seen = (e as sole.SoleError).code
   }
@@ -537,7 +554,7 @@ test('claimPidfileWhenFree claims a free pidfile at once', async (t) => {
   t.teardown(() => g.release())
   t.is(g.pid, process.pid)
   t.is(fs.readFileSync(p, 'utf8'), `${process.pid}\n`)
-  t.deepEqual(sole.readPidfile(p), { state: 'held', pid: process.pid })
+  t.deepEqual(brief(sole.readPidfile(p)), { state: 'held', pid: process.pid })
 })
 
 test('claimPidfileWhenFree waits for a live holder and takes over when it is SIGKILLed', async (t) => {
@@ -558,7 +575,7 @@ test('claimPidfileWhenFree waits for a live holder and takes over when it is SIG
   const g = await pending
   t.teardown(() => g.release())
   t.is(fs.readFileSync(p, 'utf8'), `${process.pid}\n`)
-  t.deepEqual(sole.readPidfile(p), { state: 'held', pid: process.pid })
+  t.deepEqual(brief(sole.readPidfile(p)), { state: 'held', pid: process.pid })
 })
 
 test('claimPidfileWhenFree: ETIMEDOUT names the holder; abort leaves no claim behind', async (t) => {

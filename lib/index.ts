@@ -500,8 +500,8 @@ export class ProcessHandle implements Disposable {
    * to (as {@link verifyProcess}), closing the reuse window between check and open.
    */
   static open(target: number | ExpectedIdentity): ProcessHandle {
-    if (typeof target === 'number') return new ProcessHandle(native.NativeProcessHandle.open(target))
-    return new ProcessHandle(native.NativeProcessHandle.openIdentity(target))
+    if (typeof target !== 'object' || target === null) return new ProcessHandle(native.NativeProcessHandle.open(target))
+    return new ProcessHandle(native.NativeProcessHandle.openIdentity(identityArg(target)))
   }
 
   get pid(): number {
@@ -576,7 +576,14 @@ export class ProcessHandle implements Disposable {
  * `expected` and `actual`. Only fields present in `expected` are checked.
  */
 export function verifyProcess(expected: ExpectedIdentity): ProcessHandle {
-  return ProcessHandle.fromNative(native.verifyProcess(expected))
+  return ProcessHandle.fromNative(native.verifyProcess(identityArg(expected)))
+}
+
+/** Reject a non-object or a `pid` that is not a pid with `EINVALIDPID` (decided natively). */
+function identityArg(e: unknown): ExpectedIdentity {
+  if (typeof e !== 'object' || e === null) native.validatePid(e)
+  native.validatePid((e as { pid?: unknown }).pid)
+  return e as ExpectedIdentity
 }
 
 /** How `terminateGracefully` ended. */

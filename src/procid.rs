@@ -53,6 +53,45 @@ fn pid_of(env: &Env, pid: f64) -> Result<i32> {
     sole_procid::validate_pid(pid).map_err(|e| js_error(env, e))
 }
 
+/// A pid argument of any JavaScript type: a non-number is `EINVALIDPID` too (not napi's
+/// generic conversion error), so every bad pid reads the same.
+fn pid_arg(env: &Env, v: &Unknown) -> Result<i32> {
+    match v.get_type()? {
+        ValueType::Number => pid_of(env, unsafe { v.cast::<f64>() }?),
+        ValueType::String => {
+            let s: String = unsafe { v.cast::<String>() }?;
+            let shown: String = s.chars().take(40).collect();
+            Err(js_error(env, sole_procid::pid::not_a_pid(&format!("the string {shown:?}"))))
+        }
+        t => Err(js_error(
+            env,
+            sole_procid::pid::not_a_pid(&format!("a value of type {}", type_name(t))),
+        )),
+    }
+}
+
+fn type_name(t: ValueType) -> &'static str {
+    match t {
+        ValueType::Undefined => "undefined",
+        ValueType::Null => "null",
+        ValueType::Boolean => "boolean",
+        ValueType::Number => "number",
+        ValueType::String => "string",
+        ValueType::Symbol => "symbol",
+        ValueType::Object => "object",
+        ValueType::Function => "function",
+        ValueType::BigInt => "bigint",
+        _ => "unknown",
+    }
+}
+
+/// Validate a pid (any JavaScript value): the pid, or `EINVALIDPID`. The TS layer uses it to
+/// check the `pid` of identity objects before they are converted.
+#[napi]
+pub fn validate_pid(env: Env, pid: Unknown) -> Result<i32> {
+    pid_arg(&env, &pid)
+}
+
 /// Is `pid` a live, non-zombie process? Never throws for a number: 0, negatives, fractions,
 /// NaN and values above 2^31-1 are never alive (no syscall is made for them).
 #[napi]
@@ -68,10 +107,10 @@ pub fn is_alive(pid: f64) -> bool {
 #[napi]
 pub fn process_identity(
     env: Env,
-    pid: f64,
+    #[napi(ts_arg_type = "number")] pid: Unknown,
     opts: Option<IdentityOptions>,
 ) -> Result<ProcessIdentity> {
-    let pid = pid_of(&env, pid)?;
+    let pid = pid_arg(&env, &pid)?;
     let id = sole_procid::identity(pid).map_err(|e| js_error(&env, e))?;
     let sha = if opts.and_then(|o| o.exe_sha256).unwrap_or(false) {
         let h = sole_procid::exe_sha256(pid).map_err(|e| js_error(&env, e))?;
@@ -188,8 +227,8 @@ impl NativeProcessHandle {
 impl NativeProcessHandle {
     /// Open a handle on the live process `pid`.
     #[napi(factory)]
-    pub fn open(env: Env, pid: f64) -> Result<Self> {
-        let pid = pid_of(&env, pid)?;
+    pub fn open(env: Env, #[napi(ts_arg_type = "number")] pid: Unknown) -> Result<Self> {
+        let pid = pid_arg(&env, &pid)?;
         sole_procid::ProcessHandle::open(pid)
             .map(Self::new)
             .map_err(|e| js_error(&env, e))

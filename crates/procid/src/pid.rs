@@ -20,13 +20,19 @@ pub fn validate_pid(value: f64) -> Result<i32> {
     if value.is_finite() && value.fract() == 0.0 && value >= 1.0 && value <= PID_MAX as f64 {
         Ok(value as i32)
     } else {
-        Err(Error::new(
-            Kind::InvalidPid,
-            format!(
-                "{value} is not a valid pid: a pid is an integer from 1 to 2147483647. Pass the pid of a process (for example process.pid)."
-            ),
-        ))
+        Err(not_a_pid(&value.to_string()))
     }
+}
+
+/// The `EINVALIDPID` error for a value shown as `shown` (a number, or a JavaScript type name
+/// such as `string "12"` when the caller did not pass a number at all).
+pub fn not_a_pid(shown: &str) -> Error {
+    Error::new(
+        Kind::InvalidPid,
+        format!(
+            "{shown} is not a valid pid: a pid is an integer from 1 to 2147483647. Pass the pid of a process (for example process.pid)."
+        ),
+    )
 }
 
 /// Parse the text of a pidfile's first line as a pid: ASCII digits only (surrounding
