@@ -65,8 +65,16 @@ for (const e of outcomes.filter((e) => e.ev === 'refused')) {
   console.log(`  PID ${e.pid}: refused — ${e.message.split('. ')[0]}`)
 }
 const seen = sole.readPidfile(pidfile)
-console.log(`\n  readPidfile from a third process: ${JSON.stringify(seen)}; file says ${JSON.stringify(fs.readFileSync(pidfile, 'utf8'))}`)
 if (seen.state !== 'held' || seen.pid !== owner) fail('readPidfile disagrees with the winner')
+console.log(`\n  readPidfile from a third process: held by PID ${seen.pid} (locked: ${seen.locked}, started at tick ${seen.identity?.startTime} of boot ${seen.identity?.bootId.slice(0, 8)}…); file says ${JSON.stringify(fs.readFileSync(pidfile, 'utf8'))}`)
+{
+  // Signal the owner through a pidfd verified against the identity read under the lock:
+  // signal 0 checks that it reaches exactly that process.
+  const h = seen.openHandle()
+  h.signal(0)
+  console.log(`  openHandle(): ${h.kind} bound to PID ${h.pid}; signals sent through it can never reach a process that reuses the pid`)
+  h.close()
+}
 
 console.log('\nNow the owner is SIGKILLed, again and again; a waiting process takes over each time:\n')
 const takeovers = []
@@ -78,6 +86,7 @@ for (let round = 1; round < N; round++) {
   takeovers.push(ms)
   const now = sole.readPidfile(pidfile)
   if (now.state !== 'held' || now.pid !== t.pid) fail(`after takeover readPidfile says ${JSON.stringify(now)}, expected PID ${t.pid}`)
+  if (sole.isAlive(owner)) fail(`PID ${owner} was SIGKILLed but isAlive says it is alive`)
   console.log(`  round ${round}: PID ${owner} SIGKILLed → PID ${t.pid} owns the pidfile ${ms.toFixed(3)} ms later`)
   owner = t.pid
 }
