@@ -61,7 +61,10 @@ fn pid_arg(env: &Env, v: &Unknown) -> Result<i32> {
         ValueType::String => {
             let s: String = unsafe { v.cast::<String>() }?;
             let shown: String = s.chars().take(40).collect();
-            Err(js_error(env, sole_procid::pid::not_a_pid(&format!("the string {shown:?}"))))
+            Err(js_error(
+                env,
+                sole_procid::pid::not_a_pid(&format!("the string {shown:?}")),
+            ))
         }
         t => Err(js_error(
             env,
