@@ -373,9 +373,10 @@ test('readPidfile: a sole pidfile whose pid now names a live unrelated process i
   await agent.kill('SIGKILL')
   const other = await child(t)
   const oid = sole.processIdentity(other.pid)
-  // (a) the content rewritten to the live pid; the record still names the dead owner.
+  // (a) the content rewritten in place to the live pid; the record (on the inode) still names
+  // the dead owner with lock=flock: a lock-managed file without a lock is free.
   fs.writeFileSync(p, `${other.pid}\n`)
-  t.deepEqual(sole.readPidfile(p), { state: 'unverified', pid: other.pid }, 'no applicable record: unverified, not held')
+  t.deepEqual(sole.readPidfile(p), { state: 'free', stalePid: other.pid, reason: 'not-locked' })
   // (b) pid reuse as it looks: right pid, old start time, lock=flock.
   setRecord(p, recordOf(oid, true, oid.startTime + 7))
   t.deepEqual(sole.readPidfile(p), { state: 'free', stalePid: other.pid, reason: 'not-locked' })
@@ -399,6 +400,13 @@ test('readPidfile: an unlocked pidfile from another tool is judged by its identi
   if (held.state !== 'held') return t.fail(JSON.stringify(held))
   t.false(held.locked)
   t.deepEqual(held.identity, oid)
+  // A record proves no more than its writer is trusted: a file owned by another user than the
+  // process (and not by root) cannot name that process as owner.
+  if (process.geteuid!() === 0) {
+    fs.chownSync(p, 65534, 65534)
+    t.deepEqual(sole.readPidfile(p), { state: 'unverified', pid: other.pid })
+    fs.chownSync(p, 0, 0)
+  }
   setRecord(p, recordOf(oid, false, oid.startTime + 1))
   t.deepEqual(sole.readPidfile(p), { state: 'free', stalePid: other.pid, reason: 'pid-reused' })
   setRecord(p, recordOf(oid, false, oid.startTime, '00000000-0000-0000-0000-000000000000'))

@@ -314,13 +314,22 @@ impl StaleReason {
     }
 }
 
-/// Judge an unlocked file from its content pid and record (see the module doc).
-fn judge_unlocked(pid: i32, record: Option<Record>) -> State {
+/// Judge an unlocked file from its content pid, its record and its owner (see the module doc).
+///
+/// - The content's pid is dead: free, `exited`.
+/// - Any record with `lock=flock`, whatever pid it names: sole manages this file, and a sole
+///   owner always holds the lock, so an unlocked file is free (`not-locked`). This also covers
+///   a content rewritten in place to another pid (the record, on the inode, survives it).
+/// - A record without `lock=flock` for the content's pid (another tool's) is checked against
+///   the live process: boot id, then start time. A match is held (`locked: false`) only when
+///   the file belongs to root or to the process's own uid: a record proves no more than its
+///   writer is trusted, and this keeps one user from naming another user's process as owner.
+/// - Otherwise: `unverified`.
+fn judge_unlocked(pid: i32, record: Option<Record>, file_uid: Option<u32>) -> State {
     let free = |reason| State::Free {
         stale_pid: Some(pid),
         reason: Some(reason),
     };
-    let record = record.filter(|r| r.pid == pid);
     if !pid_alive(pid as i64) {
         return free(StaleReason::Exited);
     }
@@ -330,17 +339,21 @@ fn judge_unlocked(pid: i32, record: Option<Record>) -> State {
     if rec.locked {
         return free(StaleReason::NotLocked);
     }
+    if rec.pid != pid {
+        return State::Unverified { pid };
+    }
     match sole_procid::boot_id() {
         Ok(b) if b.eq_ignore_ascii_case(&rec.boot_id) => {}
         _ => return free(StaleReason::PreviousBoot),
     }
     match identity(pid) {
-        Ok(id) if id.start_time == rec.start_time => State::Held {
+        Ok(id) if id.start_time != rec.start_time => free(StaleReason::PidReused),
+        Ok(id) if file_uid == Some(0) || file_uid == Some(id.uid) => State::Held {
             pid,
             identity: Some(id),
             locked: false,
         },
-        Ok(_) => free(StaleReason::PidReused),
+        Ok(_) => State::Unverified { pid },
         Err(_) => free(StaleReason::Exited),
     }
 }
@@ -375,7 +388,11 @@ pub fn read(path: &Path) -> Result<State> {
                     stale_pid: None,
                     reason: None,
                 },
-                Some(pid) => judge_unlocked(pid, read_record(f)),
+                Some(pid) => {
+                    use std::os::unix::fs::MetadataExt;
+                    let uid = f.metadata().ok().map(|m| m.uid());
+                    judge_unlocked(pid, read_record(f), uid)
+                }
             });
         }
         if let Some(h) = holders.iter().find(|h| alive_not_exiting(h.pid as i64)) {
@@ -607,10 +624,13 @@ mod tests {
         };
         set_xattr(&p, &old_boot.to_text());
         assert_eq!(read(&p).unwrap(), stale(StaleReason::PreviousBoot));
-        // A record for another pid than the content's does not apply.
+        // Another tool's record for another pid than the content's does not apply...
         let mine = identity(std::process::id() as i32).unwrap();
         set_xattr(&p, &Record::of(&mine, false).to_text());
         assert_eq!(read(&p).unwrap(), State::Unverified { pid: opid });
+        // ...but sole's own (lock=flock) marks the file as lock-managed whatever pid it names.
+        set_xattr(&p, &Record::of(&mine, true).to_text());
+        assert_eq!(read(&p).unwrap(), stale(StaleReason::NotLocked));
         other.kill().unwrap();
         other.wait().unwrap();
         assert_eq!(read(&p).unwrap(), stale(StaleReason::Exited));
