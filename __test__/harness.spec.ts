@@ -8,9 +8,16 @@
 //   holders never overlap an exclusive one), at most one pidfile claimant, readPidfile never
 //   names a dead process or a non-owner, and a waiter gets the lock after a release or a
 //   SIGKILL (within a generous liveness bound). Known races run first as examples.
+// - Pid reuse (issue 3): the `reuse` step rewrites a dead owner's pid record (content, and
+//   the `user.sole.identity` record, in three hostile ways) to name a live unrelated process;
+//   readPidfile must never report it as the owner, nor `held` while nobody holds the lock,
+//   and the next claim must succeed as usual. Reads that differ from the documented state
+//   without breaking a property are logged as notes.
 // - Proof of power: the same harness, same generator, against two deliberately broken
 //   strategies (seed 000's O_EXCL + kill(0) reclaim, seed 001's unlink-on-release) must find
-//   the mutual-exclusion violation within the budget, every run, seen by the sentinel.
+//   the mutual-exclusion violation within the budget, every run, seen by the sentinel. A third,
+//   broken-content-reader (sole's claims, but a `kill -0 $(cat pidfile)` reader), must be
+//   caught by the reuse step calling the unrelated process the owner.
 // - The oracle itself: "live" means alive, not a zombie or exiting, with the same start time.
 //
 // On failure the report gives the seed, the replay path and the shrunk schedule as a timeline.
@@ -84,9 +91,12 @@ for (const { strategy, what } of REAL) {
     }
     t.log(formatReport(r))
     t.log(anomalyNote(r))
+    if (r.notes.length) t.log(`${r.notes.length} reads differed from the documented state (no property broken): ${[...new Set(r.notes)].join('; ')}`)
     if (replay.path === undefined) {
       // The known races plus a real amount of generated schedules must actually have run.
       t.true(r.executed >= REGRESSIONS.length + 10, `only ${r.executed} schedules ran within ${REAL_BUDGET_MS} ms`)
+      // The pid-reuse step really rewrote pidfiles (the issue 3 example alone does it 3 times).
+      if (strategy === 'sole-pidfile') t.true((r.stats.reuses ?? 0) >= 3, `only ${r.stats.reuses} reuse steps rewrote the pidfile`)
     }
   })
 }
@@ -117,6 +127,26 @@ for (const { strategy, race } of BROKEN) {
     t.true(r.path !== null && r.seed !== undefined, 'the report names a seed and a replay path')
   })
 }
+
+test.serial('proof of power: the harness catches broken-content-reader (a reader that trusts a live content pid) through the reuse step', async (t) => {
+  t.timeout(BROKEN_BUDGET_MS + SHRINK_BUDGET_MS + 60_000)
+  t.teardown(killAllWorkers)
+  const strategy: StrategyName = 'broken-content-reader'
+  const r = await checkStrategy(strategy, {
+    budgetMs: BROKEN_BUDGET_MS,
+    shrinkBudgetMs: SHRINK_BUDGET_MS,
+    examples: false,
+    ...replayFromEnv(strategy),
+  })
+  t.log(formatReport(r))
+  t.true(r.failed, `no counterexample against ${strategy} in ${r.executed} schedules (${BROKEN_BUDGET_MS} ms)`)
+  const f = r.last?.failure
+  t.is(f?.kind, 'read')
+  // The claims are sole's: what the harness sees is the reader naming the planted process.
+  t.regex(f?.message ?? '', /after reuse\((content-only|reused-pid|foreign-record)\) readPidfile reports the decoy \(pid \d+, an unrelated live process\) as the owner/)
+  t.true(r.last?.timeline.some((l) => / reuse\(/.test(l) && /planted decoy pid/.test(l)) ?? false, 'the shrunk timeline shows the rewrite')
+  t.true(r.path !== null && r.seed !== undefined, 'the report names a seed and a replay path')
+})
 
 // ---- the oracle's own ground truth --------------------------------------------------------
 

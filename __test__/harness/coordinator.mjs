@@ -15,7 +15,22 @@
 //   produces real interleavings instead of a sequence of turns.
 // - read: a third process calls readPidfile; a `held` pid must be a current owner (or a
 //   worker whose blocking acquire is in flight), never a dead process or a non-owner; for
-//   flock strategies a settled owner must be seen, and a pidfile must name its owner.
+//   flock strategies a settled owner must be seen, and a pidfile must name its owner. An
+//   `unverified` pid (a live pid the file names without proof) is not an ownership claim, but
+//   it must not be a dead worker. For sole's real strategies a `held` must come from the
+//   kernel (`locked: true`) and carry the holder's own identity.
+// - reuse (pidfiles, issue 3): after an owner died holding the pidfile (SIGKILL or exit; its
+//   pid and identity record remain), and while no worker holds or waits for the lock, the
+//   coordinator (holding nothing; with `kill`, after SIGKILLing the waiters and then the
+//   holder itself) rewrites the pid record to name a live unrelated process
+//   (the run's decoy, a `sleep`), as pid reuse or a tampering tool would leave it:
+//   `content-only` rewrites the content in place (same inode, the old xattr stays: its pid no
+//   longer matches), `reused-pid` also rewrites the xattr to the decoy's pid with the dead
+//   owner's start time and `lock=flock` (exactly how a reused pid looks), `foreign-record`
+//   the same without `lock=flock` (another tool's record: judged by start time). The reader
+//   then reads at once: it must never call the decoy the owner, nor report `held` at all
+//   (nobody holds the lock). Later acquires must claim the file as usual (a `try` with no
+//   holder and no waiter must succeed, and the content must then name the new owner).
 // - await: when the record says a waiter could proceed, one must acquire within
 //   LIVENESS_MS (a generous liveness bound, never a timing assertion). The end of every run
 //   drains: all holders release, and every waiter must get the lock in turn.
@@ -23,19 +38,49 @@
 // Safety is judged twice, neither time trusting the library: by the sentinel each owner
 // writes in its critical section (oracle.mjs), and here, by the record built only from the
 // workers' own reports. Steps are sequenced by acknowledgements; nothing here sleeps.
-import { fork, execFileSync } from 'node:child_process'
-import { EventEmitter } from 'node:events'
+import { fork, execFileSync, spawn } from 'node:child_process'
+import { EventEmitter, once } from 'node:events'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { STRATEGIES } from './strategies.mjs'
+import { procStat } from './oracle.mjs'
 
 const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url))
 /** A waiter whose lock is free must get it within this bound (liveness, not timing). */
 export const LIVENESS_MS = 10_000
 /** Safety net for a worker that stops answering at all. */
 const REPLY_MS = 20_000
+/** The pidfile's identity record (see crates/pidfile: `sole-identity/1 pid= start= boot= [lock=flock]`). */
+const RECORD_XATTR = 'user.sole.identity'
+/**
+ * Read (and, given a 3rd argument, replace) an extended attribute: Node has no xattr API and
+ * there is no setfattr binary. Prints `set`, `kept` or `unsupported`, a newline, the old value.
+ */
+const XATTR_PY = `import errno, os, sys
+p, name = sys.argv[1], sys.argv[2]
+try:
+    old = os.getxattr(p, name).decode('latin-1')
+except OSError as e:
+    if e.errno not in (errno.ENODATA, errno.EOPNOTSUPP): raise
+    old = ''
+status = 'kept'
+if len(sys.argv) > 3:
+    try:
+        os.setxattr(p, name, sys.argv[3].encode())
+        status = 'set'
+    except OSError as e:
+        if e.errno != errno.EOPNOTSUPP: raise
+        status = 'unsupported'
+sys.stdout.write(status + '\\n' + old)
+`
+/** What readPidfile documents for each reuse variant (a mismatch that is not `held` is only noted). */
+const REUSE_DOCUMENTED = {
+  'content-only': 'free/not-locked',
+  'reused-pid': 'free/not-locked',
+  'foreign-record': 'free/pid-reused',
+}
 
 /** Every worker process alive, across runs, so a test teardown can kill them all. */
 const alive = new Set()
@@ -96,7 +141,7 @@ class Proc {
       this.onExited()
       alive.delete(this.child)
       this.state = 'dead'
-      if (this.pid) run.dead.set(this.pid, this.label)
+      if (this.pid) run.dead.set(this.pid, this)
       for (const p of this.pending.values()) p.reject(new Failure('crash', `${this.label} exited while a request was in flight`))
       this.pending.clear()
       this.onEarlyExit(new Failure('crash', `${this.label} exited before it was ready`))
@@ -107,6 +152,7 @@ class Proc {
   message(m) {
     if (m.ready) {
       this.pid = m.pid
+      this.start = m.start
       this.onReady(this)
     } else if (m.event) {
       this.run.event(this, m)
@@ -151,10 +197,14 @@ class Run {
     this.timeline = []
     this.failure = null
     this.t = 0
-    this.dead = new Map() // pid -> label of every worker that has exited
+    this.dead = new Map() // pid -> Proc of every worker that has exited
+    /** The live unrelated process a `reuse` step plants in the pidfile (spawned on first use). */
+    this.decoy = null
     this.progress = new EventEmitter()
-    this.stats = { steps: 0, acquisitions: 0, kills: 0, races: 0, reads: 0, waits: 0, anomalies: 0 }
+    this.stats = { steps: 0, acquisitions: 0, kills: 0, races: 0, reads: 0, waits: 0, reuses: 0, anomalies: 0 }
     this.anomalies = []
+    /** Observations that break no property but differ from the documentation (reported, never failed). */
+    this.notes = []
   }
 
   log(line) {
@@ -225,7 +275,10 @@ class Run {
   }
   who(pid) {
     const w = this.byPid(pid)
-    return w ? `${w.label} (pid ${pid})` : this.dead.has(pid) ? `${this.dead.get(pid)} (pid ${pid}, dead)` : `pid ${pid}`
+    if (w) return `${w.label} (pid ${pid})`
+    if (this.dead.has(pid)) return `${this.dead.get(pid).label} (pid ${pid}, dead)`
+    if (this.decoy && pid === this.decoy.pid) return `the decoy (pid ${pid}, an unrelated live process planted by reuse at t${this.decoy.plantedAt})`
+    return `pid ${pid}`
   }
   /** Can `w`'s request be granted next to the owners the record knows? */
   compatible(w) {
@@ -296,8 +349,10 @@ class Run {
       return { text: 'error' }
     }
     const st = r.state
-    const text = st.state === 'held' ? `held by ${this.who(st.pid)}` : st.stalePid ? `${st.state} (stale pid ${st.stalePid})` : st.state
-    if (st.state === 'held' && inFlight && [...inFlight].some((w) => w.pid === st.pid)) {
+    const text = describeState(st, (pid) => this.who(pid))
+    if (st.state === 'held' && this.decoy && st.pid === this.decoy.pid) {
+      this.fail('read', `readPidfile reports ${this.who(st.pid)} as the owner (held, locked: ${st.locked}) although no worker ever let it own anything`)
+    } else if (st.state === 'held' && inFlight && [...inFlight].some((w) => w.pid === st.pid)) {
       // Named a worker whose acquire, release or SIGKILL happened in the same instant: fine.
     } else if (st.state === 'held') {
       const w = this.byPid(st.pid)
@@ -307,6 +362,18 @@ class Run {
       } else if (!(w.state === 'holding' || w.state === 'waiting' || inFlight?.has(w))) {
         this.fail('read', `readPidfile named ${w.label}, which neither holds the lock nor waits for it`)
       }
+    }
+    if (st.state === 'held' && this.meta.real && this.meta.kernelVisible) {
+      // sole's own claims: `held` comes from the kernel's flock holder, with its identity.
+      const w = this.byPid(st.pid)
+      if (st.locked !== true) this.fail('read', `readPidfile says held by ${this.who(st.pid)} without the kernel's lock (locked: ${st.locked})`)
+      else if (st.identity && (st.identity.pid !== st.pid || (w?.start !== undefined && String(st.identity.startTime) !== w.start))) {
+        this.fail('read', `readPidfile says held by ${this.who(st.pid)} with the identity of pid ${st.identity.pid}, start ${st.identity.startTime} (the worker started at ${w?.start})`)
+      }
+    }
+    if (st.state === 'unverified' && this.dead.has(st.pid) && !this.byPid(st.pid) && !procStat(st.pid)) {
+      // A settled read only: the worker died (and was reaped) before the read began.
+      if (!inFlight) this.fail('read', `readPidfile says unverified live pid ${this.who(st.pid)}: a dead process`)
     }
     if (inFlight) return { text }
     const hs = this.holders()
@@ -319,7 +386,7 @@ class Run {
       const c = r.content
       if (hs.length === 1 && c !== hs[0].pid) {
         this.fail('read', `the pidfile names ${typeof c === 'number' ? this.who(c) : JSON.stringify(c)} while ${hs[0].label} (pid ${hs[0].pid}) owns it`)
-      } else if (!hs.length && !this.waiters().length && c !== null && !(typeof c === 'number' && this.dead.has(c))) {
+      } else if (!hs.length && !this.waiters().length && c !== null && !(typeof c === 'number' && (this.dead.has(c) || c === this.decoy?.pid))) {
         this.fail('read', `nobody owns the pidfile but it names ${typeof c === 'number' ? this.who(c) : JSON.stringify(c)}`)
       }
     }
@@ -338,6 +405,8 @@ class Run {
   async end(w, how, alreadySignalled = false) {
     w.leaving = true
     w.expectExit = true
+    w.endedBy = how === 'SIGKILL' ? 'SIGKILLed' : 'exited'
+    w.endedAt = this.t
     if (!alreadySignalled) {
       if (how === 'SIGKILL') w.child.kill('SIGKILL')
       else w.child.send({ op: 'exit' })
@@ -366,9 +435,15 @@ class Run {
           w.shared = shared
           w.since = this.t
         }
+        // Nobody holds or waits (the record is settled): a try must get the lock.
+        const free = this.holders().length === 0 && this.waiters().length === 0
         const done = this.line(`${t} ${what}`)
         const r = await w.request({ op: s.kind, shared })
         done(r.result)
+        if (s.kind === 'try' && r.result === 'busy' && free && this.meta.real && this.meta.kernelVisible) {
+          const after = this.decoy ? ` (the pid record was rewritten to name the decoy at t${this.decoy.plantedAt})` : ''
+          this.fail('liveness', `${w.label}'s try was refused (busy) although no worker holds or waits for the lock${after}`)
+        }
         return this.outcome(w, shared, r)
       }
       case 'release': {
@@ -409,6 +484,8 @@ class Run {
       }
       case 'race':
         return this.race(s, t)
+      case 'reuse':
+        return this.reuse(s, t)
       default:
         throw new Error(`unknown step ${s.kind}`)
     }
@@ -434,6 +511,103 @@ class Run {
         if (this.anomalyUnknownHolder(`${w.label}'s try`, r.error)) return
         return this.fail('error', `${w.label}: ${r.error?.code ?? ''} ${r.error?.message}`)
     }
+  }
+
+  /** The pid the target's content names (first line), null when empty or not a pid. */
+  contentPid() {
+    let text
+    try {
+      text = fs.readFileSync(this.target, 'latin1')
+    } catch (err) {
+      if (err.code === 'ENOENT') return null
+      throw err
+    }
+    const line = text.split('\n')[0].trim()
+    return /^[1-9]\d{0,9}$/.test(line) ? Number(line) : null
+  }
+
+  /** The run's decoy: one long-lived process that is not a worker (killed at teardown). */
+  async ensureDecoy() {
+    if (this.decoy) return this.decoy
+    const child = spawn('sleep', ['1000'], { stdio: 'ignore' })
+    alive.add(child)
+    const exited = once(child, 'exit').then(() => alive.delete(child))
+    await within(REPLY_MS, once(child, 'spawn'), () => new Failure('hang', 'the decoy (sleep) did not start'))
+    const st = procStat(child.pid)
+    if (!st) throw new Failure('harness', `the decoy (pid ${child.pid}) has no /proc entry`)
+    this.decoy = { child, pid: child.pid, start: st.start, exited, plantedAt: null }
+    return this.decoy
+  }
+
+  /**
+   * issue 3: replace a dead owner's pid record by a live unrelated process's pid, while no
+   * worker holds or waits for the lock and the coordinator holds nothing; then read from the
+   * third process. See the header for the three variants.
+   */
+  async reuse(s, t) {
+    const what = `${t} reuse(${s.how})`
+    if (!this.meta.pidContent) return this.log(`${what}: not a pidfile strategy (skipped)`)
+    if (s.kill && this.holders().length) {
+      // The scenario in one step: the waiters, then the owner, are SIGKILLed first (waiters
+      // first, so that nobody takes over and the owner's record is what remains).
+      for (const w of [...this.waiters(), ...this.holders()]) {
+        const done = this.line(`${t} reuse: ${w.label} SIGKILL first (was ${w.state} ${modeName(w.shared)})`)
+        done(await this.end(w, 'SIGKILL'))
+      }
+    }
+    const busy = [...this.holders(), ...this.waiters()]
+    if (busy.length) {
+      return this.log(`${what}: ${busy.map((w) => `${w.label} ${w.state === 'holding' ? 'holds' : 'waits'}`).join(', ')}: a live worker holds or may take the lock (skipped)`)
+    }
+    const c = this.contentPid()
+    const owner = c === null ? null : this.dead.get(c)
+    if (!owner) {
+      const names = c === null ? 'no pid (released or never claimed)' : this.who(c)
+      return this.log(`${what}: the pidfile names ${names}, not a dead owner (skipped)`)
+    }
+    const decoy = await this.ensureDecoy()
+    this.stats.reuses++
+    // The dead owner's start time, as a reused pid would carry it. A decoy started in the same
+    // clock tick would make the planted record true: use another tick then (noted).
+    let start = owner.start
+    let tick = ''
+    if (s.how !== 'content-only' && start === decoy.start) {
+      start = String(BigInt(start) - 1n)
+      tick = `; the decoy started in ${owner.label}'s tick, so the record says start=${start}`
+    }
+    const record = `sole-identity/1 pid=${decoy.pid} start=${start} boot=${bootId()}${s.how === 'reused-pid' ? ' lock=flock' : ''}`
+    // In place: same inode (O_TRUNC, no rename), so the old xattr stays unless replaced.
+    fs.writeFileSync(this.target, `${decoy.pid}\n`)
+    const args = ['-c', XATTR_PY, this.target, RECORD_XATTR, ...(s.how === 'content-only' ? [] : [record])]
+    const out = execFileSync('python3', args, { encoding: 'latin1' })
+    const nl = out.indexOf('\n')
+    const status = out.slice(0, nl)
+    const old = out.slice(nl + 1)
+    decoy.plantedAt = this.t
+    const oldNote = old ? `old record "${old}"${old.includes(` pid=${owner.pid} `) && old.includes(` start=${owner.start} `) ? '' : ` (not ${owner.label}'s!)`}` : 'no old record'
+    const planted =
+      s.how === 'content-only' ? 'content only' : status === 'set' ? `record "${record}"` : 'content only (this filesystem has no user xattrs)'
+    const done = this.line(
+      `${what}: ${owner.label} (pid ${owner.pid}) ${owner.endedBy ?? 'died'} holding it at t${owner.endedAt}; ${oldNote}; planted decoy pid ${decoy.pid} (start ${decoy.start}): ${planted}${tick}; reader readPidfile`,
+    )
+    const r = await this.reader.request({ op: 'read' })
+    const st = r.result === 'read' ? r.state : null
+    if (st?.state === 'held') {
+      // Nobody holds the lock: any `held` is false, the decoy's the worst (checkRead agrees).
+      const whom = st.pid === decoy.pid ? `the decoy (pid ${st.pid}, an unrelated live process)` : this.who(st.pid)
+      this.fail('read', `after reuse(${s.how}) readPidfile reports ${whom} as the owner (held, locked: ${st.locked}) although no worker holds the pidfile`)
+    }
+    const { text } = this.checkRead(r, null)
+    if (st && st.state !== 'held') {
+      const got = st.state === 'free' ? `free/${st.reason ?? '-'}` : st.state
+      const documented = status === 'set' || s.how === 'content-only' ? REUSE_DOCUMENTED[s.how] : 'unverified'
+      const ok = got === documented && (st.state === 'absent' || (st.pid ?? st.stalePid) === decoy.pid)
+      if (!ok) {
+        this.notes.push(`reuse(${s.how}): readPidfile said ${text}; documented: ${documented} naming the decoy`)
+        return done(`${text} [documented: ${documented}]`)
+      }
+    }
+    return done(text)
   }
 
   /** Arm several workers on the barrier, release them with one write(2), collect answers. */
@@ -545,9 +719,32 @@ class Run {
         w.child.kill('SIGKILL')
       }
     }
+    if (this.decoy) this.decoy.child.kill('SIGKILL')
     fs.closeSync(this.fifo)
     fs.rmSync(this.dir, { recursive: true, force: true })
   }
+}
+
+/** One line for a readPidfile state, naming pids with `who`. */
+function describeState(st, who) {
+  switch (st.state) {
+    case 'held':
+      return `held by ${who(st.pid)}${st.locked === false ? ' (locked: false)' : ''}`
+    case 'unverified':
+      return `unverified (live pid ${who(st.pid)}, no applicable record)`
+    case 'free': {
+      const why = [st.stalePid ? `stale pid ${who(st.stalePid)}` : null, st.reason].filter(Boolean)
+      return why.length ? `free (${why.join(', ')})` : 'free'
+    }
+    default:
+      return st.state
+  }
+}
+
+let bootIdText
+function bootId() {
+  bootIdText ??= fs.readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim()
+  return bootIdText
 }
 
 /**
@@ -563,8 +760,9 @@ export async function runSchedule(strategy, schedule, opts = {}) {
     else run.fail('harness', err?.stack ?? String(err))
   } finally {
     const exits = [...run.workers, run.reader].filter((w) => w && w.state !== 'dead').map((w) => w.exited)
+    if (run.decoy) exits.push(run.decoy.exited)
     run.teardown()
     await Promise.all(exits)
   }
-  return { failure: run.failure, timeline: run.timeline, stats: run.stats, anomalies: run.anomalies }
+  return { failure: run.failure, timeline: run.timeline, stats: run.stats, anomalies: run.anomalies, notes: run.notes }
 }

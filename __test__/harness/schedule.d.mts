@@ -1,7 +1,7 @@
 // Types for schedule.mjs (the harness's fast-check glue), for the TypeScript spec.
 import type { Arbitrary } from 'fast-check'
 
-export type StrategyName = 'sole-lock' | 'sole-pidfile' | 'broken-oexcl-reclaim' | 'broken-unlink-on-release'
+export type StrategyName = 'sole-lock' | 'sole-pidfile' | 'broken-oexcl-reclaim' | 'broken-unlink-on-release' | 'broken-content-reader'
 
 export interface StrategyMeta {
   shared: boolean
@@ -18,6 +18,11 @@ export type Step =
   | { kind: 'kill'; pick: number; how: 'SIGKILL' | 'exit' }
   | { kind: 'read' }
   | { kind: 'await' }
+  /**
+   * Pidfiles: rewrite a dead owner's pid record to name a live unrelated process (issue 3).
+   * `kill`: SIGKILL the waiters, then the holder, first (the owner dies, then its pid is reused).
+   */
+  | { kind: 'reuse'; how: 'content-only' | 'reused-pid' | 'foreign-record'; kill: boolean }
   | {
       kind: 'race'
       pick: number
@@ -48,6 +53,8 @@ export interface RunStats {
   races: number
   reads: number
   waits: number
+  /** reuse steps that really rewrote the pid record (not skipped). */
+  reuses: number
   anomalies: number
 }
 
@@ -56,6 +63,8 @@ export interface RunResult {
   timeline: string[]
   stats: RunStats
   anomalies: string[]
+  /** Observations that break no property but differ from the documentation. */
+  notes: string[]
 }
 
 export interface CheckOptions {
@@ -92,11 +101,12 @@ export interface CheckReport {
   last: (RunResult & { schedule: Schedule }) | null
   stats: Partial<RunStats>
   anomalies: string[]
+  notes: string[]
   ms: number
 }
 
-export declare function stepArb(maxWorkers?: number): Arbitrary<Step>
-export declare function scheduleArb(opts?: { minWorkers?: number; maxWorkers?: number; maxSteps?: number }): Arbitrary<Schedule>
+export declare function stepArb(maxWorkers?: number, reuse?: boolean): Arbitrary<Step>
+export declare function scheduleArb(opts?: { minWorkers?: number; maxWorkers?: number; maxSteps?: number; reuse?: boolean }): Arbitrary<Schedule>
 export declare const REGRESSIONS: Schedule[]
 export declare function checkStrategy(strategy: StrategyName, opts?: CheckOptions): Promise<CheckReport>
 export declare function formatReport(r: CheckReport): string

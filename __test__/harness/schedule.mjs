@@ -6,6 +6,9 @@
 // (seed 001's unlink race needs one), SIGKILLs of owners (seed 000's stale reclaim needs a
 // dead owner's file) and barrier races, where 2–6 workers act in the same instant (the
 // check-then-act windows of an O_EXCL reclaim are microseconds wide; turns never hit them).
+// `reuse` is generated for pidfile strategies only (the others keep the original generator);
+// it needs a dead owner's record and nobody holding or waiting, so half of them SIGKILL the
+// waiters and the holder themselves first (otherwise a holder is almost always there).
 // A step names its target by an index into "the workers this step applies to" (idle
 // workers for an acquire, holders for a release…) modulo their number, so every generated
 // step does something and shrinking keeps schedules meaningful.
@@ -21,8 +24,18 @@ const shared = fc.boolean()
 /** In a race, two thirds of the acquirers try (check-then-act windows need simultaneous tries). */
 const tryMostly = fc.oneof({ weight: 2, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) })
 
-/** One step of a schedule; a race arms up to `maxWorkers` acquirers. */
-export function stepArb(maxWorkers = 6) {
+/** The `reuse` step (pidfile strategies only; see coordinator.mjs). */
+const reuseArb = fc.record({
+  kind: fc.constant('reuse'),
+  how: fc.constantFrom('content-only', 'reused-pid', 'foreign-record'),
+  kill: fc.boolean(),
+})
+
+/**
+ * One step of a schedule; a race arms up to `maxWorkers` acquirers. With `reuse` (pidfile
+ * strategies), pid-reuse steps too; without, the generator is exactly the original one.
+ */
+export function stepArb(maxWorkers = 6, reuse = false) {
   return fc.oneof(
     { weight: 5, arbitrary: fc.record({ kind: fc.constant('try'), pick, shared }) },
     { weight: 4, arbitrary: fc.record({ kind: fc.constant('block'), pick, shared }) },
@@ -48,14 +61,15 @@ export function stepArb(maxWorkers = 6) {
       }),
     },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('await') }) },
+    ...(reuse ? [{ weight: 3, arbitrary: reuseArb }] : []),
   )
 }
 
 /** A schedule: how many workers, and what they do. */
-export function scheduleArb({ minWorkers = 2, maxWorkers = 6, maxSteps = 40 } = {}) {
+export function scheduleArb({ minWorkers = 2, maxWorkers = 6, maxSteps = 40, reuse = false } = {}) {
   return fc.record({
     workers: fc.integer({ min: minWorkers, max: maxWorkers }),
-    steps: fc.array(stepArb(maxWorkers), { minLength: 3, maxLength: maxSteps, size: 'max' }),
+    steps: fc.array(stepArb(maxWorkers, reuse), { minLength: 3, maxLength: maxSteps, size: 'max' }),
   })
 }
 
@@ -101,6 +115,26 @@ export const REGRESSIONS = [
       { kind: 'read' },
     ],
   },
+  {
+    // issue 3: a SIGKILLed owner's pid record is rewritten to name a live unrelated process,
+    // each way; the reader must not call it the owner, and the next claim must succeed.
+    workers: 2,
+    steps: [
+      { kind: 'try', pick: 0, shared: false },
+      { kind: 'kill', pick: 0, how: 'SIGKILL' },
+      { kind: 'reuse', how: 'content-only', kill: false },
+      { kind: 'try', pick: 0, shared: false },
+      { kind: 'read' },
+      { kind: 'kill', pick: 0, how: 'SIGKILL' },
+      { kind: 'reuse', how: 'reused-pid', kill: false },
+      { kind: 'read' },
+      { kind: 'block', pick: 1, shared: false },
+      { kind: 'kill', pick: 0, how: 'exit' },
+      { kind: 'reuse', how: 'foreign-record', kill: false },
+      { kind: 'try', pick: 0, shared: false },
+      { kind: 'read' },
+    ],
+  },
 ]
 
 /** Thrown by the property so fast-check records (and shrinks) a failing schedule. */
@@ -135,8 +169,9 @@ export async function checkStrategy(strategy, opts = {}) {
   const started = Date.now()
   const deadline = started + budgetMs
   let shrinkDeadline = Infinity
-  const out = { strategy, replayCommand, executed: 0, skippedForBudget: 0, firstFailure: null, last: null, stats: {}, anomalies: [] }
-  const prop = fc.asyncProperty(scheduleArb({ maxWorkers, maxSteps }), async (schedule) => {
+  const out = { strategy, replayCommand, executed: 0, skippedForBudget: 0, firstFailure: null, last: null, stats: {}, anomalies: [], notes: [] }
+  const reuse = STRATEGIES[strategy].pidContent
+  const prop = fc.asyncProperty(scheduleArb({ maxWorkers, maxSteps, reuse }), async (schedule) => {
     const now = Date.now()
     if (!replay && (out.firstFailure ? now > shrinkDeadline : now > deadline)) {
       // Budget spent: not run (counted apart, never reported as a success).
@@ -147,6 +182,7 @@ export async function checkStrategy(strategy, opts = {}) {
     out.executed++
     for (const [k, v] of Object.entries(res.stats)) out.stats[k] = (out.stats[k] ?? 0) + v
     out.anomalies.push(...res.anomalies)
+    out.notes.push(...res.notes)
     onRun(res, out)
     if (res.failure) {
       if (!out.firstFailure) {

@@ -20,6 +20,13 @@
 // - `broken-unlink-on-release` (seed 001, races.md #1): a flock pidfile that unlinks itself
 //   on release: acquire with sole's tryLock / lock on the path, release = unlink, then unlock.
 //   B waits on the old inode, A unlinks and releases, C creates a new inode: B and C both own.
+// - `broken-content-reader` (issue 3): sole-pidfile's claims, but the third-process reader
+//   trusts the file content the way `kill -0 $(cat app.pid)` scripts do: a live content pid
+//   is "held by" it, never asking the kernel who holds the lock. Every claim is sole's, so
+//   no exclusion is broken and every ordinary read names the right owner; only the `reuse`
+//   step (a dead owner's pid record rewritten to name a live unrelated process) shows it
+//   calling that process the owner. Strategies may define `read()` (the worker's `read`
+//   op); without it the worker calls sole's readPidfile.
 //
 // `STRATEGIES` is plain metadata (no sole import) so that the coordinator can read it;
 // `makeStrategy` is called in the worker with the loaded library.
@@ -39,10 +46,11 @@ export const STRATEGIES = {
   'sole-pidfile': { shared: false, real: true, kernelVisible: true, pidContent: true, file: 'app.pid' },
   'broken-oexcl-reclaim': { shared: false, real: false, kernelVisible: false, pidContent: false, file: 'daemon.lock' },
   'broken-unlink-on-release': { shared: false, real: false, kernelVisible: false, pidContent: false, file: 'app.pid' },
+  'broken-content-reader': { shared: false, real: false, kernelVisible: true, pidContent: true, file: 'app.pid' },
 }
 
 /**
- * @returns {{ tryAcquire(shared: boolean): object | null, acquire(shared: boolean): Promise<object>, release(h: object): void }}
+ * @returns {{ tryAcquire(shared: boolean): object | null, acquire(shared: boolean): Promise<object>, release(h: object): void, read?(): object }}
  */
 export function makeStrategy(name, sole, target) {
   switch (name) {
@@ -53,7 +61,9 @@ export function makeStrategy(name, sole, target) {
         release: (l) => l.release(),
       }
     case 'sole-pidfile':
+    case 'broken-content-reader':
       return {
+        ...(name === 'broken-content-reader' ? { read: () => contentTrustingRead(sole, target) } : {}),
         tryAcquire() {
           try {
             return sole.claimPidfile(target)
@@ -79,6 +89,13 @@ export function makeStrategy(name, sole, target) {
     default:
       throw new Error(`unknown strategy ${name}`)
   }
+}
+
+/** The `kill -0 $(cat pidfile)` reader: a live content pid is the owner. */
+function contentTrustingRead(sole, target) {
+  const pid = sole.readLockPid(target)
+  if (pid === null) return fs.existsSync(target) ? { state: 'free' } : { state: 'absent' }
+  return sole.isAlive(pid) ? { state: 'held', pid, locked: false } : { state: 'free', stalePid: pid, reason: 'exited' }
 }
 
 function unlinkIfPresent(p) {

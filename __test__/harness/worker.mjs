@@ -8,6 +8,7 @@
 // - `block {shared}` → `waiting` at once; later an unsolicited `{ event: 'acquired' }`
 // - `release` → `released`
 // - `read` → `read` with readPidfile's state (and the content's pid): the third-process view
+//   (a strategy with its own `read()` reader, a deliberately broken one, replaces readPidfile)
 // - `arm {action}` → `{ phase: 'armed' }`, then the worker blocks in read(2) on the barrier
 //   FIFO; the coordinator writes one byte per armed worker in one write(2), and every armed
 //   worker performs its action in the same instant (this is how concurrent acquisitions,
@@ -69,7 +70,7 @@ function perform(id, a) {
       return { result: 'released', violation }
     }
     case 'read': {
-      const state = sole.readPidfile(target)
+      const state = strategy.read ? strategy.read() : sole.readPidfile(target)
       let content
       try {
         content = sole.readLockPid(target)
