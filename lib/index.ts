@@ -376,3 +376,4 @@ export function readLockPid(path: string): number | null {
 export function pidAlive(pid: number): boolean {
   return native.pidAlive(pid)
 }
+export * from './scope.js'
