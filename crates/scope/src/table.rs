@@ -136,7 +136,7 @@ fn duplicate(file: &Path, name: &str) -> Error {
         ),
     )
     .with_path(file)
-    .with_detail("name", name)
+    .with_detail("allocation", name)
 }
 
 fn unknown(file: &Path, name: &str) -> Error {
@@ -148,7 +148,7 @@ fn unknown(file: &Path, name: &str) -> Error {
         ),
     )
     .with_path(file)
-    .with_detail("name", name)
+    .with_detail("allocation", name)
 }
 
 fn conflict(file: &Path, competitor: &str, rule: &Rule) -> Error {
