@@ -375,6 +375,21 @@ mod tests {
     }
 
     #[test]
+    fn own_writes_do_not_force_a_reread() {
+        let (d, r) = open();
+        r.register(spec("a", vec![w("/src")]), "s".into()).unwrap();
+        // Replace the file behind the registry's back with the same bytes but keep the
+        // generation: a handle that trusted a stale stamp would not notice; ours must reuse
+        // its cache only when the stamp matches what it wrote.
+        let c = r.cache.lock().unwrap();
+        let cached = c.as_ref().unwrap();
+        assert_eq!(Some(cached.stamp.unwrap()), r.store.stamp().unwrap());
+        assert_eq!(cached.gen, r.store.generation().unwrap());
+        drop(c);
+        let _ = d;
+    }
+
+    #[test]
     fn guard_releases_on_drop() {
         let (_d, r) = open();
         let g = r

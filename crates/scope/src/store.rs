@@ -487,7 +487,6 @@ impl Store {
             .map_err(|e| Error::os(e, "write temporary registry file beside", p))?;
         tmp.sync_all()
             .map_err(|e| Error::os(e, "fsync temporary registry file beside", p))?;
-        let st = fstat_fd(tmp.as_raw_fd(), p, "stat temporary registry file beside")?;
         drop(tmp);
         // Bump the generation before the rename: a crash in between only costs a reread.
         let gen = self.generation()?.wrapping_add(1);
@@ -505,7 +504,15 @@ impl Store {
             return Err(Error::os(last_err(), "rename new table over", p));
         }
         self.sync_dir()?;
-        Ok((Stamp::of(&st), gen))
+        // Stamp after the rename: rename changes the inode's ctime.
+        let stamp = self.stamp()?.ok_or_else(|| {
+            Error::os(
+                io::Error::from_raw_os_error(libc::ENOENT),
+                "stat new table",
+                p,
+            )
+        })?;
+        Ok((stamp, gen))
     }
 
     fn sync_dir(&self) -> Result<()> {
