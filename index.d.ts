@@ -103,6 +103,41 @@ export declare class NativeProcessHandle {
   get closed(): boolean
 }
 
+/** Releases its allocation on `release()` (or when garbage-collected). */
+export declare class NativeScopeGuard {
+  get name(): string
+  get released(): boolean
+  /** Remove the allocation; `false` when it was already gone. Idempotent. */
+  release(): boolean
+}
+
+/** An opened scope registry (use `ScopeRegistry` from the TypeScript layer). */
+export declare class NativeScopeRegistry {
+  /**
+   * Open the registry at `path` (default: `$SOLE_RUNTIME_DIR/scope.json`, else
+   * `$XDG_RUNTIME_DIR/sole/scope.json`, else `<tmpdir>/sole-<uid>/scope.json`).
+   */
+  static open(path?: string | undefined | null): NativeScopeRegistry
+  /** Absolute path of the data file. */
+  get path(): string
+  register(opts: string): void
+  delegate(spawner: string, opts: string): void
+  release(name: string): void
+  /** JSON array of the removed names. */
+  reclaimStale(): string
+  adopt(name: string, opts: string): void
+  /** JSON of the allocation, or `null`. */
+  lookupSession(sessionId: string): string
+  /** JSON array of allocations. */
+  list(): string
+  /** JSON `{ rules, delegated }`. */
+  effectiveWriteScope(name: string): string
+  withinEffectiveWrite(name: string, rule: string): boolean
+  conflictOwner(rule: string, exempt?: string | undefined | null): string | null
+  installTopLevel(opts: string): NativeScopeGuard
+  adoptAllocation(name: string, opts: string): NativeScopeGuard
+}
+
 /** Claim the daemon lock (a file, or a directory that gets `daemon.lock`). */
 export declare function acquireDaemonLock(pathOrDir: string, opts?: PidfileOptions | undefined | null): NativePidfile
 
@@ -220,6 +255,16 @@ export declare function readLockPid(path: string): number | null
 
 /** Inspect a pidfile without blocking, locking or modifying it. */
 export declare function readPidfile(path: string): NativePidfileState
+
+export declare function scopeCoversFully(cover: string, inner: string): boolean
+
+/**
+ * Move a corrupt registry data file aside; returns the new path, or `null` when there was
+ * nothing to repair.
+ */
+export declare function scopeRepair(path: string): string | null
+
+export declare function scopeRulesOverlap(a: string, b: string): boolean
 
 /** Try once, without waiting: the lock, or `null` when another holder has it. */
 export declare function tryLock(path: string, opts?: LockOptions | undefined | null): NativeLock | null

@@ -657,3 +657,5 @@ export async function terminateGracefully(
     if (own) handle.close()
   }
 }
+
+export * from './scope.js'

@@ -13,6 +13,7 @@ pub mod procid;
 
 use sole_lock::{open, LockFile, Mode, OpenOptions};
 use sole_pidfile::Pidfile;
+mod scope;
 
 /// Turn a sole error into a JavaScript `Error` carrying `code`, `path`, `pid` and `errno`.
 /// The one place errors cross into JavaScript.

@@ -1,0 +1,306 @@
+// The scope registry through the public API (`lib/scope.ts`): seed 002's tests as behaviours,
+// storage guarantees, and hostile inputs (each refused with its typed error, files unchanged).
+import test, { type ExecutionContext } from 'ava'
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+import { ScopeRegistry, rulesOverlap, coversFully, type ScopeRule, type SoleError } from '../lib/index.js'
+
+function tmp(t: ExecutionContext): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-scope-'))
+  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }))
+  return d
+}
+function open(t: ExecutionContext): ScopeRegistry {
+  return ScopeRegistry.open(path.join(tmp(t), 'scope.json'))
+}
+const w = (target: string, recursive = true): ScopeRule => ({ target, permission: 'write', recursive })
+const r = (target: string, recursive = true): ScopeRule => ({ target, permission: 'read', recursive })
+function code(t: ExecutionContext, fn: () => unknown, expected: string): SoleError {
+  const e = t.throws(fn) as SoleError
+  t.is(e?.code, expected, e?.message)
+  return e
+}
+/** Every file in `dir` with its bytes (and mode/owner), to prove a refusal changed nothing. */
+function snapshot(dir: string): string {
+  return JSON.stringify(
+    fs.readdirSync(dir).sort().map((n) => {
+      const st = fs.lstatSync(path.join(dir, n))
+      const body = st.isSymbolicLink() ? 'link:' + fs.readlinkSync(path.join(dir, n)) : st.isFile() ? fs.readFileSync(path.join(dir, n)).toString('base64') : 'dir'
+      return [n, st.mode, st.uid, body]
+    }),
+  )
+}
+
+test('rulesOverlap and coversFully: the seed cases, normalised', (t) => {
+  t.true(rulesOverlap(w('/src'), w('/src/core')))
+  t.true(rulesOverlap(w('/src/core'), w('/src')))
+  t.false(rulesOverlap(w('/src'), w('/docs')))
+  t.false(rulesOverlap(w('/src'), w('/srcfoo')))
+  t.false(rulesOverlap(w('/src', false), w('/src/a/b')))
+  t.true(rulesOverlap(w('/src', false), w('/src/child', false)))
+  t.true(rulesOverlap(w('/x/../src/'), w('/src/./core//')))
+  t.true(coversFully(w('/src'), r('/src/a')))
+  t.false(coversFully(r('/src'), w('/src/a')))
+  t.false(coversFully(w('/src', false), w('/src')))
+  code(t, () => rulesOverlap(w('src'), w('/src')), 'EINVAL')
+})
+
+test('register detects write conflict, naming competitor and rule', (t) => {
+  const reg = open(t)
+  reg.register({ name: 'a', scopes: [w('/src')], sessionId: 's1' })
+  const e = code(t, () => reg.register({ name: 'b', scopes: [w('/src/core')], sessionId: 's2' }), 'ECONFLICT') as SoleError & { competitor: string; rule: ScopeRule }
+  t.is(e.competitor, 'a')
+  t.deepEqual(e.rule, w('/src/core'))
+  t.is(e.path, reg.path)
+  t.true(e.message.includes(reg.path))
+  t.deepEqual(reg.list().map((a) => a.name), ['a'])
+})
+
+test('duplicate names are rejected', (t) => {
+  const reg = open(t)
+  reg.register({ name: 'a', scopes: [w('/src')], sessionId: 's' })
+  const e = code(t, () => reg.register({ name: 'a', scopes: [w('/docs')], sessionId: 's' }), 'EDUPLICATE') as SoleError & { allocation: string }
+  t.is(e.allocation, 'a')
+  t.is(e.name, 'Error')
+})
+
+test('delegation must be a subset of the effective write scope; siblings cannot overlap', (t) => {
+  const reg = open(t)
+  reg.register({ name: 'a', scopes: [w('/src')], sessionId: 's' })
+  const e = code(t, () => reg.delegate('a', { name: 'b', scopes: [w('/docs')] }), 'ENOTSUBSET') as SoleError & { spawner: string }
+  t.is(e.spawner, 'a')
+  code(t, () => reg.delegate('ghost', { name: 'b', scopes: [w('/src/x')] }), 'EUNKNOWN')
+  reg.delegate('a', { name: 'b', scopes: [w('/src/core')] })
+  t.is(reg.list().find((x) => x.name === 'b')?.sessionId, null)
+  t.is(reg.list().find((x) => x.name === 'b')?.delegatedFrom, 'a')
+  t.false(reg.withinEffectiveWrite('a', w('/src/core')))
+  t.true(reg.withinEffectiveWrite('a', w('/src/other')))
+  t.deepEqual(reg.effectiveWriteScope('a'), { rules: [w('/src')], delegated: [w('/src/core')] })
+  code(t, () => reg.delegate('a', { name: 'c', scopes: [w('/src/core/sub')] }), 'ENOTSUBSET')
+  code(t, () => reg.effectiveWriteScope('nope'), 'EUNKNOWN')
+})
+
+test('conflicts are blamed on the deepest owner; read rules never conflict', (t) => {
+  const reg = open(t)
+  reg.register({ name: 'a', scopes: [w('/src')], sessionId: 's' })
+  reg.delegate('a', { name: 'b', scopes: [w('/src/core')] })
+  const e = code(t, () => reg.register({ name: 'x', scopes: [w('/src/core/x')], sessionId: 'x' }), 'ECONFLICT') as SoleError & { competitor: string }
+  t.is(e.competitor, 'b')
+  t.is(reg.conflictOwner(w('/src/core/x')), 'b')
+  t.is(reg.conflictOwner(w('/src/other')), 'a')
+  t.is(reg.conflictOwner(w('/src/core'), 'b'), null)
+  t.is(reg.conflictOwner(r('/src')), null)
+  reg.register({ name: 'reader', scopes: [r('/src')], sessionId: 'r' })
+  t.is(reg.list().length, 3)
+})
+
+test('release reparents children and returns delegated scope to the parent', (t) => {
+  const reg = open(t)
+  reg.register({ name: 'a', scopes: [w('/src')], sessionId: 's' })
+  reg.delegate('a', { name: 'b', scopes: [w('/src/core')] })
+  reg.delegate('b', { name: 'd', scopes: [w('/src/core/x')] })
+  reg.release('b')
+  t.is(reg.list().find((x) => x.name === 'd')?.delegatedFrom, 'a')
+  t.true(reg.withinEffectiveWrite('a', w('/src/core/y')))
+  reg.release('d')
+  t.true(reg.withinEffectiveWrite('a', w('/src/core')))
+  code(t, () => reg.release('d'), 'EUNKNOWN')
+  reg.release('a')
+  reg.register({ name: 'fresh', scopes: [w('/src')], sessionId: 'f' })
+})
+
+test('a dead process is reclaimed by the next operation, children reparented; a recycled pid does not keep it', async (t) => {
+  const reg = open(t)
+  const child = spawn('sleep', ['300'], { stdio: 'ignore' })
+  t.teardown(() => child.kill('SIGKILL'))
+  await new Promise((res) => child.once('spawn', res))
+  reg.register({ name: 'a', scopes: [w('/src')], sessionId: 's' })
+  reg.delegate('a', { name: 'b', pid: child.pid, scopes: [w('/src/core')] })
+  reg.delegate('b', { name: 'd', scopes: [w('/src/core/x')] })
+  t.deepEqual(reg.reclaimStale(), [])
+  const exited = new Promise((res) => child.once('exit', res))
+  child.kill('SIGKILL')
+  await exited
+  // The next operation of any handle reclaims: a fresh one does.
+  const other = ScopeRegistry.open(reg.path)
+  t.deepEqual(other.list().map((a) => [a.name, a.delegatedFrom]), [['a', null], ['d', 'a']])
+  t.deepEqual(reg.reclaimStale(), [])
+  // Recycled pid: same pid (ours, alive) but a recorded start time that is not its own.
+  const file = reg.path
+  const table = JSON.parse(fs.readFileSync(file, 'utf8'))
+  table.allocations[1].startTime += 1
+  fs.writeFileSync(file, JSON.stringify(table))
+  t.deepEqual(reg.reclaimStale(), ['d'])
+})
+
+test('adopt rewrites pid and session; lookupSession finds it; guards release (and only their own)', (t) => {
+  const reg = open(t)
+  reg.register({ name: 'p', scopes: [w('/src')], sessionId: 'ps' })
+  reg.delegate('p', { name: 'child', scopes: [w('/src/c')] })
+  t.is(reg.lookupSession('cs'), null)
+  const g = reg.adoptAllocation('child', { sessionId: 'cs' })
+  const a = reg.lookupSession('cs')
+  t.is(a?.name, 'child')
+  t.is(a?.pid, process.pid)
+  t.is(typeof a?.startTime, 'number')
+  t.true(g.release())
+  t.false(g.release())
+  t.true(g.released)
+  t.is(reg.lookupSession('cs'), null)
+  code(t, () => reg.adoptAllocation('ghost', { sessionId: 'x' }), 'EUNKNOWN')
+  {
+    using _g = reg.installTopLevel({ name: 'top', scopes: [w('/top')], sessionId: 't' })
+    t.truthy(reg.list().find((x) => x.name === 'top'))
+  }
+  t.falsy(reg.list().find((x) => x.name === 'top'))
+  const g2 = reg.installTopLevel({ name: 'n', scopes: [w('/n')], sessionId: 'n1' })
+  reg.release('n')
+  reg.register({ name: 'n', scopes: [w('/n')], sessionId: 'n2' })
+  t.false(g2.release(), 'the guard leaves a newcomer with the same name alone')
+  t.is(reg.lookupSession('n2')?.name, 'n')
+})
+
+test('the table survives reopening; files are 0600 in a 0700 directory; version field present', (t) => {
+  const d = path.join(tmp(t), 'nested', 'dir')
+  const reg = ScopeRegistry.open(path.join(d, 'scope.json'))
+  reg.register({ name: 'a', socket: '/run/a.sock', scopes: [w('/src')], sessionId: 's' })
+  t.is(fs.statSync(d).mode & 0o777, 0o700)
+  t.is(fs.statSync(reg.path).mode & 0o777, 0o600)
+  t.is(fs.statSync(reg.path + '.lock').mode & 0o777, 0o600)
+  const raw = JSON.parse(fs.readFileSync(reg.path, 'utf8'))
+  t.is(raw.version, 1)
+  t.deepEqual(ScopeRegistry.open(reg.path).list(), reg.list())
+  t.is(reg.list()[0].socket, '/run/a.sock')
+})
+
+test('default path: $SOLE_RUNTIME_DIR/scope.json', (t) => {
+  const d = tmp(t)
+  const prev = process.env.SOLE_RUNTIME_DIR
+  process.env.SOLE_RUNTIME_DIR = d
+  t.teardown(() => (prev === undefined ? delete process.env.SOLE_RUNTIME_DIR : (process.env.SOLE_RUNTIME_DIR = prev)))
+  t.is(ScopeRegistry.open().path, path.join(d, 'scope.json'))
+})
+
+test('empty and absent data files are the empty table', (t) => {
+  const d = tmp(t)
+  const p = path.join(d, 'scope.json')
+  fs.writeFileSync(p, '', { mode: 0o600 })
+  t.deepEqual(ScopeRegistry.open(p).list(), [])
+  fs.writeFileSync(p, '  \n')
+  t.deepEqual(ScopeRegistry.open(p).list(), [])
+})
+
+// --- hostile inputs: typed error, files byte-for-byte unchanged ---
+
+function seeded(t: ExecutionContext): { dir: string; file: string; reg: ScopeRegistry } {
+  const dir = tmp(t)
+  const file = path.join(dir, 'scope.json')
+  const reg = ScopeRegistry.open(file)
+  reg.register({ name: 'a', scopes: [w('/src')], sessionId: 's' })
+  return { dir, file, reg }
+}
+
+const corruptions: Array<[string, string]> = [
+  ['torn JSON', '{"version":1,"allocations":[{"name":"a"'],
+  ['not an object', '[1,2,3]'],
+  ['wrong types', '{"version":1,"allocations":[{"name":"a","pid":"12","scopes":[]}]}'],
+  ['unknown version', '{"version":99,"allocations":[]}'],
+  ['relative target on disk', '{"version":1,"allocations":[{"name":"a","pid":1,"scopes":[{"target":"src","permission":"write","recursive":true}]}]}'],
+  ['dangling parent', '{"version":1,"allocations":[{"name":"a","pid":1,"scopes":[],"delegatedFrom":"x"}]}'],
+]
+for (const [what, body] of corruptions) {
+  test(`corrupt data file (${what}) → ECORRUPT, never overwritten; repair moves it aside`, (t) => {
+    const { dir, file, reg } = seeded(t)
+    fs.writeFileSync(file, body)
+    const before = snapshot(dir)
+    const e = code(t, () => reg.register({ name: 'b', scopes: [w('/b')], sessionId: 'b' }), 'ECORRUPT')
+    t.is(e.path, file)
+    t.true(e.message.includes('repair'))
+    code(t, () => reg.list(), 'ECORRUPT')
+    code(t, () => reg.reclaimStale(), 'ECORRUPT')
+    code(t, () => ScopeRegistry.open(file), 'ECORRUPT')
+    t.is(snapshot(dir), before)
+    const aside = ScopeRegistry.repair(file)
+    t.truthy(aside)
+    t.true(path.basename(aside!).startsWith('scope.json.corrupt-'))
+    t.is(fs.readFileSync(aside!, 'utf8'), body)
+    t.deepEqual(reg.list(), [])
+    t.is(ScopeRegistry.repair(file), null, 'nothing left to repair')
+  })
+}
+
+test('repair leaves a valid table alone', (t) => {
+  const { dir, file } = seeded(t)
+  const before = snapshot(dir)
+  t.is(ScopeRegistry.repair(file), null)
+  t.is(snapshot(dir), before)
+})
+
+test('symlinked data file or lock file → ESYMLINK, link and target unchanged', (t) => {
+  for (const which of ['scope.json', 'scope.json.lock']) {
+    const dir = tmp(t)
+    const target = path.join(dir, 'precious')
+    fs.writeFileSync(target, 'keep me')
+    fs.symlinkSync(target, path.join(dir, which))
+    const before = snapshot(dir)
+    code(t, () => ScopeRegistry.open(path.join(dir, 'scope.json')), 'ESYMLINK')
+    code(t, () => ScopeRegistry.repair(path.join(dir, 'scope.json')), 'ESYMLINK')
+    t.is(snapshot(dir), before)
+  }
+  // Swapped in after open: the next operation refuses it.
+  const { dir, file, reg } = seeded(t)
+  fs.renameSync(file, path.join(dir, 'real'))
+  fs.symlinkSync(path.join(dir, 'real'), file)
+  const before = snapshot(dir)
+  code(t, () => reg.register({ name: 'b', scopes: [w('/b')], sessionId: 'b' }), 'ESYMLINK')
+  t.is(snapshot(dir), before)
+})
+
+test('world-writable directory → EINSECURE, nothing created', (t) => {
+  const dir = tmp(t)
+  fs.chmodSync(dir, 0o777)
+  code(t, () => ScopeRegistry.open(path.join(dir, 'scope.json')), 'EINSECURE')
+  t.deepEqual(fs.readdirSync(dir), [])
+})
+
+test('group/world-writable data file → EINSECURE, unchanged', (t) => {
+  const { dir, file, reg } = seeded(t)
+  fs.chmodSync(file, 0o666)
+  const before = snapshot(dir)
+  code(t, () => reg.register({ name: 'b', scopes: [w('/b')], sessionId: 'b' }), 'EINSECURE')
+  code(t, () => ScopeRegistry.open(file), 'EINSECURE')
+  t.is(snapshot(dir), before)
+})
+
+const isRoot = process.getuid?.() === 0
+;(isRoot ? test : test.skip)('files or directory owned by another user → EINSECURE, unchanged', (t) => {
+  for (const which of ['scope.json', 'scope.json.lock']) {
+    const { dir, file, reg } = seeded(t)
+    fs.chownSync(path.join(dir, which), 65534, 65534)
+    const before = snapshot(dir)
+    if (which === 'scope.json') code(t, () => reg.register({ name: 'b', scopes: [w('/b')], sessionId: 'b' }), 'EINSECURE')
+    code(t, () => ScopeRegistry.open(file), 'EINSECURE')
+    t.is(snapshot(dir), before)
+  }
+  const dir = tmp(t)
+  fs.chownSync(dir, 65534, 65534)
+  code(t, () => ScopeRegistry.open(path.join(dir, 'scope.json')), 'EINSECURE')
+  t.deepEqual(fs.readdirSync(dir), [])
+})
+
+test('bad arguments → EINVAL / EINVALIDPID, file unchanged', (t) => {
+  const { dir, reg } = seeded(t)
+  const before = snapshot(dir)
+  code(t, () => reg.register({ name: 'b', scopes: [w('relative/path')], sessionId: 'b' }), 'EINVAL')
+  code(t, () => reg.delegate('a', { name: 'b', scopes: [w('src/x')] }), 'EINVAL')
+  code(t, () => reg.register({ name: 'b', scopes: [{ target: '/b', permission: 'own' as 'write', recursive: true }], sessionId: 'b' }), 'EINVAL')
+  code(t, () => reg.register({ name: '', scopes: [w('/b')], sessionId: 'b' }), 'EINVAL')
+  code(t, () => reg.register({ name: 'b', scopes: [w('/b')] } as never), 'EINVAL')
+  code(t, () => reg.register({ name: 'b', pid: 0, scopes: [w('/b')], sessionId: 'b' }), 'EINVALIDPID')
+  code(t, () => reg.conflictOwner(w('rel')), 'EINVAL')
+  code(t, () => ScopeRegistry.open(''), 'EINVAL')
+  t.is(snapshot(dir), before)
+})

@@ -1,0 +1,240 @@
+//! Scope rules and their algebra: which paths a rule claims, when two claims overlap, and when
+//! one claim contains another.
+//!
+//! Why this module exists: every decision of the registry (may this allocation write here? who
+//! is in the way?) reduces to two questions about rules, [`rules_overlap`] and
+//! [`covers_fully`]. They are ported from seed 002 unchanged in meaning: a recursive rule
+//! claims `target/**` (the target and everything below it), a non-recursive rule claims the
+//! target and its direct children.
+//!
+//! Race closed here (a logical one): the seed compared paths as given, so `/src/`, `/src/.`,
+//! `/x/../src` and `src` were four different scopes and two writers could own "different"
+//! rules that name the same directory. Every target goes through [`normalize`] when a rule is
+//! built (absolute only, `.`/`..`/repeated and trailing slashes removed lexically, no
+//! filesystem access, so a symlink swapped in later cannot change an earlier decision), and a
+//! stored table whose targets are not in normal form is refused as corrupt.
+//! Test: `tests::*` below (the seed's overlap cases plus normalisation).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sole_error::{Detail, Error, Kind, Result};
+
+/// Read < Write: a write grant covers a read request, not the other way round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    Read,
+    Write,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::Read => "read",
+            Permission::Write => "write",
+        }
+    }
+}
+
+/// One claim: `target` (absolute, normalised), its permission and whether it reaches below the
+/// target's direct children.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub target: PathBuf,
+    pub permission: Permission,
+    pub recursive: bool,
+}
+
+impl Rule {
+    /// Build a rule from a caller's target: normalised, or `EINVAL` when it is not absolute.
+    pub fn new(target: &str, permission: Permission, recursive: bool) -> Result<Rule> {
+        Ok(Rule {
+            target: normalize(target)?,
+            permission,
+            recursive,
+        })
+    }
+
+    pub fn write(target: &str, recursive: bool) -> Result<Rule> {
+        Rule::new(target, Permission::Write, recursive)
+    }
+
+    pub fn read(target: &str, recursive: bool) -> Result<Rule> {
+        Rule::new(target, Permission::Read, recursive)
+    }
+
+    pub fn is_write(&self) -> bool {
+        self.permission == Permission::Write
+    }
+
+    /// The rule as a structured error detail (`err.rule` in JavaScript).
+    pub fn detail(&self) -> Detail {
+        Detail::Obj(vec![
+            (
+                "target".into(),
+                Detail::Str(self.target.to_string_lossy().into_owned()),
+            ),
+            (
+                "permission".into(),
+                Detail::Str(self.permission.as_str().into()),
+            ),
+            ("recursive".into(), Detail::Bool(self.recursive)),
+        ])
+    }
+
+    /// `/src (write, recursive)`: the rule as messages spell it.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({}, {})",
+            self.target.display(),
+            self.permission.as_str(),
+            if self.recursive {
+                "recursive"
+            } else {
+                "non-recursive"
+            }
+        )
+    }
+}
+
+/// Normalise an absolute target lexically: drop empty and `.` components, resolve `..` against
+/// the preceding component (`/..` stays `/`). Relative or empty targets and NUL bytes are
+/// `EINVAL`: a scope must name the same directory whatever the caller's working directory.
+pub fn normalize(target: &str) -> Result<PathBuf> {
+    if !target.starts_with('/') || target.contains('\0') {
+        return Err(Error::new(
+            Kind::Os(libc::EINVAL),
+            format!(
+                "scope target {target:?} is not an absolute path: rule targets are compared across processes with different working directories, so they must start with '/'. Pass path.resolve(target)."
+            ),
+        )
+        .with_detail("target", target));
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for c in target.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let mut s = String::with_capacity(target.len());
+    for p in &parts {
+        s.push('/');
+        s.push_str(p);
+    }
+    if s.is_empty() {
+        s.push('/');
+    }
+    Ok(PathBuf::from(s))
+}
+
+/// Is `target` already in the form [`normalize`] produces?
+pub fn is_normal(target: &Path) -> bool {
+    match target.to_str() {
+        // Compare text: `Path` equality ignores a trailing slash.
+        Some(s) => normalize(s).is_ok_and(|n| n.as_os_str() == target.as_os_str()),
+        None => false,
+    }
+}
+
+/// Whether `a` and `b` claim any common concrete path (seed 002's four cases).
+///
+/// Recursive rules cover `target/**`; non-recursive rules cover the target itself and its
+/// direct children. Targets are normalised, and `Path::starts_with` compares whole components
+/// (`/srcfoo` does not start with `/src`).
+pub fn rules_overlap(a: &Rule, b: &Rule) -> bool {
+    let (at, bt) = (a.target.as_path(), b.target.as_path());
+    match (a.recursive, b.recursive) {
+        (true, true) => at.starts_with(bt) || bt.starts_with(at),
+        // a covers a/**; b covers {b, b/*}.
+        (true, false) => bt.starts_with(at) || at.parent() == Some(bt),
+        (false, true) => at.starts_with(bt) || bt.parent() == Some(at),
+        (false, false) => at == bt || at.parent() == Some(bt) || bt.parent() == Some(at),
+    }
+}
+
+/// Does `cover` claim every path `inner` claims, with at least `inner`'s permission?
+pub fn covers_fully(cover: &Rule, inner: &Rule) -> bool {
+    if cover.permission < inner.permission {
+        return false;
+    }
+    if cover.recursive {
+        inner.target.starts_with(&cover.target)
+    } else {
+        inner.target == cover.target && !inner.recursive
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(p: &str, r: bool) -> Rule {
+        Rule::write(p, r).unwrap()
+    }
+
+    #[test]
+    fn rules_overlap_prefix_relation() {
+        assert!(rules_overlap(&w("/src", true), &w("/src/core", true)));
+        assert!(rules_overlap(&w("/src/core", true), &w("/src", true)));
+        assert!(!rules_overlap(&w("/src", true), &w("/docs", true)));
+        // Component-wise, not string prefix.
+        assert!(!rules_overlap(&w("/src", true), &w("/srcfoo", true)));
+    }
+
+    #[test]
+    fn rules_overlap_non_recursive() {
+        assert!(!rules_overlap(&w("/src", false), &w("/src/a/b", true)));
+        assert!(rules_overlap(&w("/src", false), &w("/src/child", false)));
+        assert!(rules_overlap(&w("/src", false), &w("/src/child", true)));
+        assert!(!rules_overlap(&w("/src/a", false), &w("/src/b", false)));
+        assert!(!rules_overlap(&w("/src", false), &w("/src/a/b", false)));
+        assert!(rules_overlap(&w("/src/a", true), &w("/src", false)));
+        assert!(rules_overlap(&w("/src", false), &w("/", true)));
+    }
+
+    #[test]
+    fn covers_fully_cases() {
+        assert!(covers_fully(&w("/src", true), &w("/src/core", false)));
+        assert!(covers_fully(&w("/src", true), &w("/src", true)));
+        assert!(covers_fully(&w("/src", false), &w("/src", false)));
+        assert!(!covers_fully(&w("/src", false), &w("/src", true)));
+        assert!(!covers_fully(&w("/src", false), &w("/src/a", false)));
+        assert!(covers_fully(
+            &w("/src", true),
+            &Rule::read("/src/a", true).unwrap()
+        ));
+        assert!(!covers_fully(
+            &Rule::read("/src", true).unwrap(),
+            &w("/src/a", true)
+        ));
+    }
+
+    #[test]
+    fn normalisation_is_lexical_and_absolute_only() {
+        assert_eq!(normalize("/src/").unwrap(), PathBuf::from("/src"));
+        assert_eq!(
+            normalize("//src//./core/").unwrap(),
+            PathBuf::from("/src/core")
+        );
+        assert_eq!(normalize("/x/../src").unwrap(), PathBuf::from("/src"));
+        assert_eq!(normalize("/../..").unwrap(), PathBuf::from("/"));
+        assert_eq!(normalize("/").unwrap(), PathBuf::from("/"));
+        for bad in ["src", "", "./src", "a\0b"] {
+            assert_eq!(normalize(bad).unwrap_err().code(), "EINVAL", "{bad:?}");
+        }
+        // Two spellings of one directory now overlap.
+        assert!(rules_overlap(
+            &w("/x/../src/", true),
+            &w("/src/./core", true)
+        ));
+        assert!(is_normal(Path::new("/src/core")));
+        assert!(!is_normal(Path::new("/src/")));
+        assert!(!is_normal(Path::new("src")));
+    }
+}

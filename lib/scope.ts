@@ -1,0 +1,224 @@
+/**
+ * The scope registry: a machine-wide table of who may write where, with delegation from a
+ * parent process to its children. Typed layer over the native binding (`crates/scope` does all
+ * the work; values cross as JSON so `null` stays `null`). Every method is synchronous: an
+ * operation holds the registry's file lock for microseconds to a few milliseconds.
+ */
+import * as native from '../index.js'
+
+/** `read` < `write`: a write grant covers a read request. */
+export type Permission = 'read' | 'write'
+
+/**
+ * One claim. `target` must be absolute; it is normalised lexically (`.`, `..`, repeated and
+ * trailing slashes). A recursive rule claims `target/**`; a non-recursive one claims the target
+ * and its direct children.
+ */
+export interface ScopeRule {
+  target: string
+  permission: Permission
+  recursive: boolean
+}
+
+/** One allocation as stored. */
+export interface Allocation {
+  name: string
+  pid: number
+  /** Start time of `pid` (clock ticks since boot) when recorded; `null` if it was not alive. */
+  startTime: number | null
+  bootId: string | null
+  socket: string | null
+  scopes: ScopeRule[]
+  /** The parent that delegated this allocation, or `null` for a top-level one. */
+  delegatedFrom: string | null
+  /** `null` while a delegated child is only reserved (until it calls `adopt`). */
+  sessionId: string | null
+}
+
+export interface RegisterOptions {
+  name: string
+  /** Owner process. Default: this process. */
+  pid?: number
+  socket?: string
+  scopes: ScopeRule[]
+  sessionId: string
+}
+
+export interface DelegateOptions {
+  /** The child's name. */
+  name: string
+  /** Placeholder owner until the child adopts it. Default: this process (the spawner). */
+  pid?: number
+  socket?: string
+  scopes: ScopeRule[]
+}
+
+export interface AdoptOptions {
+  /** The adopting process. Default: this process. */
+  pid?: number
+  sessionId: string
+}
+
+/** A name's own write rules, and the write rules its children hold (not part of its scope). */
+export interface EffectiveWriteScope {
+  rules: ScopeRule[]
+  delegated: ScopeRule[]
+}
+
+/**
+ * Codes of scope registry errors (besides OS codes such as `EACCES`, `ENOSPC`):
+ * - `EDUPLICATE` (`err.name`): the name is already registered.
+ * - `ECONFLICT` (`err.competitor`, `err.rule`): a write rule overlaps another allocation's.
+ * - `ENOTSUBSET` (`err.spawner`, `err.rule`): a delegated rule is not inside the spawner's
+ *   effective write scope.
+ * - `EUNKNOWN` (`err.name`): no allocation has that name.
+ * - `ECORRUPT` (`err.path`): the data file is not a table sole wrote; it is never overwritten.
+ * - `ESYMLINK`, `EINSECURE`, `ENOTREG`: a symlinked, foreign-owned or group/world-writable
+ *   file or directory, or not a regular file.
+ * - `EINVAL`: a relative target, a bad permission, an empty name, an unknown option.
+ * - `EINVALIDPID`: a pid that is not an integer in 1..2^31-1.
+ */
+export type ScopeErrorCode =
+  | 'EDUPLICATE'
+  | 'ECONFLICT'
+  | 'ENOTSUBSET'
+  | 'EUNKNOWN'
+  | 'ECORRUPT'
+  | 'ESYMLINK'
+  | 'EINSECURE'
+  | 'ENOTREG'
+  | 'EINVAL'
+  | 'EINVALIDPID'
+  | (string & {})
+
+/** Releases its allocation on `release()` or at the end of a `using` block. */
+export interface ScopeGuard extends Disposable {
+  readonly name: string
+  readonly released: boolean
+  /** Remove the allocation; `false` when it was already gone. Idempotent. */
+  release(): boolean
+}
+
+declare module '../index.js' {
+  interface NativeScopeGuard {
+    [Symbol.dispose](): void
+  }
+}
+
+native.NativeScopeGuard.prototype[Symbol.dispose] = function (this: native.NativeScopeGuard) {
+  this.release()
+}
+
+const j = JSON.stringify
+
+/**
+ * A machine-wide registry of write scopes. Every operation first reclaims allocations whose
+ * process died (or whose pid now belongs to another process), so a crashed owner is cleaned up
+ * by the next operation of any process.
+ */
+export class ScopeRegistry {
+  readonly #n: native.NativeScopeRegistry
+
+  private constructor(n: native.NativeScopeRegistry) {
+    this.#n = n
+  }
+
+  /**
+   * Open the registry whose data file is `path`. Default: `$SOLE_RUNTIME_DIR/scope.json`, else
+   * `$XDG_RUNTIME_DIR/sole/scope.json`, else `<os.tmpdir()>/sole-<uid>/scope.json` (created
+   * 0700 and verified). The table is loaded once, so a corrupt or hostile file throws here.
+   */
+  static open(path?: string): ScopeRegistry {
+    return new ScopeRegistry(native.NativeScopeRegistry.open(path))
+  }
+
+  /**
+   * Move a corrupt data file aside as `<path>.corrupt-<ms>-<pid>` and return that path;
+   * `null` when the file is absent or valid (nothing to repair).
+   */
+  static repair(path: string): string | null {
+    return native.scopeRepair(path) ?? null
+  }
+
+  /** Absolute path of the data file. */
+  get path(): string {
+    return this.#n.path
+  }
+
+  /** Register a top-level allocation. Throws `EDUPLICATE`, `ECONFLICT`. */
+  register(opts: RegisterOptions): void {
+    this.#n.register(j(opts))
+  }
+
+  /**
+   * Reserve a child allocation inside `spawner`'s effective write scope; the child calls
+   * `adopt` (or `adoptAllocation`) once it runs. Throws `EDUPLICATE`, `EUNKNOWN`,
+   * `ENOTSUBSET`, `ECONFLICT`.
+   */
+  delegate(spawner: string, opts: DelegateOptions): void {
+    this.#n.delegate(spawner, j(opts))
+  }
+
+  /** Remove an allocation; its children pass to its parent. Throws `EUNKNOWN`. */
+  release(name: string): void {
+    this.#n.release(name)
+  }
+
+  /** Remove stale allocations now; returns their names. */
+  reclaimStale(): string[] {
+    return JSON.parse(this.#n.reclaimStale()) as string[]
+  }
+
+  /** Take over a reserved allocation: new pid (default this process) and session. */
+  adopt(name: string, opts: AdoptOptions): void {
+    this.#n.adopt(name, j(opts))
+  }
+
+  /** The allocation currently writing to `sessionId`, or `null`. */
+  lookupSession(sessionId: string): Allocation | null {
+    return JSON.parse(this.#n.lookupSession(sessionId)) as Allocation | null
+  }
+
+  /** Every live allocation, in registration order. */
+  list(): Allocation[] {
+    return JSON.parse(this.#n.list()) as Allocation[]
+  }
+
+  /** `name`'s own write rules and the write rules its children hold. Throws `EUNKNOWN`. */
+  effectiveWriteScope(name: string): EffectiveWriteScope {
+    return JSON.parse(this.#n.effectiveWriteScope(name)) as EffectiveWriteScope
+  }
+
+  /** Could `name` delegate `rule` now (inside its effective write scope)? Throws `EUNKNOWN`. */
+  withinEffectiveWrite(name: string, rule: ScopeRule): boolean {
+    return this.#n.withinEffectiveWrite(name, j(rule))
+  }
+
+  /**
+   * The allocation that owns a write scope overlapping `rule` (the deepest in its delegation
+   * tree), ignoring `exempt`; `null` for read rules or when nobody does.
+   */
+  conflictOwner(rule: ScopeRule, exempt?: string): string | null {
+    return this.#n.conflictOwner(j(rule), exempt) ?? null
+  }
+
+  /** `register`, returning a guard that releases the allocation. */
+  installTopLevel(opts: RegisterOptions): ScopeGuard {
+    return this.#n.installTopLevel(j(opts)) as ScopeGuard
+  }
+
+  /** `adopt`, returning a guard that releases the allocation. */
+  adoptAllocation(name: string, opts: AdoptOptions): ScopeGuard {
+    return this.#n.adoptAllocation(name, j(opts)) as ScopeGuard
+  }
+}
+
+/** Do `a` and `b` claim a common path? */
+export function rulesOverlap(a: ScopeRule, b: ScopeRule): boolean {
+  return native.scopeRulesOverlap(j(a), j(b))
+}
+
+/** Does `cover` claim every path `inner` claims, with at least its permission? */
+export function coversFully(cover: ScopeRule, inner: ScopeRule): boolean {
+  return native.scopeCoversFully(j(cover), j(inner))
+}
