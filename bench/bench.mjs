@@ -3,7 +3,7 @@
 // Prints a markdown table and writes it to bench/RESULTS.md. No assertions: a missed target is
 // reported as "missed", never as a failure.
 import { createRequire } from 'node:module'
-import { spawn, execFileSync } from 'node:child_process'
+import { spawn, spawnSync, execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -57,6 +57,16 @@ try {
   cReason = `cc failed: ${String(err.stderr || err.message).split('\n')[0].slice(0, 80)}`
 }
 
+// The C reference of the process-identity section: kill(pid, 0) and the move_pages probe.
+const killbin = path.join(buildDir, 'killbench')
+let killReason = null
+try {
+  fs.mkdirSync(buildDir, { recursive: true })
+  execFileSync(process.env.CC || 'cc', ['-O2', '-Wall', '-o', killbin, path.join(here, 'c', 'killbench.c')], { stdio: ['ignore', 'ignore', 'pipe'] })
+} catch (err) {
+  killReason = `cc failed: ${String(err.stderr || err.message).split('\n')[0].slice(0, 80)}`
+}
+
 // The N-API floor: two plain Node-API functions around flock (c/napi_flock.c), built against
 // the running Node's headers. Shows what any N-API addon, sole included, can reach at best.
 let napiFloor = null
@@ -82,9 +92,10 @@ process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }))
 
 const cpu = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m) || [])[1] || 'unknown'
 const loadavg = () => os.loadavg().map((l) => l.toFixed(2)).join(' ')
+const isVM = /^flags\s*:.*\bhypervisor\b/m.test(fs.readFileSync('/proc/cpuinfo', 'utf8'))
 const header = [
   `Date: ${new Date().toISOString()}`,
-  `CPU: ${cpu} (${os.cpus().length} cores), Linux ${os.release()}`,
+  `Machine: ${os.cpus().length}-core ${isVM ? 'VM' : 'machine'}; CPU: ${cpu} (${os.cpus().length} cores), Linux ${os.release()}`,
   `Node: ${process.version}; lock files in ${os.tmpdir()}`,
   `Load average at start: ${loadavg()} (other work on the machine inflates every number below)`,
 ]
@@ -138,51 +149,59 @@ const ROUNDS = 9
 const ROUND_MS = 80
 
 /** Iterations of `body(n)` that take about ROUND_MS. */
-async function calibrate(body) {
+async function calibrate(body, roundMs = ROUND_MS) {
   let n = 64
   for (;;) {
     const t = now()
     await body(n)
     const ms = Number(now() - t) / 1e6
-    if (ms > 20) return Math.max(1, Math.round((n * ROUND_MS) / ms))
+    if (ms > 20) return Math.max(1, Math.round((n * roundMs) / ms))
     n *= 4
   }
 }
 
 /**
- * cases: { label, body?(n) (in-process loop of n iterations), c?: [mode, file] (the C program),
- * setup?(), teardown?(), na?: reason }. Returns per-case arrays of ns/op, one per round.
+ * cases: { label, body?(n) (in-process loop of n iterations), c?: [mode, arg] (the C program:
+ * `bin`, default flockbench), iters? (fixed iterations per round instead of ~ROUND_MS), roundMs?,
+ * setup?(), teardown?(), na?: reason }. Results: `c.res`, ns/op of each round.
  */
-async function interleaved(cases) {
+async function interleaved(cases, rounds = ROUNDS) {
   const active = cases.filter((c) => !c.na)
   for (const c of active) {
     if (c.setup) c.setup()
     if (c.body) {
-      c.n = await calibrate(c.body)
+      c.n = c.iters || (await calibrate(c.body, c.roundMs))
       await c.body(c.n) // warm-up at full size
     } else {
-      c.n = Number(execFileSync(cbin, [c.c[0], c.c[1], '1000', '1'], { encoding: 'utf8' })) // warm-up, ns/op
-      c.n = Math.max(1000, Math.round((ROUND_MS * 1e6) / c.n))
+      c.n = Number(execFileSync(c.bin || cbin, [c.c[0], c.c[1], '1000', '1'], { encoding: 'utf8' })) // warm-up, ns/op
+      c.n = c.iters || Math.max(1000, Math.round((ROUND_MS * 1e6) / c.n))
     }
     c.res = []
   }
-  for (let r = 0; r < ROUNDS; r++) {
+  for (let r = 0; r < rounds; r++) {
     for (const c of active) {
       if (c.body) {
         const t = now()
         await c.body(c.n)
         c.res.push(Number(now() - t) / c.n)
       } else {
-        c.res.push(Number(execFileSync(cbin, [c.c[0], c.c[1], String(c.n), '1'], { encoding: 'utf8' })))
+        c.res.push(Number(execFileSync(c.bin || cbin, [c.c[0], c.c[1], String(c.n), '1'], { encoding: 'utf8' })))
       }
     }
   }
   for (const c of active) if (c.teardown) c.teardown()
 }
 
-/** Rows for an interleaved test; `cases[0]` is the reference. Returns {label: median ns}. */
-function report(T, cases, targetsFor = {}) {
-  const ref = cases[0].na ? null : cases[0]
+/**
+ * Rows for an interleaved test; `cases[0]` is the reference (`opts.noRef`: none). A case's `vsAlso`
+ * ([[key of another case, its name in the ratio], ...]) adds ratios to those. `opts.fmt(ns, c)` formats
+ * the result; `opts.refName` names the reference in ratios. Returns {key: {ns, x}}.
+ */
+function report(T, cases, targetsFor = {}, opts = {}) {
+  const ref = opts.noRef || cases[0].na ? null : cases[0]
+  const refName = opts.refName || 'C'
+  const fmt = opts.fmt || ((ns) => `${fmtNs(ns)}/op`)
+  const ratio = (c, r) => median(c.res.map((v, i) => v / r.res[i]))
   const out = {}
   for (const c of cases) {
     if (c.na) {
@@ -190,11 +209,15 @@ function report(T, cases, targetsFor = {}) {
       continue
     }
     const ns = median(c.res)
-    const x = ref ? median(c.res.map((v, i) => v / ref.res[i])) : null
+    const x = ref ? ratio(c, ref) : null
     out[c.key || c.label] = { ns, x }
-    const vs = c === ref ? '1.00×' : x === null ? 'n/a (no C reference)' : `${fmtX(x)} C`
-    const target = targetsFor[c.key] ? targetsFor[c.key](ns, x) : ''
-    row(T, c.label, `${fmtNs(ns)}/op`, vs, target)
+    let vs = c === ref ? '1.00×' : x === null ? (opts.noRef ? '' : `n/a (no ${refName} reference)`) : `${fmtX(x)} ${refName}`
+    for (const [key, name] of c.vsAlso || []) {
+      const o = cases.find((o) => o.key === key && !o.na)
+      if (o) vs += `${vs ? '; ' : ''}${fmtX(ratio(c, o))} ${name}`
+    }
+    const target = targetsFor[c.key] ? targetsFor[c.key](ns, x, c) : ''
+    row(T, c.label, fmt(ns, c), vs, target)
   }
   return out
 }
@@ -684,9 +707,310 @@ async function test5() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Process identity (test 6, `procid`): isAlive, processIdentity, verifyProcess, ProcessHandle,
+// terminateGracefully. Its C reference is c/killbench.c.
 
-const only = process.env.SOLE_BENCH_ONLY ? new Set(process.env.SOLE_BENCH_ONLY.split(',')) : null
-const tests = { 1: test1, 2: test2, 3: test3, 4: test4, 5: test5 }
+const ALIVE_ITERS = 2_000_000 // calls per round for sole isAlive and the C loops
+const ALIVE_ROUNDS = 5
+const COLD_RUNS = 5
+const TERM_RUNS = 5
+const fmtCount = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(n % 1e6 ? 2 : 0)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(0)} k` : String(n))
+
+/** An idle Node child that exits on SIGTERM (process.exit(0) in its handler), once it is running. */
+async function idleNode() {
+  const child = spawn(process.execPath, ['-e', "process.on('SIGTERM', () => process.exit(0)); process.stdout.write('ready\\n'); setInterval(() => {}, 1e9)"], { stdio: ['ignore', 'pipe', 'inherit'] })
+  live.add(child)
+  child.once('exit', () => live.delete(child))
+  await new Promise((resolve, reject) => {
+    child.stdout.once('data', resolve)
+    child.once('exit', (code, sig) => reject(new Error(`idle node child exited (${code ?? sig})`)))
+  })
+  return child
+}
+/** `sleep 3600`: a C child with the default SIGTERM action (libuv returns from spawn after exec). */
+function idleSleep() {
+  const child = spawn('sleep', ['3600'], { stdio: 'ignore' })
+  live.add(child)
+  child.once('exit', () => live.delete(child))
+  return child
+}
+const exited = (child) => (child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', r)))
+async function stopChild(child) {
+  const gone = exited(child)
+  child.kill('SIGKILL')
+  await gone
+}
+
+/** The pid of a child that has exited and been reaped: no process has it (until the pid wraps). */
+function deadPid() {
+  const r = spawnSync(process.execPath, ['-e', ''], { stdio: 'ignore' })
+  if (r.error || !r.pid) throw new Error(`spawnSync failed: ${r.error && r.error.message}`)
+  return r.pid
+}
+
+async function testProcidAlive() {
+  const child = await idleNode()
+  const dead = deadPid()
+  try {
+    for (const [state, pid] of [['live', child.pid], ['dead', dead]]) {
+      const T = `6a. isAlive(pid), ${state === 'live' ? 'live pid (an idle Node child)' : 'dead pid (a reaped child)'}`
+      log(`\n## ${T} (median of ${ALIVE_ROUNDS} interleaved rounds; ${fmtCount(ALIVE_ITERS)} calls a round for sole and C)`)
+      const alive = state === 'live'
+      const check = (what, k, n) => {
+        if (k !== (alive ? n : 0)) throw new Error(`${what}(${pid}): ${k} of ${n} calls said alive, expected ${state}`)
+      }
+      if (sole.isAlive(pid) !== alive) throw new Error(`isAlive(${pid}) is not ${alive}: pid reused?`)
+      const cases = [
+        { key: 'c-kill', label: 'C `kill(pid, 0)` loop (reference)', bin: killbin, c: ['kill', String(pid)], iters: ALIVE_ITERS, na: killReason },
+        { key: 'c-mp', label: 'C `syscall(SYS_move_pages, pid, 0, NULL, NULL, NULL, 0)` loop (the one syscall isAlive makes)', bin: killbin, c: ['move_pages', String(pid)], iters: ALIVE_ITERS, na: killReason },
+        {
+          key: 'sole',
+          label: 'sole `isAlive(pid)`',
+          iters: ALIVE_ITERS,
+          vsAlso: [['c-mp', 'C move_pages'], ['node', 'Node process.kill']],
+          body: (n) => {
+            let k = 0
+            for (let i = 0; i < n; i++) if (sole.isAlive(pid)) k++
+            check('isAlive', k, n)
+          },
+        },
+        {
+          key: 'node',
+          label: `Node \`process.kill(pid, 0)\` in try/catch${alive ? '' : ' (throws ESRCH each call)'}`,
+          roundMs: 400,
+          body: (n) => {
+            let k = 0
+            for (let i = 0; i < n; i++) {
+              try {
+                process.kill(pid, 0)
+                k++
+              } catch (err) {
+                if (err.code !== 'ESRCH') throw err
+              }
+            }
+            check('process.kill', k, n)
+          },
+        },
+      ]
+      await interleaved(cases, ALIVE_ROUNDS)
+      const med = (key) => {
+        const c = cases.find((c) => c.key === key && !c.na)
+        return c ? median(c.res) : null
+      }
+      report(
+        T,
+        cases,
+        {
+          sole: (ns) => {
+            const rate = 1e9 / ns
+            const refs = [['C kill(pid, 0)', med('c-kill')], ['C move_pages', med('c-mp')], ['Node process.kill', med('node')]].filter(([, v]) => v !== null).map(([n, v]) => `${n} ${fmtRate(1e9 / v)}`)
+            return `≥ 1.5 M/s: ${verdict(`isAlive(pid) of a ${state} pid ≥ 1.5 M checks/s from JavaScript`, rate >= 1.5e6, `${fmtRate(rate)} (${fmtNs(ns)}/call); ${refs.join(', ')}`)}`
+          },
+        },
+        { refName: 'C kill', fmt: (ns, c) => `${fmtRate(1e9 / ns)} (${fmtNs(ns)}/call; ${ALIVE_ROUNDS} × ${fmtCount(c.n)} calls)` },
+      )
+    }
+  } finally {
+    await stopChild(child)
+  }
+}
+
+async function testProcidIdentity() {
+  const child = await idleNode()
+  const pid = child.pid
+  try {
+    {
+      const T = '6b. processIdentity(pid)'
+      log(`\n## ${T} (an idle Node child; median of ${ROUNDS} interleaved rounds of ~${ROUND_MS} ms)`)
+      const bootIdPath = '/proc/sys/kernel/random/boot_id'
+      const cases = [
+        {
+          key: 'node-fs',
+          label: 'Node fs yardstick: `readFileSync` /proc/PID/stat + `readlinkSync` /proc/PID/exe + `statSync` /proc/PID + `readFileSync` boot_id + `os.hostname()` (separate path lookups, not pid-reuse safe)',
+          body: (n) => {
+            for (let i = 0; i < n; i++) {
+              const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1')
+              const startTime = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19])
+              const exePath = fs.readlinkSync(`/proc/${pid}/exe`)
+              const uid = fs.statSync(`/proc/${pid}`).uid
+              const bootId = fs.readFileSync(bootIdPath, 'latin1').trim()
+              const hostname = os.hostname()
+              if (!startTime || !exePath || uid < 0 || !bootId || !hostname) throw new Error('node-fs yardstick: bad read')
+            }
+          },
+        },
+        {
+          key: 'sole',
+          label: 'sole `processIdentity(pid)`',
+          body: (n) => {
+            for (let i = 0; i < n; i++) if (sole.processIdentity(pid).pid !== pid) throw new Error('processIdentity: wrong pid')
+          },
+        },
+        {
+          key: 'sole-hash',
+          label: 'sole `processIdentity(pid, { exeSha256: true })`, hash cached',
+          setup: () => sole.processIdentity(pid, { exeSha256: true }),
+          body: (n) => {
+            for (let i = 0; i < n; i++) if (!sole.processIdentity(pid, { exeSha256: true }).exeSha256) throw new Error('processIdentity: no exeSha256')
+          },
+        },
+      ]
+      await interleaved(cases)
+      report(T, cases, { sole: (ns) => `< 20 µs: ${verdict('processIdentity(pid) under 20 µs per call', ns < 20e3, `${fmtNs(ns)}/call`)}` }, { refName: 'Node fs', fmt: (ns) => `${fmtNs(ns)}/call` })
+    }
+
+    // The expected hash comes from OpenSSL (Node crypto), not from sole: the verify calls below
+    // double as a check that sole hashes the executable right.
+    const exe = fs.realpathSync(`/proc/${pid}/exe`)
+    const exeSize = fs.statSync(exe).size
+    const nodeHash = () => require('node:crypto').createHash('sha256').update(fs.readFileSync(exe)).digest('hex')
+    const exeSha256 = nodeHash()
+    const id = sole.processIdentity(pid)
+    const expected = { pid, startTime: id.startTime, bootId: id.bootId }
+    {
+      const T = '6c. verifyProcess / ProcessHandle'
+      log(`\n## ${T} (an idle Node child; each call closes its handle; median of ${ROUNDS} interleaved rounds of ~${ROUND_MS} ms)`)
+      const loop = (make) => (n) => {
+        for (let i = 0; i < n; i++) make().close()
+      }
+      const cases = [
+        { key: 'open', label: '`ProcessHandle.open(pid)` + `close()`', body: loop(() => sole.ProcessHandle.open(pid)) },
+        { key: 'verify', label: '`verifyProcess({ pid, startTime, bootId })` + `close()`', body: loop(() => sole.verifyProcess(expected)) },
+        { key: 'verify-path', label: '`verifyProcess({ pid, startTime, bootId, exePath })` + `close()`', body: loop(() => sole.verifyProcess({ ...expected, exePath: exe })) },
+        {
+          key: 'verify-hash',
+          label: '`verifyProcess({ pid, startTime, bootId, exeSha256 })` + `close()`, hash cached',
+          setup: () => sole.verifyProcess({ ...expected, exeSha256 }).close(),
+          body: loop(() => sole.verifyProcess({ ...expected, exeSha256 })),
+        },
+      ]
+      await interleaved(cases)
+      report(T, cases, { 'verify-hash': (ns) => `< 30 µs: ${verdict('verifyProcess with exeSha256, hash cached, under 30 µs per call (handle closed each time)', ns < 30e3, `${fmtNs(ns)}/call`)}` }, { noRef: true, fmt: (ns) => `${fmtNs(ns)}/call` })
+    }
+    {
+      const T = '6d. exe SHA-256, cold'
+      const mb = exeSize / 1e6
+      log(`\n## ${T} (${exe}, ${mb.toFixed(1)} MB, in the page cache; ${COLD_RUNS} runs, interleaved)`)
+      // A fresh Node process per run: it loads sole and reads the identity once (so only the hash
+      // is cold), then times one verifyProcess with exeSha256 (cold) and one more (cached).
+      const script = [
+        `const sole = require(${JSON.stringify(path.join(here, '..', 'lib', 'index.js'))})`,
+        'const exp = JSON.parse(process.env.SOLE_BENCH_EXPECTED)',
+        'sole.processIdentity(exp.pid)',
+        'let t = process.hrtime.bigint()',
+        'sole.verifyProcess(exp).close()',
+        'const cold = process.hrtime.bigint() - t',
+        'const warm = []',
+        'for (let i = 0; i < 11; i++) {',
+        '  t = process.hrtime.bigint()',
+        '  sole.verifyProcess(exp).close()',
+        '  warm.push(process.hrtime.bigint() - t)',
+        '}',
+        'process.stdout.write(`${cold} ${warm.join(" ")}\\n`)',
+      ].join('\n')
+      const env = { ...process.env, SOLE_BENCH_EXPECTED: JSON.stringify({ ...expected, exeSha256 }) }
+      let sumReason = null
+      try {
+        if (execFileSync('sha256sum', [exe], { encoding: 'utf8' }).split(' ')[0] !== exeSha256) sumReason = 'sha256sum disagrees with Node crypto'
+      } catch (err) {
+        sumReason = `sha256sum failed: ${String(err.message).split('\n')[0].slice(0, 60)}`
+      }
+      const res = { node: [], sum: [], cold: [], second: [], warm: [] }
+      for (let r = 0; r < COLD_RUNS; r++) {
+        let t = now()
+        nodeHash()
+        res.node.push(Number(now() - t))
+        if (!sumReason) {
+          t = now()
+          execFileSync('sha256sum', [exe], { stdio: ['ignore', 'ignore', 'pipe'] })
+          res.sum.push(Number(now() - t))
+        }
+        const [cold, second, ...warm] = execFileSync(process.execPath, ['-e', script], { env, encoding: 'utf8' }).trim().split(' ').map(Number)
+        res.cold.push(cold)
+        res.second.push(second)
+        res.warm.push(median(warm))
+      }
+      const ref = median(res.node)
+      const line = (xs) => `median ${fmtNs(median(xs))}, max ${fmtNs(Math.max(...xs))} (${xs.length} runs); ${((exeSize / median(xs)) * 1e3).toFixed(0)} MB/s`
+      row(T, 'Node crypto (OpenSSL): `createHash(\'sha256\').update(readFileSync(exe))` in this process (reference)', line(res.node), '1.00×')
+      if (sumReason) na(T, 'coreutils `sha256sum exe` (C; includes its spawn)', sumReason)
+      else row(T, 'coreutils `sha256sum exe` (C; includes its spawn)', line(res.sum), `${fmtX(median(res.sum) / ref)} Node crypto`)
+      row(T, 'sole `verifyProcess({ ..., exeSha256 })` + `close()`, cold: first call in a fresh Node process', line(res.cold), `${fmtX(median(res.cold) / ref)} Node crypto`)
+      row(T, 'sole, the same fresh process: its second call (cached); the median of its next 10', `${fmtNs(median(res.second))}; ${fmtNs(median(res.warm))} (medians of ${res.warm.length} runs)`, '')
+    }
+  } finally {
+    await stopChild(child)
+  }
+}
+
+async function testProcidTerminate() {
+  const T = '6e. terminateGracefully'
+  log(`\n## ${T} (a child that exits on SIGTERM; call → resolved; ${TERM_RUNS} runs, interleaved)`)
+  const kinds = [
+    ['node', 'an idle Node child (SIGTERM handler: `process.exit(0)`)', idleNode],
+    ['sleep', '`sleep 3600` (C, default SIGTERM action)', async () => idleSleep()],
+  ]
+  const res = {}
+  let failed = null
+  for (let r = 0; r < TERM_RUNS && !failed; r++) {
+    for (const [kind, , start] of kinds) {
+      try {
+        let child = await start()
+        let t = now()
+        const out = await sole.terminateGracefully(child.pid, { timeoutMs: 5000 })
+        ;(res[`sole-${kind}`] ??= []).push(Number(now() - t))
+        if (out.outcome !== 'terminated') throw new Error(`outcome ${out.outcome}, expected terminated`)
+        await exited(child)
+        child = await start()
+        const gone = exited(child)
+        t = now()
+        child.kill('SIGTERM')
+        await gone
+        ;(res[`node-${kind}`] ??= []).push(Number(now() - t))
+      } catch (err) {
+        failed = `failed: ${String(err.message).slice(0, 80)}`
+      }
+    }
+  }
+  for (const [kind, what] of kinds) {
+    const ref = res[`node-${kind}`]
+    const labelRef = `Node \`child.kill('SIGTERM')\` → \`'exit'\` event, ${what} (reference)`
+    const labelSole = `sole \`await terminateGracefully(pid, { timeoutMs: 5000 })\`, ${what}`
+    if (failed) {
+      na(T, labelSole, failed)
+      continue
+    }
+    const fmt = (xs) => `median ${fmtNs(median(xs))}, max ${fmtNs(Math.max(...xs))} (${xs.length} runs)`
+    row(T, labelRef, fmt(ref), '1.00×')
+    row(T, labelSole, `${fmt(res[`sole-${kind}`])}; outcome 'terminated'`, `${fmtX(median(res[`sole-${kind}`]) / median(ref))} Node`)
+  }
+}
+
+async function testProcid() {
+  for (const [name, fn] of [['6a. isAlive', testProcidAlive], ['6b-6d. identity and verify', testProcidIdentity], ['6e. terminateGracefully', testProcidTerminate]]) {
+    try {
+      await fn()
+    } catch (err) {
+      na(name, '(section)', `failed: ${String(err.message).slice(0, 120)}`)
+      targets.push(`- n/a: ${name}: the section failed (${String(err.message).slice(0, 120)})`)
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+// Sections to run: `node bench.mjs procid` (or `1 3 procid`, or SOLE_BENCH_ONLY=1,procid); all
+// by default. Only a full run writes bench/RESULTS.md.
+const tests = { 1: test1, 2: test2, 3: test3, 4: test4, 5: test5, procid: testProcid }
+const aliases = { 6: 'procid' }
+const selected = process.argv.slice(2).length ? process.argv.slice(2) : process.env.SOLE_BENCH_ONLY ? process.env.SOLE_BENCH_ONLY.split(',') : []
+const only = selected.length ? new Set(selected.map((k) => aliases[k] || k)) : null
+for (const k of only || []) {
+  if (!tests[k]) {
+    console.error(`bench.mjs: unknown section "${k}" (sections: ${Object.keys(tests).join(', ')})`)
+    process.exit(2)
+  }
+}
 for (const [k, fn] of Object.entries(tests)) if (!only || only.has(k)) await fn()
 
 const esc = (s) => String(s).replace(/\|/g, '\\|')
@@ -701,7 +1025,8 @@ const md = [
   ...header.map((l) => `${l}  `),
   `Competitors: ${Object.entries(libs).map(([n, l]) => `${n} ${l.mod ? require(`${n}/package.json`).version : `n/a (${l.reason})`}`).join(', ')}`,
   '',
-  'References are C programs compiled at bench time (`bench/c/flockbench.c`; the N-API floor is `bench/c/napi_flock.c`).',
+  'References are C programs compiled at bench time (`bench/c/flockbench.c`, `bench/c/killbench.c`; the N-API floor is',
+  '`bench/c/napi_flock.c`).',
   '"vs reference" is time ÷ reference time for per-operation costs and latencies (lower is better), and throughput ÷',
   'reference throughput for contention (higher is better). Tests 1-2 interleave their cases round by round (median of',
   `${ROUNDS} rounds; ratios are medians of per-round ratios); tests 4-5 interleave implementations handoff by handoff.`,
@@ -709,6 +1034,11 @@ const md = [
   'cycle counts (1.00 = equal shares). Handoff: the holder takes CLOCK_MONOTONIC just before releasing, the waiter (in',
   'another process, parked in its lock call for 2 ms) right after its call returns. Crash: the bench takes the time',
   'just before SIGKILL; the waiter right after its lock call returns.',
+  `Process identity (6): 6a interleaves ${ALIVE_ROUNDS} rounds of ${fmtCount(ALIVE_ITERS)} calls (Node \`process.kill\`: ~400 ms a round) on one`,
+  'live pid (an idle Node child) and one dead pid (a reaped child; every call\'s answer is checked); 6b-6c interleave as',
+  'tests 1-2 and close each returned handle; 6d runs each cold call in a fresh Node process (binding loaded and the',
+  'identity read first, so only the hash is cold; the file is in the page cache) and checks the hash against Node',
+  'crypto; 6e times `terminateGracefully` call → resolved against Node\'s `child.kill` → `\'exit\'` on the same kind of child.',
   '',
   table,
   '',
@@ -721,4 +1051,4 @@ const md = [
 ].join('\n')
 log(`\n${md}`)
 if (!only) fs.writeFileSync(path.join(here, 'RESULTS.md'), md)
-else log('(SOLE_BENCH_ONLY set: bench/RESULTS.md not written)')
+else log('(sections selected: bench/RESULTS.md not written)')
