@@ -485,7 +485,9 @@ impl Store {
         .map_err(|e| Error::os(e, "create temporary registry file beside", p))?;
         tmp.write_all(&bytes)
             .map_err(|e| Error::os(e, "write temporary registry file beside", p))?;
-        tmp.sync_all()
+        // fdatasync: the data and the size that reads need; the rest of the inode's metadata
+        // (times) is not worth a journal commit.
+        tmp.sync_data()
             .map_err(|e| Error::os(e, "fsync temporary registry file beside", p))?;
         drop(tmp);
         // Bump the generation before the rename: a crash in between only costs a reread.

@@ -48,6 +48,9 @@ pub struct Allocation {
     pub delegated_from: Option<String>,
     /// `None` while a delegated child is only reserved (not yet adopted).
     pub session_id: Option<String>,
+    /// Not stored: the serialised form as last written (see [`Frag`]).
+    #[serde(skip)]
+    pub frag: Frag,
 }
 
 /// The whole table, as stored: `{"version":1,"allocations":[…]}`.
@@ -56,6 +59,35 @@ pub struct Allocation {
 pub struct Table {
     pub version: u32,
     pub allocations: Vec<Allocation>,
+}
+
+/// The JSON of an allocation as last written, with a copy of the allocation it was made from.
+/// A write reuses the bytes of every allocation that still compares equal to its copy, so
+/// rewriting a table of 10,000 allocations after one change serialises one allocation, not
+/// 10,000 (serialising dominated a write). Equality, not invalidation, decides reuse: no
+/// mutation site can forget to invalidate. Never stored; ignored by `PartialEq`; a clone
+/// starts empty.
+#[derive(Default)]
+pub struct Frag(std::cell::RefCell<Option<Box<Written>>>);
+
+/// An allocation as it was when serialised, and its JSON.
+type Written = (Allocation, Vec<u8>);
+
+impl Clone for Frag {
+    fn clone(&self) -> Self {
+        Frag::default()
+    }
+}
+impl PartialEq for Frag {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for Frag {}
+impl std::fmt::Debug for Frag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Frag")
+    }
 }
 
 /// Decides whether an allocation's owner is still the process that registered it.
@@ -285,10 +317,29 @@ impl Table {
     }
 
     /// The stored form: compact JSON plus a newline.
+    /// Byte for byte what `serde_json::to_vec(self)` + `\n` gives (tested), assembled from
+    /// cached per-allocation fragments.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = serde_json::to_vec(self).expect("a table always serialises");
-        v.push(b'\n');
-        v
+        let mut out = Vec::with_capacity(64 + self.allocations.len() * 256);
+        out.extend_from_slice(
+            format!("{{\"version\":{},\"allocations\":[", self.version).as_bytes(),
+        );
+        for (i, a) in self.allocations.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let mut f = a.frag.0.borrow_mut();
+            match &*f {
+                Some(c) if c.0 == *a => out.extend_from_slice(&c.1),
+                _ => {
+                    let bytes = serde_json::to_vec(a).expect("an allocation always serialises");
+                    out.extend_from_slice(&bytes);
+                    *f = Some(Box::new((a.clone(), bytes)));
+                }
+            }
+        }
+        out.extend_from_slice(b"]}\n");
+        out
     }
 
     pub fn find(&self, name: &str) -> Option<&Allocation> {
@@ -405,6 +456,7 @@ impl Table {
             scopes: req.scopes,
             delegated_from: None,
             session_id: Some(session_id),
+            frag: Frag::default(),
         });
         Ok(())
     }
@@ -439,6 +491,7 @@ impl Table {
             scopes: req.scopes,
             delegated_from: Some(spawner.to_string()),
             session_id: None,
+            frag: Frag::default(),
         });
         Ok(())
     }
@@ -561,6 +614,33 @@ mod tests {
     }
 
     #[test]
+    fn cached_fragments_always_match_a_full_serialisation() {
+        let full = |t: &Table| [serde_json::to_vec(t).unwrap(), b"\n".to_vec()].concat();
+        let mut t = chain();
+        assert_eq!(t.to_bytes(), full(&t));
+        assert_eq!(t.to_bytes(), full(&t), "second write, all from the cache");
+        reg(&mut t, "other", vec![w("/elsewhere", true)]).unwrap();
+        assert_eq!(t.to_bytes(), full(&t));
+        let name = t.allocations[0].name.clone();
+        t.adopt(&name, 4242, (Some(7), None), "new-session".into(), f())
+            .unwrap();
+        assert_eq!(
+            t.to_bytes(),
+            full(&t),
+            "a changed allocation is serialised again"
+        );
+        t.release(&name, f()).unwrap();
+        assert_eq!(
+            t.to_bytes(),
+            full(&t),
+            "release reparents: children serialised again"
+        );
+        t.allocations[0].delegated_from = Some("x".into());
+        assert_eq!(t.to_bytes(), full(&t), "even a direct field write is seen");
+        assert_eq!(Table::new().to_bytes(), full(&Table::new()));
+    }
+
+    #[test]
     fn register_detects_write_conflict() {
         let mut t = Table::new();
         reg(&mut t, "a", vec![w("/src", true)]).unwrap();
@@ -661,6 +741,7 @@ mod tests {
             scopes: vec![],
             delegated_from: None,
             session_id: None,
+            frag: Frag::default(),
         };
         assert!(SystemLiveness::default().is_live(&a));
         // Same pid, other start time: the pid now belongs to another process.
@@ -743,6 +824,10 @@ mod tests {
     #[test]
     fn parse_refuses_what_it_did_not_write() {
         let ok = chain().to_bytes();
+        assert_eq!(
+            ok,
+            [serde_json::to_vec(&chain()).unwrap(), b"\n".to_vec()].concat()
+        );
         assert_eq!(Table::parse(&ok, f()).unwrap(), chain());
         assert_eq!(Table::parse(b"", f()).unwrap(), Table::new());
         assert_eq!(Table::parse(b" \n", f()).unwrap(), Table::new());
