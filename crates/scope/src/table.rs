@@ -240,10 +240,15 @@ impl Table {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Table::new());
         }
-        // Check the version before the shape, so a future format is reported as such.
-        let v: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| corrupt(file, format!("not JSON: {e}")))?;
-        match v.get("version") {
+        // Check the version before the shape, so a future format is reported as such. The
+        // header pass skips everything but `version` without building it.
+        #[derive(Deserialize)]
+        struct Header {
+            version: Option<serde_json::Value>,
+        }
+        let h: Header = serde_json::from_slice(bytes)
+            .map_err(|e| corrupt(file, format!("not a JSON object: {e}")))?;
+        match h.version {
             Some(serde_json::Value::Number(n)) if n.as_u64() == Some(VERSION as u64) => {}
             Some(other) => {
                 return Err(corrupt(
@@ -253,8 +258,29 @@ impl Table {
             }
             None => return Err(corrupt(file, "no \"version\" field".into())),
         }
-        let t: Table =
-            serde_json::from_value(v).map_err(|e| corrupt(file, format!("wrong shape: {e}")))?;
+        // Each allocation is parsed from its own raw JSON, and that JSON becomes its cached
+        // fragment: writing it back reproduces exactly the allocation parsed from it, so a
+        // process that reread another's table does not reserialise 10,000 allocations.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct RawTable<'a> {
+            version: u32,
+            #[serde(borrow)]
+            allocations: Vec<&'a serde_json::value::RawValue>,
+        }
+        let raw: RawTable = serde_json::from_slice(bytes)
+            .map_err(|e| corrupt(file, format!("wrong shape: {e}")))?;
+        let mut allocations = Vec::with_capacity(raw.allocations.len());
+        for (i, r) in raw.allocations.iter().enumerate() {
+            let a: Allocation = serde_json::from_str(r.get())
+                .map_err(|e| corrupt(file, format!("wrong shape of allocation {i}: {e}")))?;
+            *a.frag.0.borrow_mut() = Some(Box::new((a.clone(), r.get().as_bytes().to_vec())));
+            allocations.push(a);
+        }
+        let t = Table {
+            version: raw.version,
+            allocations,
+        };
         t.validate(file)?;
         Ok(t)
     }
