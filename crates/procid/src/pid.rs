@@ -66,6 +66,9 @@ pub fn pid_alive(pid: i64) -> bool {
     }
     #[cfg(target_os = "linux")]
     {
+        if live_cache::still_alive(pid as i32) {
+            return true;
+        }
         // SAFETY: with count 0 no page arrays are read or written; the call only resolves the
         // process and its mm.
         let rc = unsafe {
@@ -80,6 +83,7 @@ pub fn pid_alive(pid: i64) -> bool {
             )
         };
         if rc == 0 {
+            live_cache::seen_alive(pid as i32);
             return true;
         }
         if std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
@@ -87,6 +91,85 @@ pub fn pid_alive(pid: i64) -> bool {
         }
     }
     pid_alive_slow(pid as i32)
+}
+
+/// Pidfds of live pids checked repeatedly, so that checking the same live pid again costs one
+/// `poll` (about 200 ns here) instead of `move_pages` (about 560 ns).
+///
+/// Why it is correct: a pidfd is bound to the process it was opened for and becomes readable
+/// when that process exits (a zombie counts as exited). While it is not readable that process
+/// is alive and still owns its pid (a pid is only reused after its process is reaped), so "the
+/// pid is alive" holds. Once readable, the entry is dropped and the answer comes from the
+/// syscall again, since the pid may belong to a newcomer by then. If the process the pid named
+/// died and the pid was reused between our `move_pages` and our `pidfd_open`, the pidfd is the
+/// newcomer's, which also owns the pid: still a true answer for "is this pid alive".
+///
+/// Cost control: a pid gets a pidfd only the second time in a row it is found alive in its
+/// slot, so a one-off scan over many pids opens nothing; at most `SLOTS` pidfds (O_CLOEXEC) are
+/// held, replaced as other pids take their slots.
+/// Test: `tests::cache_never_outlives_the_process`, the zombie tests in `__test__/procid.spec.ts`.
+#[cfg(target_os = "linux")]
+mod live_cache {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::sync::Mutex;
+
+    const SLOTS: usize = 32;
+
+    struct Slot {
+        pid: i32,
+        fd: Option<OwnedFd>,
+    }
+
+    static CACHE: Mutex<[Slot; SLOTS]> = Mutex::new([const { Slot { pid: 0, fd: None } }; SLOTS]);
+
+    fn slot_of(pid: i32) -> usize {
+        pid as usize % SLOTS
+    }
+
+    /// `true` when the slot holds a pidfd for `pid` whose process has not exited.
+    pub fn still_alive(pid: i32) -> bool {
+        let mut c = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = &mut c[slot_of(pid)];
+        if slot.pid != pid {
+            return false;
+        }
+        let Some(fd) = &slot.fd else { return false };
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd on the stack, zero timeout.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        if n == 0 {
+            return true;
+        }
+        // Exited (or poll failed): forget it; the caller asks the kernel again.
+        slot.fd = None;
+        slot.pid = 0;
+        false
+    }
+
+    /// `pid` was just found alive by the syscall: remember it, with a pidfd the second time.
+    pub fn seen_alive(pid: i32) {
+        let mut c = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = &mut c[slot_of(pid)];
+        if slot.pid != pid {
+            slot.pid = pid;
+            slot.fd = None;
+            return;
+        }
+        if slot.fd.is_some() {
+            return;
+        }
+        // SAFETY: raw syscall with integer arguments; pidfds are close-on-exec.
+        let fd =
+            unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_long, 0 as libc::c_long) };
+        if fd >= 0 {
+            // SAFETY: fresh owned fd.
+            slot.fd = Some(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+        }
+    }
 }
 
 /// The thorough answer, for decisions about lock holders: `kill(pid, 0)` (EPERM = alive),
@@ -220,6 +303,35 @@ mod tests {
         assert!(!pid_alive(pid), "a zombie holds nothing and is not alive");
         child.wait().unwrap();
         assert!(!pid_alive(pid), "a reaped child is dead");
+    }
+
+    #[test]
+    fn cache_never_outlives_the_process() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i64;
+        for _ in 0..5 {
+            assert!(
+                pid_alive(pid),
+                "checked repeatedly: the cached pidfd answers"
+            );
+        }
+        child.kill().unwrap();
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        assert_eq!(rc, 0);
+        assert!(!pid_alive(pid), "a zombie is dead even with a cached pidfd");
+        child.wait().unwrap();
+        assert!(!pid_alive(pid));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::os::fd::FromRawFd;
 use sole_error::{Detail, Error, Kind, Result};
 
 use crate::handle::ProcessHandle;
-use crate::identity::{boot_id, identity};
+use crate::identity::{boot_id, split_deleted};
 
 /// A recorded identity; `None` fields are not checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -114,44 +114,39 @@ pub fn verify(e: &Expected) -> Result<ProcessHandle> {
             ));
         }
     }
-    if e.exe_path.is_some() || e.exe_sha256.is_some() {
-        let id = identity(pid)?;
-        if id.start_time != handle.start_time() {
-            return Err(Error::new(
-                Kind::NotFound,
-                format!("process {pid} exited while it was being verified."),
-            )
-            .with_pid(pid));
+    // The exe checks read `/proc/PID/…` by number: that is the pidfd's process as long as it is
+    // alive at the end (a pid is only reused after its process is reaped), which is checked last.
+    if let Some(want) = &e.exe_path {
+        let actual = std::fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()
+            .map(|l| split_deleted(&l.to_string_lossy()).0)
+            .unwrap_or_default();
+        if canonical(want) != actual {
+            return Err(mismatch(
+                Kind::ExePath,
+                pid,
+                "its executable",
+                want.as_str(),
+                if actual.is_empty() {
+                    "unreadable"
+                } else {
+                    actual.as_str()
+                },
+                "It runs another program than recorded.",
+            ));
         }
-        if let Some(want) = &e.exe_path {
-            let actual = id.exe_path.clone().unwrap_or_default();
-            if canonical(want) != actual {
-                return Err(mismatch(
-                    Kind::ExePath,
-                    pid,
-                    "its executable",
-                    want.as_str(),
-                    if actual.is_empty() {
-                        "unreadable"
-                    } else {
-                        actual.as_str()
-                    },
-                    "It runs another program than recorded.",
-                ));
-            }
-        }
-        if let Some(want) = &e.exe_sha256 {
-            let actual = exe_sha256(pid)?;
-            if !want.eq_ignore_ascii_case(&actual) {
-                return Err(mismatch(
-                    Kind::ExeHash,
-                    pid,
-                    "the SHA-256 of its executable",
-                    want.as_str(),
-                    actual.as_str(),
-                    "Its binary differs from the recorded one (replaced by an upgrade?).",
-                ));
-            }
+    }
+    if let Some(want) = &e.exe_sha256 {
+        let actual = exe_sha256(pid)?;
+        if !want.eq_ignore_ascii_case(&actual) {
+            return Err(mismatch(
+                Kind::ExeHash,
+                pid,
+                "the SHA-256 of its executable",
+                want.as_str(),
+                actual.as_str(),
+                "Its binary differs from the recorded one (replaced by an upgrade?).",
+            ));
         }
     }
     // Every read above was of a process still bound to the pidfd only if it is still alive.
@@ -168,6 +163,7 @@ pub fn verify(e: &Expected) -> Result<ProcessHandle> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::identity;
 
     fn me() -> Expected {
         let pid = std::process::id() as i32;
