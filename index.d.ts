@@ -169,8 +169,9 @@ export interface IdentityOptions {
 }
 
 /**
- * Is `pid` a live, non-zombie process? Never throws for a number: 0, negatives, fractions,
- * NaN and values above 2^31-1 are never alive (no syscall is made for them).
+ * Is `pid` a live, non-zombie process? 0, negatives, fractions, NaN and values above 2^31-1
+ * are never alive (no syscall is made for them); a value that is not a number at all throws
+ * `EINVALIDPID` (a caller passing a string has a bug worth seeing).
  */
 export declare function isAlive(pid: number): boolean
 

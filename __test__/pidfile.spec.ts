@@ -10,6 +10,7 @@ import path from 'node:path'
 
 import * as sole from '../lib/index.js'
 import { startAgent } from './fixtures/agent-client.mjs'
+import { firstLine } from './fixtures/lines.mjs'
 
 function tmpdir(t: ExecutionContext): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-pid-'))
@@ -28,21 +29,6 @@ function snapshot(p: string): { sha256: string; size: number; mtimeNs: bigint; i
   const st = fs.statSync(p, { bigint: true })
   const sha256 = createHash('sha256').update(fs.readFileSync(p)).digest('hex')
   return { sha256, size: Number(st.size), mtimeNs: st.mtimeNs, ino: st.ino }
-}
-
-/** First line a child writes on stdout. */
-function firstLine(c: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buf = ''
-    c.stdout!.setEncoding('utf8')
-    c.stdout!.on('data', (d: string) => {
-      buf += d
-      const i = buf.indexOf('\n')
-      if (i >= 0) resolve(buf.slice(0, i))
-    })
-    c.once('error', reject)
-    c.once('exit', (code, sig) => reject(new Error(`exited (${code}, ${sig}) before printing a line`)))
-  })
 }
 
 /** A pid no process has: a reaped child's. */

@@ -11,6 +11,7 @@ import path from 'node:path'
 
 import * as sole from '../lib/index.js'
 import { startAgent } from './fixtures/agent-client.mjs'
+import { firstLine } from './fixtures/lines.mjs'
 
 const code = (fn: () => unknown): string | undefined => {
   try {
@@ -29,21 +30,6 @@ function tmpdir(t: ExecutionContext): string {
 
 /** A pid no process has: a reaped child's. */
 const deadPid = (): number => spawnSync('true').pid!
-
-/** Resolve with the first line a child prints. */
-function firstLine(c: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buf = ''
-    c.stdout!.setEncoding('utf8')
-    c.stdout!.on('data', (d: string) => {
-      buf += d
-      const i = buf.indexOf('\n')
-      if (i >= 0) resolve(buf.slice(0, i))
-    })
-    c.once('error', reject)
-    c.once('exit', (c2, s) => reject(new Error(`exited (${c2}, ${s}) before printing a line`)))
-  })
-}
 
 /**
  * A node child that prints "ready" once its handlers are installed. `ignoreTerm`: it survives
@@ -99,9 +85,12 @@ test('isAlive: a zombie is not alive (kill(pid, 0) says it is)', async (t) => {
   t.is(code(() => sole.ProcessHandle.open(zombie)), 'ENOTFOUND')
 })
 
-test('isAlive: 0, negatives, 2^31 and above, NaN and fractions are never alive and never throw', (t) => {
+test('isAlive: 0, negatives, 2^31 and above, NaN and fractions are never alive; non-numbers are EINVALIDPID', (t) => {
   for (const v of [0, -1, -process.pid, 2 ** 31, 2 ** 32, 2 ** 32 + process.pid, Number.NaN, 1.5, 1e300, Infinity]) {
     t.false(sole.isAlive(v), String(v))
+  }
+  for (const v of [String(process.pid), null, undefined, {}, BigInt(process.pid)]) {
+    t.is(code(() => sole.isAlive(v as number)), 'EINVALIDPID', String(v))
   }
 })
 

@@ -423,7 +423,8 @@ export function readLockPid(path: string): number | null {
 
 /**
  * Is `pid` a live process? `0`, negatives, non-integers, NaN and values above 2^31-1 are never
- * alive (no syscall is made); a process of another user (EPERM) is alive; a zombie is not.
+ * alive (no syscall is made); a value that is not a number throws `EINVALIDPID`; a process of
+ * another user (EPERM) is alive; a zombie is not.
  * One syscall for a live pid (`move_pages`; a pid found alive twice in a row gets a cached
  * pidfd, at most 32, and is then checked with one `poll`). Use it for display only:
  * ownership comes from the lock, and identity from {@link processIdentity}.

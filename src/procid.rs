@@ -95,15 +95,22 @@ pub fn validate_pid(env: Env, pid: Unknown) -> Result<i32> {
     pid_arg(&env, &pid)
 }
 
-/// Is `pid` a live, non-zombie process? Never throws for a number: 0, negatives, fractions,
-/// NaN and values above 2^31-1 are never alive (no syscall is made for them).
+/// Is `pid` a live, non-zombie process? 0, negatives, fractions, NaN and values above 2^31-1
+/// are never alive (no syscall is made for them); a value that is not a number at all throws
+/// `EINVALIDPID` (a caller passing a string has a bug worth seeing).
 #[napi]
-pub fn is_alive(pid: f64) -> bool {
-    if pid.is_finite() && pid.fract() == 0.0 && (1.0..=sole_procid::PID_MAX as f64).contains(&pid) {
-        sole_procid::pid_alive(pid as i64)
-    } else {
-        false
-    }
+pub fn is_alive(env: Env, #[napi(ts_arg_type = "number")] pid: Unknown) -> Result<bool> {
+    let n = match pid.get_type()? {
+        ValueType::Number => unsafe { pid.cast::<f64>() }?,
+        _ => return pid_arg(&env, &pid).map(|_| false),
+    };
+    Ok(
+        if n.is_finite() && n.fract() == 0.0 && (1.0..=sole_procid::PID_MAX as f64).contains(&n) {
+            sole_procid::pid_alive(n as i64)
+        } else {
+            false
+        },
+    )
 }
 
 /// The identity of the live process `pid` (`ENOTFOUND` if none, `EINVALIDPID` for bad input).

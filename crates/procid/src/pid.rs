@@ -290,6 +290,14 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id() as i64;
         // Wait until it has exited but do not reap it: waitid with WNOWAIT.
+        wait_exited_unreaped(pid);
+        assert!(!pid_alive(pid), "a zombie holds nothing and is not alive");
+        child.wait().unwrap();
+        assert!(!pid_alive(pid), "a reaped child is dead");
+    }
+
+    /// Block until child `pid` has exited, without reaping it (it stays a zombie).
+    fn wait_exited_unreaped(pid: i64) {
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         let rc = unsafe {
             libc::waitid(
@@ -300,9 +308,6 @@ mod tests {
             )
         };
         assert_eq!(rc, 0);
-        assert!(!pid_alive(pid), "a zombie holds nothing and is not alive");
-        child.wait().unwrap();
-        assert!(!pid_alive(pid), "a reaped child is dead");
     }
 
     #[test]
@@ -319,16 +324,7 @@ mod tests {
             );
         }
         child.kill().unwrap();
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let rc = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
-        };
-        assert_eq!(rc, 0);
+        wait_exited_unreaped(pid);
         assert!(!pid_alive(pid), "a zombie is dead even with a cached pidfd");
         child.wait().unwrap();
         assert!(!pid_alive(pid));
