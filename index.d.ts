@@ -241,7 +241,7 @@ export interface ProcessIdentity {
   /** `/proc/sys/kernel/random/boot_id`. */
   bootId: string
   /** `/proc/PID/exe` without " (deleted)"; `null` when unreadable (another user's process). */
-  exePath?: string
+  exePath: string | null
   /** `true` when the executable was replaced or deleted after the process started. */
   exeDeleted: boolean
   /** Effective uid (owner of `/proc/PID`). */

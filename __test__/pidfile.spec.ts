@@ -10,7 +10,7 @@ import path from 'node:path'
 
 import * as sole from '../lib/index.js'
 import { startAgent } from './fixtures/agent-client.mjs'
-import { firstLine } from './fixtures/lines.mjs'
+import { firstLine, startZombie } from './fixtures/children.mjs'
 
 function tmpdir(t: ExecutionContext): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-pid-'))
@@ -496,37 +496,10 @@ test('pidAlive: non-integers throw EINVALIDPID', (t) => {
 })
 
 test('pidAlive: a zombie (exited, not yet reaped) is not alive', async (t) => {
-  // sh starts a background child that waits for a line on fd 4 (a pipe from us), then execs
-  // `sleep`, which never reaps. Once `sleep` runs (so the shell can no longer reap), we let the
-  // child exit: it stays a zombie of `sleep`.
-  const c = spawn('sh', ['-c', '(read line <&4; exit 0) & echo $!; exec 4<&-; exec sleep 300'], {
-    stdio: ['ignore', 'pipe', 'inherit', 'ignore', 'pipe'],
-  })
-  t.teardown(() => c.kill('SIGKILL'))
-  const zpid = Number(await firstLine(c))
-  t.true(Number.isInteger(zpid) && zpid > 0)
-  const poll = async (what: string, cond: () => boolean): Promise<void> => {
-    for (let i = 0; i < 200_000 && !cond(); i++) await new Promise((r) => setImmediate(r))
-    t.true(cond(), what)
-  }
-  const exe = (pid: number): string => {
-    try {
-      return fs.readlinkSync(`/proc/${pid}/exe`)
-    } catch {
-      return ''
-    }
-  }
-  await poll('the shell has exec\'d sleep', () => path.basename(exe(c.pid!)) === 'sleep')
-  const gate = c.stdio[4] as NodeJS.WritableStream
-  gate.write('go\n')
-  const state = (): string => {
-    const s = fs.readFileSync(`/proc/${zpid}/stat`, 'utf8')
-    return s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3)
-  }
-  await poll('the child is a zombie', () => state() === 'Z')
-  t.notThrows(() => process.kill(zpid, 0), 'kill(pid, 0) alone would call the zombie alive')
-  t.false(sole.pidAlive(zpid), 'a zombie holds nothing and is not alive')
-  t.true(sole.pidAlive(c.pid!), 'its (non-reaping) parent is alive')
+  const { zombie, parent } = await startZombie(t)
+  t.notThrows(() => process.kill(zombie, 0), 'kill(pid, 0) alone would call the zombie alive')
+  t.false(sole.pidAlive(zombie), 'a zombie holds nothing and is not alive')
+  t.true(sole.pidAlive(parent), 'its (non-reaping) parent is alive')
 })
 
 // ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import path from 'node:path'
 
 import * as sole from '../lib/index.js'
 import { startAgent } from './fixtures/agent-client.mjs'
-import { firstLine } from './fixtures/lines.mjs'
+import { firstLine, procState, startZombie } from './fixtures/children.mjs'
 
 const code = (fn: () => unknown): string | undefined => {
   try {
@@ -71,14 +71,8 @@ test('isAlive: self and a live child are alive; a reaped child is not', async (t
 })
 
 test('isAlive: a zombie is not alive (kill(pid, 0) says it is)', async (t) => {
-  // `true` runs in the background and exits; its parent execs `sleep`, which never reaps it.
-  const sh = spawn('sh', ['-c', 'true & echo $!; exec sleep 300'], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.teardown(() => sh.kill('SIGKILL'))
-  const zombie = Number(await firstLine(sh))
-  // Wait for the kernel to report it exited (state Z): the stat file is the kernel's word.
-  const state = () => fs.readFileSync(`/proc/${zombie}/stat`, 'utf8').replace(/^.*\) /s, '')[0]
-  for (let i = 0; i < 100_000 && state() !== 'Z'; i++) await new Promise((r) => setImmediate(r))
-  t.is(state(), 'Z')
+  const { zombie } = await startZombie(t)
+  t.is(procState(zombie), 'Z')
   t.notThrows(() => process.kill(zombie, 0), 'the kernel still answers kill(0) for a zombie')
   t.false(sole.isAlive(zombie))
   t.is(code(() => sole.processIdentity(zombie)), 'ENOTFOUND')
@@ -92,6 +86,22 @@ test('isAlive: 0, negatives, 2^31 and above, NaN and fractions are never alive; 
   for (const v of [String(process.pid), null, undefined, {}, BigInt(process.pid)]) {
     t.is(code(() => sole.isAlive(v as number)), 'EINVALIDPID', String(v))
   }
+})
+
+test('another user sees this process as alive (EPERM), identified, verifiable, but not signallable', async (t) => {
+  if (process.geteuid!() !== 0) return t.pass('needs root to start an agent as uid 65534')
+  const agent = await startAgent(t, { uid: 65534, gid: 65534 })
+  const r = await agent.call('procid', { pid: process.pid })
+  t.true(r.ok, JSON.stringify(r))
+  t.true(r.alive, 'EPERM means alive')
+  t.is(r.identity.pid, process.pid)
+  t.is(r.identity.startTime, sole.processIdentity(process.pid).startTime)
+  t.is(r.identity.uid, 0)
+  t.is(r.identity.exePath, null, "another user's exe link is unreadable: null, not an error")
+  t.is(r.signal0, 'EPERM')
+  t.is(r.terminate, 'EPERM')
+  t.is(r.hash, 'EACCES')
+  t.true(sole.isAlive(process.pid))
 })
 
 // ---------------------------------------------------------------------------------------------

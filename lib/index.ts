@@ -450,8 +450,8 @@ export interface ExpectedIdentity {
   pid: number
   startTime?: number
   bootId?: string
-  /** Compared after canonicalisation (symlinks resolved). */
-  exePath?: string
+  /** Compared after canonicalisation (symlinks resolved); `null` or absent: not checked. */
+  exePath?: string | null
   /** Lowercase or uppercase hex SHA-256 of the executable. */
   exeSha256?: string
 }

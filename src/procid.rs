@@ -19,7 +19,7 @@ pub struct ProcessIdentity {
     /// `/proc/sys/kernel/random/boot_id`.
     pub boot_id: String,
     /// `/proc/PID/exe` without " (deleted)"; `null` when unreadable (another user's process).
-    pub exe_path: Option<String>,
+    pub exe_path: Either<String, Null>,
     /// `true` when the executable was replaced or deleted after the process started.
     pub exe_deleted: bool,
     /// Effective uid (owner of `/proc/PID`).
@@ -34,7 +34,10 @@ pub(crate) fn to_js_identity(id: Identity, sha: Option<String>) -> ProcessIdenti
         pid: id.pid,
         start_time: id.start_time as f64,
         boot_id: id.boot_id,
-        exe_path: id.exe_path,
+        exe_path: match id.exe_path {
+            Some(p) => Either::A(p),
+            None => Either::B(Null),
+        },
         exe_deleted: id.exe_deleted,
         uid: id.uid,
         hostname: id.hostname,
