@@ -116,8 +116,10 @@ export declare class NativeScopeRegistry {
   /**
    * Open the registry at `path` (default: `$SOLE_RUNTIME_DIR/scope.json`, else
    * `$XDG_RUNTIME_DIR/sole/scope.json`, else `<tmpdir>/sole-<uid>/scope.json`).
+   * `timeoutMs`: how long an operation waits for another process's operation before
+   * `ETIMEDOUT` (default 10000; `null`/absent: the default).
    */
-  static open(path?: string | undefined | null): NativeScopeRegistry
+  static open(path?: string | undefined | null, timeoutMs?: number | undefined | null): NativeScopeRegistry
   /** Absolute path of the data file. */
   get path(): string
   register(opts: string): void

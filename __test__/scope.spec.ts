@@ -304,3 +304,31 @@ test('bad arguments → EINVAL / EINVALIDPID, file unchanged', (t) => {
   code(t, () => ScopeRegistry.open(''), 'EINVAL')
   t.is(snapshot(dir), before)
 })
+
+test('a process stuck holding the registry lock gives ETIMEDOUT naming it, never a frozen loop', async (t) => {
+  const file = path.join(tmp(t), 'scope.json')
+  const reg = ScopeRegistry.open(file, { timeoutMs: 100 })
+  reg.register({ name: 'a', scopes: [w('/a')], sessionId: 'sa' })
+  // flock(1) holds the lock file (-o: its sleep does not inherit the descriptor), as a stopped
+  // or hung registry user would.
+  const holder = spawn('flock', ['-o', '-x', `${file}.lock`, 'sleep', '300'], { stdio: 'ignore' })
+  t.teardown(() => holder.kill('SIGKILL'))
+  // Ready when the kernel shows flock(1) holding it.
+  const { readPidfile } = await import('../lib/index.js')
+  for (let i = 0; i < 200_000; i++) {
+    const s = readPidfile(`${file}.lock`)
+    if (s.state === 'held' && s.pid === holder.pid) break
+    await new Promise((r) => setImmediate(r))
+  }
+  const before = snapshot(path.dirname(file))
+  const e = code(t, () => reg.register({ name: 'b', scopes: [w('/b')], sessionId: 'sb' }), 'ETIMEDOUT')
+  t.is(e.pid, holder.pid)
+  t.is(e.path, `${file}.lock`)
+  t.is(snapshot(path.dirname(file)), before, 'nothing written')
+  code(t, () => ScopeRegistry.open(file, { timeoutMs: -1 }), 'EINVAL')
+  const gone = new Promise((r) => holder.once('exit', r))
+  holder.kill('SIGKILL')
+  await gone
+  reg.register({ name: 'b', scopes: [w('/b')], sessionId: 'sb' })
+  t.deepEqual(reg.list().map((a) => a.name), ['a', 'b'])
+})

@@ -581,11 +581,15 @@ export function verifyProcess(expected: ExpectedIdentity): ProcessHandle {
   return ProcessHandle.fromNative(native.verifyProcess(identityArg(expected)))
 }
 
-/** Reject a non-object or a `pid` that is not a pid with `EINVALIDPID` (decided natively). */
-function identityArg(e: unknown): ExpectedIdentity {
+/**
+ * Reject a non-object or a `pid` that is not a pid with `EINVALIDPID` (decided natively); a
+ * `null` exePath (as `processIdentity` reports an unreadable one) means "not checked".
+ */
+function identityArg(e: unknown): native.ExpectedIdentity {
   if (typeof e !== 'object' || e === null) native.validatePid(e)
   native.validatePid((e as { pid?: unknown }).pid)
-  return e as ExpectedIdentity
+  const id = e as ExpectedIdentity
+  return id.exePath === null ? { ...id, exePath: undefined } : (id as native.ExpectedIdentity)
 }
 
 /** How `terminateGracefully` ended. */

@@ -127,9 +127,13 @@ export class ScopeRegistry {
    * Open the registry whose data file is `path`. Default: `$SOLE_RUNTIME_DIR/scope.json`, else
    * `$XDG_RUNTIME_DIR/sole/scope.json`, else `<os.tmpdir()>/sole-<uid>/scope.json` (created
    * 0700 and verified). The table is loaded once, so a corrupt or hostile file throws here.
+   *
+   * Every method is synchronous and first takes the registry's lock. `timeoutMs` (default
+   * 10000) bounds the wait for another process's operation: a holder stuck that long (stopped,
+   * hung, hostile) gives `ETIMEDOUT` naming its pid instead of a frozen event loop.
    */
-  static open(path?: string): ScopeRegistry {
-    return new ScopeRegistry(native.NativeScopeRegistry.open(path))
+  static open(path?: string, opts: { timeoutMs?: number } = {}): ScopeRegistry {
+    return new ScopeRegistry(native.NativeScopeRegistry.open(path, opts.timeoutMs))
   }
 
   /**

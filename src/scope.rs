@@ -23,9 +23,20 @@ pub struct NativeScopeRegistry {
 impl NativeScopeRegistry {
     /// Open the registry at `path` (default: `$SOLE_RUNTIME_DIR/scope.json`, else
     /// `$XDG_RUNTIME_DIR/sole/scope.json`, else `<tmpdir>/sole-<uid>/scope.json`).
+    /// `timeoutMs`: how long an operation waits for another process's operation before
+    /// `ETIMEDOUT` (default 10000; `null`/absent: the default).
     #[napi(factory)]
-    pub fn open(env: Env, path: Option<String>) -> Result<Self> {
-        let r = Registry::open(path.as_deref()).map_err(|e| js_error(&env, e))?;
+    pub fn open(env: Env, path: Option<String>, timeout_ms: Option<f64>) -> Result<Self> {
+        let timeout = match timeout_ms {
+            None => sole_scope::store::DEFAULT_LOCK_TIMEOUT,
+            Some(ms) => sole_lock::timeout_from_ms(
+                ms,
+                std::path::Path::new(path.as_deref().unwrap_or("the scope registry")),
+            )
+            .map_err(|e| js_error(&env, e))?,
+        };
+        let r =
+            Registry::open_with(path.as_deref(), Some(timeout)).map_err(|e| js_error(&env, e))?;
         Ok(NativeScopeRegistry { inner: Arc::new(r) })
     }
 

@@ -146,8 +146,9 @@ impl LockFile {
         LockFile::lock_on(open::open_lock_file(path, opts)?, path, mode, timeout)
     }
 
-    /// [`LockFile::lock`] on an already opened file (a path's, or a [`Handle`]'s).
-    pub(crate) fn lock_on(
+    /// [`LockFile::lock`] on an already opened file (a path's, a [`Handle`]'s, or another
+    /// crate's via [`open::Opened::from_file`]).
+    pub fn lock_on(
         opened: open::Opened,
         path: &Path,
         mode: Mode,

@@ -13,7 +13,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,6 +64,30 @@ impl Opened {
             ino: st.st_ino,
             busy: None,
         }
+    }
+}
+
+impl Opened {
+    /// Wrap a file another crate opened and checked itself (the scope registry's lock file,
+    /// opened relative to its directory fd), so that [`crate::LockFile::lock_on`] can lock it
+    /// with a bounded, cancellable wait.
+    pub fn from_file(file: Arc<File>, path: &Path) -> Result<Opened> {
+        // SAFETY: fstat on a valid fd into a caller-owned struct.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 {
+            return Err(Error::os(
+                io::Error::last_os_error(),
+                "stat lock file",
+                path,
+            ));
+        }
+        Ok(Opened {
+            file,
+            path: Arc::from(path),
+            dev: st.st_dev,
+            ino: st.st_ino,
+            busy: None,
+        })
     }
 }
 

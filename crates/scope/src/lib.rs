@@ -86,21 +86,48 @@ impl Registry {
     /// Open the registry at `path`, or at [`store::default_path`]. Loads the table once, so a
     /// corrupt or hostile file is reported here rather than at the first operation.
     pub fn open(path: Option<&str>) -> Result<Registry> {
+        Registry::open_with(path, Some(store::DEFAULT_LOCK_TIMEOUT))
+    }
+
+    /// [`Registry::open`] with a bound on every wait for the registry lock (the first one is
+    /// the initial load); `None` waits forever.
+    pub fn open_with(
+        path: Option<&str>,
+        lock_timeout: Option<std::time::Duration>,
+    ) -> Result<Registry> {
         let (p, policy) = match path {
             Some(p) => (store::resolve(p)?, DirPolicy::Given),
             None => store::default_path()?,
         };
-        Registry::open_at(&p, policy)
+        Registry::open_at_with(&p, policy, lock_timeout)
     }
 
     pub fn open_at(path: &Path, policy: DirPolicy) -> Result<Registry> {
+        Registry::open_at_with(path, policy, Some(store::DEFAULT_LOCK_TIMEOUT))
+    }
+
+    fn open_at_with(
+        path: &Path,
+        policy: DirPolicy,
+        lock_timeout: Option<std::time::Duration>,
+    ) -> Result<Registry> {
+        let mut store = Store::open(path, policy)?;
+        store.lock_timeout = lock_timeout;
         let r = Registry {
-            store: Store::open(path, policy)?,
+            store,
             cache: Mutex::new(None),
             probe: None,
         };
         r.list()?;
         Ok(r)
+    }
+
+    /// Bound the wait for another process's operation (default
+    /// [`store::DEFAULT_LOCK_TIMEOUT`]; `None`: wait forever). Past it, `ETIMEDOUT` names the
+    /// holder. Test: `tests::a_stuck_holder_gives_etimedout`, `__test__/scope.spec.ts`.
+    pub fn with_lock_timeout(mut self, t: Option<std::time::Duration>) -> Self {
+        self.store.lock_timeout = t;
+        self
     }
 
     /// Replace the liveness probe (tests): `probe(a)` false means `a` is stale.
@@ -387,6 +414,52 @@ mod tests {
         assert_eq!(cached.gen, r.store.generation().unwrap());
         drop(c);
         let _ = d;
+    }
+
+    #[test]
+    fn a_stuck_holder_gives_etimedout() {
+        let (_d, r) = open();
+        // Another open file description holds the registry lock (as a stopped process would).
+        let holder = sole_lock::LockFile::lock(
+            &r.store.lock_path,
+            sole_lock::Mode::Exclusive,
+            &sole_lock::OpenOptions::default(),
+            None,
+        );
+        // Same thread: the registry refuses to wait for a lock this thread holds.
+        let e = r.list().unwrap_err();
+        assert_eq!(e.code(), "EDEADLK");
+        drop(holder);
+        let path = r.store.lock_path.clone();
+        let t = std::thread::spawn(move || {
+            let l = sole_lock::LockFile::lock(
+                &path,
+                sole_lock::Mode::Exclusive,
+                &sole_lock::OpenOptions::default(),
+                None,
+            )
+            .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(l);
+        });
+        // Wait until the other thread holds it (the kernel says so), then time out.
+        while sole_lock::LockFile::try_lock(
+            &r.store.lock_path,
+            sole_lock::Mode::Exclusive,
+            &sole_lock::OpenOptions::default(),
+        )
+        .unwrap()
+        .is_some()
+        {
+            std::thread::yield_now();
+        }
+        let r = Arc::try_unwrap(r)
+            .ok()
+            .unwrap()
+            .with_lock_timeout(Some(std::time::Duration::from_millis(20)));
+        assert_eq!(r.list().unwrap_err().code(), "ETIMEDOUT");
+        t.join().unwrap();
+        assert!(r.list().is_ok(), "free again: the next operation proceeds");
     }
 
     #[test]

@@ -80,7 +80,9 @@ pub struct Store {
     pub data_path: PathBuf,
     pub lock_path: PathBuf,
     dir: OwnedFd,
-    lock: File,
+    lock: std::sync::Arc<File>,
+    /// How long [`Store::lock`] waits for another process's operation (`None`: forever).
+    pub lock_timeout: Option<std::time::Duration>,
     data_name: CString,
     tmp_name: CString,
 }
@@ -395,7 +397,8 @@ impl Store {
             data_path: data_path.to_path_buf(),
             lock_path,
             dir,
-            lock,
+            lock: std::sync::Arc::new(lock),
+            lock_timeout: Some(DEFAULT_LOCK_TIMEOUT),
             data_name,
             tmp_name,
         })
@@ -405,16 +408,21 @@ impl Store {
     /// the returned value is dropped (explicit `LOCK_UN`). Registry operations hold it for
     /// microseconds to a few milliseconds, so waits are short.
     pub fn lock(&self) -> Result<Locked<'_>> {
-        loop {
-            // SAFETY: valid fd.
-            if unsafe { libc::flock(self.lock.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return Ok(Locked(self));
-            }
-            let e = last_err();
-            if e.raw_os_error() != Some(libc::EINTR) {
-                return Err(Error::os(e, "flock", &self.lock_path));
-            }
-        }
+        // The wait is bounded: operations hold the lock for milliseconds, so a holder that keeps
+        // it for `lock_timeout` is stopped (SIGSTOP), stuck or hostile, and the caller gets
+        // ETIMEDOUT naming it instead of a frozen event loop. The wait runs on sole_lock's
+        // cancellable waiter; EDEADLK if this thread already holds it.
+        let opened = sole_lock::open::Opened::from_file(self.lock.clone(), &self.lock_path)?;
+        let lock = sole_lock::LockFile::lock_on(
+            opened,
+            &self.lock_path,
+            sole_lock::Mode::Exclusive,
+            self.lock_timeout,
+        )?;
+        Ok(Locked {
+            _store: self,
+            _lock: lock,
+        })
     }
 
     /// The generation counter in the lock file (0 when the file is new).
@@ -574,14 +582,14 @@ impl Store {
 }
 
 /// Proof that the store's lock is held; unlocks on drop.
-pub struct Locked<'a>(&'a Store);
-
-impl Drop for Locked<'_> {
-    fn drop(&mut self) {
-        // SAFETY: valid fd.
-        unsafe { libc::flock(self.0.lock.as_raw_fd(), libc::LOCK_UN) };
-    }
+pub struct Locked<'a> {
+    _store: &'a Store,
+    /// Released (explicit `LOCK_UN`) when the operation's guard is dropped.
+    _lock: sole_lock::LockFile,
 }
+
+/// Default bound on the wait for the registry lock.
+pub const DEFAULT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {
