@@ -1,7 +1,9 @@
 // The guarantee, shown with real processes: five processes race for one pidfile, exactly one
 // wins, the others are told who holds it and wait; each time the owner is SIGKILLed, exactly
-// one waiter takes over, and we print how long that took. No step waits on a sleep: every
-// step is driven by a message from a process or by the kernel releasing a lock.
+// one waiter takes over, and we print how long that took. Then the scope registry: an
+// overlapping write claim is refused with the owner's name, and a SIGKILLed owner's scope is
+// reclaimed by the next operation. No step waits on a sleep: every step is driven by a message
+// from a process or by the kernel releasing a lock.
 import { fork } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -98,4 +100,33 @@ console.log(`\n  PID ${owner} released cleanly: readPidfile → ${JSON.stringify
 const sorted = [...takeovers].sort((a, b) => a - b)
 console.log(`\nExactly one owner at every step. Takeover after SIGKILL: median ${sorted[Math.floor(sorted.length / 2)].toFixed(3)} ms, max ${sorted.at(-1).toFixed(3)} ms (no stale timeout: the kernel frees a dead owner's lock).`)
 for (const c of children.values()) c.kill('SIGKILL')
+
+// The scope registry: a writer owns a subtree; an overlapping claim is refused with the owner's
+// name; when the owner is SIGKILLed, the next operation of any process reclaims its scope.
+console.log('\nScope registry: who may write where\n')
+const registry = path.join(dir, 'scope.json')
+const scopeChild = (name, target) =>
+  new Promise((resolve) => {
+    const c = fork(path.join(here, 'scope-child.mjs'), [registry, name, target], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    c.once('message', (m) => resolve({ c, m }))
+  })
+const a = await scopeChild('builder', path.join(dir, 'tree'))
+if (a.m.ev !== 'registered') fail(`builder could not register: ${a.m.message}`)
+console.log(`  PID ${a.m.pid} ("builder") owns ${path.join(dir, 'tree')}/**`)
+const b = await scopeChild('linter', path.join(dir, 'tree', 'src'))
+if (b.m.ev !== 'refused' || b.m.code !== 'ECONFLICT') fail(`an overlapping claim was not refused: ${JSON.stringify(b.m)}`)
+console.log(`  PID ${b.m.pid} ("linter") wants ${path.join(dir, 'tree', 'src')}/** → ${b.m.code}: ${b.m.message.split(':')[0]}`)
+b.c.kill('SIGKILL')
+const reg = sole.ScopeRegistry.open(registry)
+if (!reg.list().some((x) => x.name === 'builder')) fail('the live builder is missing from the registry')
+const gone = new Promise((r) => a.c.once('exit', r))
+a.c.kill('SIGKILL')
+await gone
+// No reclaim call, no timeout: the next operation of any process cleans up first.
+reg.register({ name: 'linter', scopes: [{ target: path.join(dir, 'tree', 'src'), permission: 'write', recursive: true }], sessionId: 'demo' })
+const names = reg.list().map((x) => x.name)
+if (names.includes('builder')) fail(`the SIGKILLed builder's scope survived: ${JSON.stringify(names)}`)
+console.log(`  PID ${a.m.pid} SIGKILLed → the next register() reclaimed "builder" (no live process has its pid and start time) and "linter" now owns ${path.join(dir, 'tree', 'src')}/**`)
+reg.release('linter')
+console.log('\nEvery claim had exactly one owner; a dead owner was cleaned up by the next operation, without a timeout.')
 fs.rmSync(dir, { recursive: true, force: true })
