@@ -1,7 +1,7 @@
 // The scope registry through the public API (`lib/scope.ts`): seed 002's tests as behaviours,
 // storage guarantees, and hostile inputs (each refused with its typed error, files unchanged).
 import test, { type ExecutionContext } from 'ava'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -331,4 +331,30 @@ test('a process stuck holding the registry lock gives ETIMEDOUT naming it, never
   await gone
   reg.register({ name: 'b', scopes: [w('/b')], sessionId: 'sb' })
   t.deepEqual(reg.list().map((a) => a.name), ['a', 'b'])
+})
+
+test('default path under the temp dir: created 0700; a planted directory or symlink is refused', (t) => {
+  if (process.geteuid!() !== 0) return t.pass('needs root to plant a directory owned by another user')
+  const base = tmp(t)
+  fs.chmodSync(base, 0o1777) // like /tmp: anyone may create entries in it
+  const mine = path.join(base, `sole-${process.geteuid!()}`)
+  // A fresh process with only TMPDIR pointing at `base` (no runtime dirs) opens the default.
+  const openDefault = (): { code?: string; path?: string } => {
+    const src = `const { ScopeRegistry } = require(${JSON.stringify(path.resolve('lib/index.js'))}); try { console.log(JSON.stringify({ path: ScopeRegistry.open().path })) } catch (e) { console.log(JSON.stringify({ code: e.code })) }`
+    const env = { ...process.env, TMPDIR: base }
+    delete env.SOLE_RUNTIME_DIR
+    delete env.XDG_RUNTIME_DIR
+    const r = spawnSync(process.execPath, ['-e', src], { env, encoding: 'utf8' })
+    return JSON.parse(r.stdout)
+  }
+  fs.mkdirSync(mine)
+  fs.chownSync(mine, 65534, 65534)
+  t.deepEqual(openDefault(), { code: 'EINSECURE' })
+  t.deepEqual(fs.readdirSync(mine), [], 'nothing created inside')
+  fs.rmdirSync(mine)
+  fs.symlinkSync('/etc', mine)
+  t.deepEqual(openDefault(), { code: 'ESYMLINK' })
+  fs.unlinkSync(mine)
+  t.deepEqual(openDefault(), { path: path.join(mine, 'scope.json') })
+  t.is(fs.statSync(mine).mode & 0o777, 0o700)
 })

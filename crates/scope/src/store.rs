@@ -255,8 +255,11 @@ fn open_dir(dir: &Path, policy: DirPolicy) -> Result<OwnedFd> {
     let fd = unsafe { libc::open(c.as_ptr(), flags) };
     if fd < 0 {
         let err = last_err();
+        // O_NOFOLLOW|O_DIRECTORY on a symlink fails with ELOOP or ENOTDIR: say which it is.
+        let is_link = std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink());
         return Err(match err.raw_os_error() {
             Some(libc::ELOOP) => symlink_error(dir),
+            Some(libc::ENOTDIR) if is_link => symlink_error(dir),
             _ => Error::os(err, "open registry directory", dir),
         });
     }
