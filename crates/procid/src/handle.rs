@@ -173,6 +173,13 @@ impl ProcessHandle {
                 })
             }
             Err(libc::ESRCH) => Err(not_running(pid)),
+            // pidfd_open refuses a thread id that is not its process's leader (EINVAL on older
+            // kernels, ENOENT on newer ones).
+            Err(libc::EINVAL) | Err(libc::ENOENT) => Err(Error::new(
+                Kind::NotFound,
+                format!("{pid} is a thread of another process, not a process: pass the process id (the thread group leader, /proc/{pid}/status Tgid)."),
+            )
+            .with_pid(pid)),
             Err(libc::ENOSYS) | Err(libc::EPERM) => Self::open_without_pidfd(pid),
             Err(errno) => Err(Error::new(
                 Kind::Os(errno),
@@ -543,6 +550,22 @@ mod tests {
         assert_eq!(h.signal(0).unwrap_err().code(), "EBADF");
         c.kill().unwrap();
         c.wait().unwrap();
+    }
+
+    #[test]
+    fn a_thread_id_is_not_a_process() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            tx.send(unsafe { libc::gettid() }).unwrap();
+            let _ = done_rx.recv();
+        });
+        let tid = rx.recv().unwrap();
+        let e = ProcessHandle::open(tid).unwrap_err();
+        assert_eq!(e.code(), "ENOTFOUND");
+        assert!(e.message().contains("thread"), "{}", e.message());
+        done_tx.send(()).unwrap();
+        t.join().unwrap();
     }
 
     #[test]
