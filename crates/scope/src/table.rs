@@ -107,15 +107,17 @@ impl<F: FnMut(&Allocation) -> bool> Liveness for F {
 #[derive(Default)]
 pub struct SystemLiveness {
     seen: HashMap<(i32, Option<u64>), bool>,
+    /// This boot's id, read once per pass (`Some(None)`: unreadable).
+    boot: Option<Option<String>>,
 }
 
 impl Liveness for SystemLiveness {
     fn is_live(&mut self, a: &Allocation) -> bool {
         if let Some(b) = &a.boot_id {
-            match sole_procid::boot_id() {
-                Ok(now) if &now == b => {}
+            let now = self.boot.get_or_insert_with(|| sole_procid::boot_id().ok());
+            if now.as_deref() != Some(b.as_str()) {
                 // Another boot: every process of that boot is gone.
-                _ => return false,
+                return false;
             }
         }
         *self.seen.entry((a.pid, a.start_time)).or_insert_with(|| {
@@ -240,24 +242,6 @@ impl Table {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Table::new());
         }
-        // Check the version before the shape, so a future format is reported as such. The
-        // header pass skips everything but `version` without building it.
-        #[derive(Deserialize)]
-        struct Header {
-            version: Option<serde_json::Value>,
-        }
-        let h: Header = serde_json::from_slice(bytes)
-            .map_err(|e| corrupt(file, format!("not a JSON object: {e}")))?;
-        match h.version {
-            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(VERSION as u64) => {}
-            Some(other) => {
-                return Err(corrupt(
-                    file,
-                    format!("unknown version {other}; this sole reads version {VERSION}"),
-                ))
-            }
-            None => return Err(corrupt(file, "no \"version\" field".into())),
-        }
         // Each allocation is parsed from its own raw JSON, and that JSON becomes its cached
         // fragment: writing it back reproduces exactly the allocation parsed from it, so a
         // process that reread another's table does not reserialise 10,000 allocations.
@@ -268,8 +252,34 @@ impl Table {
             #[serde(borrow)]
             allocations: Vec<&'a serde_json::value::RawValue>,
         }
-        let raw: RawTable = serde_json::from_slice(bytes)
-            .map_err(|e| corrupt(file, format!("wrong shape: {e}")))?;
+        let raw: RawTable = match serde_json::from_slice::<RawTable>(bytes) {
+            Ok(r) if r.version == VERSION => r,
+            // Not what this version writes: look at the version first, so a future format is
+            // reported as such rather than as a wrong shape. (Only failures pay for this pass.)
+            other => {
+                #[derive(Deserialize)]
+                struct Header {
+                    version: Option<serde_json::Value>,
+                }
+                let h: Header = serde_json::from_slice(bytes)
+                    .map_err(|e| corrupt(file, format!("not a JSON object: {e}")))?;
+                match h.version {
+                    Some(serde_json::Value::Number(n)) if n.as_u64() == Some(VERSION as u64) => {}
+                    Some(v) => {
+                        return Err(corrupt(
+                            file,
+                            format!("unknown version {v}; this sole reads version {VERSION}"),
+                        ))
+                    }
+                    None => return Err(corrupt(file, "no \"version\" field".into())),
+                }
+                let why = match other {
+                    Err(e) => format!("wrong shape: {e}"),
+                    Ok(r) => format!("version {} read as {VERSION}", r.version),
+                };
+                return Err(corrupt(file, why));
+            }
+        };
         let mut allocations = Vec::with_capacity(raw.allocations.len());
         for (i, r) in raw.allocations.iter().enumerate() {
             let a: Allocation = serde_json::from_str(r.get())
