@@ -67,16 +67,18 @@ export interface EffectiveWriteScope {
 
 /**
  * Codes of scope registry errors (besides OS codes such as `EACCES`, `ENOSPC`):
- * - `EDUPLICATE` (`err.name`): the name is already registered.
+ * - `EDUPLICATE` (`err.allocation`): the name is already registered.
  * - `ECONFLICT` (`err.competitor`, `err.rule`): a write rule overlaps another allocation's.
  * - `ENOTSUBSET` (`err.spawner`, `err.rule`): a delegated rule is not inside the spawner's
  *   effective write scope.
- * - `EUNKNOWN` (`err.name`): no allocation has that name.
+ * - `EUNKNOWN` (`err.allocation`): no allocation has that name.
  * - `ECORRUPT` (`err.path`): the data file is not a table sole wrote; it is never overwritten.
  * - `ESYMLINK`, `EINSECURE`, `ENOTREG`: a symlinked, foreign-owned or group/world-writable
  *   file or directory, or not a regular file.
  * - `EINVAL`: a relative target, a bad permission, an empty name, an unknown option.
  * - `EINVALIDPID`: a pid that is not an integer in 1..2^31-1.
+ * - `ETIMEDOUT` (`err.pid` of the holder): another process held the registry lock longer than
+ *   `timeoutMs` (see {@link ScopeRegistry.open}).
  */
 export type ScopeErrorCode =
   | 'EDUPLICATE'
@@ -89,6 +91,7 @@ export type ScopeErrorCode =
   | 'ENOTREG'
   | 'EINVAL'
   | 'EINVALIDPID'
+  | 'ETIMEDOUT'
   | (string & {})
 
 /** Releases its allocation on `release()` or at the end of a `using` block. */
