@@ -114,6 +114,11 @@ export declare class NativeScopeGuard {
 /** An opened scope registry (use `ScopeRegistry` from the TypeScript layer). */
 export declare class NativeScopeRegistry {
   /**
+   * Close the registry's directory and lock-file descriptors (guards it issued keep their
+   * own reference and can still release). Idempotent; later calls throw `EBADF`.
+   */
+  close(): void
+  /**
    * Open the registry at `path` (default: `$SOLE_RUNTIME_DIR/scope.json`, else
    * `$XDG_RUNTIME_DIR/sole/scope.json`, else `<tmpdir>/sole-<uid>/scope.json`).
    * `timeoutMs`: how long an operation waits for another process's operation before

@@ -358,3 +358,43 @@ test('default path under the temp dir: created 0700; a planted directory or syml
   t.deepEqual(openDefault(), { path: path.join(mine, 'scope.json') })
   t.is(fs.statSync(mine).mode & 0o777, 0o700)
 })
+
+test('a full filesystem (ENOSPC) fails the operation and loses nothing: the previous table stays', (t) => {
+  // A tiny tmpfs of our own (root only); elsewhere this guarantee rests on the temp+rename
+  // design and the crash-injection test.
+  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-scope-full-'))
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=128k,mode=0700', 'tmpfs', mnt]).status === 0
+  // One teardown, in order: unmount, then remove the mount point.
+  t.teardown(() => {
+    if (mounted) spawnSync('umount', ['-l', mnt]) // lazy: the registries' fds close on GC
+    fs.rmSync(mnt, { recursive: true, force: true })
+  })
+  if (!mounted) return t.pass('cannot mount a tmpfs here (not root)')
+  const file = path.join(mnt, 'scope.json')
+  const reg = ScopeRegistry.open(file)
+  const pad = 'x'.repeat(200)
+  let n = 0
+  let err: SoleError | undefined
+  for (; n < 10_000; n++) {
+    try {
+      reg.register({ name: `n${n}${pad}`, scopes: [w(`/t/${n}`)], sessionId: `s${n}` })
+    } catch (e) {
+      err = e as SoleError
+      break
+    }
+  }
+  t.is(err?.code, 'ENOSPC')
+  t.is(err?.path, file)
+  t.regex(err!.message, /full/)
+  // Every completed registration is still there, in this handle and from a fresh one.
+  t.is(reg.list().length, n)
+  const again = ScopeRegistry.open(file)
+  t.is(again.list().length, n)
+  // Freeing space (a release) works, and the next registration succeeds.
+  again.release(`n0${pad}`)
+  again.register({ name: 'after', scopes: [w('/after')], sessionId: 'a' })
+  t.true(again.list().some((a) => a.name === 'after'))
+  reg.close()
+  again[Symbol.dispose]()
+  t.is((t.throws(() => again.list()) as SoleError).code, 'EBADF')
+})

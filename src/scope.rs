@@ -16,11 +16,37 @@ use crate::js_error;
 /// An opened scope registry (use `ScopeRegistry` from the TypeScript layer).
 #[napi]
 pub struct NativeScopeRegistry {
-    inner: Arc<Registry>,
+    inner: Option<Arc<Registry>>,
+    path: String,
+}
+
+impl NativeScopeRegistry {
+    fn reg(&self, env: &Env) -> Result<&Arc<Registry>> {
+        self.inner.as_ref().ok_or_else(|| {
+            js_error(
+                env,
+                sole_error::Error::new(
+                    sole_error::Kind::Os(libc::EBADF),
+                    format!(
+                        "the scope registry {} is closed: open it again with ScopeRegistry.open().",
+                        self.path
+                    ),
+                )
+                .with_path(std::path::Path::new(&self.path)),
+            )
+        })
+    }
 }
 
 #[napi]
 impl NativeScopeRegistry {
+    /// Close the registry's directory and lock-file descriptors (guards it issued keep their
+    /// own reference and can still release). Idempotent; later calls throw `EBADF`.
+    #[napi]
+    pub fn close(&mut self) {
+        self.inner = None;
+    }
+
     /// Open the registry at `path` (default: `$SOLE_RUNTIME_DIR/scope.json`, else
     /// `$XDG_RUNTIME_DIR/sole/scope.json`, else `<tmpdir>/sole-<uid>/scope.json`).
     /// `timeoutMs`: how long an operation waits for another process's operation before
@@ -37,18 +63,21 @@ impl NativeScopeRegistry {
         };
         let r =
             Registry::open_with(path.as_deref(), Some(timeout)).map_err(|e| js_error(&env, e))?;
-        Ok(NativeScopeRegistry { inner: Arc::new(r) })
+        Ok(NativeScopeRegistry {
+            path: r.path().to_string_lossy().into_owned(),
+            inner: Some(Arc::new(r)),
+        })
     }
 
     /// Absolute path of the data file.
     #[napi(getter)]
     pub fn path(&self) -> String {
-        self.inner.path().to_string_lossy().into_owned()
+        self.path.clone()
     }
 
     #[napi]
     pub fn register(&self, env: Env, opts: String) -> Result<()> {
-        let r = &self.inner;
+        let r = self.reg(&env)?;
         json::register_args(&opts, r.path())
             .and_then(|(spec, sid)| r.register(spec, sid))
             .map_err(|e| js_error(&env, e))
@@ -56,7 +85,7 @@ impl NativeScopeRegistry {
 
     #[napi]
     pub fn delegate(&self, env: Env, spawner: String, opts: String) -> Result<()> {
-        let r = &self.inner;
+        let r = self.reg(&env)?;
         json::delegate_args(&opts, r.path())
             .and_then(|spec| r.delegate(&spawner, spec))
             .map_err(|e| js_error(&env, e))
@@ -64,13 +93,15 @@ impl NativeScopeRegistry {
 
     #[napi]
     pub fn release(&self, env: Env, name: String) -> Result<()> {
-        self.inner.release(&name).map_err(|e| js_error(&env, e))
+        self.reg(&env)?
+            .release(&name)
+            .map_err(|e| js_error(&env, e))
     }
 
     /// JSON array of the removed names.
     #[napi]
     pub fn reclaim_stale(&self, env: Env) -> Result<String> {
-        self.inner
+        self.reg(&env)?
             .reclaim_stale()
             .map(|v| json::to_json(&v))
             .map_err(|e| js_error(&env, e))
@@ -78,7 +109,7 @@ impl NativeScopeRegistry {
 
     #[napi]
     pub fn adopt(&self, env: Env, name: String, opts: String) -> Result<()> {
-        let r = &self.inner;
+        let r = self.reg(&env)?;
         json::adopt_args(&opts, r.path())
             .and_then(|(pid, sid)| r.adopt(&name, pid, sid))
             .map_err(|e| js_error(&env, e))
@@ -87,7 +118,7 @@ impl NativeScopeRegistry {
     /// JSON of the allocation, or `null`.
     #[napi]
     pub fn lookup_session(&self, env: Env, session_id: String) -> Result<String> {
-        self.inner
+        self.reg(&env)?
             .lookup_session(&session_id)
             .map(|v| json::to_json(&v))
             .map_err(|e| js_error(&env, e))
@@ -96,7 +127,7 @@ impl NativeScopeRegistry {
     /// JSON array of allocations.
     #[napi]
     pub fn list(&self, env: Env) -> Result<String> {
-        self.inner
+        self.reg(&env)?
             .list()
             .map(|v| json::to_json(&v))
             .map_err(|e| js_error(&env, e))
@@ -105,7 +136,7 @@ impl NativeScopeRegistry {
     /// JSON `{ rules, delegated }`.
     #[napi]
     pub fn effective_write_scope(&self, env: Env, name: String) -> Result<String> {
-        self.inner
+        self.reg(&env)?
             .effective_write_scope(&name)
             .map(|v| json::to_json(&v))
             .map_err(|e| js_error(&env, e))
@@ -113,7 +144,7 @@ impl NativeScopeRegistry {
 
     #[napi]
     pub fn within_effective_write(&self, env: Env, name: String, rule: String) -> Result<bool> {
-        let r = &self.inner;
+        let r = self.reg(&env)?;
         json::rule(&rule, r.path())
             .and_then(|rule| r.within_effective_write(&name, &rule))
             .map_err(|e| js_error(&env, e))
@@ -126,7 +157,7 @@ impl NativeScopeRegistry {
         rule: String,
         exempt: Option<String>,
     ) -> Result<Option<String>> {
-        let r = &self.inner;
+        let r = self.reg(&env)?;
         json::rule(&rule, r.path())
             .and_then(|rule| r.conflict_owner(&rule, exempt.as_deref()))
             .map_err(|e| js_error(&env, e))
@@ -134,7 +165,7 @@ impl NativeScopeRegistry {
 
     #[napi]
     pub fn install_top_level(&self, env: Env, opts: String) -> Result<NativeScopeGuard> {
-        let r = &self.inner;
+        let r = self.reg(&env)?;
         json::register_args(&opts, r.path())
             .and_then(|(spec, sid)| r.install_top_level(spec, sid))
             .map(NativeScopeGuard::new)
@@ -148,7 +179,7 @@ impl NativeScopeRegistry {
         name: String,
         opts: String,
     ) -> Result<NativeScopeGuard> {
-        let r = &self.inner;
+        let r = self.reg(&env)?;
         json::adopt_args(&opts, r.path())
             .and_then(|(pid, sid)| r.adopt_allocation(&name, pid, sid))
             .map(NativeScopeGuard::new)
