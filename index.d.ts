@@ -78,6 +78,13 @@ export declare class NativePidfile {
   release(): void
 }
 
+/** A pidfile read that also opened a handle on the holder (for a file held under the lock). */
+export declare class NativePidfileRead {
+  get state(): NativePidfileState
+  /** The handle (once; `null` when the file is not held under the lock). */
+  takeHandle(): NativeProcessHandle | null
+}
+
 /** A process handle (pidfd on Linux): signals and waits reach this process or fail. */
 export declare class NativeProcessHandle {
   /** Open a handle on the live process `pid`. */
@@ -263,6 +270,12 @@ export declare function readLockPid(path: string): number | null
 
 /** Inspect a pidfile without blocking, locking or modifying it. */
 export declare function readPidfile(path: string): NativePidfileState
+
+/**
+ * `readPidfile(path, { handle: true })`: the state, and a pidfd handle on the holder opened
+ * before the holder was confirmed (see `sole_pidfile::read_with_handle`).
+ */
+export declare function readPidfileWithHandle(path: string): NativePidfileRead
 
 export declare function scopeCoversFully(cover: string, inner: string): boolean
 

@@ -363,6 +363,25 @@ test('readPidfile: held gives the holder identity and a handle that reaches the 
   t.deepEqual(after, { state: 'free', stalePid: agent.pid, reason: 'exited' })
 })
 
+test('readPidfile({ handle: true }): a handle opened while the claim was confirmed', async (t) => {
+  const p = path.join(tmpdir(t), 'app.pid')
+  t.deepEqual(sole.readPidfile(p, { handle: true }), { state: 'absent' })
+  const agent = await startAgent(t)
+  t.true((await agent.call('claim', { path: p })).ok)
+  const s = sole.readPidfile(p, { handle: true })
+  if (s.state !== 'held' || !s.handle) return t.fail(JSON.stringify(s))
+  const h = s.handle
+  t.teardown(() => h.close())
+  t.is(h.pid, agent.pid)
+  t.is(h.kind, 'pidfd')
+  t.is(h.startTime, s.identity!.startTime)
+  // Through the handle: SIGKILL reaches the holder, and the claim is free at once.
+  h.kill()
+  await h.waitForExit({ timeoutMs: 10_000 })
+  t.deepEqual(sole.readPidfile(p, { handle: true }), { state: 'free', stalePid: agent.pid, reason: 'exited' })
+  t.is(code(() => h.terminate()), 'ENOTFOUND')
+})
+
 test('readPidfile: a sole pidfile whose pid now names a live unrelated process is free, never held', async (t) => {
   const p = path.join(tmpdir(t), 'app.pid')
   const agent = await startAgent(t)

@@ -364,7 +364,19 @@ export type PidfileState =
    * either reaches the owner or throws (`ENOTFOUND`, `ESTARTTIME`): it can never signal a
    * process that reused the pid.
    */
-  | { state: 'held'; pid: number; locked: boolean; identity?: ProcessIdentity; openHandle(): ProcessHandle }
+  | {
+      state: 'held'
+      pid: number
+      locked: boolean
+      identity?: ProcessIdentity
+      openHandle(): ProcessHandle
+      /**
+       * With `{ handle: true }` and a file held under the lock: a handle on the holder opened
+       * *before* the holder was confirmed, so it is bound to the process that held the claim.
+       * Yours to close.
+       */
+      handle?: ProcessHandle
+    }
   /**
    * A plain pidfile (no lock, no identity record: another tool's) naming a live pid. Nothing
    * proves that this process wrote it: the pid may have been reused.
@@ -375,9 +387,21 @@ export type PidfileState =
  * Inspect a pidfile without blocking, locking or modifying it. A `held` pid is the process the
  * kernel reports as holding the lock, checked alive: never a dead process, never a pid left
  * in the file by a previous owner. `stalePid` is the pid a free file still names, if any.
+ * `{ handle: true }`: a held (locked) answer also carries `handle`, a {@link ProcessHandle}
+ * opened before the holder was confirmed ("signal the daemon in this pidfile" without a reuse
+ * window); close it when done.
  */
-export function readPidfile(path: string): PidfileState {
-  const s = native.readPidfile(path)
+export function readPidfile(path: string, opts: { handle?: boolean } = {}): PidfileState {
+  if (!opts.handle) return pidfileState(native.readPidfile(path))
+  const r = native.readPidfileWithHandle(path)
+  const state = pidfileState(r.state)
+  const h = r.takeHandle()
+  if (h && state.state === 'held') state.handle = ProcessHandle.fromNative(h)
+  else h?.close()
+  return state
+}
+
+function pidfileState(s: native.NativePidfileState): PidfileState {
   if (s.state === 'held') {
     const pid = s.pid as number
     const identity = s.identity ?? undefined

@@ -470,6 +470,7 @@ pub fn claim_pidfile_async<'env>(
 
 /// What `readPidfile` found; `lib/index.ts` narrows it to a discriminated union.
 #[napi(object)]
+#[derive(Clone)]
 pub struct NativePidfileState {
     pub state: String,
     pub pid: Option<i32>,
@@ -479,12 +480,8 @@ pub struct NativePidfileState {
     pub identity: Option<procid::ProcessIdentity>,
 }
 
-/// Inspect a pidfile without blocking, locking or modifying it.
-#[napi]
-pub fn read_pidfile(env: Env, path: String) -> Result<NativePidfileState> {
+fn pidfile_state(s: sole_pidfile::State) -> NativePidfileState {
     use sole_pidfile::State;
-    let p = path_arg(&env, &path)?;
-    let s = sole_pidfile::read(&p).map_err(|e| js_error(&env, e))?;
     let empty = |state: &str| NativePidfileState {
         state: state.into(),
         pid: None,
@@ -493,7 +490,7 @@ pub fn read_pidfile(env: Env, path: String) -> Result<NativePidfileState> {
         locked: None,
         identity: None,
     };
-    Ok(match s {
+    match s {
         State::Absent => empty("absent"),
         State::Free { stale_pid, reason } => NativePidfileState {
             stale_pid,
@@ -515,7 +512,49 @@ pub fn read_pidfile(env: Env, path: String) -> Result<NativePidfileState> {
             locked: Some(false),
             ..empty("unverified")
         },
-    })
+    }
+}
+
+/// Inspect a pidfile without blocking, locking or modifying it.
+#[napi]
+pub fn read_pidfile(env: Env, path: String) -> Result<NativePidfileState> {
+    let p = path_arg(&env, &path)?;
+    sole_pidfile::read(&p)
+        .map(pidfile_state)
+        .map_err(|e| js_error(&env, e))
+}
+
+/// A pidfile read that also opened a handle on the holder (for a file held under the lock).
+#[napi]
+pub struct NativePidfileRead {
+    state: NativePidfileState,
+    handle: Option<sole_procid::ProcessHandle>,
+}
+
+#[napi]
+impl NativePidfileRead {
+    #[napi(getter)]
+    pub fn state(&self) -> NativePidfileState {
+        self.state.clone()
+    }
+    /// The handle (once; `null` when the file is not held under the lock).
+    #[napi]
+    pub fn take_handle(&mut self) -> Option<procid::NativeProcessHandle> {
+        self.handle.take().map(procid::NativeProcessHandle::new)
+    }
+}
+
+/// `readPidfile(path, { handle: true })`: the state, and a pidfd handle on the holder opened
+/// before the holder was confirmed (see `sole_pidfile::read_with_handle`).
+#[napi]
+pub fn read_pidfile_with_handle(env: Env, path: String) -> Result<NativePidfileRead> {
+    let p = path_arg(&env, &path)?;
+    sole_pidfile::read_with_handle(&p)
+        .map(|(s, handle)| NativePidfileRead {
+            state: pidfile_state(s),
+            handle,
+        })
+        .map_err(|e| js_error(&env, e))
 }
 
 /// `dir/daemon.lock`.

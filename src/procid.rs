@@ -231,7 +231,7 @@ pub struct NativeProcessHandle {
 }
 
 impl NativeProcessHandle {
-    fn new(inner: sole_procid::ProcessHandle) -> Self {
+    pub(crate) fn new(inner: sole_procid::ProcessHandle) -> Self {
         NativeProcessHandle { inner }
     }
 }

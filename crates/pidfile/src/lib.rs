@@ -54,6 +54,7 @@ use sole_lock::{holder, open, LockFile, Mode};
 pub use sole_lock::{Error, Kind, OpenOptions, Result};
 use sole_procid::identity::{identity, start_time, Identity, Record};
 pub use sole_procid::pid::{alive_not_exiting, is_dying, parse_pid, pid_alive, validate_pid};
+use sole_procid::ProcessHandle;
 
 /// How many bytes of a pidfile are read. A pid line is at most 11 bytes; the rest of a large
 /// file is ignored, so a 1 MB file costs one small read and is never rewritten by a reader.
@@ -361,6 +362,19 @@ fn judge_unlocked(pid: i32, record: Option<Record>, file_uid: Option<u32>) -> St
 /// Inspect a pidfile without blocking, locking or modifying it. Test: `tests::read_states`,
 /// `tests::read_ignores_stale_content_of_a_held_file`.
 pub fn read(path: &Path) -> Result<State> {
+    read_inner(path, false).map(|(s, _)| s)
+}
+
+/// [`read`], and for a file held under the lock, a [`ProcessHandle`] (pidfd) on the holder,
+/// opened *before* the holder is confirmed: the second look at the kernel's lock list and the
+/// start-time check then cover the handle too, so it is bound to the process that held the
+/// claim, and signals sent through it can never reach a process that reuses the pid.
+/// Test: `tests::read_with_handle_binds_the_holder`; `__test__/procid.spec.ts`.
+pub fn read_with_handle(path: &Path) -> Result<(State, Option<ProcessHandle>)> {
+    read_inner(path, true)
+}
+
+fn read_inner(path: &Path, open_handle: bool) -> Result<(State, Option<ProcessHandle>)> {
     // The kernel lists a lock under the pid that took it. If no listed pid is alive:
     // - the holder may be *dying* (SIGKILLed: its main thread is a zombie while another thread
     //   still closes its files). Its lock is about to vanish; we look again every millisecond,
@@ -373,17 +387,20 @@ pub fn read(path: &Path) -> Result<State> {
     let mut orphan_looks = 0;
     loop {
         let Some(target) = inspect(path)? else {
-            return Ok(State::Absent);
+            return Ok((State::Absent, None));
         };
         let holders = holder::flock_holders(target.dev, target.ino);
         if holders.is_empty() {
             let Some(f) = &target.file else {
-                return Ok(State::Free {
-                    stale_pid: None,
-                    reason: None,
-                });
+                return Ok((
+                    State::Free {
+                        stale_pid: None,
+                        reason: None,
+                    },
+                    None,
+                ));
             };
-            return Ok(match first_line_pid(&read_head(f, path)?) {
+            let state = match first_line_pid(&read_head(f, path)?) {
                 None => State::Free {
                     stale_pid: None,
                     reason: None,
@@ -393,7 +410,8 @@ pub fn read(path: &Path) -> Result<State> {
                     let uid = f.metadata().ok().map(|m| m.uid());
                     judge_unlocked(pid, read_record(f), uid)
                 }
-            });
+            };
+            return Ok((state, None));
         }
         if let Some(h) = holders.iter().find(|h| alive_not_exiting(h.pid as i64)) {
             // Read the holder's identity, then confirm that the same pid still holds the lock
@@ -401,31 +419,55 @@ pub fn read(path: &Path) -> Result<State> {
             // that held the claim (a holder that exited and whose pid was reused in between
             // fails the confirmation and we look again).
             let pid = h.pid;
+            // Asked for a handle: open the pidfd now, before the confirmation below.
+            let handle = if open_handle {
+                match ProcessHandle::open(pid) {
+                    Ok(hd) => Some(hd),
+                    Err(_) => {
+                        std::thread::yield_now();
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
             match identity(pid) {
                 Ok(id) => {
                     let again = holder::flock_holders(target.dev, target.ino);
-                    if again.iter().any(|x| x.pid == pid) && start_time(pid) == Some(id.start_time)
+                    let bound = handle
+                        .as_ref()
+                        .is_none_or(|hd| hd.start_time() == id.start_time && hd.is_alive());
+                    if again.iter().any(|x| x.pid == pid)
+                        && start_time(pid) == Some(id.start_time)
+                        && bound
                     {
-                        return Ok(State::Held {
-                            pid,
-                            identity: Some(id),
-                            locked: true,
-                        });
+                        return Ok((
+                            State::Held {
+                                pid,
+                                identity: Some(id),
+                                locked: true,
+                            },
+                            handle,
+                        ));
                     }
                 }
                 // /proc hides the process from us (hidepid) but the kernel names it as the
                 // live holder: held, identity unknown.
                 Err(_)
                     if alive_not_exiting(pid as i64)
+                        && handle.as_ref().is_none_or(|hd| hd.is_alive())
                         && holder::flock_holders(target.dev, target.ino)
                             .iter()
                             .any(|x| x.pid == pid) =>
                 {
-                    return Ok(State::Held {
-                        pid,
-                        identity: None,
-                        locked: true,
-                    });
+                    return Ok((
+                        State::Held {
+                            pid,
+                            identity: None,
+                            locked: true,
+                        },
+                        handle,
+                    ));
                 }
                 Err(_) => {}
             }
@@ -778,6 +820,37 @@ mod tests {
         let e = acquire_daemon_lock(&d.path().join("daemon.lock"), &OpenOptions::default())
             .unwrap_err();
         assert!(e.message().contains("(lock file: "), "{}", e.message());
+    }
+
+    #[test]
+    fn read_with_handle_binds_the_holder() {
+        let (_d, p) = tmp();
+        std::fs::write(&p, "").unwrap();
+        assert!(read_with_handle(&p).unwrap().1.is_none(), "free: no handle");
+        let mut child = std::process::Command::new("flock")
+            .args(["-o", "-x"])
+            .arg(&p)
+            .args(["sleep", "30"])
+            .spawn()
+            .expect("flock(1) from util-linux");
+        let (state, handle) = loop {
+            let (s, h) = read_with_handle(&p).unwrap();
+            if matches!(s, State::Held { .. }) {
+                break (s, h);
+            }
+            std::thread::yield_now();
+        };
+        let handle = handle.expect("held under the lock: a handle");
+        let State::Held { pid, identity, .. } = state else {
+            unreachable!()
+        };
+        assert_eq!(pid, child.id() as i32);
+        assert_eq!(handle.pid(), pid);
+        assert_eq!(Some(handle.start_time()), identity.map(|i| i.start_time));
+        handle.signal(libc::SIGKILL).unwrap();
+        child.wait().unwrap();
+        assert!(!handle.is_alive());
+        assert_eq!(handle.signal(0).unwrap_err().code(), "ENOTFOUND");
     }
 
     #[test]
