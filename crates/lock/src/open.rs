@@ -13,7 +13,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::FromRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,15 +72,7 @@ impl Opened {
     /// opened relative to its directory fd), so that [`crate::LockFile::lock_on`] can lock it
     /// with a bounded, cancellable wait.
     pub fn from_file(file: Arc<File>, path: &Path) -> Result<Opened> {
-        // SAFETY: fstat on a valid fd into a caller-owned struct.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 {
-            return Err(Error::os(
-                io::Error::last_os_error(),
-                "stat lock file",
-                path,
-            ));
-        }
+        let st = fstat(&file, path)?;
         Ok(Opened {
             file,
             path: Arc::from(path),

@@ -238,11 +238,15 @@ const RECORD_XATTR_C: &std::ffi::CStr = c"user.sole.identity";
 /// filesystem without user xattrs (or a full one) leaves the file without a record, which
 /// costs readers only the post-crash identity check, never correctness of the claim.
 fn write_record(f: &std::fs::File, pid: i32) {
-    use std::os::fd::AsRawFd;
     let Ok(id) = own_identity(pid) else { return };
-    let text = Record::of(&id, true).to_text();
-    // SAFETY: fsetxattr on our open fd with a buffer of the given length.
-    unsafe {
+    let _ = set_record_text(f, &Record::of(&id, true).to_text());
+}
+
+/// Set the `user.sole.identity` attribute of an open file to `text`.
+fn set_record_text(f: &std::fs::File, text: &str) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fsetxattr on an open fd with a buffer of the given length.
+    let rc = unsafe {
         libc::fsetxattr(
             f.as_raw_fd(),
             RECORD_XATTR_C.as_ptr(),
@@ -251,6 +255,11 @@ fn write_record(f: &std::fs::File, pid: i32) {
             0,
         )
     };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 fn remove_record(f: &std::fs::File) {
@@ -608,18 +617,8 @@ mod tests {
     }
 
     fn set_xattr(p: &Path, text: &str) {
-        use std::os::fd::AsRawFd;
-        let f = std::fs::File::open(p).unwrap();
-        let rc = unsafe {
-            libc::fsetxattr(
-                f.as_raw_fd(),
-                RECORD_XATTR_C.as_ptr(),
-                text.as_ptr().cast(),
-                text.len(),
-                0,
-            )
-        };
-        assert_eq!(rc, 0, "user xattrs must work on the test filesystem");
+        set_record_text(&std::fs::File::open(p).unwrap(), text)
+            .expect("user xattrs must work on the test filesystem");
     }
 
     #[test]
