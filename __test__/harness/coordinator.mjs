@@ -369,6 +369,10 @@ class Run {
       if (st.locked !== true) this.fail('read', `readPidfile says held by ${this.who(st.pid)} without the kernel's lock (locked: ${st.locked})`)
       else if (st.identity && (st.identity.pid !== st.pid || (w?.start !== undefined && String(st.identity.startTime) !== w.start))) {
         this.fail('read', `readPidfile says held by ${this.who(st.pid)} with the identity of pid ${st.identity.pid}, start ${st.identity.startTime} (the worker started at ${w?.start})`)
+      } else if (!r.handle) {
+        this.fail('read', `readPidfile({ handle: true }) says held by ${this.who(st.pid)} under the lock but gave no handle`)
+      } else if (r.handle.pid !== st.pid || (st.identity && r.handle.startTime !== st.identity.startTime)) {
+        this.fail('read', `readPidfile({ handle: true }) says held by ${this.who(st.pid)} (start ${st.identity?.startTime}) but its handle is bound to pid ${r.handle.pid}, start ${r.handle.startTime}`)
       }
     }
     if (st.state === 'unverified' && this.dead.has(st.pid) && !this.byPid(st.pid) && !procStat(st.pid)) {

@@ -70,14 +70,22 @@ function perform(id, a) {
       return { result: 'released', violation }
     }
     case 'read': {
-      const state = strategy.read ? strategy.read() : sole.readPidfile(target)
+      // sole's reader is asked for a handle too: it must be bound to the holder it names
+      // (the coordinator checks its pid and start time). The handle is closed here.
+      const state = strategy.read ? strategy.read() : sole.readPidfile(target, { handle: true })
+      let handle
+      if (state.handle) {
+        handle = { pid: state.handle.pid, startTime: state.handle.startTime }
+        state.handle.close()
+        delete state.handle
+      }
       let content
       try {
         content = sole.readLockPid(target)
       } catch (err) {
         content = describe(err)
       }
-      return { result: 'read', state, content }
+      return { result: 'read', state, content, handle }
     }
     default:
       return { result: 'error', error: { message: `unknown op ${a.op}` } }
