@@ -157,6 +157,18 @@ test('processIdentity: a reaped child is ENOTFOUND; bad pids are EINVALIDPID', (
     t.is(code(() => sole.verifyProcess({ pid: v as number })), 'EINVALIDPID', String(v))
   }
   t.is(code(() => sole.verifyProcess(null as unknown as sole.ExpectedIdentity)), 'EINVALIDPID')
+  // Fields of the wrong type, and a hash that is not one, are EINVAL (a bad argument), never a
+  // mismatch code and never napi's conversion error.
+  const me = process.pid
+  for (const bad of [{ startTime: '1' }, { bootId: 5 }, { exePath: 1 }, { exeSha256: true }, { exeSha256: 'zz' }, { startTime: -1 }, { startTime: 1.5 }]) {
+    const e = t.throws(() => sole.verifyProcess({ pid: me, ...bad } as unknown as sole.ExpectedIdentity)) as sole.SoleError
+    t.is(e.code, 'EINVAL', JSON.stringify(bad))
+    t.is(e.pid, me)
+  }
+  const h = sole.ProcessHandle.open(me)
+  t.is(code(() => h.signal({} as unknown as NodeJS.Signals)), 'EINVAL')
+  t.is(code(() => h.signal('SIGNOPE' as NodeJS.Signals)), 'EINVAL')
+  h.close()
 })
 
 // ---------------------------------------------------------------------------------------------

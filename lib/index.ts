@@ -552,6 +552,9 @@ export class ProcessHandle implements Disposable {
    * (nothing is sent), `EPERM` for another user's process, `EBADF` on a closed handle.
    */
   signal(sig: NodeJS.Signals | number): void {
+    if (typeof sig !== 'string' && typeof sig !== 'number') {
+      throw invalidArgument(`a signal is a name such as 'SIGTERM' or a number, got ${typeof sig} (process ${this.#h.pid}).`, this.#h.pid)
+    }
     this.#h.signal(sig)
   }
   /** `signal('SIGTERM')`. */
@@ -605,15 +608,37 @@ export function verifyProcess(expected: ExpectedIdentity): ProcessHandle {
   return ProcessHandle.fromNative(native.verifyProcess(identityArg(expected)))
 }
 
+/** A `SoleError` with code `EINVAL` for an argument of the wrong type. */
+function invalidArgument(message: string, pid?: unknown): SoleError {
+  const err = new Error(message) as SoleError
+  err.code = 'EINVAL'
+  if (typeof pid === 'number') err.pid = pid
+  return err
+}
+
 /**
- * Reject a non-object or a `pid` that is not a pid with `EINVALIDPID` (decided natively); a
- * `null` exePath (as `processIdentity` reports an unreadable one) means "not checked".
+ * Reject a non-object or a `pid` that is not a pid with `EINVALIDPID` (decided natively), a
+ * field of the wrong type with `EINVAL` (instead of napi's conversion error); a `null` field
+ * (as `processIdentity` reports an unreadable exePath) means "not checked".
  */
 function identityArg(e: unknown): native.ExpectedIdentity {
   if (typeof e !== 'object' || e === null) native.validatePid(e)
-  native.validatePid((e as { pid?: unknown }).pid)
-  const id = e as ExpectedIdentity
-  return id.exePath === null ? { ...id, exePath: undefined } : (id as native.ExpectedIdentity)
+  const id = e as Record<string, unknown>
+  native.validatePid(id.pid)
+  const out: native.ExpectedIdentity = { pid: id.pid as number }
+  const want = (key: keyof ExpectedIdentity, type: 'number' | 'string'): void => {
+    const v = id[key]
+    if (v === undefined || v === null) return
+    if (typeof v !== type) {
+      throw invalidArgument(`identity.${key} must be a ${type} (as processIdentity() returns it), got ${typeof v}: fix the recorded identity of pid ${String(id.pid)}.`, id.pid)
+    }
+    ;(out as unknown as Record<string, unknown>)[key] = v
+  }
+  want('startTime', 'number')
+  want('bootId', 'string')
+  want('exePath', 'string')
+  want('exeSha256', 'string')
+  return out
 }
 
 /** How `terminateGracefully` ended. */

@@ -88,6 +88,15 @@ fn canonical(p: &str) -> String {
 /// Verify `e` against the process that has its pid now; the handle on success.
 pub fn verify(e: &Expected) -> Result<ProcessHandle> {
     let pid = e.pid;
+    if let Some(h) = &e.exe_sha256 {
+        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::new(
+                Kind::Os(libc::EINVAL),
+                format!("exeSha256 {h:?} is not a SHA-256: pass the 64 hex digits from processIdentity(pid, {{ exeSha256: true }})."),
+            )
+            .with_pid(pid));
+        }
+    }
     let handle = ProcessHandle::open(pid)?;
     if let Some(want) = &e.boot_id {
         let now = boot_id()?;
@@ -206,6 +215,12 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(e.code(), "EEXEHASH");
+        let e = verify(&Expected {
+            exe_sha256: Some("zz".into()),
+            ..good.clone()
+        })
+        .unwrap_err();
+        assert_eq!(e.code(), "EINVAL", "not a hash at all: a bad argument, not a mismatch");
         // Only the given fields are checked.
         assert!(verify(&Expected {
             pid: good.pid,
