@@ -220,7 +220,11 @@ mod tests {
             ..good.clone()
         })
         .unwrap_err();
-        assert_eq!(e.code(), "EINVAL", "not a hash at all: a bad argument, not a mismatch");
+        assert_eq!(
+            e.code(),
+            "EINVAL",
+            "not a hash at all: a bad argument, not a mismatch"
+        );
         // Only the given fields are checked.
         assert!(verify(&Expected {
             pid: good.pid,
