@@ -102,6 +102,8 @@ impl Cancel {
 #[derive(Debug)]
 pub struct ProcessHandle {
     pid: i32,
+    /// Decided once at open; `fd` alone cannot say it after `close()`.
+    kind: HandleKind,
     fd: Option<Arc<OwnedFd>>,
     start_time: u64,
     closed: bool,
@@ -166,6 +168,7 @@ impl ProcessHandle {
                 }
                 Ok(ProcessHandle {
                     pid,
+                    kind: HandleKind::Pidfd,
                     fd: Some(Arc::new(fd)),
                     start_time: st,
                     closed: false,
@@ -201,6 +204,7 @@ impl ProcessHandle {
         }
         Ok(ProcessHandle {
             pid,
+            kind: HandleKind::PidStartTime,
             fd: None,
             start_time: st,
             closed: false,
@@ -218,11 +222,7 @@ impl ProcessHandle {
     }
 
     pub fn kind(&self) -> HandleKind {
-        if self.fd.is_some() || self.closed {
-            HandleKind::Pidfd
-        } else {
-            HandleKind::PidStartTime
-        }
+        self.kind
     }
 
     pub fn is_closed(&self) -> bool {

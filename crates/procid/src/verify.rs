@@ -190,41 +190,52 @@ mod tests {
     fn own_identity_verifies_and_mismatches_have_codes() {
         let good = me();
         assert!(verify(&good).is_ok());
-        let e = verify(&Expected {
-            start_time: good.start_time.map(|t| t + 1),
-            ..good.clone()
-        })
-        .unwrap_err();
-        assert_eq!(e.code(), "ESTARTTIME");
-        assert!(e.details().iter().any(|(k, _)| *k == "expected"));
-        let e = verify(&Expected {
-            boot_id: Some("00000000-0000-0000-0000-000000000000".into()),
-            ..good.clone()
-        })
-        .unwrap_err();
-        assert_eq!(e.code(), "EBOOTID");
-        let e = verify(&Expected {
-            exe_path: Some("/bin/sh".into()),
-            ..good.clone()
-        })
-        .unwrap_err();
-        assert_eq!(e.code(), "EEXEPATH");
-        let e = verify(&Expected {
-            exe_sha256: Some("00".repeat(32)),
-            ..good.clone()
-        })
-        .unwrap_err();
-        assert_eq!(e.code(), "EEXEHASH");
-        let e = verify(&Expected {
-            exe_sha256: Some("zz".into()),
-            ..good.clone()
-        })
-        .unwrap_err();
-        assert_eq!(
-            e.code(),
-            "EINVAL",
-            "not a hash at all: a bad argument, not a mismatch"
-        );
+        // Each wrong field has its own code; a hash that is not one is a bad argument (EINVAL),
+        // not a mismatch. Every mismatch carries `expected` and `actual`.
+        let cases = [
+            (
+                Expected {
+                    start_time: good.start_time.map(|t| t + 1),
+                    ..good.clone()
+                },
+                "ESTARTTIME",
+            ),
+            (
+                Expected {
+                    boot_id: Some("00000000-0000-0000-0000-000000000000".into()),
+                    ..good.clone()
+                },
+                "EBOOTID",
+            ),
+            (
+                Expected {
+                    exe_path: Some("/bin/sh".into()),
+                    ..good.clone()
+                },
+                "EEXEPATH",
+            ),
+            (
+                Expected {
+                    exe_sha256: Some("00".repeat(32)),
+                    ..good.clone()
+                },
+                "EEXEHASH",
+            ),
+            (
+                Expected {
+                    exe_sha256: Some("zz".into()),
+                    ..good.clone()
+                },
+                "EINVAL",
+            ),
+        ];
+        for (expected, code) in cases {
+            let e = verify(&expected).unwrap_err();
+            assert_eq!(e.code(), code);
+            if code != "EINVAL" {
+                assert!(e.details().iter().any(|(k, _)| *k == "expected"), "{code}");
+            }
+        }
         // Only the given fields are checked.
         assert!(verify(&Expected {
             pid: good.pid,

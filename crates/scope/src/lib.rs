@@ -90,7 +90,8 @@ impl Registry {
     }
 
     /// [`Registry::open`] with a bound on every wait for the registry lock (the first one is
-    /// the initial load); `None` waits forever.
+    /// the initial load); `None` waits forever. Past it, `ETIMEDOUT` names the holder.
+    /// Test: `tests::a_stuck_holder_gives_etimedout`, `__test__/scope.spec.ts`.
     pub fn open_with(
         path: Option<&str>,
         lock_timeout: Option<std::time::Duration>,
@@ -99,19 +100,7 @@ impl Registry {
             Some(p) => (store::resolve(p)?, DirPolicy::Given),
             None => store::default_path()?,
         };
-        Registry::open_at_with(&p, policy, lock_timeout)
-    }
-
-    pub fn open_at(path: &Path, policy: DirPolicy) -> Result<Registry> {
-        Registry::open_at_with(path, policy, Some(store::DEFAULT_LOCK_TIMEOUT))
-    }
-
-    fn open_at_with(
-        path: &Path,
-        policy: DirPolicy,
-        lock_timeout: Option<std::time::Duration>,
-    ) -> Result<Registry> {
-        let mut store = Store::open(path, policy)?;
+        let mut store = Store::open(&p, policy)?;
         store.lock_timeout = lock_timeout;
         let r = Registry {
             store,
@@ -120,14 +109,6 @@ impl Registry {
         };
         r.list()?;
         Ok(r)
-    }
-
-    /// Bound the wait for another process's operation (default
-    /// [`store::DEFAULT_LOCK_TIMEOUT`]; `None`: wait forever). Past it, `ETIMEDOUT` names the
-    /// holder. Test: `tests::a_stuck_holder_gives_etimedout`, `__test__/scope.spec.ts`.
-    pub fn with_lock_timeout(mut self, t: Option<std::time::Duration>) -> Self {
-        self.store.lock_timeout = t;
-        self
     }
 
     /// Replace the liveness probe (tests): `probe(a)` false means `a` is stale.
@@ -453,11 +434,12 @@ mod tests {
         {
             std::thread::yield_now();
         }
-        let r = Arc::try_unwrap(r)
-            .ok()
-            .unwrap()
-            .with_lock_timeout(Some(std::time::Duration::from_millis(20)));
-        assert_eq!(r.list().unwrap_err().code(), "ETIMEDOUT");
+        // A second handle with a short bound: its initial load already waits and times out.
+        let data = r.path().to_str().unwrap().to_string();
+        let e = Registry::open_with(Some(&data), Some(std::time::Duration::from_millis(20)))
+            .err()
+            .expect("the lock is held");
+        assert_eq!(e.code(), "ETIMEDOUT");
         t.join().unwrap();
         assert!(r.list().is_ok(), "free again: the next operation proceeds");
     }
