@@ -53,6 +53,12 @@ pub enum Kind {
     /// A file or directory whose owner or permissions would let another user tamper with it
     /// (`EINSECURE`).
     Insecure,
+    /// An argument or option from the caller that has the wrong type or value (`EINVAL`, with
+    /// `argument` naming it). Spelled like the errno so callers that test `EINVAL` keep working.
+    InvalidArgument,
+    /// A bug in sole caught before it could take the host process down (`EINTERNAL`): a panic
+    /// on a thread sole started, or in a call from JavaScript. Never expected; report it.
+    Internal,
     /// Any other operating-system failure; the code is the errno name (`EACCES`, `ENOENT`, …).
     Os(i32),
 }
@@ -149,6 +155,25 @@ impl Error {
         .with_path(path)
     }
 
+    /// A wrong argument: `EINVAL` with `argument` (the parameter or option name as the caller
+    /// spells it, e.g. `"timeoutMs"`, `"path"`) copied onto the JavaScript error.
+    pub fn invalid_argument(argument: &str, message: impl Into<String>) -> Self {
+        Error::new(Kind::InvalidArgument, message).with_detail("argument", argument)
+    }
+
+    /// A caught panic: `EINTERNAL`, saying what was being done and that it is sole's bug.
+    pub fn internal(what: &str, payload: &(dyn std::any::Any + Send)) -> Self {
+        let why = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Error::new(
+            Kind::Internal,
+            format!("internal error in sole while {what}: {why}. This is a bug in sole: please report it; the process was not harmed."),
+        )
+    }
+
     pub fn with_path(mut self, path: &Path) -> Self {
         self.path = Some(path.to_path_buf());
         self
@@ -186,10 +211,11 @@ impl Error {
         self.pid
     }
 
-    /// The OS errno behind an `Os` error.
+    /// The OS errno behind an `Os` error (and `EINVAL` for an invalid argument).
     pub fn errno(&self) -> Option<i32> {
         match self.kind {
             Kind::Os(e) => Some(e),
+            Kind::InvalidArgument => Some(libc::EINVAL),
             _ => None,
         }
     }
@@ -216,10 +242,14 @@ impl Error {
             Kind::Unknown => "EUNKNOWN".into(),
             Kind::Corrupt => "ECORRUPT".into(),
             Kind::Insecure => "EINSECURE".into(),
+            Kind::InvalidArgument => "EINVAL".into(),
+            Kind::Internal => "EINTERNAL".into(),
             Kind::Os(errno) => errno_name(errno),
         }
     }
 }
+
+pub mod timeout;
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

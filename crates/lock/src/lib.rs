@@ -236,21 +236,11 @@ impl Drop for LockFile {
     }
 }
 
-/// Convert a JavaScript `timeoutMs` for a wait on `path` into a duration: finite and >= 0,
-/// else `EINVAL` naming the path. The one place `timeoutMs` is validated.
+/// Convert a JavaScript `timeoutMs` for a wait on `path` into a duration through the one
+/// conversion (`sole_error::timeout::from_ms`): `EINVAL` naming the path otherwise.
 pub fn timeout_from_ms(ms: f64, path: &Path) -> Result<Duration> {
-    if (0.0..=1e12).contains(&ms) {
-        Ok(Duration::from_secs_f64(ms / 1000.0))
-    } else {
-        Err(Error::new(
-            Kind::Os(libc::EINVAL),
-            format!(
-                "timeoutMs {ms} for the lock on {} is not a number of milliseconds: pass a finite number >= 0",
-                path.display()
-            ),
-        )
-        .with_path(path))
-    }
+    sole_error::timeout::from_ms(ms, &format!("the lock on {}", path.display()))
+        .map_err(|e| e.with_path(path))
 }
 
 /// The `ETIMEDOUT` error, naming the holder when the kernel can tell (one lookup serves both

@@ -1,0 +1,234 @@
+//! Arguments from JavaScript, decided once: every export takes its arguments as raw values and
+//! converts them here, so a wrong type or value of any argument or option is `EINVAL` with
+//! `err.argument` naming it (pids keep `EINVALIDPID`, decided by `sole_procid`), never one of
+//! napi's own conversion errors (`StringExpected`, `NumberExpected`, …) that no user can look up.
+//!
+//! Rules, the same for every call:
+//! - Options objects: `undefined` and `null` mean "all defaults"; anything else that is not an
+//!   object (a number, a string, a function is allowed as an object) is `EINVAL`. An option
+//!   whose value is `undefined` or `null` takes its default.
+//! - A getter or Proxy trap that throws: the caller's own exception passes through unchanged
+//!   (napi reports it as pending; it is never wrapped or replaced).
+//! - Booleans must be booleans (`'yes'` is not true), numbers must be numbers, strings must be
+//!   strings; `timeoutMs` goes through the one conversion, `sole_error::timeout::from_ms`.
+//!
+//! Test: `__test__/args.spec.ts` (every export with wrong types) and `__test__/fuzz.spec.ts`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+
+use crate::js_error;
+use sole_error::Error as SoleError;
+
+/// The JavaScript name of a value's type, for messages.
+pub(crate) fn type_name(t: ValueType) -> &'static str {
+    match t {
+        ValueType::Undefined => "undefined",
+        ValueType::Null => "null",
+        ValueType::Boolean => "a boolean",
+        ValueType::Number => "a number",
+        ValueType::String => "a string",
+        ValueType::Symbol => "a symbol",
+        ValueType::Object => "an object",
+        ValueType::Function => "a function",
+        ValueType::BigInt => "a bigint",
+        _ => "a value of unknown type",
+    }
+}
+
+/// `EINVAL` for `argument`, which should have been `expected` but is of type `t`.
+pub(crate) fn wrong_type(
+    env: &Env,
+    argument: &str,
+    expected: &str,
+    t: ValueType,
+    context: &str,
+) -> napi::Error {
+    js_error(
+        env,
+        SoleError::invalid_argument(
+            argument,
+            format!(
+                "{argument} must be {expected}, got {}{context}.",
+                type_name(t)
+            ),
+        ),
+    )
+}
+
+/// `true` for an error that only reports an exception already pending in JavaScript (a
+/// caller's getter threw): it must pass through untouched.
+fn pending(e: &napi::Error) -> bool {
+    e.status == Status::PendingException
+}
+
+/// A required string argument.
+pub(crate) fn string(env: &Env, v: &Unknown, argument: &str) -> Result<String> {
+    match v.get_type()? {
+        // SAFETY: the type was checked just above.
+        ValueType::String => unsafe { v.cast::<String>() },
+        t => Err(wrong_type(env, argument, "a string", t, "")),
+    }
+}
+
+/// A path argument: a string, made absolute by the one path rule (`sole_lock::open::resolve`:
+/// empty or NUL-containing paths are `EINVAL` naming them).
+pub(crate) fn path(env: &Env, v: &Unknown, argument: &str) -> Result<PathBuf> {
+    let s = string(env, v, argument)?;
+    sole_lock::open::resolve(&s).map_err(|e| js_error(env, e))
+}
+
+/// An options object (`undefined`/`null`: all defaults).
+pub(crate) struct Opts<'e> {
+    obj: Option<Object<'e>>,
+    /// Appended to messages: `" (lock on /x)"`.
+    context: String,
+}
+
+impl<'e> Opts<'e> {
+    pub(crate) fn new(
+        env: &Env,
+        v: Option<&Unknown<'e>>,
+        name: &'static str,
+        context: String,
+    ) -> Result<Self> {
+        let obj = match v {
+            None => None,
+            Some(v) => match v.get_type()? {
+                ValueType::Undefined | ValueType::Null => None,
+                // SAFETY: the type was checked just above.
+                ValueType::Object | ValueType::Function => Some(unsafe { v.cast::<Object>() }?),
+                t => {
+                    return Err(wrong_type(
+                        env,
+                        name,
+                        "an object (or undefined for the defaults)",
+                        t,
+                        &context,
+                    ))
+                }
+            },
+        };
+        Ok(Opts { obj, context })
+    }
+
+    /// No options object at all.
+    pub(crate) fn none() -> Self {
+        Opts {
+            obj: None,
+            context: String::new(),
+        }
+    }
+
+    /// The raw value of `key`, `None` for absent, `undefined` or `null`.
+    pub(crate) fn get(&self, key: &str) -> Result<Option<(Unknown<'e>, ValueType)>> {
+        let Some(o) = &self.obj else { return Ok(None) };
+        let v: Unknown = o.get_named_property(key).map_err(|e| {
+            if pending(&e) {
+                e
+            } else {
+                napi::Error::new(e.status, e.reason.clone())
+            }
+        })?;
+        match v.get_type()? {
+            ValueType::Undefined | ValueType::Null => Ok(None),
+            t => Ok(Some((v, t))),
+        }
+    }
+
+    fn wrong(&self, env: &Env, key: &str, expected: &str, t: ValueType) -> napi::Error {
+        wrong_type(env, key, expected, t, &self.context)
+    }
+
+    pub(crate) fn bool(&self, env: &Env, key: &str) -> Result<Option<bool>> {
+        match self.get(key)? {
+            None => Ok(None),
+            // SAFETY: the type was checked.
+            Some((v, ValueType::Boolean)) => Ok(Some(unsafe { v.cast::<bool>() }?)),
+            Some((_, t)) => Err(self.wrong(env, key, "true or false", t)),
+        }
+    }
+
+    pub(crate) fn number(&self, env: &Env, key: &str) -> Result<Option<f64>> {
+        match self.get(key)? {
+            None => Ok(None),
+            // SAFETY: the type was checked.
+            Some((v, ValueType::Number)) => Ok(Some(unsafe { v.cast::<f64>() }?)),
+            Some((_, t)) => Err(self.wrong(env, key, "a number", t)),
+        }
+    }
+
+    pub(crate) fn string(&self, env: &Env, key: &str) -> Result<Option<String>> {
+        match self.get(key)? {
+            None => Ok(None),
+            // SAFETY: the type was checked.
+            Some((v, ValueType::String)) => Ok(Some(unsafe { v.cast::<String>() }?)),
+            Some((_, t)) => Err(self.wrong(env, key, "a string", t)),
+        }
+    }
+
+    /// `timeoutMs` (or another timeout option) through the one conversion; `what` names the
+    /// wait in the message ("the lock on /x").
+    pub(crate) fn timeout(&self, env: &Env, key: &str, what: &str) -> Result<Option<Duration>> {
+        match self.number(env, key)? {
+            None => Ok(None),
+            Some(ms) => timeout(env, ms, what).map(Some),
+        }
+    }
+
+    /// File permission bits (`mode`): an integer in 0..=0o7777.
+    pub(crate) fn mode(&self, env: &Env, key: &str, default: u32) -> Result<u32> {
+        match self.number(env, key)? {
+            None => Ok(default),
+            Some(m) if m.fract() == 0.0 && (0.0..=4095.0).contains(&m) => Ok(m as u32),
+            Some(m) => Err(js_error(
+                env,
+                SoleError::invalid_argument(
+                    key,
+                    format!(
+                        "{key} {m} is not file permission bits{}: pass an integer such as 0o600.",
+                        self.context
+                    ),
+                ),
+            )),
+        }
+    }
+}
+
+/// A bare `timeoutMs` number through the one conversion.
+pub(crate) fn timeout(env: &Env, ms: f64, what: &str) -> Result<Duration> {
+    sole_error::timeout::from_ms(ms, what).map_err(|e| js_error(env, e))
+}
+
+/// An optional argument that is not an options object: `undefined`/`null` → `None`.
+pub(crate) fn present<'e>(v: Option<Unknown<'e>>) -> Result<Option<(Unknown<'e>, ValueType)>> {
+    match v {
+        None => Ok(None),
+        Some(v) => match v.get_type()? {
+            ValueType::Undefined | ValueType::Null => Ok(None),
+            t => Ok(Some((v, t))),
+        },
+    }
+}
+
+/// An optional number argument (`undefined`/`null`: `None`).
+pub(crate) fn opt_number(env: &Env, v: Option<Unknown>, argument: &str) -> Result<Option<f64>> {
+    match present(v)? {
+        None => Ok(None),
+        // SAFETY: the type was checked.
+        Some((v, ValueType::Number)) => Ok(Some(unsafe { v.cast::<f64>() }?)),
+        Some((_, t)) => Err(wrong_type(env, argument, "a number", t, "")),
+    }
+}
+
+/// Run `f`, turning a panic into `EINTERNAL` instead of an abort of the host process. For the
+/// bodies of threads sole starts (napi's `catch_unwind` covers the calls from JavaScript).
+pub(crate) fn no_panic<T>(
+    what: &str,
+    f: impl FnOnce() -> sole_error::Result<T>,
+) -> sole_error::Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|p| Err(SoleError::internal(what, p.as_ref())))
+}
