@@ -16,20 +16,25 @@ export declare class ExitWait {
   cancel(): void
 }
 
-/** Handle to cancel one asynchronous wait started by `lockAsync`. */
+/** Handle to cancel one asynchronous wait started by `lockAsync`/`claimPidfileAsync`. */
 export declare class LockWait {
   constructor()
-  /** Cancel the wait: `timeoutMs` given → it ends with `ETIMEDOUT`, otherwise `ECANCELED`. */
-  cancel(timeoutMs?: number | undefined | null): void
+  /** Abort the wait: it ends with `ECANCELED` (the TS layer makes that an `AbortError`). */
+  cancel(): void
+  /** The caller's `timeoutMs` ran out: the wait ends with `ETIMEDOUT`. */
+  timeOut(): void
 }
 
-/** A held flock on a lock file (the native half of `Lock`). */
+/**
+ * A held flock on a lock file (the native half of `Lock`). The lock sits in a slot shared
+ * with the `LockFile` handle it came from, if any, so that `close()` on the handle can end it.
+ */
 export declare class NativeLock {
   /** Absolute path of the lock file. */
   get path(): string
   /** `true` for a shared lock. */
   get shared(): boolean
-  /** `true` once `release()` has run. */
+  /** `true` once the lock has ended (`release()`, or `close()` of its `LockFile`). */
   get released(): boolean
   /** Release the lock (explicit unlock, then close). Idempotent. Never unlinks the file. */
   release(): void
@@ -46,20 +51,23 @@ export declare class NativeLockFile {
   /** Absolute path of the lock file. */
   get path(): string
   /**
-   * Take the lock now and keep it in the handle: `true`, or `false` when another holder
-   * has it. (Internal: `lib/index.ts` turns this into `Lock | null`.) `timeoutMs` is only
-   * validated (the fast path of `lock()` tries here first).
+   * Take the lock now and keep it in the handle: `null` when another holder has it, else
+   * whether it is shared. (Internal: `lib/index.ts` turns this into `Lock | null`.)
+   * `timeoutMs` is checked too (the fast path of `lock()` tries here first).
    */
-  tryLockHeld(shared: boolean, timeoutMs?: number | undefined | null): boolean
-  /** Take the lock, waiting on the calling thread, and keep it in the handle. */
-  lockSyncHeld(shared: boolean, timeoutMs?: number | undefined | null): void
+  tryLockHeld(opts?: { shared?: boolean | null, timeoutMs?: number | null } | null): boolean | null
+  /**
+   * Take the lock, waiting on the calling thread, and keep it in the handle; returns
+   * whether it is shared.
+   */
+  lockSyncHeld(opts?: { shared?: boolean | null, timeoutMs?: number | null } | null): boolean
   /** Release the lock kept in the handle (explicit unlock; the descriptor stays open). */
   releaseHeld(): void
   /** The contended path of `lock()` on this handle. */
-  lockAsync(opts: LockOptions | undefined | null, wait: LockWait): Promise<NativeLock>
+  lockAsync(opts: { shared?: boolean | null, timeoutMs?: number | null } | undefined | null, wait: LockWait): Promise<NativeLock>
   /**
-   * Close the handle and release a lock kept in it. A lock from the contended path of
-   * `lockAsync` stays held until released.
+   * Close the handle: release the lock taken through it (however it was taken), cancel a
+   * pending wait on it (`EBADF`), close the descriptor. Idempotent.
    */
   close(): void
   /** `true` once `close()` has run. */
@@ -78,10 +86,16 @@ export declare class NativePidfile {
   release(): void
 }
 
-/** A pidfile read that also opened a handle on the holder (for a file held under the lock). */
+/**
+ * What `readPidfile` read, and (with `{ handle: true }`, for a file held under the lock) a
+ * handle on the holder.
+ */
 export declare class NativePidfileRead {
   get state(): NativePidfileState
-  /** The handle (once; `null` when the file is not held under the lock). */
+  /**
+   * The handle (once; `null` when none was asked for or the file is not held under the
+   * lock).
+   */
   takeHandle(): NativeProcessHandle | null
 }
 
@@ -155,7 +169,10 @@ export declare class NativeScopeRegistry {
 /** Claim the daemon lock (a file, or a directory that gets `daemon.lock`). */
 export declare function acquireDaemonLock(pathOrDir: string, opts?: PidfileOptions | undefined | null): NativePidfile
 
-/** Claim a pidfile for this process, or throw `EHELD` naming the holder. */
+/**
+ * Claim a pidfile for this process, or throw `EHELD` naming the holder. (`timeoutMs` is
+ * checked too: `claimPidfileWhenFree` tries here first.)
+ */
 export declare function claimPidfile(path: string, opts?: PidfileOptions | undefined | null): NativePidfile
 
 /**
@@ -191,13 +208,16 @@ export declare function isAlive(pid: number): boolean
 
 /**
  * Start waiting for the lock on a dedicated thread (never libuv's pool); the promise
- * settles when the holder releases, or when `wait.cancel()` is called. Callers try
- * `tryLock` first: this is only the contended path. (`timeoutMs` is validated here; its
- * timer lives in `lib/index.ts`.)
+ * settles when the holder releases, or when `wait.cancel()`/`wait.timeOut()` is called.
+ * Callers try `tryLock` first: this is only the contended path. (The timer lives in
+ * `lib/index.ts`; `timeoutMs` is decided here like everywhere.)
  */
 export declare function lockAsync(path: string, opts: LockOptions | undefined | null, wait: LockWait): Promise<NativeLock>
 
-/** Options shared by `tryLock`, `lock` and `lockSync`. */
+/**
+ * Options of `tryLock`, `lock` and `lockSync` (declared for the generated typings; values are
+ * read by [`lock_args`]).
+ */
 export interface LockOptions {
   /** Take a shared (`LOCK_SH`) lock instead of an exclusive one. */
   shared?: boolean
@@ -205,7 +225,7 @@ export interface LockOptions {
   mode?: number
   /** Create missing parent directories with mode `0o700` (default `false`). */
   createDirs?: boolean
-  /** Give up after this many milliseconds with `ETIMEDOUT`. */
+  /** Give up after this many milliseconds with `ETIMEDOUT` (0..=Number.MAX_SAFE_INTEGER). */
   timeoutMs?: number
 }
 
@@ -223,21 +243,25 @@ export interface NativePidfileState {
 }
 
 /** Open (creating if needed) a lock file for repeated locking. */
-export declare function openLockFile(path: string, opts?: LockOptions | undefined | null): NativeLockFile
+export declare function openLockFile(path: string, opts?: Omit<LockOptions, 'shared' | 'timeoutMs'> | undefined | null): NativeLockFile
 
 /**
  * Is this pid a live, non-zombie process? 0, negatives and > 2^31-1 are never alive; a
- * value that is not an integer throws `EINVALIDPID`.
+ * value that is not an integer (a fraction, NaN, ±Infinity, a string, …) throws
+ * `EINVALIDPID`.
  */
 export declare function pidAlive(pid: number): boolean
 
-/** Options for `claimPidfile` and `acquireDaemonLock`. */
+/**
+ * Options of `claimPidfile`, `claimPidfileWhenFree` and `acquireDaemonLock` (declared for the
+ * generated typings; values are read by [`pidfile_args`]).
+ */
 export interface PidfileOptions {
   /** Permission bits for a newly created pidfile (default `0o600`). */
   mode?: number
   /** Create missing parent directories with mode `0o700` (default `false`). */
   createDirs?: boolean
-  /** For `claimPidfileWhenFree`: validated by the first, immediate attempt. */
+  /** For `claimPidfileWhenFree`: give up after this many milliseconds with `ETIMEDOUT`. */
   timeoutMs?: number
 }
 
@@ -268,14 +292,12 @@ export interface ProcessIdentity {
 /** The pid recorded in a lock file: missing, empty or garbage → `null`; other I/O → error. */
 export declare function readLockPid(path: string): number | null
 
-/** Inspect a pidfile without blocking, locking or modifying it. */
-export declare function readPidfile(path: string): NativePidfileState
-
 /**
- * `readPidfile(path, { handle: true })`: the state, and a pidfd handle on the holder opened
- * before the holder was confirmed (see `sole_pidfile::read_with_handle`).
+ * Inspect a pidfile without blocking, locking or modifying it. `{ handle: true }`: also a
+ * pidfd handle on the holder, opened before the holder was confirmed (see
+ * `sole_pidfile::read_with_handle`).
  */
-export declare function readPidfileWithHandle(path: string): NativePidfileRead
+export declare function readPidfile(path: string, opts?: { handle?: boolean | null } | undefined | null): NativePidfileRead
 
 export declare function scopeCoversFully(cover: string, inner: string): boolean
 
@@ -287,7 +309,10 @@ export declare function scopeRepair(path: string): string | null
 
 export declare function scopeRulesOverlap(a: string, b: string): boolean
 
-/** Try once, without waiting: the lock, or `null` when another holder has it. */
+/**
+ * Try once, without waiting: the lock, or `null` when another holder has it.
+ * (`timeoutMs` is checked too: `lock()` tries here first.)
+ */
 export declare function tryLock(path: string, opts?: LockOptions | undefined | null): NativeLock | null
 
 /**

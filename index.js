@@ -856,7 +856,6 @@ module.exports.pidAlive = nativeBinding.pidAlive
 module.exports.processIdentity = nativeBinding.processIdentity
 module.exports.readLockPid = nativeBinding.readLockPid
 module.exports.readPidfile = nativeBinding.readPidfile
-module.exports.readPidfileWithHandle = nativeBinding.readPidfileWithHandle
 module.exports.scopeCoversFully = nativeBinding.scopeCoversFully
 module.exports.scopeRepair = nativeBinding.scopeRepair
 module.exports.scopeRulesOverlap = nativeBinding.scopeRulesOverlap

@@ -9,6 +9,7 @@
 import * as native from '../index.js'
 
 import { abortError, type SoleError } from './errors.js'
+import { field, longTimer, signalOf, snapshot } from './wait.js'
 import { ProcessHandle, type ProcessIdentity } from './procid.js'
 
 export type { SoleError, SoleErrorCode } from './errors.js'
@@ -77,11 +78,39 @@ native.NativePidfile.prototype[Symbol.dispose] = function (this: native.NativePi
 }
 
 /**
+ * Locks are the one thing sole releases on garbage collection, as Node's `FileHandle` closes
+ * on GC: a forgotten `Lock` that stayed held forever would block every other process with no
+ * sign of why. It is never silent: a warning (`SOLE_LOCK_GC`) names the path, like
+ * FileHandle's. Pidfile claims, daemon locks and scope guards are never released by GC.
+ */
+const collected = new FinalizationRegistry<{ path: string; what: string; out?: { held: boolean } }>((info) => {
+  if (info.out && !info.out.held) return
+  process.emitWarning(
+    `${info.what} on ${info.path} was garbage-collected without release(), so its lock was released by the garbage collector. Keep a reference for as long as you need the lock, and call release() (or use \`using\`).`,
+    { type: 'SoleWarning', code: 'SOLE_LOCK_GC' },
+  )
+})
+
+const nativeRelease = native.NativeLock.prototype.release
+native.NativeLock.prototype.release = function (this: native.NativeLock) {
+  collected.unregister(this)
+  nativeRelease.call(this)
+}
+
+/** A lock on a path: released by GC with a warning if the caller drops it. */
+function tracked(l: native.NativeLock | null): Lock | null {
+  if (l) collected.register(l, { path: l.path, what: 'A Lock' }, l)
+  return l as Lock | null
+}
+
+const LOCK_KEYS = ['shared', 'mode', 'createDirs', 'timeoutMs', 'signal'] as const
+
+/**
  * Take the lock now, or return `null` when another holder (another process, or another
  * handle in this one) has it. Every other failure throws a {@link SoleError}.
  */
 export function tryLock(path: string, opts?: LockOptions): Lock | null {
-  return native.tryLock(path, opts) as Lock | null
+  return tracked(native.tryLock(path, opts))
 }
 
 /**
@@ -90,23 +119,27 @@ export function tryLock(path: string, opts?: LockOptions): Lock | null {
  * the same file, and `ETIMEDOUT` when `timeoutMs` runs out.
  */
 export function lockSync(path: string, opts?: LockSyncOptions): Lock {
-  return native.lockSync(path, opts) as Lock
+  return tracked(native.lockSync(path, opts)) as Lock
 }
 
 /**
  * The one implementation of an asynchronous lock request, for paths and handles alike: try at
- * once (no thread hop when uncontended), else wait on a native thread that the timer or the
- * signal can cancel.
+ * once (no thread hop when uncontended; this also validates every option natively), else wait
+ * on a native thread that the timer or the signal can cancel. `snap` is the caller's options,
+ * read once.
  */
 function acquire<T extends { release(): void }>(
   tryNow: () => T | null,
   wait: (w: native.LockWait) => Promise<T>,
-  opts: { timeoutMs?: number; signal?: AbortSignal },
+  snap: unknown,
 ): Promise<T> {
-  const { signal, timeoutMs } = opts
   let pending: Promise<T>
   let w: native.LockWait
+  let signal: AbortSignal | undefined
+  let stopTimer: (() => void) | undefined
+  const onAbort = (): void => w.cancel()
   try {
+    signal = signalOf(snap)
     if (signal?.aborted) return Promise.reject(abortError(signal))
     const got = tryNow()
     if (got) return Promise.resolve(got)
@@ -115,12 +148,24 @@ function acquire<T extends { release(): void }>(
   } catch (err) {
     return Promise.reject(err)
   }
-  const timer = timeoutMs === undefined ? undefined : setTimeout(() => w.cancel(timeoutMs), timeoutMs)
-  const onAbort = (): void => w.cancel()
-  signal?.addEventListener('abort', onAbort, { once: true })
+  try {
+    signal?.addEventListener('abort', onAbort, { once: true })
+  } catch (err) {
+    // A signal whose addEventListener throws: end the wait we started, then report.
+    w.cancel()
+    pending.catch(() => undefined)
+    return Promise.reject(err)
+  }
+  const timeoutMs = field(snap, 'timeoutMs')
+  // Validated natively by tryNow(): a number in 0..=Number.MAX_SAFE_INTEGER, or absent.
+  if (typeof timeoutMs === 'number') stopTimer = longTimer(timeoutMs, () => w.timeOut())
   const cleanup = (): void => {
-    if (timer !== undefined) clearTimeout(timer)
-    signal?.removeEventListener('abort', onAbort)
+    stopTimer?.()
+    try {
+      signal?.removeEventListener('abort', onAbort)
+    } catch {
+      // The caller's signal object misbehaves; the wait is over either way.
+    }
   }
   return pending.then(
     (l) => {
@@ -146,11 +191,18 @@ function acquire<T extends { release(): void }>(
  * threadpool) and wakes when the holder releases. Rejects with `ETIMEDOUT` after `timeoutMs`,
  * with `AbortError` when `signal` aborts.
  */
-export function lock(path: string, opts: LockAsyncOptions = {}): Promise<Lock> {
+export function lock(path: string, opts?: LockAsyncOptions): Promise<Lock> {
+  let snap: unknown
+  try {
+    snap = snapshot(opts, LOCK_KEYS)
+  } catch (err) {
+    return Promise.reject(err)
+  }
+  const nativeOpts = snap as native.LockOptions | undefined
   return acquire(
-    () => native.tryLock(path, opts) as Lock | null,
-    (w) => native.lockAsync(path, opts, w) as Promise<Lock>,
-    opts,
+    () => tracked(native.tryLock(path, nativeOpts)),
+    (w) => native.lockAsync(path, nativeOpts, w).then((l) => tracked(l) as Lock),
+    snap,
   )
 }
 
@@ -161,12 +213,18 @@ export function lock(path: string, opts: LockAsyncOptions = {}): Promise<Lock> {
  */
 export class LockFile implements Disposable {
   readonly #h: native.NativeLockFile
+  /** Whether a fast-path lock is out (read by the GC warning). */
+  readonly #out = { held: false }
+  /** The lock from the last contended `lock()`: `close()` ends it, so GC must not warn. */
+  #waited: native.NativeLock | undefined
   /** @internal */
   constructor(h: native.NativeLockFile) {
     this.#h = h
+    collected.register(this, { path: h.path, what: 'A LockFile holding a lock', out: this.#out }, this)
   }
   #held(shared: boolean): Lock {
-    return new HandleLock(this.#h, shared)
+    this.#out.held = true
+    return new HandleLock(this.#h, shared, this.#out)
   }
   /** Absolute path of the lock file. */
   get path(): string {
@@ -178,27 +236,45 @@ export class LockFile implements Disposable {
   }
   /** Take the lock now, or `null` when another holder has it. */
   tryLock(opts?: Pick<LockOptions, 'shared'>): Lock | null {
-    return this.#try(opts?.shared === true)
-  }
-  #try(shared: boolean, timeoutMs?: number): Lock | null {
-    return this.#h.tryLockHeld(shared, timeoutMs) ? this.#held(shared) : null
+    const shared = this.#h.tryLockHeld(opts)
+    return shared === null ? null : this.#held(shared)
   }
   /** Take the lock, waiting on the calling thread (see `lockSync`). */
   lockSync(opts?: Pick<LockSyncOptions, 'shared' | 'timeoutMs'>): Lock {
-    const shared = opts?.shared === true
-    this.#h.lockSyncHeld(shared, opts?.timeoutMs)
-    return this.#held(shared)
+    return this.#held(this.#h.lockSyncHeld(opts))
   }
   /** Take the lock without blocking the event loop (see `lock`). */
-  lock(opts: Pick<LockAsyncOptions, 'shared' | 'timeoutMs' | 'signal'> = {}): Promise<Lock> {
+  lock(opts?: Pick<LockAsyncOptions, 'shared' | 'timeoutMs' | 'signal'>): Promise<Lock> {
+    let snap: unknown
+    try {
+      snap = snapshot(opts, ['shared', 'timeoutMs', 'signal'])
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const o = snap as { shared?: boolean; timeoutMs?: number } | undefined
     return acquire(
-      () => this.#try(opts.shared === true, opts.timeoutMs),
-      (w) => this.#h.lockAsync(opts, w) as Promise<Lock>,
-      opts,
+      () => {
+        const shared = this.#h.tryLockHeld(o)
+        return shared === null ? null : this.#held(shared)
+      },
+      (w) =>
+        this.#h.lockAsync(o, w).then((l) => {
+          this.#waited = l
+          return tracked(l) as Lock
+        }),
+      snap,
     )
   }
-  /** Close the descriptor. A lock taken through this handle stays held until released. */
+  /**
+   * Close the handle: the lock taken through it ends (however it was taken: `released` turns
+   * `true`), a pending `lock()` on it rejects with `EBADF`, and the descriptor is closed.
+   * Idempotent.
+   */
   close(): void {
+    collected.unregister(this)
+    if (this.#waited) collected.unregister(this.#waited)
+    this.#waited = undefined
+    this.#out.held = false
     this.#h.close()
   }
   [Symbol.dispose](): void {
@@ -209,25 +285,28 @@ export class LockFile implements Disposable {
 /**
  * A lock granted on a {@link LockFile}'s fast path: a plain object (no native allocation per
  * cycle). The lock itself is kept in the handle; `release()` works once, so a stale `Lock`
- * from an earlier cycle can never release a later one.
+ * from an earlier cycle can never release a later one. It ends with its handle's `close()`.
  */
 class HandleLock implements Lock {
   readonly #h: native.NativeLockFile
+  readonly #out: { held: boolean }
   #released = false
   readonly shared: boolean
-  constructor(h: native.NativeLockFile, shared: boolean) {
+  constructor(h: native.NativeLockFile, shared: boolean, out: { held: boolean }) {
     this.#h = h
+    this.#out = out
     this.shared = shared
   }
   get path(): string {
     return this.#h.path
   }
   get released(): boolean {
-    return this.#released
+    return this.#released || this.#h.closed
   }
   release(): void {
     if (this.#released) return
     this.#released = true
+    this.#out.held = false
     this.#h.releaseHeld()
   }
   [Symbol.dispose](): void {
@@ -270,11 +349,18 @@ export interface PidfileWaitOptions extends PidfileOptions {
  * releases or dies (the kernel wakes the waiter; no polling, no stale timeout). The takeover
  * path for a standby instance. Free now → claimed at once with no thread hop.
  */
-export function claimPidfileWhenFree(path: string, opts: PidfileWaitOptions = {}): Promise<Pidfile> {
+export function claimPidfileWhenFree(path: string, opts?: PidfileWaitOptions): Promise<Pidfile> {
+  let snap: unknown
+  try {
+    snap = snapshot(opts, ['mode', 'createDirs', 'timeoutMs', 'signal'])
+  } catch (err) {
+    return Promise.reject(err)
+  }
+  const o = snap as native.PidfileOptions | undefined
   return acquire(
     () => {
       try {
-        return native.claimPidfile(path, opts) as Pidfile
+        return native.claimPidfile(path, o) as Pidfile
       } catch (err) {
         // Held, or held by a holder we cannot name: either way, wait for the kernel to free it.
         const code = (err as SoleError).code
@@ -282,8 +368,8 @@ export function claimPidfileWhenFree(path: string, opts: PidfileWaitOptions = {}
         throw err
       }
     },
-    (w) => native.claimPidfileAsync(path, opts, w) as Promise<Pidfile>,
-    opts,
+    (w) => native.claimPidfileAsync(path, o, w) as Promise<Pidfile>,
+    snap,
   )
 }
 
@@ -335,9 +421,8 @@ export type PidfileState =
  * opened before the holder was confirmed ("signal the daemon in this pidfile" without a reuse
  * window); close it when done.
  */
-export function readPidfile(path: string, opts: { handle?: boolean } = {}): PidfileState {
-  if (!opts.handle) return pidfileState(native.readPidfile(path))
-  const r = native.readPidfileWithHandle(path)
+export function readPidfile(path: string, opts?: { handle?: boolean }): PidfileState {
+  const r = native.readPidfile(path, opts)
   const state = pidfileState(r.state)
   const h = r.takeHandle()
   if (h && state.state === 'held') state.handle = ProcessHandle.fromNative(h)

@@ -83,6 +83,8 @@ pub(crate) fn path(env: &Env, v: &Unknown, argument: &str) -> Result<PathBuf> {
 /// An options object (`undefined`/`null`: all defaults).
 pub(crate) struct Opts<'e> {
     obj: Option<Object<'e>>,
+    /// The file the call concerns, attached to every error as `err.path`.
+    path: Option<PathBuf>,
     /// Appended to messages: `" (lock on /x)"`.
     context: String,
 }
@@ -111,14 +113,63 @@ impl<'e> Opts<'e> {
                 }
             },
         };
-        Ok(Opts { obj, context })
+        Ok(Opts {
+            obj,
+            path: None,
+            context,
+        })
+    }
+
+    /// [`Opts::new`] for a call on `path`: every error, including "not an object", carries
+    /// `err.path`.
+    pub(crate) fn for_path(
+        env: &Env,
+        v: Option<&Unknown<'e>>,
+        path: &std::path::Path,
+        context: String,
+    ) -> Result<Self> {
+        if let Some(v) = v {
+            let t = v.get_type()?;
+            if !matches!(
+                t,
+                ValueType::Undefined | ValueType::Null | ValueType::Object | ValueType::Function
+            ) {
+                return Err(js_error(
+                    env,
+                    SoleError::invalid_argument(
+                        "options",
+                        format!(
+                            "options must be an object (or undefined for the defaults), got {}{context}.",
+                            type_name(t)
+                        ),
+                    )
+                    .with_path(path),
+                ));
+            }
+        }
+        Ok(Self::new(env, v, "options", context)?.at(path))
     }
 
     /// No options object at all.
+    #[allow(dead_code)] // for bindings that take an optional options object
     pub(crate) fn none() -> Self {
         Opts {
             obj: None,
+            path: None,
             context: String::new(),
+        }
+    }
+
+    /// Attach `path` (as `err.path`) to every error these options produce.
+    pub(crate) fn at(mut self, path: &std::path::Path) -> Self {
+        self.path = Some(path.to_path_buf());
+        self
+    }
+
+    fn err(&self, env: &Env, e: SoleError) -> napi::Error {
+        match &self.path {
+            Some(p) => js_error(env, e.with_path(p)),
+            None => js_error(env, e),
         }
     }
 
@@ -139,7 +190,17 @@ impl<'e> Opts<'e> {
     }
 
     fn wrong(&self, env: &Env, key: &str, expected: &str, t: ValueType) -> napi::Error {
-        wrong_type(env, key, expected, t, &self.context)
+        self.err(
+            env,
+            SoleError::invalid_argument(
+                key,
+                format!(
+                    "{key} must be {expected}, got {}{}.",
+                    type_name(t),
+                    self.context
+                ),
+            ),
+        )
     }
 
     pub(crate) fn bool(&self, env: &Env, key: &str) -> Result<Option<bool>> {
@@ -160,6 +221,7 @@ impl<'e> Opts<'e> {
         }
     }
 
+    #[allow(dead_code)] // for bindings that take an optional options object
     pub(crate) fn string(&self, env: &Env, key: &str) -> Result<Option<String>> {
         match self.get(key)? {
             None => Ok(None),
@@ -174,7 +236,9 @@ impl<'e> Opts<'e> {
     pub(crate) fn timeout(&self, env: &Env, key: &str, what: &str) -> Result<Option<Duration>> {
         match self.number(env, key)? {
             None => Ok(None),
-            Some(ms) => timeout(env, ms, what).map(Some),
+            Some(ms) => sole_error::timeout::from_ms(ms, what)
+                .map(Some)
+                .map_err(|e| self.err(env, e)),
         }
     }
 
@@ -183,7 +247,7 @@ impl<'e> Opts<'e> {
         match self.number(env, key)? {
             None => Ok(default),
             Some(m) if m.fract() == 0.0 && (0.0..=4095.0).contains(&m) => Ok(m as u32),
-            Some(m) => Err(js_error(
+            Some(m) => Err(self.err(
                 env,
                 SoleError::invalid_argument(
                     key,
@@ -198,11 +262,13 @@ impl<'e> Opts<'e> {
 }
 
 /// A bare `timeoutMs` number through the one conversion.
+#[allow(dead_code)] // for bindings that take a bare timeout number
 pub(crate) fn timeout(env: &Env, ms: f64, what: &str) -> Result<Duration> {
     sole_error::timeout::from_ms(ms, what).map_err(|e| js_error(env, e))
 }
 
 /// An optional argument that is not an options object: `undefined`/`null` → `None`.
+#[allow(dead_code)] // for bindings with optional plain arguments
 pub(crate) fn present<'e>(v: Option<Unknown<'e>>) -> Result<Option<(Unknown<'e>, ValueType)>> {
     match v {
         None => Ok(None),
@@ -214,6 +280,7 @@ pub(crate) fn present<'e>(v: Option<Unknown<'e>>) -> Result<Option<(Unknown<'e>,
 }
 
 /// An optional number argument (`undefined`/`null`: `None`).
+#[allow(dead_code)] // for bindings with optional plain arguments
 pub(crate) fn opt_number(env: &Env, v: Option<Unknown>, argument: &str) -> Result<Option<f64>> {
     match present(v)? {
         None => Ok(None),

@@ -1,15 +1,37 @@
 //! Bindings of `sole_lock`: `tryLock`, `lock`, `lockSync`, `openLockFile` and the waits behind
-//! them. Type and error conversion only.
+//! them. Type and error conversion only; arguments are decided by `crate::args`.
+//!
+//! Two lifetimes are decided here, because only the binding sees them:
+//! - **A wait outlives nothing it was started for.** Each contended wait is registered with the
+//!   JavaScript environment (main thread or worker) that started it; when that environment is
+//!   torn down (`worker.terminate()`, process exit) a cleanup hook cancels the wait, so its
+//!   thread ends and its descriptor closes at once instead of when some other process releases.
+//!   A lock granted to a torn-down environment is released: its promise no longer exists.
+//! - **A `LockFile` handle owns the locks it lends.** `close()` releases the lock taken through
+//!   it (fast path or waited), cancels a pending wait on it (`EBADF`), and closes the
+//!   descriptor: one behaviour however the lock was taken, as closing the last descriptor of a
+//!   flock does in the kernel. Test: `__test__/lock.spec.ts` ("close() releases …").
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use sole_lock::wait::{Reason, Waiter};
 use sole_lock::{open, LockFile, Mode, OpenOptions};
 
-use crate::{js_error, path_arg};
+use crate::args::{self, Opts};
+use crate::js_error;
 
-/// Options shared by `tryLock`, `lock` and `lockSync`.
+/// Options of `tryLock`, `lock` and `lockSync` (declared for the generated typings; values are
+/// read by [`lock_args`]).
 #[napi(object)]
+#[allow(dead_code)] // a type for index.d.ts: the values are read through `crate::args`
 pub struct LockOptions {
     /// Take a shared (`LOCK_SH`) lock instead of an exclusive one.
     pub shared: Option<bool>,
@@ -17,67 +39,96 @@ pub struct LockOptions {
     pub mode: Option<u32>,
     /// Create missing parent directories with mode `0o700` (default `false`).
     pub create_dirs: Option<bool>,
-    /// Give up after this many milliseconds with `ETIMEDOUT`.
+    /// Give up after this many milliseconds with `ETIMEDOUT` (0..=Number.MAX_SAFE_INTEGER).
     pub timeout_ms: Option<f64>,
 }
 
-fn split(opts: &Option<LockOptions>) -> (Mode, OpenOptions) {
+/// What a lock call asks for, decided from its arguments.
+pub(crate) struct LockArgs {
+    pub path: PathBuf,
+    pub mode: Mode,
+    pub open: OpenOptions,
+    pub timeout: Option<Duration>,
+}
+
+/// `(path, options)` of every lock call, in one place: the path first, then each option.
+pub(crate) fn lock_args(env: &Env, path: &Unknown, opts: Option<&Unknown>) -> Result<LockArgs> {
+    let path = args::path(env, path, "path")?;
+    let o = Opts::for_path(env, opts, &path, format!(" (lock on {})", path.display()))?;
+    let (mode, open, timeout) = lock_opts(env, &o, &path)?;
+    Ok(LockArgs {
+        path,
+        mode,
+        open,
+        timeout,
+    })
+}
+
+fn lock_opts(env: &Env, o: &Opts, path: &Path) -> Result<(Mode, OpenOptions, Option<Duration>)> {
+    let shared = o.bool(env, "shared")?.unwrap_or(false);
     let d = OpenOptions::default();
-    match opts {
-        None => (Mode::Exclusive, d),
-        Some(o) => (
-            if o.shared.unwrap_or(false) {
-                Mode::Shared
-            } else {
-                Mode::Exclusive
-            },
-            OpenOptions {
-                mode: o.mode.unwrap_or(d.mode),
-                create_dirs: o.create_dirs.unwrap_or(d.create_dirs),
-            },
-        ),
+    let open = OpenOptions {
+        mode: o.mode(env, "mode", d.mode)?,
+        create_dirs: o.bool(env, "createDirs")?.unwrap_or(d.create_dirs),
+    };
+    let timeout = o.timeout(env, "timeoutMs", &format!("the lock on {}", path.display()))?;
+    Ok((mode_of(shared), open, timeout))
+}
+
+pub(crate) fn mode_of(shared: bool) -> Mode {
+    if shared {
+        Mode::Shared
+    } else {
+        Mode::Exclusive
     }
 }
 
-/// A held flock on a lock file (the native half of `Lock`).
+/// A held flock on a lock file (the native half of `Lock`). The lock sits in a slot shared
+/// with the `LockFile` handle it came from, if any, so that `close()` on the handle can end it.
 #[napi]
 pub struct NativeLock {
-    inner: Option<LockFile>,
+    slot: Arc<Mutex<Option<LockFile>>>,
     path: String,
     shared: bool,
 }
 
 impl NativeLock {
-    fn new(l: LockFile) -> Self {
-        NativeLock {
-            path: l.path().to_string_lossy().into_owned(),
-            shared: l.mode() == Mode::Shared,
-            inner: Some(l),
-        }
+    pub(crate) fn new(l: LockFile) -> Self {
+        Self::in_slot(l, Arc::new(Mutex::new(None)))
+    }
+    fn in_slot(l: LockFile, slot: Arc<Mutex<Option<LockFile>>>) -> Self {
+        let path = l.path().to_string_lossy().into_owned();
+        let shared = l.mode() == Mode::Shared;
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(l);
+        NativeLock { slot, path, shared }
     }
 }
 
 #[napi]
 impl NativeLock {
     /// Absolute path of the lock file.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn path(&self) -> String {
         self.path.clone()
     }
     /// `true` for a shared lock.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn shared(&self) -> bool {
         self.shared
     }
-    /// `true` once `release()` has run.
-    #[napi(getter)]
+    /// `true` once the lock has ended (`release()`, or `close()` of its `LockFile`).
+    #[napi(getter, catch_unwind)]
     pub fn released(&self) -> bool {
-        self.inner.is_none()
+        self.slot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_none()
     }
     /// Release the lock (explicit unlock, then close). Idempotent. Never unlinks the file.
-    #[napi]
-    pub fn release(&mut self, env: Env) -> Result<()> {
-        match self.inner.take() {
+    #[napi(catch_unwind)]
+    pub fn release(&self, env: Env) -> Result<()> {
+        let l = self.slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match l {
             Some(l) => l.release().map_err(|e| js_error(&env, e)),
             None => Ok(()),
         }
@@ -85,119 +136,205 @@ impl NativeLock {
 }
 
 /// Try once, without waiting: the lock, or `null` when another holder has it.
-#[napi]
-pub fn try_lock(env: Env, path: String, opts: Option<LockOptions>) -> Result<Option<NativeLock>> {
-    let p = path_arg(&env, &path)?;
-    let (mode, o) = split(&opts);
-    // `lock()` tries here first: a bad timeoutMs is refused even when the lock is free.
-    check_timeout(&env, timeout_of(&opts), &p)?;
-    LockFile::try_lock(&p, mode, &o)
+/// (`timeoutMs` is checked too: `lock()` tries here first.)
+#[napi(
+    catch_unwind,
+    ts_args_type = "path: string, opts?: LockOptions | undefined | null"
+)]
+pub fn try_lock(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<Option<NativeLock>> {
+    let a = lock_args(&env, &path, opts.as_ref())?;
+    LockFile::try_lock(&a.path, a.mode, &a.open)
         .map(|r| r.map(NativeLock::new))
         .map_err(|e| js_error(&env, e))
 }
 
 /// Wait on the calling thread (start-up code only).
-#[napi]
-pub fn lock_sync(env: Env, path: String, opts: Option<LockOptions>) -> Result<NativeLock> {
-    let p = path_arg(&env, &path)?;
-    let (mode, o) = split(&opts);
-    let timeout = check_timeout(&env, timeout_of(&opts), &p)?;
-    LockFile::lock(&p, mode, &o, timeout)
+#[napi(
+    catch_unwind,
+    ts_args_type = "path: string, opts?: LockOptions | undefined | null"
+)]
+pub fn lock_sync(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<NativeLock> {
+    let a = lock_args(&env, &path, opts.as_ref())?;
+    LockFile::lock(&a.path, a.mode, &a.open, a.timeout)
         .map(NativeLock::new)
         .map_err(|e| js_error(&env, e))
 }
 
-/// Handle to cancel one asynchronous wait started by `lockAsync`.
+// ---- Contended waits -------------------------------------------------------------------------
+
+/// One pending wait as the environment's cleanup hook sees it.
+struct Pending {
+    waiter: Arc<Waiter>,
+}
+
+struct PendingWaits {
+    next: u64,
+    waits: HashMap<u64, Pending>,
+    hooked: bool,
+}
+
+thread_local! {
+    /// The pending waits started by this thread's JavaScript environment (one per thread:
+    /// the main thread or a worker). Settled waits remove themselves on this same thread.
+    static PENDING: RefCell<PendingWaits> = RefCell::new(PendingWaits {
+        next: 0,
+        waits: HashMap::new(),
+        hooked: false,
+    });
+}
+
+/// Register a wait with this environment; installs the cleanup hook on first use.
+fn track(env: &Env, waiter: Arc<Waiter>) -> Result<u64> {
+    let need_hook = PENDING.with(|p| !p.borrow().hooked);
+    if need_hook {
+        env.add_env_cleanup_hook((), |_| {
+            // The environment is going away: nothing can receive these locks any more.
+            let waits: Vec<Pending> = PENDING.with(|p| {
+                let mut p = p.borrow_mut();
+                p.hooked = false;
+                p.waits.drain().map(|(_, w)| w).collect()
+            });
+            for w in waits {
+                w.waiter.cancel(Reason::Abort);
+            }
+        })?;
+        PENDING.with(|p| p.borrow_mut().hooked = true);
+    }
+    Ok(PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        p.next += 1;
+        let id = p.next;
+        p.waits.insert(id, Pending { waiter });
+        id
+    }))
+}
+
+fn untrack(id: u64) {
+    PENDING.with(|p| p.borrow_mut().waits.remove(&id));
+}
+
+/// Handle to cancel one asynchronous wait started by `lockAsync`/`claimPidfileAsync`.
 #[napi]
 pub struct LockWait {
-    pub(crate) waiter: Option<sole_lock::wait::Waiter>,
-    pub(crate) cancelled: Option<sole_lock::wait::Reason>,
+    waiter: Option<Arc<Waiter>>,
+    /// Cancelled before the waiter existed.
+    early: Option<Reason>,
+    /// The wait's bound, for the `ETIMEDOUT` message when the timer fires.
+    timeout: Duration,
 }
 
 #[napi]
 impl LockWait {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         LockWait {
             waiter: None,
-            cancelled: None,
+            early: None,
+            timeout: Duration::ZERO,
         }
     }
-    /// Cancel the wait: `timeoutMs` given → it ends with `ETIMEDOUT`, otherwise `ECANCELED`.
-    #[napi]
-    pub fn cancel(&mut self, timeout_ms: Option<f64>) {
-        let reason = match timeout_ms {
-            // Validated when the wait started; only the message uses it.
-            Some(ms) => sole_lock::wait::Reason::Timeout(std::time::Duration::from_secs_f64(
-                (ms / 1000.0).clamp(0.0, 1e9),
-            )),
-            None => sole_lock::wait::Reason::Abort,
-        };
+    /// Abort the wait: it ends with `ECANCELED` (the TS layer makes that an `AbortError`).
+    #[napi(catch_unwind)]
+    pub fn cancel(&mut self) {
+        self.end(Reason::Abort);
+    }
+    /// The caller's `timeoutMs` ran out: the wait ends with `ETIMEDOUT`.
+    #[napi(catch_unwind)]
+    pub fn time_out(&mut self) {
+        self.end(Reason::Timeout(self.timeout));
+    }
+}
+
+impl LockWait {
+    fn end(&mut self, reason: Reason) {
         match &self.waiter {
             Some(w) => w.cancel(reason),
-            None => self.cancelled = Some(reason),
+            None => self.early = Some(reason),
         }
     }
-}
-
-fn check_timeout(
-    env: &Env,
-    timeout_ms: Option<f64>,
-    path: &std::path::Path,
-) -> Result<Option<std::time::Duration>> {
-    match timeout_ms {
-        Some(ms) => sole_lock::timeout_from_ms(ms, path)
-            .map(Some)
-            .map_err(|e| js_error(env, e)),
-        None => Ok(None),
-    }
-}
-
-fn timeout_of(opts: &Option<LockOptions>) -> Option<f64> {
-    opts.as_ref().and_then(|o| o.timeout_ms)
 }
 
 /// Wait for `opened` on a dedicated thread and settle a promise from it with what `finish`
-/// makes of the lock (run on the waiting thread, still under the lock).
+/// makes of the lock (run on the waiting thread, still under the lock). `closed`: the
+/// `LockFile` handle the wait was started on, if any; a wait that ends after that handle
+/// closed rejects with `EBADF` and gives the lock back.
 pub(crate) fn spawn_wait<'env, T: ToNapiValue + 'static>(
     env: &'env Env,
     opened: open::Opened,
-    path: std::path::PathBuf,
-    mode: Mode,
+    a: &LockArgs,
     wait: &mut LockWait,
+    closed: Option<Arc<AtomicBool>>,
     finish: impl FnOnce(LockFile) -> sole_lock::Result<T> + Send + 'static,
 ) -> Result<Object<'env>> {
     let (deferred, promise) = env.create_deferred()?;
-    let waiter =
-        sole_lock::wait::Waiter::spawn(opened, path, mode, std::thread::current().id(), move |r| {
-            let done = r.and_then(finish);
-            deferred.resolve(move |env| done.map_err(|e| js_error(&env, e)))
-        });
-    if let Some(reason) = wait.cancelled.take() {
+    let path = a.path.clone();
+    let id_slot: Arc<Mutex<u64>> = Arc::new(Mutex::new(0));
+    let id_for_done = id_slot.clone();
+    let waiter = Arc::new(Waiter::spawn(
+        opened,
+        a.path.clone(),
+        a.mode,
+        std::thread::current().id(),
+        move |r| {
+            let done = args::no_panic("finishing a lock wait", || {
+                let r = r.and_then(finish);
+                match (&closed, r) {
+                    (Some(c), r) if c.load(Ordering::Acquire) => {
+                        drop(r); // a granted lock is given back at once
+                        Err(handle_closed(&path))
+                    }
+                    (_, r) => r,
+                }
+            });
+            deferred.resolve(move |env| {
+                // On the JavaScript thread, after `spawn_wait` returned: the id is set.
+                untrack(*id_for_done.lock().unwrap_or_else(|p| p.into_inner()));
+                done.map_err(|e| js_error(&env, e))
+            })
+        },
+    ));
+    *id_slot.lock().unwrap_or_else(|p| p.into_inner()) = track(env, waiter.clone())?;
+    wait.timeout = a.timeout.unwrap_or_default();
+    if let Some(reason) = wait.early.take() {
         waiter.cancel(reason);
     }
     wait.waiter = Some(waiter);
     Ok(promise)
 }
 
+fn handle_closed(path: &Path) -> sole_lock::Error {
+    sole_lock::Error::new(
+        sole_lock::Kind::Os(libc::EBADF),
+        format!(
+            "the handle on {} was closed: open a new one with openLockFile()",
+            path.display()
+        ),
+    )
+    .with_path(path)
+}
+
 /// Start waiting for the lock on a dedicated thread (never libuv's pool); the promise
-/// settles when the holder releases, or when `wait.cancel()` is called. Callers try
-/// `tryLock` first: this is only the contended path. (`timeoutMs` is validated here; its
-/// timer lives in `lib/index.ts`.)
-#[napi(ts_return_type = "Promise<NativeLock>")]
+/// settles when the holder releases, or when `wait.cancel()`/`wait.timeOut()` is called.
+/// Callers try `tryLock` first: this is only the contended path. (The timer lives in
+/// `lib/index.ts`; `timeoutMs` is decided here like everywhere.)
+#[napi(
+    catch_unwind,
+    ts_args_type = "path: string, opts: LockOptions | undefined | null, wait: LockWait",
+    ts_return_type = "Promise<NativeLock>"
+)]
 pub fn lock_async<'env>(
     env: &'env Env,
-    path: String,
-    opts: Option<LockOptions>,
+    path: Unknown,
+    opts: Option<Unknown>,
     wait: &mut LockWait,
 ) -> Result<Object<'env>> {
-    let p = path_arg(env, &path)?;
-    let (mode, o) = split(&opts);
-    check_timeout(env, timeout_of(&opts), &p)?;
-    let opened = open::open_lock_file(&p, &o).map_err(|e| js_error(env, e))?;
-    spawn_wait(env, opened, p, mode, wait, |l| Ok(NativeLock::new(l)))
+    let a = lock_args(env, &path, opts.as_ref())?;
+    let opened = open::open_lock_file(&a.path, &a.open).map_err(|e| js_error(env, e))?;
+    spawn_wait(env, opened, &a, wait, None, |l| Ok(NativeLock::new(l)))
 }
+
+// ---- LockFile handles ------------------------------------------------------------------------
 
 /// An open lock file that can be locked and released many times without reopening. One
 /// lock at a time per handle (`EBUSY` otherwise); two handles exclude each other.
@@ -209,112 +346,149 @@ pub struct NativeLockFile {
     inner: Option<sole_lock::Handle>,
     // `&self` methods with a RefCell: napi-rs tracks `&mut self` borrows per call, which costs
     // more than the flock itself on this hot path.
-    held: std::cell::RefCell<Option<LockFile>>,
+    held: RefCell<Option<LockFile>>,
+    /// The lock from a waited `lockAsync` on this handle: owned by its `NativeLock` (so GC of
+    /// that object releases it, like any `Lock`), reachable here so that `close()` ends it.
+    waited: RefCell<Weak<Mutex<Option<LockFile>>>>,
+    /// The pending wait on this handle, if any (cancelled by `close()`).
+    pending: RefCell<Option<Arc<Waiter>>>,
+    closed: Arc<AtomicBool>,
     path: String,
-}
-
-fn mode_of(shared: bool) -> Mode {
-    if shared {
-        Mode::Shared
-    } else {
-        Mode::Exclusive
-    }
 }
 
 impl NativeLockFile {
     fn handle(&self, env: &Env) -> Result<&sole_lock::Handle> {
-        self.inner.as_ref().ok_or_else(|| {
-            js_error(
-                env,
-                sole_lock::Error::new(
-                    sole_lock::Kind::Os(libc::EBADF),
-                    format!(
-                        "the handle on {} is closed: open a new one with openLockFile()",
-                        self.path
-                    ),
-                ),
-            )
-        })
+        self.inner
+            .as_ref()
+            .ok_or_else(|| js_error(env, handle_closed(Path::new(&self.path))))
+    }
+    fn opts<'e>(&self, env: &Env, opts: Option<&Unknown<'e>>) -> Result<Opts<'e>> {
+        let p = Path::new(&self.path);
+        Opts::for_path(env, opts, p, format!(" (lock on {})", self.path))
     }
 }
 
 #[napi]
 impl NativeLockFile {
     /// Absolute path of the lock file.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn path(&self) -> String {
         self.path.clone()
     }
-    /// Take the lock now and keep it in the handle: `true`, or `false` when another holder
-    /// has it. (Internal: `lib/index.ts` turns this into `Lock | null`.) `timeoutMs` is only
-    /// validated (the fast path of `lock()` tries here first).
-    #[napi]
-    pub fn try_lock_held(&self, env: Env, shared: bool, timeout_ms: Option<f64>) -> Result<bool> {
+    /// Take the lock now and keep it in the handle: `null` when another holder has it, else
+    /// whether it is shared. (Internal: `lib/index.ts` turns this into `Lock | null`.)
+    /// `timeoutMs` is checked too (the fast path of `lock()` tries here first).
+    #[napi(
+        catch_unwind,
+        ts_args_type = "opts?: { shared?: boolean | null, timeoutMs?: number | null } | null"
+    )]
+    pub fn try_lock_held(&self, env: Env, opts: Option<Unknown>) -> Result<Option<bool>> {
         let h = self.handle(&env)?;
-        check_timeout(&env, timeout_ms, h.path())?;
+        let (shared, _) = if opts.is_none() {
+            (false, None)
+        } else {
+            let o = self.opts(&env, opts.as_ref())?;
+            let shared = o.bool(&env, "shared")?.unwrap_or(false);
+            let t = o.timeout(&env, "timeoutMs", &format!("the lock on {}", self.path))?;
+            (shared, t)
+        };
         let got = h.try_lock(mode_of(shared)).map_err(|e| js_error(&env, e))?;
         let ok = got.is_some();
         *self.held.borrow_mut() = got;
-        Ok(ok)
+        Ok(ok.then_some(shared))
     }
-    /// Take the lock, waiting on the calling thread, and keep it in the handle.
-    #[napi]
-    pub fn lock_sync_held(&self, env: Env, shared: bool, timeout_ms: Option<f64>) -> Result<()> {
+    /// Take the lock, waiting on the calling thread, and keep it in the handle; returns
+    /// whether it is shared.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "opts?: { shared?: boolean | null, timeoutMs?: number | null } | null"
+    )]
+    pub fn lock_sync_held(&self, env: Env, opts: Option<Unknown>) -> Result<bool> {
         let h = self.handle(&env)?;
-        let timeout = check_timeout(&env, timeout_ms, h.path())?;
+        let o = self.opts(&env, opts.as_ref())?;
+        let shared = o.bool(&env, "shared")?.unwrap_or(false);
+        let timeout = o.timeout(&env, "timeoutMs", &format!("the lock on {}", self.path))?;
         let l = h
             .lock(mode_of(shared), timeout)
             .map_err(|e| js_error(&env, e))?;
         *self.held.borrow_mut() = Some(l);
-        Ok(())
+        Ok(shared)
     }
     /// Release the lock kept in the handle (explicit unlock; the descriptor stays open).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn release_held(&self) {
         // Taken out first: the LockFile's drop runs after the RefCell borrow has ended.
         let l = self.held.borrow_mut().take();
         drop(l);
     }
     /// The contended path of `lock()` on this handle.
-    #[napi(ts_return_type = "Promise<NativeLock>")]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "opts: { shared?: boolean | null, timeoutMs?: number | null } | undefined | null, wait: LockWait",
+        ts_return_type = "Promise<NativeLock>"
+    )]
     pub fn lock_async<'env>(
         &self,
         env: &'env Env,
-        opts: Option<LockOptions>,
+        opts: Option<Unknown>,
         wait: &mut LockWait,
     ) -> Result<Object<'env>> {
-        let (mode, _) = split(&opts);
         let h = self.handle(env)?;
-        check_timeout(env, timeout_of(&opts), h.path())?;
+        let o = self.opts(env, opts.as_ref())?;
+        let shared = o.bool(env, "shared")?.unwrap_or(false);
+        let timeout = o.timeout(env, "timeoutMs", &format!("the lock on {}", self.path))?;
         let opened = h.lend().map_err(|e| js_error(env, e))?;
-        spawn_wait(env, opened, h.path().to_path_buf(), mode, wait, |l| {
-            Ok(NativeLock::new(l))
-        })
+        let a = LockArgs {
+            path: h.path().to_path_buf(),
+            mode: mode_of(shared),
+            open: OpenOptions::default(),
+            timeout,
+        };
+        let slot = Arc::new(Mutex::new(None));
+        *self.waited.borrow_mut() = Arc::downgrade(&slot);
+        let p = spawn_wait(env, opened, &a, wait, Some(self.closed.clone()), move |l| {
+            Ok(NativeLock::in_slot(l, slot))
+        })?;
+        *self.pending.borrow_mut() = wait.waiter.clone();
+        Ok(p)
     }
-    /// Close the handle and release a lock kept in it. A lock from the contended path of
-    /// `lockAsync` stays held until released.
-    #[napi]
+    /// Close the handle: release the lock taken through it (however it was taken), cancel a
+    /// pending wait on it (`EBADF`), close the descriptor. Idempotent.
+    #[napi(catch_unwind)]
     pub fn close(&mut self) {
+        self.closed.store(true, Ordering::Release);
+        if let Some(w) = self.pending.get_mut().take() {
+            w.cancel(Reason::Abort);
+        }
         self.held.get_mut().take();
+        if let Some(slot) = self.waited.get_mut().upgrade() {
+            let waited = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+            drop(waited);
+        }
         self.inner = None;
     }
     /// `true` once `close()` has run.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn closed(&self) -> bool {
         self.inner.is_none()
     }
 }
 
 /// Open (creating if needed) a lock file for repeated locking.
-#[napi]
-pub fn open_lock_file(env: Env, path: String, opts: Option<LockOptions>) -> Result<NativeLockFile> {
-    let p = path_arg(&env, &path)?;
-    let (_, o) = split(&opts);
-    sole_lock::Handle::open(&p, &o)
+#[napi(
+    catch_unwind,
+    ts_args_type = "path: string, opts?: Omit<LockOptions, 'shared' | 'timeoutMs'> | undefined | null"
+)]
+pub fn open_lock_file(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<NativeLockFile> {
+    let a = lock_args(&env, &path, opts.as_ref())?;
+    sole_lock::Handle::open(&a.path, &a.open)
         .map(|h| NativeLockFile {
             path: h.path().to_string_lossy().into_owned(),
             inner: Some(h),
-            held: std::cell::RefCell::new(None),
+            held: RefCell::new(None),
+            waited: RefCell::new(Weak::new()),
+            pending: RefCell::new(None),
+            closed: Arc::new(AtomicBool::new(false)),
         })
         .map_err(|e| js_error(&env, e))
 }

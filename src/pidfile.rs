@@ -1,101 +1,147 @@
 //! Bindings of `sole_pidfile`: claims, takeover waits, reads and the daemon lock. Type and
-//! error conversion only.
+//! error conversion only; arguments are decided by `crate::args`.
+//!
+//! **A claim is never lost to garbage collection.** Single-instance code is written
+//! `claimPidfile(p)` at start-up and nothing else: the return value is dropped at once. If the
+//! claim ended when its JavaScript object was collected, the next GC would free the pidfile
+//! while the owner runs, and a second instance would claim it: two instances. So a
+//! `NativePidfile` that is finalized while still held moves its claim into [`KEPT`], a
+//! process-wide list that is never emptied: the claim lasts until `release()` or process exit
+//! (when the kernel drops the lock), exactly as the typings promise. This holds for a worker
+//! thread's claims too: a terminated worker does not end the process's claim.
+//! Test: `__test__/gc.spec.ts`, and the harness's `gc` step.
+
+use std::sync::Mutex;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use sole_lock::{open, Mode, OpenOptions};
+use sole_lock::{open, OpenOptions};
 use sole_pidfile::Pidfile;
 
-use crate::lock::{spawn_wait, LockWait};
-use crate::{js_error, path_arg, procid};
+use crate::args::{self, Opts};
+use crate::lock::{spawn_wait, LockArgs, LockWait};
+use crate::{js_error, procid};
 
-/// Options for `claimPidfile` and `acquireDaemonLock`.
+/// Claims whose JavaScript object was garbage-collected without `release()`: kept until the
+/// process exits.
+static KEPT: Mutex<Vec<Pidfile>> = Mutex::new(Vec::new());
+
+/// Options of `claimPidfile`, `claimPidfileWhenFree` and `acquireDaemonLock` (declared for the
+/// generated typings; values are read by [`pidfile_args`]).
 #[napi(object)]
+#[allow(dead_code)] // a type for index.d.ts: the values are read through `crate::args`
 pub struct PidfileOptions {
     /// Permission bits for a newly created pidfile (default `0o600`).
     pub mode: Option<u32>,
     /// Create missing parent directories with mode `0o700` (default `false`).
     pub create_dirs: Option<bool>,
-    /// For `claimPidfileWhenFree`: validated by the first, immediate attempt.
+    /// For `claimPidfileWhenFree`: give up after this many milliseconds with `ETIMEDOUT`.
     pub timeout_ms: Option<f64>,
 }
 
-fn pid_opts(o: &Option<PidfileOptions>) -> OpenOptions {
+fn pidfile_args(env: &Env, path: &Unknown, opts: Option<&Unknown>) -> Result<LockArgs> {
+    let path = args::path(env, path, "path")?;
+    let o = Opts::for_path(env, opts, &path, format!(" (pidfile {})", path.display()))?;
     let d = OpenOptions::default();
-    match o {
-        None => d,
-        Some(o) => OpenOptions {
-            mode: o.mode.unwrap_or(d.mode),
-            create_dirs: o.create_dirs.unwrap_or(d.create_dirs),
-        },
-    }
+    let open = OpenOptions {
+        mode: o.mode(env, "mode", d.mode)?,
+        create_dirs: o.bool(env, "createDirs")?.unwrap_or(d.create_dirs),
+    };
+    let timeout = o.timeout(env, "timeoutMs", &format!("the pidfile {}", path.display()))?;
+    Ok(LockArgs {
+        path,
+        mode: sole_lock::Mode::Exclusive,
+        open,
+        timeout,
+    })
 }
 
 /// A claimed pidfile (the native half of `Pidfile`).
 #[napi]
 pub struct NativePidfile {
-    inner: Pidfile,
+    inner: Option<Pidfile>,
     path: String,
+    pid: i32,
+}
+
+impl Drop for NativePidfile {
+    fn drop(&mut self) {
+        // Finalized by the garbage collector (or a worker's teardown) while still claimed: keep
+        // the claim for the life of the process (module doc).
+        if let Some(p) = self.inner.take() {
+            if p.is_held() {
+                KEPT.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+            }
+        }
+    }
 }
 
 #[napi]
 impl NativePidfile {
     /// Absolute path of the pidfile.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn path(&self) -> String {
         self.path.clone()
     }
     /// The pid written into the file (this process).
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn pid(&self) -> i32 {
-        self.inner.pid()
+        self.pid
     }
     /// `true` once `release()` has run.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn released(&self) -> bool {
-        !self.inner.is_held()
+        self.inner.as_ref().is_none_or(|p| !p.is_held())
     }
     /// End the claim: empty the file, unlock, close. Never unlinks. Idempotent.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn release(&mut self, env: Env) -> Result<()> {
-        self.inner.release().map_err(|e| js_error(&env, e))
+        match self.inner.as_mut() {
+            Some(p) => p.release().map_err(|e| js_error(&env, e)),
+            None => Ok(()),
+        }
     }
 }
 
 fn native_pidfile(p: Pidfile) -> NativePidfile {
     NativePidfile {
         path: p.path().to_string_lossy().into_owned(),
-        inner: p,
+        pid: p.pid(),
+        inner: Some(p),
     }
 }
 
-/// Claim a pidfile for this process, or throw `EHELD` naming the holder.
-#[napi]
-pub fn claim_pidfile(
-    env: Env,
-    path: String,
-    opts: Option<PidfileOptions>,
-) -> Result<NativePidfile> {
-    let p = path_arg(&env, &path)?;
-    sole_pidfile::claim(&p, &pid_opts(&opts))
+/// Claim a pidfile for this process, or throw `EHELD` naming the holder. (`timeoutMs` is
+/// checked too: `claimPidfileWhenFree` tries here first.)
+#[napi(
+    catch_unwind,
+    ts_args_type = "path: string, opts?: PidfileOptions | undefined | null"
+)]
+pub fn claim_pidfile(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<NativePidfile> {
+    let a = pidfile_args(&env, &path, opts.as_ref())?;
+    sole_pidfile::claim(&a.path, &a.open)
         .map(native_pidfile)
         .map_err(|e| js_error(&env, e))
 }
 
 /// Wait until the pidfile is free (on a dedicated thread, cancellable through `wait`), then
 /// claim it: the takeover path after the previous instance exits or crashes.
-#[napi(ts_return_type = "Promise<NativePidfile>")]
+#[napi(
+    catch_unwind,
+    ts_args_type = "path: string, opts: PidfileOptions | undefined | null, wait: LockWait",
+    ts_return_type = "Promise<NativePidfile>"
+)]
 pub fn claim_pidfile_async<'env>(
     env: &'env Env,
-    path: String,
-    opts: Option<PidfileOptions>,
+    path: Unknown,
+    opts: Option<Unknown>,
     wait: &mut LockWait,
 ) -> Result<Object<'env>> {
-    let p = path_arg(env, &path)?;
-    let opened = open::open_lock_file(&p, &pid_opts(&opts)).map_err(|e| js_error(env, e))?;
+    let a = pidfile_args(env, &path, opts.as_ref())?;
+    let opened = open::open_lock_file(&a.path, &a.open).map_err(|e| js_error(env, e))?;
     // The pid is written and fsynced on the waiting thread, still under the lock.
-    spawn_wait(env, opened, p, Mode::Exclusive, wait, |l| {
+    spawn_wait(env, opened, &a, wait, None, |l| {
         sole_pidfile::claim_from_lock(l).map(native_pidfile)
     })
 }
@@ -147,16 +193,8 @@ fn pidfile_state(s: sole_pidfile::State) -> NativePidfileState {
     }
 }
 
-/// Inspect a pidfile without blocking, locking or modifying it.
-#[napi]
-pub fn read_pidfile(env: Env, path: String) -> Result<NativePidfileState> {
-    let p = path_arg(&env, &path)?;
-    sole_pidfile::read(&p)
-        .map(pidfile_state)
-        .map_err(|e| js_error(&env, e))
-}
-
-/// A pidfile read that also opened a handle on the holder (for a file held under the lock).
+/// What `readPidfile` read, and (with `{ handle: true }`, for a file held under the lock) a
+/// handle on the holder.
 #[napi]
 pub struct NativePidfileRead {
     state: NativePidfileState,
@@ -165,67 +203,95 @@ pub struct NativePidfileRead {
 
 #[napi]
 impl NativePidfileRead {
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn state(&self) -> NativePidfileState {
         self.state.clone()
     }
-    /// The handle (once; `null` when the file is not held under the lock).
-    #[napi]
+    /// The handle (once; `null` when none was asked for or the file is not held under the
+    /// lock).
+    #[napi(catch_unwind)]
     pub fn take_handle(&mut self) -> Option<procid::NativeProcessHandle> {
         self.handle.take().map(procid::NativeProcessHandle::new)
     }
 }
 
-/// `readPidfile(path, { handle: true })`: the state, and a pidfd handle on the holder opened
-/// before the holder was confirmed (see `sole_pidfile::read_with_handle`).
-#[napi]
-pub fn read_pidfile_with_handle(env: Env, path: String) -> Result<NativePidfileRead> {
-    let p = path_arg(&env, &path)?;
-    sole_pidfile::read_with_handle(&p)
-        .map(|(s, handle)| NativePidfileRead {
-            state: pidfile_state(s),
-            handle,
-        })
-        .map_err(|e| js_error(&env, e))
+/// Inspect a pidfile without blocking, locking or modifying it. `{ handle: true }`: also a
+/// pidfd handle on the holder, opened before the holder was confirmed (see
+/// `sole_pidfile::read_with_handle`).
+#[napi(
+    catch_unwind,
+    ts_args_type = "path: string, opts?: { handle?: boolean | null } | undefined | null"
+)]
+pub fn read_pidfile(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<NativePidfileRead> {
+    let p = args::path(&env, &path, "path")?;
+    let o = Opts::for_path(
+        &env,
+        opts.as_ref(),
+        &p,
+        format!(" (pidfile {})", p.display()),
+    )?;
+    let read = if o.bool(&env, "handle")?.unwrap_or(false) {
+        sole_pidfile::read_with_handle(&p)
+    } else {
+        sole_pidfile::read(&p).map(|s| (s, None))
+    };
+    read.map(|(s, handle)| NativePidfileRead {
+        state: pidfile_state(s),
+        handle,
+    })
+    .map_err(|e| js_error(&env, e))
 }
 
 /// `dir/daemon.lock`.
-#[napi]
-pub fn daemon_lock_path(env: Env, dir: String) -> Result<String> {
-    let d = path_arg(&env, &dir)?;
+#[napi(catch_unwind, ts_args_type = "dir: string")]
+pub fn daemon_lock_path(env: Env, dir: Unknown) -> Result<String> {
+    let d = args::path(&env, &dir, "dir")?;
     Ok(sole_pidfile::daemon_lock_path(&d)
         .to_string_lossy()
         .into_owned())
 }
 
 /// Claim the daemon lock (a file, or a directory that gets `daemon.lock`).
-#[napi]
+#[napi(
+    catch_unwind,
+    ts_args_type = "pathOrDir: string, opts?: PidfileOptions | undefined | null"
+)]
 pub fn acquire_daemon_lock(
     env: Env,
-    path_or_dir: String,
-    opts: Option<PidfileOptions>,
+    path_or_dir: Unknown,
+    opts: Option<Unknown>,
 ) -> Result<NativePidfile> {
-    let p = path_arg(&env, &path_or_dir)?;
-    sole_pidfile::acquire_daemon_lock(&p, &pid_opts(&opts))
+    let a = pidfile_args(&env, &path_or_dir, opts.as_ref())?;
+    sole_pidfile::acquire_daemon_lock(&a.path, &a.open)
         .map(native_pidfile)
         .map_err(|e| js_error(&env, e))
 }
 
 /// The pid recorded in a lock file: missing, empty or garbage → `null`; other I/O → error.
-#[napi]
-pub fn read_lock_pid(env: Env, path: String) -> Result<Option<i32>> {
-    let p = path_arg(&env, &path)?;
+#[napi(catch_unwind, ts_args_type = "path: string")]
+pub fn read_lock_pid(env: Env, path: Unknown) -> Result<Option<i32>> {
+    let p = args::path(&env, &path, "path")?;
     sole_pidfile::read_lock_pid(&p).map_err(|e| js_error(&env, e))
 }
 
 /// Is this pid a live, non-zombie process? 0, negatives and > 2^31-1 are never alive; a
-/// value that is not an integer throws `EINVALIDPID`.
-#[napi]
-pub fn pid_alive(env: Env, pid: f64) -> Result<bool> {
-    if !pid.is_finite() || pid.fract() != 0.0 {
-        return Err(js_error(&env, sole_pidfile::validate_pid(pid).unwrap_err()));
+/// value that is not an integer (a fraction, NaN, ±Infinity, a string, …) throws
+/// `EINVALIDPID`.
+#[napi(catch_unwind, ts_args_type = "pid: number")]
+pub fn pid_alive(env: Env, pid: Unknown) -> Result<bool> {
+    let n = match pid.get_type()? {
+        // SAFETY: the type was checked.
+        ValueType::Number => unsafe { pid.cast::<f64>() }?,
+        t => {
+            return Err(js_error(
+                &env,
+                sole_procid::pid::not_a_pid(&format!("{} (pidAlive)", args::type_name(t))),
+            ))
+        }
+    };
+    if !n.is_finite() || n.fract() != 0.0 {
+        return Err(js_error(&env, sole_procid::pid::not_a_pid(&format!("{n}"))));
     }
-    Ok(sole_pidfile::pid_alive(
-        pid.clamp(i64::MIN as f64, i64::MAX as f64) as i64,
-    ))
+    // An integer outside 1..=2^31-1 is never alive; no syscall is made for it.
+    Ok((1.0..=sole_procid::PID_MAX as f64).contains(&n) && sole_pidfile::pid_alive(n as i64))
 }

@@ -93,20 +93,20 @@ impl Drop for Opened {
 
 fn cstr(path: &Path) -> Result<CString> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| {
-        Error::new(
-            Kind::Os(libc::EINVAL),
-            format!("path {:?} contains a NUL byte", path.display().to_string()),
+        let shown: String = path.display().to_string().chars().take(200).collect();
+        Error::invalid_argument(
+            "path",
+            format!("path {shown:?} contains a NUL byte: no file can have that name; pass the path without it"),
         )
-        .with_path(path)
     })
 }
 
 /// Reject empty paths up front: `open("")` would fail with a confusing ENOENT.
 fn check_path(path: &Path) -> Result<()> {
     if path.as_os_str().is_empty() {
-        return Err(Error::new(
-            Kind::Os(libc::EINVAL),
-            "the lock path is empty: pass the path of a file to lock",
+        return Err(Error::invalid_argument(
+            "path",
+            "the path is empty: pass the path of a file",
         ));
     }
     Ok(())
@@ -125,8 +125,8 @@ pub fn resolve(path: &str) -> Result<std::path::PathBuf> {
 
 fn check_mode(mode: u32, path: &Path) -> Result<()> {
     if mode & !0o777 != 0 {
-        return Err(Error::new(
-            Kind::Os(libc::EINVAL),
+        return Err(Error::invalid_argument(
+            "mode",
             format!(
                 "mode {mode:#o} for {} is not a set of permission bits: pass a value from 0 to 0o777 (default 0o600)",
                 path.display()
