@@ -2,7 +2,7 @@
 // readPidfile, daemonLockPath, acquireDaemonLock, readLockPid, pidAlive. Real files, real
 // child processes (`fixtures/agent.mjs` over IPC, `sh`, `flock(1)`), real SIGKILLs.
 import test, { type ExecutionContext } from 'ava'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -10,7 +10,7 @@ import path from 'node:path'
 
 import * as sole from '../lib/index.js'
 import { startAgent } from './fixtures/agent-client.mjs'
-import { firstLine, startZombie } from './fixtures/children.mjs'
+import { firstLine, procState, startZombie } from './fixtures/children.mjs'
 
 function tmpdir(t: ExecutionContext): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-pid-'))
@@ -376,8 +376,9 @@ test('a lock kept alive by an orphaned child is never reported free, nor under t
   t.not(e.pid, fl.pid, 'never names the dead locker')
   // Once the orphan dies too, the file is free.
   killPid(orphanPid)
-  // Its files are closed before it turns zombie (and pidAlive calls a zombie dead).
-  for (let i = 0; i < 100_000 && sole.pidAlive(orphanPid); i++) await new Promise((r) => setImmediate(r))
+  // Its files are closed before it turns zombie: wait for the kernel to report Z (or the pid to
+  // be gone). pidAlive says "dead" earlier, as soon as the dying process has dropped its memory.
+  for (let i = 0; i < 100_000 && !['Z', ''].includes(procState(orphanPid)); i++) await new Promise((r) => setImmediate(r))
   t.false(sole.pidAlive(orphanPid))
   const g = claim(t, p)
   t.is(g.pid, process.pid)
@@ -560,4 +561,41 @@ test('claimPidfileWhenFree: ETIMEDOUT names the holder; abort leaves no claim be
   const r2 = await other.call('claim', { path: p })
   t.true(r2.ok, JSON.stringify(r2))
   t.is(fs.readFileSync(p, 'utf8'), `${other.pid}\n`)
+})
+
+// A holder outside this pid namespace is invisible in /proc/locks from inside it: reads must
+// not call the file free ("exited") and claims must say what is true, not "claimed and
+// released rapidly". Needs root for `unshare --pid` (CI runs as root); otherwise a real skip.
+const canUnshare = (() => {
+  try {
+    execFileSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+})()
+
+;(canUnshare ? test : test.skip)('a holder outside the pid namespace: EUNKNOWNHOLDER on read, EHELD on claim, both saying so', (t) => {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-ns-'))
+  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }))
+  const p = path.join(d, 'app.pid')
+  const claim = sole.claimPidfile(p)
+  const inside = (code: string): { code?: string; message?: string; pid?: number; state?: string; stalePid?: number } =>
+    JSON.parse(
+      execFileSync('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '-e', code], {
+        encoding: 'utf8',
+        env: { ...process.env, SOLE_LIB: path.resolve('lib/index.js'), P: p },
+      }),
+    )
+  const report = `const s = require(process.env.SOLE_LIB); const out = (f) => { try { return f() } catch (e) { return { code: e.code, message: e.message, pid: e.pid } } }`
+  const read = inside(`${report}; console.log(JSON.stringify(out(() => s.readPidfile(process.env.P))))`)
+  t.is(read.code, 'EUNKNOWNHOLDER', JSON.stringify(read))
+  t.regex(read.message ?? '', /outside this pid namespace/)
+  const claimed = inside(`${report}; console.log(JSON.stringify(out(() => s.claimPidfile(process.env.P))))`)
+  t.is(claimed.code, 'EHELD', JSON.stringify(claimed))
+  t.regex(claimed.message ?? '', /outside this pid namespace/)
+  t.is(claimed.pid, undefined, 'no pid from another namespace is reported')
+  claim.release()
+  const free = inside(`${report}; console.log(JSON.stringify(out(() => s.readPidfile(process.env.P))))`)
+  t.is(free.state, 'free', 'once released, the file reads free from inside too')
 })

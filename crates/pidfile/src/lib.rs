@@ -135,12 +135,17 @@ fn claim_as(path: &Path, opts: &OpenOptions, noun: Noun) -> Result<Pidfile> {
         if let Some(lock) = LockFile::try_lock(path, Mode::Exclusive, opts)? {
             return write_claim(lock, path);
         }
-        match read(path)? {
-            State::Held {
+        match read(path) {
+            Ok(State::Held {
                 pid, locked: true, ..
-            } => return Err(held(path, pid, noun)),
-            _ => continue,
+            }) => return Err(held(path, pid, noun)),
+            Err(e) if is_hidden_holder(&e) => return Err(held_outside_namespace(path, noun)),
+            Err(e) => return Err(e),
+            Ok(_) => continue,
         }
+    }
+    if outside_namespace_possible() {
+        return Err(held_outside_namespace(path, noun));
     }
     Err(Error::new(
         Kind::Held,
@@ -150,6 +155,56 @@ fn claim_as(path: &Path, opts: &OpenOptions, noun: Noun) -> Result<Pidfile> {
         ),
     )
     .with_path(path))
+}
+
+/// `EHELD` for a lock whose holder the kernel hides from this pid namespace (no pid).
+fn held_outside_namespace(path: &Path, noun: Noun) -> Error {
+    Error::new(
+        Kind::Held,
+        format!(
+            "{} is held by a process outside this pid namespace (this process runs in a container or sandbox with its own pids, and the kernel does not show the holder's pid here). Stop that process from the host, or use another {}.",
+            path.display(),
+            noun.word()
+        ),
+    )
+    .with_path(path)
+}
+
+/// The [`read`] error for a holder hidden by the pid namespace (see [`locked_by_hidden_holder`]).
+fn is_hidden_holder(e: &Error) -> bool {
+    e.kind() == Kind::UnknownHolder
+        && e.details()
+            .iter()
+            .any(|(k, v)| *k == "holder" && *v == "outside-pid-namespace".into())
+}
+
+/// The inode of the initial pid namespace (`PROC_PID_INIT_INO`, fixed by the kernel).
+const INIT_PID_NS_INO: u64 = 0xEFFF_FFFC;
+
+/// `true` when this process runs in a pid namespace other than the initial one, so a lock
+/// holder outside it is missing from `/proc/locks` (the kernel lists only holders visible in
+/// the reader's pid namespace). Decided once per process.
+fn outside_namespace_possible() -> bool {
+    static CHILD_NS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *CHILD_NS.get_or_init(|| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self/ns/pid").is_ok_and(|m| m.ino() != INIT_PID_NS_INO)
+    })
+}
+
+/// In a child pid namespace with no visible holder: is the file locked all the same (by a
+/// process the kernel hides)? Asked with a shared, non-blocking `flock` on our own read-only
+/// description, released at once. This is the one place a read takes a lock, and only where
+/// the kernel's list cannot answer: a claim racing it in that instant is refused and retries.
+fn locked_by_hidden_holder(f: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a valid descriptor we own; LOCK_UN on the same one.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+    if rc == 0 {
+        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_UN) };
+        return false;
+    }
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK)
 }
 
 /// Turn a lock obtained by waiting (an exclusive `LockFile` on the pidfile, e.g. from
@@ -400,6 +455,20 @@ fn read_inner(path: &Path, open_handle: bool) -> Result<(State, Option<ProcessHa
         };
         let holders = holder::flock_holders(target.dev, target.ino);
         if holders.is_empty() {
+            if outside_namespace_possible()
+                && target.file.as_deref().is_some_and(locked_by_hidden_holder)
+            {
+                return Err(Error::new(
+                    Kind::UnknownHolder,
+                    format!(
+                        "{} is held by a process outside this pid namespace: the kernel does not show its pid here, so it cannot be named or signalled from this namespace. Look from the host (`fuser {}`).",
+                        path.display(),
+                        path.display()
+                    ),
+                )
+                .with_path(path)
+                .with_detail("holder", "outside-pid-namespace"));
+            }
             let Some(f) = &target.file else {
                 return Ok((
                     State::Free {
