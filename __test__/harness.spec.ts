@@ -97,6 +97,7 @@ for (const { strategy, what } of REAL) {
       t.true(r.executed >= REGRESSIONS.length + 10, `only ${r.executed} schedules ran within ${REAL_BUDGET_MS} ms`)
       // The pid-reuse step really rewrote pidfiles (the issue 3 example alone does it 3 times).
       if (strategy === 'sole-pidfile') t.true((r.stats.reuses ?? 0) >= 3, `only ${r.stats.reuses} reuse steps rewrote the pidfile`)
+      if (strategy === 'sole-pidfile') t.true((r.stats.gcs ?? 0) >= 1, `only ${r.stats.gcs} gc steps dropped a claim object`)
     }
   })
 }

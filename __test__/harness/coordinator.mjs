@@ -126,7 +126,7 @@ class Proc {
     this.pending = new Map()
     this.nextId = 1
     this.child = fork(WORKER, [run.strategy, run.target, run.oracleDir, run.fifoPath], {
-      execArgv: [],
+      execArgv: ['--expose-gc'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
     alive.add(this.child)
@@ -201,7 +201,7 @@ class Run {
     /** The live unrelated process a `reuse` step plants in the pidfile (spawned on first use). */
     this.decoy = null
     this.progress = new EventEmitter()
-    this.stats = { steps: 0, acquisitions: 0, kills: 0, races: 0, reads: 0, waits: 0, reuses: 0, anomalies: 0 }
+    this.stats = { steps: 0, acquisitions: 0, kills: 0, races: 0, reads: 0, waits: 0, reuses: 0, gcs: 0, anomalies: 0 }
     this.anomalies = []
     /** Observations that break no property but differ from the documentation (reported, never failed). */
     this.notes = []
@@ -490,6 +490,8 @@ class Run {
         return this.race(s, t)
       case 'reuse':
         return this.reuse(s, t)
+      case 'gc':
+        return this.collect(s, t)
       default:
         throw new Error(`unknown step ${s.kind}`)
     }
@@ -548,6 +550,31 @@ class Run {
    * worker holds or waits for the lock and the coordinator holds nothing; then read from the
    * third process. See the header for the three variants.
    */
+  /**
+   * `gc` (issue 8): a holder drops every reference to its claim and forces garbage collection,
+   * as single-instance code does (`claimPidfile(p)` with the result unused). The claim must
+   * survive: the holder stays in the record and in the sentinel, so a later acquisition by
+   * anyone else, or a read that does not name it, fails the run. Having no object left, it
+   * can end the claim only by exiting: the step ends by SIGKILLing it, after a reader and an
+   * idle worker have looked.
+   */
+  async collect(s, t) {
+    const holders = this.holders()
+    if (!holders.length) return this.log(`${t} gc: nobody holds the pidfile (skipped)`)
+    const w = holders[s.pick % holders.length]
+    const done = this.line(`${t} ${w.label} drops its claim object and forces GC`)
+    const r = await w.request({ op: 'gc' })
+    done(r.collected ? 'collected' : `${r.result} (object not collected)`)
+    if (r.result !== 'collected') return this.fail('gc', `${w.label} could not drop its claim: ${JSON.stringify(r.error ?? r)}`)
+    this.stats.gcs++
+    await this.step({ kind: 'read' })
+    if (this.failure) return
+    await this.step({ kind: 'try', pick: s.pick, shared: false })
+    if (this.failure) return
+    const end = this.line(`${t} ${w.label} SIGKILL (its claim has no object left to release)`)
+    end(await this.end(w, 'SIGKILL'))
+  }
+
   async reuse(s, t) {
     const what = `${t} reuse(${s.how})`
     if (!this.meta.pidContent) return this.log(`${what}: not a pidfile strategy (skipped)`)

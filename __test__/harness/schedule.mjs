@@ -9,6 +9,8 @@
 // `reuse` is generated for pidfile strategies only (the others keep the original generator);
 // it needs a dead owner's record and nobody holding or waiting, so half of them SIGKILL the
 // waiters and the holder themselves first (otherwise a holder is almost always there).
+// `gc` (pidfile strategies too) makes a holder drop its claim's object and force GC; the claim
+// must survive until the holder is SIGKILLed at the end of the step.
 // A step names its target by an index into "the workers this step applies to" (idle
 // workers for an acquire, holders for a release…) modulo their number, so every generated
 // step does something and shrinking keeps schedules meaningful.
@@ -62,6 +64,8 @@ export function stepArb(maxWorkers = 6, reuse = false) {
     },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('await') }) },
     ...(reuse ? [{ weight: 3, arbitrary: reuseArb }] : []),
+    // Issue 8: a holder drops every reference to its claim and forces GC (pidfile strategies).
+    ...(reuse ? [{ weight: 2, arbitrary: fc.record({ kind: fc.constant('gc'), pick }) }] : []),
   )
 }
 
@@ -133,6 +137,19 @@ export const REGRESSIONS = [
       { kind: 'reuse', how: 'foreign-record', kill: false },
       { kind: 'try', pick: 0, shared: false },
       { kind: 'read' },
+    ],
+  },
+  {
+    // issue 8: a claim whose object is garbage-collected must last until its process exits
+    // (single-instance code keeps no reference to its claim); a waiter must not get it.
+    workers: 3,
+    steps: [
+      { kind: 'try', pick: 0, shared: false },
+      { kind: 'block', pick: 0, shared: false },
+      { kind: 'gc', pick: 0 },
+      { kind: 'try', pick: 0, shared: false },
+      { kind: 'read' },
+      { kind: 'await' },
     ],
   },
 ]

@@ -14,6 +14,9 @@
 //   worker performs its action in the same instant (this is how concurrent acquisitions,
 //   releases and reads are produced for real), then answers as for the action.
 // - `exit` → leaves the critical section (sentinel) and exits without releasing the lock.
+// - `gc` → drops every reference to the held claim and forces GC (the worker runs with
+//   --expose-gc), then `collected` (with whether the object really was collected). The worker
+//   still counts as the holder: only its exit can end that claim now.
 // Every acquisition enters the oracle's sentinel (`oracle.mjs`) before it is reported, and
 // every release leaves it first; a violation the sentinel sees travels with the report.
 // Races these parts exist for: `arm` puts check-then-act code (seed 000's O_EXCL reclaim)
@@ -102,6 +105,19 @@ function answer(id, a) {
   send({ id, ...r })
 }
 
+/** The `gc` op: forget the claim object, collect, and let finalizers run (a few turns). */
+async function collect(id) {
+  if (!held || !held.handle) return send({ id, result: 'error', error: { message: 'gc without a claim object' } })
+  const ref = new WeakRef(held.handle)
+  held.handle = null
+  for (let i = 0; i < 4; i++) {
+    await new Promise((r) => setImmediate(r))
+    globalThis.gc()
+  }
+  await new Promise((r) => setImmediate(r))
+  send({ id, result: 'collected', collected: ref.deref() === undefined })
+}
+
 process.on('message', (m) => {
   if (m.op === 'arm') {
     // Acknowledge only once the ack is written, then block the whole process in read(2).
@@ -110,6 +126,8 @@ process.on('message', (m) => {
       if (n === 0) process.exit(1)
       answer(m.id, m.action)
     })
+  } else if (m.op === 'gc') {
+    collect(m.id)
   } else if (m.op === 'exit') {
     if (held) sentinel.exit(held.shared)
     process.exit(0)
