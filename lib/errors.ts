@@ -13,8 +13,10 @@
  * - `EINVALIDPID`: not an integer pid in 1..2^31-1.
  * - `EUNKNOWNHOLDER`: locked by a process that exited while a forked child kept the descriptor.
  * - `EBUSY`: a {@link LockFile} handle already has a lock out (release it, or open another).
- * - `EINVAL`: a `mode` that is not permission bits, a `timeoutMs` that is not a finite number
- *   >= 0, an empty path or one with a NUL byte.
+ * - `EINVAL`: an argument or option of the wrong type or value; `err.argument` names it
+ *   (`'path'`, `'mode'`, `'timeoutMs'`, `'shared'`, `'options'`, `'signal'`, …). Every
+ *   `timeoutMs` is a number of milliseconds in 0..`Number.MAX_SAFE_INTEGER`.
+ * - `EINTERNAL`: a bug in sole caught before it could harm the process; please report it.
  * - `ENOTFOUND`: no running process has the pid, or the handle's process has exited (nothing
  *   was signalled).
  * - `EBOOTID`, `ESTARTTIME`, `EEXEPATH`, `EEXEHASH`: a recorded identity does not match the
@@ -40,6 +42,7 @@ export type SoleErrorCode =
   | 'EEXEPATH'
   | 'EEXEHASH'
   | 'ABORT_ERR'
+  | 'EINTERNAL'
   | (string & {})
 
 /** Every error sole throws is an `Error` with these properties. */
@@ -51,6 +54,8 @@ export interface SoleError extends Error {
   pid?: number
   /** Negative errno, for OS failures (as in Node's `fs` errors). */
   errno?: number
+  /** `EINVAL`: the name of the argument or option that was refused. */
+  argument?: string
   /** Identity mismatches (`EBOOTID`, `ESTARTTIME`, …): the recorded value. */
   expected?: string | number
   /** Identity mismatches: the value found on the running process. */
