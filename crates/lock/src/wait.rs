@@ -84,6 +84,12 @@ fn wake_signal() -> Option<libc::c_int> {
     })
 }
 
+/// The real-time signal sole uses to wake waiting threads (claiming one on first use), or
+/// `None` when none could be had. For tests and diagnostics.
+pub fn wake_signal_in_use() -> Option<i32> {
+    wake_signal()
+}
+
 impl Waiter {
     /// Start waiting for `mode` on `opened` in a new thread; `done` runs on that thread with
     /// the lock (registered to `owner`) or the error.
