@@ -21,9 +21,9 @@
 //! - **Self-deadlock**: a blocking wait on a lock the calling thread itself holds would never
 //!   end (flock does not detect deadlock); [`LockFile::lock`] refuses it with `EDEADLK` using
 //!   the in-process [`registry`].
-//! - **Waits that cannot be cancelled**: a thread blocked in `flock` is woken for cancellation
-//!   by a signal sent to that thread alone ([`wait`]), so timeouts and aborts end the wait and
-//!   waits never sit on libuv's threadpool.
+//! - **Waits that cannot be cancelled**: cancelling a wait settles its caller at once, and the
+//!   thread blocked in `flock` is woken by a signal sent to that thread alone ([`wait`]), even
+//!   when another component has taken sole's signal; waits never sit on libuv's threadpool.
 //!
 //! Test: the unit tests in each module, `tests/` for multi-process behaviour, and the
 //! JavaScript suite (`__test__/lock.spec.ts`, the harness).
@@ -184,6 +184,7 @@ impl LockFile {
                 }
             },
             Some(t) => {
+                let lent = opened.busy.is_some();
                 let (tx, rx) = std::sync::mpsc::channel();
                 let w = wait::Waiter::spawn(opened, path.to_path_buf(), mode, me, move |r| {
                     let _ = tx.send(r);
@@ -191,8 +192,18 @@ impl LockFile {
                 match rx.recv_timeout(t) {
                     Ok(r) => r,
                     Err(_) => {
+                        // Cancelling settles us before it returns (ETIMEDOUT, or what the
+                        // waiter already had): this never waits for the waiter's flock.
                         w.cancel(wait::Reason::Timeout(t));
-                        rx.recv().unwrap_or_else(|_| Err(timed_out(path, mode, t)))
+                        let r = rx.recv().unwrap_or_else(|_| Err(timed_out(path, mode, t)));
+                        if lent {
+                            // A handle's descriptor stays lent until the waiter thread ends.
+                            // It was just woken: give it a moment, so that retrying on the same
+                            // handle right away is not refused with EBUSY. Bounded: a waiter
+                            // that cannot be woken (wait.rs, "what remains") is not awaited.
+                            w.wait_ended(LENT_GRACE);
+                        }
+                        r
                     }
                 }
             }
@@ -235,6 +246,9 @@ impl Drop for LockFile {
         }
     }
 }
+
+/// How long a timed-out wait on a [`Handle`]'s descriptor gives its woken waiter thread to end.
+const LENT_GRACE: Duration = Duration::from_millis(100);
 
 /// Convert a JavaScript `timeoutMs` for a wait on `path` into a duration through the one
 /// conversion (`sole_error::timeout::from_ms`): `EINVAL` naming the path otherwise.

@@ -5,34 +5,89 @@
 //! must wake the moment the holder releases, without polling. So each wait gets its own thread
 //! blocked in `flock(LOCK_EX)`; the kernel wakes it on release.
 //!
-//! A thread blocked in `flock` cannot be woken by closing the fd, so cancellation (timeout,
-//! AbortSignal) sends a signal to that thread alone (`pthread_kill`) with a no-op handler
-//! installed without `SA_RESTART`: `flock` returns `EINTR`, the thread sees the cancel flag and
-//! ends. Two races are closed here:
-//! - **Lost wake-up**: the signal may land after the thread checked the flag but before it
-//!   entered `flock`. The canceller therefore keeps signalling (every millisecond, on a small
-//!   kicker thread, so the JavaScript thread never waits) until the waiter reports done.
-//! - **Signalling a dead thread**: `pthread_kill` on an exited thread is undefined. The waiter
-//!   flips `done` under the same mutex the kicker holds while signalling, and only exits after,
-//!   so every signal targets a running thread.
+//! Cancelling a wait (timeout, AbortSignal) does two separate things, so that the first never
+//! depends on the second:
+//! - **It settles the caller at once**, on the cancelling thread: it takes the waiter's `done`
+//!   callback and calls it with the cancellation error (`ECANCELED` for an abort, `ETIMEDOUT`
+//!   for a timeout), unless the waiter delivered its result first. From then on nothing the
+//!   waiter thread does can reach the caller: a lock it is granted later finds `done` taken
+//!   and is released at once. A cancelled wait never leaves its caller waiting and never
+//!   leaves a lock behind, whatever becomes of the thread.
+//! - **It ends the thread**, so that its descriptor is closed (and a [`crate::Handle`]'s
+//!   descriptor is free for the next lock). A thread blocked in `flock` cannot be woken by
+//!   closing the fd, so it is sent a private real-time signal, to that thread alone
+//!   (`pthread_kill`). sole's handler for it does nothing and is installed without
+//!   `SA_RESTART`, so `flock` returns `EINTR` and the thread sees the cancel flag and ends.
 //!
-//! If the lock is granted after cancellation was requested, the waiter releases it at once and
-//! reports the cancellation: a cancelled wait never leaves a lock behind. If no real-time
-//! signal is free for our handler (another library took them all), cancellation still settles
-//! the caller at once and the abandoned waiter releases the lock as soon as it gets it.
-//! Test: `tests::cancel_wakes_a_blocked_waiter`, `lib.rs` `tests::timeout_expires_*`, and
-//! `__test__/lock.spec.ts` (eight waiters do not stall `fs`).
+//! The signal is `SIGRTMIN+6`, or the next real-time signal up to `SIGRTMAX-6` whose
+//! disposition is the default (the first and last six are left to libraries that hard-code
+//! them). Its handler is process-wide. The races:
+//! - **Lost wake-up**: the signal may land after the thread checked the flag but before it
+//!   entered `flock`. So a small kicker thread re-signals every millisecond until the waiter
+//!   reports done (it wakes at once when it does), and gives up after 2 s.
+//! - **Signalling a dead thread**: `pthread_kill` on an exited thread is undefined. The waiter
+//!   marks itself done under the mutex the kicker holds while signalling, and only exits after,
+//!   so every signal targets a running thread.
+//! - **Another component takes the signal.** Any code in the process may later install its own
+//!   handler on sole's signal: with `SA_RESTART` the kernel restarts `flock` instead of
+//!   returning `EINTR`; with `SIG_IGN` the signal is discarded. sole does not fight it (it never
+//!   installs its handler over another one). Before each blocking `flock` and before each kick
+//!   it reads the disposition (`sigaction(sig, NULL, &old)`); when it is no longer sole's
+//!   handler without `SA_RESTART`, sole claims the next real-time signal in the range still at
+//!   its default, installs its handler there, and wakes with that one. A waiter unblocks the
+//!   signal it is about to be woken with before each blocking `flock`. Threads started from a
+//!   thread that blocks no real-time signal (Node clears the signal mask at start-up, so its
+//!   JavaScript threads block none) can receive every signal of the range, so a thread
+//!   already blocked in `flock` when the handler was replaced is still woken, by the new
+//!   signal. sole never unblocks a signal it has not claimed: the host may block one in every thread to read it with `sigwaitinfo` or a
+//!   `signalfd`, and unblocking it in our thread would steal it (or, at its default
+//!   disposition, terminate the process).
+//! - **No signal left.** When every real-time signal of the range belongs to someone else, a
+//!   wait does not enter a blocking `flock` it could not leave: it polls with `flock(LOCK_NB)`
+//!   every 5 ms, woken at once by cancellation (a condition variable, not a signal), and looks
+//!   again for a free signal at most every 100 ms.
+//!
+//! What remains: a waiter thread that was already inside a blocking `flock` when the handler
+//! was taken, and that no other signal of sole's can reach (none is free, or the host blocks
+//! it in that thread), stays in `flock` until the holder releases. Its caller was settled when
+//! the wait was cancelled, and its kicker gives up after 2 s; when the lock is finally granted
+//! the thread releases it at once and ends. Until then it keeps its descriptor, so a
+//! [`crate::Handle`] it was lent stays busy (`EBUSY`). The same holds for a handler replaced in
+//! the instant between the waiter's check and its `flock`, and for a waiter that, under heavy
+//! load, is not scheduled during the whole 2 s between its last look at the cancel flag and
+//! its `flock`. (A component that reset sole's signal to the default disposition in the
+//! instant between a kick's check and its `pthread_kill` would have the process terminated by
+//! that signal, as with any signal a library uses.)
+//!
+//! A panic on a thread sole starts (waiter, kicker) is caught and settles the caller with
+//! `EINTERNAL`: it neither takes the process down nor leaves the caller waiting.
+//! Test: `tests::cancel_wakes_a_blocked_waiter`,
+//! `tests::a_panic_on_the_waiter_thread_settles_with_einternal`, `lib.rs`
+//! `tests::timeout_expires_*`, `tests/signal_taken.rs` (the signal taken by another
+//! component, with `SA_RESTART` or `SIG_IGN`, before and during a wait, and every signal
+//! taken), and `__test__/lock.spec.ts` (eight waiters do not stall `fs`).
 
 use std::os::fd::AsRawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::ThreadId;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use sole_error::timeout::Deadline;
 
 use crate::error::{Error, Kind, Result};
 use crate::open::Opened;
 use crate::{LockFile, Mode};
+
+/// How often a wait without a signal of its own retries `flock(LOCK_NB)`.
+const POLL: Duration = Duration::from_millis(5);
+/// How often a wait without a signal looks for one that came free.
+const RESCAN: Duration = Duration::from_millis(100);
+/// How often the kicker re-signals a cancelled waiter, and for how long before giving up.
+const KICK_EVERY: Duration = Duration::from_millis(1);
+const KICK_FOR: Duration = Duration::from_secs(2);
 
 /// Why a wait was cancelled; decides the error it ends with.
 #[derive(Debug, Clone, Copy)]
@@ -41,12 +96,73 @@ pub enum Reason {
     Abort,
 }
 
+type Done = Box<dyn FnOnce(Result<LockFile>) + Send>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The waiter thread as the kicker sees it.
+struct Thread {
+    /// Set (under this mutex) once the waiter is out of `flock` for good; it exits only after.
+    done: bool,
+    /// Its pthread, once it runs.
+    id: Option<libc::pthread_t>,
+}
+
 struct State {
     /// 0: running; 1: cancelled by abort; 2: cancelled by timeout.
     cancel: AtomicU8,
     timeout: Mutex<Option<Duration>>,
-    /// `(done, thread)`: the waiter's pthread while it runs; `done` once it may exit.
-    thread: Mutex<(bool, Option<libc::pthread_t>)>,
+    thread: Mutex<Thread>,
+    /// Notified (under `thread`) on cancellation and when the waiter is done: wakes a polling
+    /// waiter and the kicker.
+    changed: Condvar,
+    /// The caller's callback, taken by whoever settles first: the waiter or the canceller.
+    done: Mutex<Option<Done>>,
+    path: PathBuf,
+    mode: Mode,
+}
+
+impl State {
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst) != 0
+    }
+
+    fn cancel_error(&self) -> Error {
+        if self.cancel.load(Ordering::SeqCst) == 1 {
+            return Error::new(
+                Kind::Cancelled,
+                format!("the wait for a lock on {} was aborted", self.path.display()),
+            )
+            .with_path(&self.path);
+        }
+        let t = lock(&self.timeout).unwrap_or_default();
+        crate::timed_out(&self.path, self.mode, t)
+    }
+
+    /// Hand the caller `outcome()` unless it was settled already (then `outcome` is dropped
+    /// unrun).
+    fn settle(&self, outcome: impl FnOnce() -> Result<LockFile>) {
+        let f = lock(&self.done).take();
+        if let Some(f) = f {
+            f(outcome());
+        }
+    }
+
+    fn mark_done(&self) {
+        lock(&self.thread).done = true;
+        self.changed.notify_all();
+    }
+}
+
+/// Marks the waiter done when dropped, even by a panic.
+struct MarkDone<'a>(&'a State);
+
+impl Drop for MarkDone<'_> {
+    fn drop(&mut self) {
+        self.0.mark_done();
+    }
 }
 
 /// A wait in progress. Dropping it does not cancel it.
@@ -54,39 +170,10 @@ pub struct Waiter {
     state: Arc<State>,
 }
 
-extern "C" fn on_wake(_sig: libc::c_int) {}
-
-/// The real-time signal used to interrupt waiters, if one could be claimed.
-fn wake_signal() -> Option<libc::c_int> {
-    static SIG: OnceLock<Option<libc::c_int>> = OnceLock::new();
-    *SIG.get_or_init(|| {
-        // Leave the first and last few RT signals to libraries that hard-code them.
-        for sig in (libc::SIGRTMIN() + 6)..=(libc::SIGRTMAX() - 6) {
-            // SAFETY: querying and setting a signal disposition with valid structs.
-            unsafe {
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
-                    continue;
-                }
-                if old.sa_sigaction != libc::SIG_DFL {
-                    continue;
-                }
-                let mut sa: libc::sigaction = std::mem::zeroed();
-                sa.sa_sigaction = on_wake as *const () as usize;
-                sa.sa_flags = 0; // no SA_RESTART: flock must return EINTR
-                libc::sigemptyset(&mut sa.sa_mask);
-                if libc::sigaction(sig, &sa, std::ptr::null_mut()) == 0 {
-                    return Some(sig);
-                }
-            }
-        }
-        None
-    })
-}
-
 impl Waiter {
-    /// Start waiting for `mode` on `opened` in a new thread; `done` runs on that thread with
-    /// the lock (registered to `owner`) or the error.
+    /// Start waiting for `mode` on `opened` in a new thread; `done` runs exactly once, with the
+    /// lock (registered to `owner`) or the error: on that thread, or on the thread that
+    /// cancels the wait (see [`Waiter::cancel`]).
     pub fn spawn(
         opened: Opened,
         path: PathBuf,
@@ -94,146 +181,316 @@ impl Waiter {
         owner: ThreadId,
         done: impl FnOnce(Result<LockFile>) + Send + 'static,
     ) -> Waiter {
-        let sig = wake_signal();
         let state = Arc::new(State {
             cancel: AtomicU8::new(0),
             timeout: Mutex::new(None),
-            thread: Mutex::new((false, None)),
+            thread: Mutex::new(Thread {
+                done: false,
+                id: None,
+            }),
+            changed: Condvar::new(),
+            done: Mutex::new(Some(Box::new(done))),
+            path,
+            mode,
         });
         let st = state.clone();
-        // `done` must run exactly once, even if the thread cannot be started.
-        type Done = Box<dyn FnOnce(Result<LockFile>) + Send>;
-        let done: Arc<Mutex<Option<Done>>> = Arc::new(Mutex::new(Some(Box::new(done))));
-        let done2 = done.clone();
-        let path2 = path.clone();
         let spawned = std::thread::Builder::new()
             .name("sole-lock-wait".into())
             .stack_size(256 * 1024)
             .spawn(move || {
-                if let Some(sig) = sig {
-                    // SAFETY: unblock our wake signal in this thread only.
-                    unsafe {
-                        let mut set: libc::sigset_t = std::mem::zeroed();
-                        libc::sigemptyset(&mut set);
-                        libc::sigaddset(&mut set, sig);
-                        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+                let deliver = {
+                    let _done = MarkDone(&st);
+                    let outcome = catch_unwind(AssertUnwindSafe(|| {
+                        // SAFETY: pthread_self has no preconditions.
+                        lock(&st.thread).id = Some(unsafe { libc::pthread_self() });
+                        run(&st, opened, owner)
+                    }));
+                    // Decided before reporting done: a lock nobody takes any more (the caller
+                    // was settled by a cancellation) is released here, so that once the
+                    // thread is done its descriptor is free.
+                    let f = lock(&st.done).take();
+                    match f {
+                        Some(f) => Some((f, outcome)),
+                        None => {
+                            drop(outcome);
+                            None
+                        }
                     }
-                }
-                st.thread.lock().unwrap_or_else(|p| p.into_inner()).1 =
-                    Some(unsafe { libc::pthread_self() });
-                let result = run(&st, opened, &path, mode, owner);
-                st.thread.lock().unwrap_or_else(|p| p.into_inner()).0 = true;
-                if let Some(f) = done2.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                    f(result);
+                };
+                if let Some((f, outcome)) = deliver {
+                    let r = match outcome {
+                        Ok(Some(r)) => r,
+                        Ok(None) => Err(st.cancel_error()),
+                        Err(payload) => Err(Error::internal(
+                            &format!("waiting for the lock on {}", st.path.display()),
+                            &*payload,
+                        )
+                        .with_path(&st.path)),
+                    };
+                    // A panic in the caller's own callback ends this thread, not the process.
+                    let _ = catch_unwind(AssertUnwindSafe(|| f(r)));
                 }
             });
         if let Err(e) = spawned {
-            state.thread.lock().unwrap_or_else(|p| p.into_inner()).0 = true;
-            if let Some(f) = done.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                f(Err(Error::os(
+            state.mark_done();
+            state.settle(|| {
+                Err(Error::os(
                     e,
                     "start a thread to wait for the lock on",
-                    &path2,
-                )));
-            }
+                    &state.path,
+                ))
+            });
         }
         Waiter { state }
     }
 
     /// Cancel the wait. Idempotent; a wait that already got its lock is not affected.
+    ///
+    /// The caller is settled before this returns: `done` runs here with the cancellation error,
+    /// unless the waiter took it first (it then runs on the waiter's thread, with the lock or
+    /// the error the waiter already has, without waiting for anything). The waiter thread is
+    /// then woken to end (see the module doc).
     pub fn cancel(&self, reason: Reason) {
         let code = match reason {
             Reason::Abort => 1,
             Reason::Timeout(t) => {
-                *self.state.timeout.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
+                *lock(&self.state.timeout) = Some(t);
                 2
             }
         };
-        if self
-            .state
+        let st = &self.state;
+        if st
             .cancel
             .compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst)
             .is_err()
         {
             return;
         }
-        let Some(sig) = wake_signal() else { return };
-        let st = self.state.clone();
-        // First kick now, on the caller's thread: the common case needs no more.
-        if kick(&st, sig) {
+        // Signal the thread first, so it is already on its way out, then settle the caller.
+        let ended = {
+            let g = lock(&st.thread);
+            st.changed.notify_all();
+            kick(&g)
+        };
+        st.settle(|| Err(st.cancel_error()));
+        if ended {
             return;
         }
+        // If no kicker can be started, the thread is in the state "what remains" describes.
+        let st = self.state.clone();
         let _ = std::thread::Builder::new()
             .name("sole-lock-kick".into())
-            .stack_size(32 * 1024)
+            .stack_size(128 * 1024)
             .spawn(move || {
-                while !kick(&st, sig) {
-                    std::thread::sleep(Duration::from_millis(1));
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| keep_kicking(&st))) {
+                    st.settle(|| {
+                        Err(
+                            Error::internal("waking a cancelled wait for a lock", &*payload)
+                                .with_path(&st.path),
+                        )
+                    });
                 }
             });
     }
+
+    /// Wait up to `within` for the waiter thread to end; `true` if it has.
+    pub(crate) fn wait_ended(&self, within: Duration) -> bool {
+        let deadline = Deadline::after(Some(within));
+        let mut g = lock(&self.state.thread);
+        while !g.done {
+            match deadline.remaining() {
+                Some(left) if !left.is_zero() => {
+                    g = self
+                        .state
+                        .changed
+                        .wait_timeout(g, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
 }
 
-/// Signal the waiter if it is still running. Returns `true` once it is done. The first call
-/// may race with the waiter entering `flock`, hence the caller's retry loop.
-fn kick(st: &State, sig: libc::c_int) -> bool {
-    let g = st.thread.lock().unwrap_or_else(|p| p.into_inner());
-    if g.0 {
+/// Signal the waiter (with sole's current wake signal, if any) unless it is done. Returns
+/// `true` once it is done. The caller holds `st.thread`, which the waiter must take to report
+/// done: the thread signalled is alive.
+fn kick(g: &Thread) -> bool {
+    if g.done {
         return true;
     }
-    if let Some(t) = g.1 {
-        // SAFETY: the thread has not passed `done = true`, so it is alive (see module doc).
+    if let (Some(t), Some(sig)) = (g.id, wake_signal()) {
+        // SAFETY: `t` has not reported done, and cannot while we hold the lock, so it has not
+        // exited (see the module doc); `sig` has sole's no-op handler.
         unsafe { libc::pthread_kill(t, sig) };
     }
     false
 }
 
-fn cancelled(st: &State, path: &std::path::Path, mode: Mode) -> Option<Error> {
-    match st.cancel.load(Ordering::SeqCst) {
-        0 => None,
-        1 => Some(
-            Error::new(
-                Kind::Cancelled,
-                format!("the wait for a lock on {} was aborted", path.display()),
-            )
-            .with_path(path),
-        ),
-        _ => {
-            let t = st
-                .timeout
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .unwrap_or_default();
-            Some(crate::timed_out(path, mode, t))
+/// Re-signal every millisecond until the waiter is done (waking at once when it is), for at
+/// most [`KICK_FOR`]: past that no signal of ours can reach it, and its caller was settled.
+fn keep_kicking(st: &State) {
+    let deadline = Deadline::after(Some(KICK_FOR));
+    let mut g = lock(&st.thread);
+    while !kick(&g) {
+        match deadline.remaining() {
+            Some(left) if !left.is_zero() => {
+                g = st
+                    .changed
+                    .wait_timeout(g, left.min(KICK_EVERY))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            _ => return,
         }
     }
 }
 
-fn run(
-    st: &State,
-    opened: Opened,
-    path: &std::path::Path,
-    mode: Mode,
-    owner: ThreadId,
-) -> Result<LockFile> {
+/// Wait for the lock: `Some` outcome, or `None` once the wait was cancelled.
+fn run(st: &State, opened: Opened, owner: ThreadId) -> Option<Result<LockFile>> {
+    #[cfg(test)]
+    if st.path.ends_with("panic-in-waiter") {
+        panic!("injected by a test");
+    }
+    let fd = opened.file.as_raw_fd();
     loop {
-        if let Some(e) = cancelled(st, path, mode) {
-            return Err(e);
+        if st.cancelled() {
+            return None;
         }
-        // SAFETY: valid fd owned by `opened.file`.
-        let rc = unsafe { libc::flock(opened.file.as_raw_fd(), mode.op()) };
-        if rc == 0 {
-            if let Some(e) = cancelled(st, path, mode) {
-                // Granted after cancellation: give it back at once (dropping unlocks).
-                unsafe { libc::flock(opened.file.as_raw_fd(), libc::LOCK_UN) };
-                return Err(e);
+        // Block in flock only while a signal of ours can end it; otherwise poll.
+        let polling = match wake_signal() {
+            Some(sig) => {
+                unblock(sig);
+                false
             }
-            return Ok(LockFile::from_locked(opened, mode, owner));
+            None => true,
+        };
+        let op = if polling {
+            st.mode.op() | libc::LOCK_NB
+        } else {
+            st.mode.op()
+        };
+        // SAFETY: valid fd owned by `opened.file`.
+        let rc = unsafe { libc::flock(fd, op) };
+        if rc == 0 {
+            if st.cancelled() {
+                // Granted after cancellation: give it back at once (the caller was settled).
+                // SAFETY: valid fd owned by `opened.file`.
+                unsafe { libc::flock(fd, libc::LOCK_UN) };
+                return None;
+            }
+            return Some(Ok(LockFile::from_locked(opened, st.mode, owner)));
         }
         let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EINTR) {
-            return Err(Error::os(err, "flock", path));
+        match err.raw_os_error() {
+            Some(libc::EINTR) => {}
+            Some(libc::EWOULDBLOCK) if polling => {
+                let g = lock(&st.thread);
+                if !st.cancelled() {
+                    let _ = st.changed.wait_timeout(g, POLL);
+                }
+            }
+            _ => return Some(Err(Error::os(err, "flock", &st.path))),
         }
+    }
+}
+
+// ---- The wake signal -------------------------------------------------------------------------
+
+extern "C" fn on_wake(_sig: libc::c_int) {}
+
+struct Claim {
+    /// The signal sole wakes waiters with, while its disposition is still sole's.
+    sig: Option<libc::c_int>,
+    /// When a search for a free signal last found none.
+    failed_at: Option<Instant>,
+}
+
+static CLAIM: Mutex<Claim> = Mutex::new(Claim {
+    sig: None,
+    failed_at: None,
+});
+
+/// The real-time signal sole wakes waiting threads with, claiming one if it has none (or if
+/// another component took the one it had), or `None` when no signal can be had (waits then
+/// poll). For tests and diagnostics.
+pub fn wake_signal_in_use() -> Option<i32> {
+    current_signal(true)
+}
+
+/// [`wake_signal_in_use`], searching again for a free signal at most every [`RESCAN`].
+fn wake_signal() -> Option<libc::c_int> {
+    current_signal(false)
+}
+
+fn current_signal(search_now: bool) -> Option<libc::c_int> {
+    let mut c = lock(&CLAIM);
+    if let Some(sig) = c.sig {
+        if is_ours(sig) {
+            return Some(sig);
+        }
+        // Another component took it: it is theirs now.
+        c.sig = None;
+    }
+    if !search_now && c.failed_at.is_some_and(|t| t.elapsed() < RESCAN) {
+        return None;
+    }
+    // Leave the first and last few RT signals to libraries that hard-code them.
+    for sig in (libc::SIGRTMIN() + 6)..=(libc::SIGRTMAX() - 6) {
+        if is_ours(sig) || claim(sig) {
+            c.sig = Some(sig);
+            c.failed_at = None;
+            return Some(sig);
+        }
+    }
+    c.failed_at = Some(Instant::now());
+    None
+}
+
+fn disposition(sig: libc::c_int) -> Option<libc::sigaction> {
+    // SAFETY: an all-zero sigaction is a valid value; with a null new action, sigaction only
+    // writes the current disposition into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        (libc::sigaction(sig, std::ptr::null(), &mut old) == 0).then_some(old)
+    }
+}
+
+/// Is `sig` handled by sole's handler, in a way that interrupts `flock`?
+fn is_ours(sig: libc::c_int) -> bool {
+    disposition(sig).is_some_and(|a| {
+        a.sa_sigaction == on_wake as *const () as usize
+            && a.sa_flags & (libc::SA_RESTART | libc::SA_RESETHAND) == 0
+    })
+}
+
+/// Install sole's handler on `sig` if nobody else has a disposition on it.
+fn claim(sig: libc::c_int) -> bool {
+    let free = disposition(sig).is_some_and(|a| a.sa_sigaction == libc::SIG_DFL);
+    if !free {
+        return false;
+    }
+    // SAFETY: a zeroed sigaction with an empty mask and a handler that does nothing (so is
+    // async-signal-safe).
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_wake as *const () as usize;
+        sa.sa_flags = 0; // no SA_RESTART: flock must return EINTR
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(sig, &sa, std::ptr::null_mut()) == 0
+    }
+}
+
+/// Unblock `sig` in the calling thread only.
+fn unblock(sig: libc::c_int) {
+    // SAFETY: builds a signal set in a local and changes only this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
     }
 }
 
@@ -285,5 +542,29 @@ mod tests {
         drop(held);
         let l = rx.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
         assert_eq!(l.mode(), Mode::Exclusive);
+    }
+
+    #[test]
+    fn a_panic_on_the_waiter_thread_settles_with_einternal() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("panic-in-waiter");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let _w = Waiter::spawn(
+            open_lock_file(&p, &OpenOptions::default()).unwrap(),
+            p.clone(),
+            Mode::Exclusive,
+            std::thread::current().id(),
+            move |r| tx.send(r).unwrap(),
+        );
+        let e = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("settled")
+            .unwrap_err();
+        assert_eq!(e.code(), "EINTERNAL");
+        assert!(
+            e.message().contains("injected by a test"),
+            "{}",
+            e.message()
+        );
     }
 }
