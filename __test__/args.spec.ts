@@ -271,3 +271,16 @@ test.serial('a worker terminated while its lock() and claimPidfileWhenFree() wai
   await until('their descriptors close', () => fds() <= before.fds)
   t.pass()
 })
+
+test('classes exported for instanceof cannot be constructed by hand: EINVAL naming the factory', (t) => {
+  const e1 = invalid(t, () => new (sole.Pidfile as unknown as new () => unknown)(), 'constructor', 'new Pidfile()')
+  t.regex(e1.message, /claimPidfile/)
+  const e2 = invalid(t, () => new (sole.LockFile as unknown as new (x: unknown) => unknown)(5), 'constructor', 'new LockFile(5)')
+  t.regex(e2.message, /openLockFile/)
+  const d = tmp(t)
+  using p = sole.claimPidfile(path.join(d, 'i.pid'))
+  t.true(p instanceof sole.Pidfile)
+  t.false({} instanceof sole.Pidfile)
+  using lf = sole.openLockFile(path.join(d, 'i.lock'))
+  t.true(lf instanceof sole.LockFile)
+})

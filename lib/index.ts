@@ -9,7 +9,7 @@
 import * as native from '../index.js'
 
 import { abortError, type SoleError } from './errors.js'
-import { field, longTimer, signalOf, snapshot } from './wait.js'
+import { field, invalidArgument, longTimer, signalOf, snapshot } from './wait.js'
 import { ProcessHandle, type ProcessIdentity } from './procid.js'
 
 export type { SoleError, SoleErrorCode } from './errors.js'
@@ -56,8 +56,14 @@ export interface Lock extends Disposable {
 
 /** A claimed pidfile: the claim lasts until `release()` (or dispose, or process exit). */
 export type Pidfile = native.NativePidfile & Disposable
-/** The `Pidfile` class, for `instanceof` checks. */
-export const Pidfile = native.NativePidfile
+/**
+ * The `Pidfile` class, for `instanceof` checks only: claims come from `claimPidfile()`,
+ * `claimPidfileWhenFree()` and `acquireDaemonLock()`; `new Pidfile()` throws `EINVAL`.
+ */
+export const Pidfile = function Pidfile(): never {
+  throw invalidArgument('constructor', 'Pidfile objects are made by claimPidfile(path), claimPidfileWhenFree(path) or acquireDaemonLock(pathOrDir): call one of those.')
+} as unknown as typeof native.NativePidfile
+Object.defineProperty(Pidfile, Symbol.hasInstance, { value: (x: unknown) => x instanceof native.NativePidfile })
 
 declare module '../index.js' {
   interface NativeLock {
@@ -217,8 +223,11 @@ export class LockFile implements Disposable {
   readonly #out = { held: false }
   /** The lock from the last contended `lock()`: `close()` ends it, so GC must not warn. */
   #waited: native.NativeLock | undefined
-  /** @internal */
+  /** @internal Use {@link openLockFile}. */
   constructor(h: native.NativeLockFile) {
+    if (!(h instanceof native.NativeLockFile)) {
+      throw invalidArgument('constructor', 'LockFile objects are made by openLockFile(path): call that instead of new LockFile().')
+    }
     this.#h = h
     collected.register(this, { path: h.path, what: 'A LockFile holding a lock', out: this.#out }, this)
   }

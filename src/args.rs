@@ -126,28 +126,38 @@ impl<'e> Opts<'e> {
         env: &Env,
         v: Option<&Unknown<'e>>,
         path: &std::path::Path,
-        context: String,
+        context: impl FnOnce() -> String,
     ) -> Result<Self> {
         if let Some(v) = v {
             let t = v.get_type()?;
-            if !matches!(
-                t,
-                ValueType::Undefined | ValueType::Null | ValueType::Object | ValueType::Function
-            ) {
+            if matches!(t, ValueType::Undefined | ValueType::Null) {
+                // No options: nothing to read, nothing to allocate (the hot path).
+                return Ok(Self::none());
+            }
+            if !matches!(t, ValueType::Object | ValueType::Function) {
                 return Err(js_error(
                     env,
                     SoleError::invalid_argument(
                         "options",
                         format!(
-                            "options must be an object (or undefined for the defaults), got {}{context}.",
-                            type_name(t)
+                            "options must be an object (or undefined for the defaults), got {}{}.",
+                            type_name(t),
+                            context()
                         ),
                     )
                     .with_path(path),
                 ));
             }
         }
-        Ok(Self::new(env, v, "options", context)?.at(path))
+        match v {
+            None => Ok(Self::none()),
+            Some(_) => Ok(Self::new(env, v, "options", context())?.at(path)),
+        }
+    }
+
+    /// `true` when there is no options object (every option takes its default).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.obj.is_none()
     }
 
     /// No options object at all.

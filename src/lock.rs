@@ -54,7 +54,9 @@ pub(crate) struct LockArgs {
 /// `(path, options)` of every lock call, in one place: the path first, then each option.
 pub(crate) fn lock_args(env: &Env, path: &Unknown, opts: Option<&Unknown>) -> Result<LockArgs> {
     let path = args::path(env, path, "path")?;
-    let o = Opts::for_path(env, opts, &path, format!(" (lock on {})", path.display()))?;
+    let o = Opts::for_path(env, opts, &path, || {
+        format!(" (lock on {})", path.display())
+    })?;
     let (mode, open, timeout) = lock_opts(env, &o, &path)?;
     Ok(LockArgs {
         path,
@@ -65,8 +67,11 @@ pub(crate) fn lock_args(env: &Env, path: &Unknown, opts: Option<&Unknown>) -> Re
 }
 
 fn lock_opts(env: &Env, o: &Opts, path: &Path) -> Result<(Mode, OpenOptions, Option<Duration>)> {
-    let shared = o.bool(env, "shared")?.unwrap_or(false);
     let d = OpenOptions::default();
+    if o.is_empty() {
+        return Ok((Mode::Exclusive, d, None));
+    }
+    let shared = o.bool(env, "shared")?.unwrap_or(false);
     let open = OpenOptions {
         mode: o.mode(env, "mode", d.mode)?,
         create_dirs: o.bool(env, "createDirs")?.unwrap_or(d.create_dirs),
@@ -364,7 +369,7 @@ impl NativeLockFile {
     }
     fn opts<'e>(&self, env: &Env, opts: Option<&Unknown<'e>>) -> Result<Opts<'e>> {
         let p = Path::new(&self.path);
-        Opts::for_path(env, opts, p, format!(" (lock on {})", self.path))
+        Opts::for_path(env, opts, p, || format!(" (lock on {})", self.path))
     }
 }
 

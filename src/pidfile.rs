@@ -42,8 +42,18 @@ pub struct PidfileOptions {
 
 fn pidfile_args(env: &Env, path: &Unknown, opts: Option<&Unknown>) -> Result<LockArgs> {
     let path = args::path(env, path, "path")?;
-    let o = Opts::for_path(env, opts, &path, format!(" (pidfile {})", path.display()))?;
+    let o = Opts::for_path(env, opts, &path, || {
+        format!(" (pidfile {})", path.display())
+    })?;
     let d = OpenOptions::default();
+    if o.is_empty() {
+        return Ok(LockArgs {
+            path,
+            mode: sole_lock::Mode::Exclusive,
+            open: d,
+            timeout: None,
+        });
+    }
     let open = OpenOptions {
         mode: o.mode(env, "mode", d.mode)?,
         create_dirs: o.bool(env, "createDirs")?.unwrap_or(d.create_dirs),
@@ -224,12 +234,9 @@ impl NativePidfileRead {
 )]
 pub fn read_pidfile(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<NativePidfileRead> {
     let p = args::path(&env, &path, "path")?;
-    let o = Opts::for_path(
-        &env,
-        opts.as_ref(),
-        &p,
-        format!(" (pidfile {})", p.display()),
-    )?;
+    let o = Opts::for_path(&env, opts.as_ref(), &p, || {
+        format!(" (pidfile {})", p.display())
+    })?;
     let read = if o.bool(&env, "handle")?.unwrap_or(false) {
         sole_pidfile::read_with_handle(&p)
     } else {
