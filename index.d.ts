@@ -110,7 +110,12 @@ export declare class NativeProcessHandle {
   get closed(): boolean
 }
 
-/** Releases its allocation on `release()` (or when garbage-collected). */
+/**
+ * Releases its allocation on `release()`, and only then: a guard that is garbage-collected
+ * without `release()` leaves the allocation to its process (the registry reclaims it once that
+ * process has exited), so a claim is never lost to GC while its owner runs (see
+ * `sole_scope::Guard`).
+ */
 export declare class NativeScopeGuard {
   get name(): string
   get released(): boolean

@@ -5,8 +5,12 @@ import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 import { ScopeRegistry, rulesOverlap, coversFully, type ScopeRule, type SoleError } from '../lib/index.js'
+import { firstLine } from './fixtures/children.mjs'
+
+const GC_CHILD = fileURLToPath(new URL('./scope/gc-child.mjs', import.meta.url))
 
 function tmp(t: ExecutionContext): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-scope-'))
@@ -398,4 +402,28 @@ test('a full filesystem (ENOSPC) fails the operation and loses nothing: the prev
   reg.close()
   again[Symbol.dispose]()
   t.is((t.throws(() => again.list()) as SoleError).code, 'EBADF')
+})
+
+// --- no claim lost to garbage collection ---
+
+test('a guard dropped without release() keeps its allocation through GC until its process exits', async (t) => {
+  const file = path.join(tmp(t), 'scope.json')
+  const reg = ScopeRegistry.open(file)
+  // The child takes an installTopLevel and an adoptAllocation guard without keeping them (nor
+  // the registry), and collects garbage until both guard objects are finalized.
+  const child = spawn(process.execPath, ['--expose-gc', GC_CHILD, file, 'gc-owner'], { stdio: ['pipe', 'pipe', 'inherit'] })
+  t.teardown(() => child.kill('SIGKILL'))
+  const exited = new Promise((res) => child.once('exit', res))
+  t.deepEqual(JSON.parse(await firstLine(child)), { collected: true }, 'both guard objects were garbage-collected')
+  // Still claimed while the owner runs: another process cannot take the scope.
+  t.deepEqual(reg.list().map((a) => [a.name, a.pid, a.sessionId]), [
+    ['gc-owner', child.pid, 'gc-owner-top'],
+    ['gc-owner/child', child.pid, 'gc-owner-child'],
+  ])
+  code(t, () => reg.register({ name: 'thief', scopes: [w('/gc/gc-owner/x')], sessionId: 'thief' }), 'ECONFLICT')
+  // Once the owner is gone, the registry's stale-pid reclaim frees both.
+  child.kill('SIGKILL')
+  await exited
+  t.deepEqual(reg.reclaimStale(), ['gc-owner', 'gc-owner/child'])
+  reg.register({ name: 'next', scopes: [w('/gc/gc-owner/x')], sessionId: 'next' })
 })

@@ -94,7 +94,12 @@ export type ScopeErrorCode =
   | 'ETIMEDOUT'
   | (string & {})
 
-/** Releases its allocation on `release()` or at the end of a `using` block. */
+/**
+ * Releases its allocation on `release()` or at the end of a `using` block, and only then. A
+ * guard that is garbage-collected without `release()` does not release: the allocation stays
+ * with its process until that process exits (the next registry operation of any process then
+ * reclaims it). So not keeping the guard never loses the claim while its owner runs.
+ */
 export interface ScopeGuard extends Disposable {
   readonly name: string
   readonly released: boolean
@@ -223,12 +228,16 @@ export class ScopeRegistry implements Disposable {
     return this.#n.conflictOwner(j(rule), exempt) ?? null
   }
 
-  /** `register`, returning a guard that releases the allocation. */
+  /**
+   * `register`, returning a guard that releases the allocation on `release()` / `using`. A
+   * guard that is garbage-collected without `release()` keeps the allocation until this
+   * process (the owner) exits.
+   */
   installTopLevel(opts: RegisterOptions): ScopeGuard {
     return this.#n.installTopLevel(j(opts)) as ScopeGuard
   }
 
-  /** `adopt`, returning a guard that releases the allocation. */
+  /** `adopt`, returning a guard, as {@link ScopeRegistry.installTopLevel}. */
   adoptAllocation(name: string, opts: AdoptOptions): ScopeGuard {
     return this.#n.adoptAllocation(name, j(opts)) as ScopeGuard
   }

@@ -187,7 +187,10 @@ impl NativeScopeRegistry {
     }
 }
 
-/// Releases its allocation on `release()` (or when garbage-collected).
+/// Releases its allocation on `release()`, and only then: a guard that is garbage-collected
+/// without `release()` leaves the allocation to its process (the registry reclaims it once that
+/// process has exited), so a claim is never lost to GC while its owner runs (see
+/// `sole_scope::Guard`).
 #[napi]
 pub struct NativeScopeGuard {
     inner: Guard,

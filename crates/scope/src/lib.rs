@@ -21,6 +21,10 @@
 //! 5. If anything changed, replace the file atomically (temp, fsync, rename, fsync dir) and
 //!    report any failure: a save error during reclaim is an error, not swallowed as in the seed.
 //!
+//! A [`Guard`] releases its allocation only when asked: one dropped without `release()` (in
+//! JavaScript: garbage-collected) leaves the allocation to its process, and the stale-pid
+//! reclaim frees it once that process has exited. A claim is never lost while its owner runs.
+//!
 //! All methods are synchronous: the lock is held for the length of one operation (microseconds
 //! to a few milliseconds), so the wait is short and never parks libuv's threadpool.
 //! Test: the unit tests in each module, `__test__/scope*.spec.ts` (model-based, multi-process,
@@ -252,14 +256,16 @@ impl Registry {
         self.run(|t, _, _| Ok((t.conflict_owner(rule, exempt), false)))
     }
 
-    /// [`Registry::register`], returning a guard that releases the allocation.
+    /// [`Registry::register`], returning a guard that releases the allocation when asked (see
+    /// [`Guard`]: dropping it does not).
     pub fn install_top_level(self: &Arc<Self>, spec: Spec, session_id: String) -> Result<Guard> {
         let (name, pid) = (spec.name.clone(), pid_or_self(spec.pid));
         self.register(spec, session_id.clone())?;
         Ok(Guard::new(self, name, pid, session_id))
     }
 
-    /// [`Registry::adopt`], returning a guard that releases the allocation.
+    /// [`Registry::adopt`], returning a guard that releases the allocation when asked (see
+    /// [`Guard`]: dropping it does not).
     pub fn adopt_allocation(
         self: &Arc<Self>,
         name: &str,
@@ -285,10 +291,20 @@ fn request(spec: Spec) -> Request {
     }
 }
 
-/// Releases its allocation on [`Guard::release`] or drop. It keeps only the registry handle and
-/// the allocation's name, pid and session; it does not hold the file lock between operations.
-/// It removes the allocation only while it is still the one it took (same pid and session):
-/// after a reclaim and a new registration under the same name, the newcomer is left alone.
+/// Releases its allocation on [`Guard::release`], and only then. It keeps only the registry
+/// handle and the allocation's name, pid and session; it does not hold the file lock between
+/// operations. It removes the allocation only while it is still the one it took (same pid and
+/// session): after a reclaim and a new registration under the same name, the newcomer is left
+/// alone.
+///
+/// Why dropping it does not release: in JavaScript a guard is dropped when it is
+/// garbage-collected, which happens whenever the engine likes while the owner is still
+/// running. A caller who did not keep the guard would lose its claim at a random moment, and
+/// another process could take the scope while the owner still writes there. A dropped guard
+/// leaves the allocation to its process; once that process exits, the stale-pid reclaim of the
+/// next operation (of any process) frees it.
+/// Test: `tests::a_dropped_guard_keeps_its_allocation`, and `__test__/scope.spec.ts` ("a guard
+/// dropped without release() keeps its allocation through GC").
 pub struct Guard {
     reg: Arc<Registry>,
     name: String,
@@ -326,13 +342,6 @@ impl Guard {
             .release_if(&self.name, self.pid, &self.session_id)?;
         self.released = true;
         Ok(r)
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        // No caller to report to: a failure leaves the allocation for stale reclaim.
-        let _ = self.release();
     }
 }
 
@@ -445,18 +454,27 @@ mod tests {
     }
 
     #[test]
-    fn guard_releases_on_drop() {
+    fn a_dropped_guard_keeps_its_allocation() {
         let (_d, r) = open();
         let g = r
             .install_top_level(spec("a", vec![w("/src")]), "s".into())
             .unwrap();
-        assert!(r.list().unwrap().iter().any(|a| a.name == "a"));
         drop(g);
-        assert!(r.list().unwrap().is_empty());
+        r.delegate("a", spec("child", vec![w("/src/c")])).unwrap();
+        drop(r.adopt_allocation("child", None, "cs".into()).unwrap());
+        let names: Vec<_> = r.list().unwrap().into_iter().map(|a| a.name).collect();
+        assert_eq!(
+            names,
+            ["a", "child"],
+            "still owned by this (running) process"
+        );
+        // Released when asked.
+        let mut g = Guard::new(&r, "child".into(), std::process::id() as i32, "cs".into());
+        assert!(g.release().unwrap());
     }
 
     #[test]
-    fn adopt_allocation_rewrites_pid_and_releases_on_drop() {
+    fn adopt_allocation_rewrites_pid_and_releases_when_asked() {
         let (_d, r) = open();
         r.register(spec("p", vec![w("/src")]), "ps".into()).unwrap();
         r.delegate("p", spec("child", vec![w("/src/c")])).unwrap();
