@@ -451,6 +451,18 @@ test('a directory as the data path → ENOTREG naming it, even inside a world-wr
   code(t, () => ScopeRegistry.open('/'), 'ENOTREG')
 })
 
+test('a rule target with a NUL byte → EINVAL saying so, with err.argument', (t) => {
+  const { dir, reg } = seeded(t)
+  const before = snapshot(dir)
+  const e = code(t, () => reg.register({ name: 'b', scopes: [w('/ok'), w('/src/a\0b')], sessionId: 'b' }), 'EINVAL') as SoleError & { argument?: string }
+  t.is(e.argument, 'scopes[1].target')
+  t.regex(e.message, /NUL byte/)
+  t.notRegex(e.message, /not an absolute path/)
+  t.is((t.throws(() => reg.conflictOwner(w('/x\0'))) as SoleError & { argument?: string }).argument, 'rule.target')
+  t.is((t.throws(() => rulesOverlap(w('/a'), w('\0/b'))) as SoleError & { argument?: string }).argument, 'b.target')
+  t.is(snapshot(dir), before)
+})
+
 test('a group-writable directory given explicitly (or as SOLE_RUNTIME_DIR) → EINSECURE, nothing created', (t) => {
   for (const mode of [0o770, 0o775, 0o730]) {
     const dir = tmp(t)
