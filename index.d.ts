@@ -124,7 +124,12 @@ export declare class NativeProcessHandle {
   get closed(): boolean
 }
 
-/** Releases its allocation on `release()` (or when garbage-collected). */
+/**
+ * Releases its allocation on `release()`, and only then: a guard that is garbage-collected
+ * without `release()` leaves the allocation to its process (the registry reclaims it once that
+ * process has exited), so a claim is never lost to GC while its owner runs (see
+ * `sole_scope::Guard`).
+ */
 export declare class NativeScopeGuard {
   get name(): string
   get released(): boolean
@@ -140,30 +145,44 @@ export declare class NativeScopeRegistry {
    */
   close(): void
   /**
-   * Open the registry at `path` (default: `$SOLE_RUNTIME_DIR/scope.json`, else
+   * Open the registry at `path` (`undefined`/`null`: `$SOLE_RUNTIME_DIR/scope.json`, else
    * `$XDG_RUNTIME_DIR/sole/scope.json`, else `<tmpdir>/sole-<uid>/scope.json`).
-   * `timeoutMs`: how long an operation waits for another process's operation before
-   * `ETIMEDOUT` (default 10000; `null`/absent: the default).
+   * `opts.timeoutMs`: how long an operation waits for another process's operation before
+   * `ETIMEDOUT` (default 10000; any number of milliseconds from 0 to
+   * `Number.MAX_SAFE_INTEGER`, through `sole_error::timeout`).
    */
-  static open(path?: string | undefined | null, timeoutMs?: number | undefined | null): NativeScopeRegistry
+  static open(path?: string | undefined | null, opts?: { timeoutMs?: number | null } | undefined | null): NativeScopeRegistry
   /** Absolute path of the data file. */
   get path(): string
-  register(opts: string): void
-  delegate(spawner: string, opts: string): void
+  /**
+   * Register a top-level allocation; `opts` is the JSON of `{ name, pid?, socket?, scopes,
+   * sessionId }`.
+   */
+  register(opts: string | undefined | null): void
+  /** Reserve a child of `spawner`; `opts` is the JSON of `{ name, pid?, socket?, scopes }`. */
+  delegate(spawner: string, opts: string | undefined | null): void
   release(name: string): void
   /** JSON array of the removed names. */
   reclaimStale(): string
-  adopt(name: string, opts: string): void
+  /** Adopt the reserved `name`; `opts` is the JSON of `{ pid?, sessionId }`. */
+  adopt(name: string, opts: string | undefined | null): void
   /** JSON of the allocation, or `null`. */
   lookupSession(sessionId: string): string
   /** JSON array of allocations. */
   list(): string
   /** JSON `{ rules, delegated }`. */
   effectiveWriteScope(name: string): string
-  withinEffectiveWrite(name: string, rule: string): boolean
-  conflictOwner(rule: string, exempt?: string | undefined | null): string | null
-  installTopLevel(opts: string): NativeScopeGuard
-  adoptAllocation(name: string, opts: string): NativeScopeGuard
+  /** `rule` is the JSON of `{ target, permission, recursive }`. */
+  withinEffectiveWrite(name: string, rule: string | undefined | null): boolean
+  /**
+   * `rule` is the JSON of `{ target, permission, recursive }`; `exempt` a name or
+   * `undefined`/`null`.
+   */
+  conflictOwner(rule: string | undefined | null, exempt?: string | undefined | null): string | null
+  /** `register`, returning a guard (`opts` as for `register`). */
+  installTopLevel(opts: string | undefined | null): NativeScopeGuard
+  /** `adopt`, returning a guard (`opts` as for `adopt`). */
+  adoptAllocation(name: string, opts: string | undefined | null): NativeScopeGuard
 }
 
 /** Claim the daemon lock (a file, or a directory that gets `daemon.lock`). */
@@ -299,7 +318,7 @@ export declare function readLockPid(path: string): number | null
  */
 export declare function readPidfile(path: string, opts?: { handle?: boolean | null } | undefined | null): NativePidfileRead
 
-export declare function scopeCoversFully(cover: string, inner: string): boolean
+export declare function scopeCoversFully(cover: string | undefined | null, inner: string | undefined | null): boolean
 
 /**
  * Move a corrupt registry data file aside; returns the new path, or `null` when there was
@@ -307,7 +326,7 @@ export declare function scopeCoversFully(cover: string, inner: string): boolean
  */
 export declare function scopeRepair(path: string): string | null
 
-export declare function scopeRulesOverlap(a: string, b: string): boolean
+export declare function scopeRulesOverlap(a: string | undefined | null, b: string | undefined | null): boolean
 
 /**
  * Try once, without waiting: the lock, or `null` when another holder has it.

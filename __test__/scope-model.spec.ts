@@ -3,7 +3,9 @@
 // model in `scope/model.ts`. After every command the outcome (result or error code, competitor,
 // spawner) and the listed table must agree, and the registry invariant must hold on the table.
 // Liveness is real: owners are this process and two `sleep` children that the Kill command
-// SIGKILLs (awaiting their exit), so reclaim runs through the real identity probe.
+// SIGKILLs (awaiting their exit) and replaces with fresh ones, so reclaim runs through the real
+// identity probe. A fourth pid is always dead (a reaped child, then the last one killed): an
+// owner that is not running is refused (ENOTFOUND) by both.
 // Replay a failure with SCOPE_MODEL_SEED=<seed> (and the printed path).
 import test from 'ava'
 import fc from 'fast-check'
@@ -19,6 +21,7 @@ const NAMES = ['a', 'b', 'c', 'd', 'e']
 const TARGETS = ['/', '/s', '/s/a', '/s/a/x', '/s/b', '/s/b/y', '/d', '/d/e']
 const SESSIONS = ['s1', 's2', 's3']
 
+/** `pids`: this process, the two kids, and a dead pid. */
 interface World { reg: ScopeRegistry; pids: number[]; kids: ChildProcess[]; dir: string }
 
 const spelling = fc.constantFrom((t: string) => t, (t: string) => t + '/', (t: string) => '/.' + t, (t: string) => '/zz/..' + t)
@@ -117,20 +120,27 @@ class Kill extends Cmd {
       await exited
     }
     m.dead.add(w.pids[this.k + 1])
+    // A fresh process takes the slot, so later commands have a live owner to use (an owner
+    // that is not running is refused with ENOTFOUND); the dead pid stays in the model's set.
+    const fresh = spawn('sleep', ['300'], { stdio: 'ignore' })
+    await new Promise((res) => fresh.once('spawn', res))
+    w.kids[this.k] = fresh
+    w.pids[3] = w.pids[this.k + 1]
+    w.pids[this.k + 1] = fresh.pid!
     return [{ ok: true }, { ok: true }]
   }
   toString() { return `kill(pid#${this.k + 1})` }
 }
 
 const commands = [
-  fc.tuple(fc.nat(4), fc.nat(2), rules, fc.nat(2)).map(([n, p, rs, s]) => new Register(n, p, rs, s)),
-  fc.tuple(fc.nat(4), fc.nat(2), rules, fc.nat(2)).map(([n, p, rs, s]) => new Register(n, p, rs, s)),
-  fc.tuple(fc.nat(4), fc.nat(4), fc.nat(2), rules).map(([sp, n, p, rs]) => new Delegate(sp, n, p, rs, true)),
-  fc.tuple(fc.nat(4), fc.nat(4), fc.nat(2), rules).map(([sp, n, p, rs]) => new Delegate(sp, n, p, rs, true)),
-  fc.tuple(fc.nat(4), fc.nat(4), fc.nat(2), rules).map(([sp, n, p, rs]) => new Delegate(sp, n, p, rs, true)),
-  fc.tuple(fc.nat(4), fc.nat(4), fc.nat(2), rules).map(([sp, n, p, rs]) => new Delegate(sp, n, p, rs)),
+  fc.tuple(fc.nat(4), fc.nat(3), rules, fc.nat(2)).map(([n, p, rs, s]) => new Register(n, p, rs, s)),
+  fc.tuple(fc.nat(4), fc.nat(3), rules, fc.nat(2)).map(([n, p, rs, s]) => new Register(n, p, rs, s)),
+  fc.tuple(fc.nat(4), fc.nat(4), fc.nat(3), rules).map(([sp, n, p, rs]) => new Delegate(sp, n, p, rs, true)),
+  fc.tuple(fc.nat(4), fc.nat(4), fc.nat(3), rules).map(([sp, n, p, rs]) => new Delegate(sp, n, p, rs, true)),
+  fc.tuple(fc.nat(4), fc.nat(4), fc.nat(3), rules).map(([sp, n, p, rs]) => new Delegate(sp, n, p, rs, true)),
+  fc.tuple(fc.nat(4), fc.nat(4), fc.nat(3), rules).map(([sp, n, p, rs]) => new Delegate(sp, n, p, rs)),
   fc.nat(4).map((n) => new Release(n)),
-  fc.tuple(fc.nat(4), fc.nat(2), fc.nat(2)).map(([n, p, s]) => new Adopt(n, p, s)),
+  fc.tuple(fc.nat(4), fc.nat(3), fc.nat(2)).map(([n, p, s]) => new Adopt(n, p, s)),
   fc.constant(new Reclaim()),
   fc.nat(2).map((s) => new Lookup(s)),
   fc.nat(1).map((k) => new Kill(k)),
@@ -148,10 +158,17 @@ test('registry agrees with the model after every command, and the invariant hold
       const kids = [0, 1].map(() => spawn('sleep', ['300'], { stdio: 'ignore' }))
       all.push(...kids)
       await Promise.all(kids.map((c) => new Promise((res) => c.once('spawn', res))))
+      const gone = spawn('true', { stdio: 'ignore' })
+      const dead = await new Promise<number>((res) => gone.once('exit', () => res(gone.pid!)))
       const dir = path.join(base, String(run++))
-      const world: World = { reg: ScopeRegistry.open(path.join(dir, 'scope.json')), pids: [process.pid, kids[0].pid!, kids[1].pid!], kids, dir }
+      const world: World = { reg: ScopeRegistry.open(path.join(dir, 'scope.json')), pids: [process.pid, kids[0].pid!, kids[1].pid!, dead], kids, dir }
+      const model = () => {
+        const m = new Model()
+        m.dead.add(dead)
+        return m
+      }
       try {
-        await fc.asyncModelRun(() => ({ model: new Model(), real: world }), cmds)
+        await fc.asyncModelRun(() => ({ model: model(), real: world }), cmds)
       } finally {
         kids.forEach((c) => c.kill('SIGKILL'))
       }
@@ -159,7 +176,7 @@ test('registry agrees with the model after every command, and the invariant hold
     { numRuns: Number(process.env.SCOPE_MODEL_RUNS ?? 150), seed },
   )
   t.log(JSON.stringify(Object.fromEntries([...tally].sort())))
-  for (const k of ['Register:ok', 'Register:ECONFLICT', 'Register:EDUPLICATE', 'Delegate:ok', 'Delegate:ENOTSUBSET', 'Delegate:EUNKNOWN', 'Release:ok', 'Release:EUNKNOWN', 'Adopt:ok', 'reclaimed', 'delegated-present']) {
+  for (const k of ['Register:ok', 'Register:ECONFLICT', 'Register:EDUPLICATE', 'Register:ENOTFOUND', 'Delegate:ok', 'Delegate:ENOTSUBSET', 'Delegate:EUNKNOWN', 'Release:ok', 'Release:EUNKNOWN', 'Adopt:ok', 'reclaimed', 'delegated-present']) {
     t.true((tally.get(k) ?? 0) > 0, `never exercised: ${k}`)
   }
 })

@@ -5,8 +5,12 @@ import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 import { ScopeRegistry, rulesOverlap, coversFully, type ScopeRule, type SoleError } from '../lib/index.js'
+import { firstLine, startZombie } from './fixtures/children.mjs'
+
+const GC_CHILD = fileURLToPath(new URL('./scope/gc-child.mjs', import.meta.url))
 
 function tmp(t: ExecutionContext): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-scope-'))
@@ -398,4 +402,144 @@ test('a full filesystem (ENOSPC) fails the operation and loses nothing: the prev
   reg.close()
   again[Symbol.dispose]()
   t.is((t.throws(() => again.list()) as SoleError).code, 'EBADF')
+})
+
+// --- no claim lost to garbage collection ---
+
+test('a guard dropped without release() keeps its allocation through GC until its process exits', async (t) => {
+  const file = path.join(tmp(t), 'scope.json')
+  const reg = ScopeRegistry.open(file)
+  // The child takes an installTopLevel and an adoptAllocation guard without keeping them (nor
+  // the registry), and collects garbage until both guard objects are finalized.
+  const child = spawn(process.execPath, ['--expose-gc', GC_CHILD, file, 'gc-owner'], { stdio: ['pipe', 'pipe', 'inherit'] })
+  t.teardown(() => child.kill('SIGKILL'))
+  const exited = new Promise((res) => child.once('exit', res))
+  t.deepEqual(JSON.parse(await firstLine(child)), { collected: true }, 'both guard objects were garbage-collected')
+  // Still claimed while the owner runs: another process cannot take the scope.
+  t.deepEqual(reg.list().map((a) => [a.name, a.pid, a.sessionId]), [
+    ['gc-owner', child.pid, 'gc-owner-top'],
+    ['gc-owner/child', child.pid, 'gc-owner-child'],
+  ])
+  code(t, () => reg.register({ name: 'thief', scopes: [w('/gc/gc-owner/x')], sessionId: 'thief' }), 'ECONFLICT')
+  // Once the owner is gone, the registry's stale-pid reclaim frees both.
+  child.kill('SIGKILL')
+  await exited
+  t.deepEqual(reg.reclaimStale(), ['gc-owner', 'gc-owner/child'])
+  reg.register({ name: 'next', scopes: [w('/gc/gc-owner/x')], sessionId: 'next' })
+})
+
+// --- errors that say what is wrong ---
+
+test('a directory as the data path → ENOTREG naming it, even inside a world-writable parent; nothing created', (t) => {
+  const parent = tmp(t)
+  fs.chmodSync(parent, 0o1777) // like /tmp: the parent alone would be EINSECURE
+  const d = path.join(parent, 'registry')
+  fs.mkdirSync(d, { mode: 0o700 })
+  for (const p of [d, d + '/', d + '/.']) {
+    const e = code(t, () => ScopeRegistry.open(p), 'ENOTREG')
+    t.is(e.path, d)
+    t.true(e.message.includes(d) && /is a directory/.test(e.message), e.message)
+    t.true(e.message.includes(path.join(d, 'scope.json')), 'suggests a data file inside it')
+    code(t, () => ScopeRegistry.repair(p), 'ENOTREG')
+  }
+  t.deepEqual(fs.readdirSync(parent), ['registry'])
+  t.deepEqual(fs.readdirSync(d), [])
+  // A safe parent: the same answer.
+  const safe = path.join(tmp(t), 'reg')
+  fs.mkdirSync(safe)
+  t.is(code(t, () => ScopeRegistry.open(safe), 'ENOTREG').path, safe)
+  code(t, () => ScopeRegistry.open('/'), 'ENOTREG')
+})
+
+test('a rule target with a NUL byte → EINVAL saying so, with err.argument', (t) => {
+  const { dir, reg } = seeded(t)
+  const before = snapshot(dir)
+  const e = code(t, () => reg.register({ name: 'b', scopes: [w('/ok'), w('/src/a\0b')], sessionId: 'b' }), 'EINVAL') as SoleError & { argument?: string }
+  t.is(e.argument, 'scopes[1].target')
+  t.regex(e.message, /NUL byte/)
+  t.notRegex(e.message, /not an absolute path/)
+  t.is((t.throws(() => reg.conflictOwner(w('/x\0'))) as SoleError & { argument?: string }).argument, 'rule.target')
+  t.is((t.throws(() => rulesOverlap(w('/a'), w('\0/b'))) as SoleError & { argument?: string }).argument, 'b.target')
+  t.is(snapshot(dir), before)
+})
+
+test('a group-writable directory given explicitly (or as SOLE_RUNTIME_DIR) → EINSECURE, nothing created', (t) => {
+  for (const mode of [0o770, 0o775, 0o730]) {
+    const dir = tmp(t)
+    fs.chmodSync(dir, mode)
+    const e = code(t, () => ScopeRegistry.open(path.join(dir, 'scope.json')), 'EINSECURE')
+    t.is(e.path, dir)
+    t.regex(e.message, /group/)
+    t.deepEqual(fs.readdirSync(dir), [])
+  }
+  const dir = tmp(t)
+  fs.chmodSync(dir, 0o770)
+  const prev = process.env.SOLE_RUNTIME_DIR
+  process.env.SOLE_RUNTIME_DIR = dir
+  t.teardown(() => (prev === undefined ? delete process.env.SOLE_RUNTIME_DIR : (process.env.SOLE_RUNTIME_DIR = prev)))
+  code(t, () => ScopeRegistry.open(), 'EINSECURE')
+  t.deepEqual(fs.readdirSync(dir), [])
+})
+
+test('register / delegate / adopt (and the guard forms) with a pid that is not a running process → ENOTFOUND naming it, nothing written', async (t) => {
+  const { dir, reg } = seeded(t)
+  reg.delegate('a', { name: 'kid', scopes: [w('/src/kid')] })
+  // A reaped child: its pid names no process.
+  const gone = spawn('true', { stdio: 'ignore' })
+  const reaped = await new Promise<number>((res) => gone.once('exit', () => res(gone.pid!)))
+  // A zombie: exited, never reaped (dead too).
+  const { zombie } = await startZombie(t)
+  const before = snapshot(dir)
+  for (const pid of [reaped, zombie]) {
+    const calls: Array<() => unknown> = [
+      () => reg.register({ name: 'b', pid, scopes: [w('/b')], sessionId: 'b' }),
+      () => reg.installTopLevel({ name: 'b', pid, scopes: [w('/b')], sessionId: 'b' }),
+      () => reg.delegate('a', { name: 'b', pid, scopes: [w('/src/b')] }),
+      () => reg.adopt('kid', { pid, sessionId: 'k' }),
+      () => reg.adoptAllocation('kid', { pid, sessionId: 'k' }),
+    ]
+    for (const call of calls) {
+      const e = code(t, call, 'ENOTFOUND')
+      t.is(e.pid, pid)
+      t.true(e.message.includes(String(pid)), e.message)
+    }
+  }
+  t.is(snapshot(dir), before)
+  t.deepEqual(reg.list().map((a) => [a.name, a.pid, a.sessionId]), [['a', process.pid, 's'], ['kid', process.pid, null]])
+})
+
+test('a session id another live allocation has → EDUPLICATE saying it is the session id', async (t) => {
+  const { dir, reg } = seeded(t) // 'a' has session 's'
+  reg.delegate('a', { name: 'kid', scopes: [w('/src/kid')] })
+  const before = snapshot(dir)
+  const calls: Array<() => unknown> = [
+    () => reg.register({ name: 'b', scopes: [w('/b')], sessionId: 's' }),
+    () => reg.installTopLevel({ name: 'b', scopes: [w('/b')], sessionId: 's' }),
+    () => reg.adopt('kid', { sessionId: 's' }),
+    () => reg.adoptAllocation('kid', { sessionId: 's' }),
+  ]
+  for (const call of calls) {
+    const e = code(t, call, 'EDUPLICATE') as SoleError & { allocation?: string; sessionId?: string }
+    t.regex(e.message, /session id "s"/)
+    t.is(e.sessionId, 's')
+    t.is(e.allocation, 'a', 'names the allocation that has it')
+    t.is(e.path, reg.path)
+  }
+  t.is(snapshot(dir), before)
+  t.is(reg.lookupSession('s')?.name, 'a')
+  // Adopting again under its own session is not a duplicate.
+  reg.adopt('kid', { sessionId: 'k' })
+  reg.adopt('kid', { sessionId: 'k' })
+  t.is(reg.lookupSession('k')?.name, 'kid')
+  // A session whose owner died is free again (reclaimed first).
+  const child = spawn('sleep', ['300'], { stdio: 'ignore' })
+  t.teardown(() => child.kill('SIGKILL'))
+  await new Promise((res) => child.once('spawn', res))
+  reg.register({ name: 'mortal', pid: child.pid, scopes: [w('/m')], sessionId: 'm' })
+  code(t, () => reg.register({ name: 'heir', scopes: [w('/h')], sessionId: 'm' }), 'EDUPLICATE')
+  const exited = new Promise((res) => child.once('exit', res))
+  child.kill('SIGKILL')
+  await exited
+  reg.register({ name: 'heir', scopes: [w('/h')], sessionId: 'm' })
+  t.is(reg.lookupSession('m')?.name, 'heir')
 })

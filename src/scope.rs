@@ -1,9 +1,26 @@
-//! napi binding of the scope registry (`sole_scope`): arguments and results cross as JSON
-//! strings, parsed and validated by `sole_scope::json`; errors cross through `crate::js_error`.
-//! No logic here. All methods are synchronous: an operation holds the registry's flock for
-//! microseconds to a few milliseconds, so nothing waits on libuv's threadpool.
-//! `lib/scope.ts` is the typed layer (`ScopeRegistry`, guards with `Symbol.dispose`).
+//! napi binding of the scope registry (`sole_scope`). No logic here: arguments are taken as raw
+//! JavaScript values and decided by `crate::args` (types) and `sole_scope` (values, and the
+//! options and rules that cross as JSON strings, parsed by `sole_scope::json`); errors cross
+//! through `crate::js_error`. `lib/scope.ts` is the typed layer (`ScopeRegistry`, guards with
+//! `Symbol.dispose`).
+//!
+//! Why every parameter is an `Unknown`: with typed parameters napi-rs converts first and
+//! throws its own errors (`StringExpected`, "Failed to convert JavaScript value `Number 1`
+//! into rust type `String`") that carry no documented `code`. Here a wrong type or value of any
+//! argument or option is `EINVAL` with `err.argument` naming it (pids: `EINVALIDPID`), and
+//! `undefined`/`null` options are the defaults. A caller's exception from a getter or Proxy
+//! trap passes through unchanged.
+//!
+//! Why every export is `catch_unwind` and runs its body in [`guarded`]: a panic crossing into
+//! Node aborts the host process. `catch_unwind` covers napi-rs's generated glue; [`guarded`]
+//! turns a panic in the body into `EINTERNAL` (a documented code) rather than napi's
+//! code-less `GenericFailure`.
+//!
+//! All methods are synchronous: an operation holds the registry's flock for microseconds to a
+//! few milliseconds, so nothing waits on libuv's threadpool.
+//! Test: `__test__/scope-args.spec.ts` (every method, every argument), `__test__/scope.spec.ts`.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
@@ -11,7 +28,59 @@ use napi_derive::napi;
 
 use sole_scope::{json, Guard, Registry};
 
-use crate::js_error;
+use crate::{args, js_error};
+
+/// Run an export's body; a panic in it becomes `EINTERNAL` naming `what` instead of unwinding
+/// into napi-rs (whose `catch_unwind` would report a code-less error). A general helper of this
+/// module: `args::no_panic` does the same for `sole_error` results.
+fn guarded<T>(env: &Env, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|p| Err(js_error(env, sole_error::Error::internal(what, p.as_ref()))))
+}
+
+/// `" (scope registry /path)"`, appended to argument messages when there is a registry.
+fn context(file: Option<&Path>) -> String {
+    file.map_or(String::new(), |f| {
+        format!(" (scope registry {})", f.display())
+    })
+}
+
+/// A required string argument; a wrong type is `EINVAL` naming `argument` and the registry.
+fn string_arg(env: &Env, v: &Unknown, argument: &str, file: Option<&Path>) -> Result<String> {
+    match v.get_type()? {
+        ValueType::String => args::string(env, v, argument),
+        t => Err(args::wrong_type(
+            env,
+            argument,
+            "a string",
+            t,
+            &context(file),
+        )),
+    }
+}
+
+/// An argument that crosses as JSON (options, rules): `None` for `undefined`/`null`, the string
+/// otherwise; any other type is `EINVAL` naming `argument` (only a direct caller of the native
+/// class can pass one: `lib/scope.ts` always serialises).
+fn json_arg(env: &Env, v: &Unknown, argument: &str, file: Option<&Path>) -> Result<Option<String>> {
+    match v.get_type()? {
+        ValueType::Undefined | ValueType::Null => Ok(None),
+        _ => string_arg(env, v, argument, file).map(Some),
+    }
+}
+
+/// An optional string argument (`undefined`/`null`: `None`).
+fn opt_string(
+    env: &Env,
+    v: Option<Unknown>,
+    argument: &str,
+    file: Option<&Path>,
+) -> Result<Option<String>> {
+    match args::present(v)? {
+        None => Ok(None),
+        Some((v, _)) => string_arg(env, &v, argument, file).map(Some),
+    }
+}
 
 /// An opened scope registry (use `ScopeRegistry` from the TypeScript layer).
 #[napi]
@@ -32,9 +101,19 @@ impl NativeScopeRegistry {
                         self.path
                     ),
                 )
-                .with_path(std::path::Path::new(&self.path)),
+                .with_path(Path::new(&self.path)),
             )
         })
+    }
+
+    /// Run `op` on the open registry inside [`guarded`], converting its error.
+    fn with<T>(
+        &self,
+        env: &Env,
+        what: &str,
+        op: impl FnOnce(&Arc<Registry>) -> Result<T>,
+    ) -> Result<T> {
+        guarded(env, what, || op(self.reg(env)?))
     }
 }
 
@@ -42,152 +121,235 @@ impl NativeScopeRegistry {
 impl NativeScopeRegistry {
     /// Close the registry's directory and lock-file descriptors (guards it issued keep their
     /// own reference and can still release). Idempotent; later calls throw `EBADF`.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&mut self) {
         self.inner = None;
     }
 
-    /// Open the registry at `path` (default: `$SOLE_RUNTIME_DIR/scope.json`, else
+    /// Open the registry at `path` (`undefined`/`null`: `$SOLE_RUNTIME_DIR/scope.json`, else
     /// `$XDG_RUNTIME_DIR/sole/scope.json`, else `<tmpdir>/sole-<uid>/scope.json`).
-    /// `timeoutMs`: how long an operation waits for another process's operation before
-    /// `ETIMEDOUT` (default 10000; `null`/absent: the default).
-    #[napi(factory)]
-    pub fn open(env: Env, path: Option<String>, timeout_ms: Option<f64>) -> Result<Self> {
-        let timeout = match timeout_ms {
-            None => sole_scope::store::DEFAULT_LOCK_TIMEOUT,
-            Some(ms) => sole_lock::timeout_from_ms(
-                ms,
-                std::path::Path::new(path.as_deref().unwrap_or("the scope registry")),
-            )
-            .map_err(|e| js_error(&env, e))?,
-        };
-        let r =
-            Registry::open_with(path.as_deref(), Some(timeout)).map_err(|e| js_error(&env, e))?;
-        Ok(NativeScopeRegistry {
-            path: r.path().to_string_lossy().into_owned(),
-            inner: Some(Arc::new(r)),
+    /// `opts.timeoutMs`: how long an operation waits for another process's operation before
+    /// `ETIMEDOUT` (default 10000; any number of milliseconds from 0 to
+    /// `Number.MAX_SAFE_INTEGER`, through `sole_error::timeout`).
+    #[napi(factory, catch_unwind)]
+    pub fn open(
+        env: Env,
+        #[napi(ts_arg_type = "string | undefined | null")] path: Option<Unknown>,
+        #[napi(ts_arg_type = "{ timeoutMs?: number | null } | undefined | null")] opts: Option<
+            Unknown,
+        >,
+    ) -> Result<Self> {
+        guarded(&env, "opening the scope registry", || {
+            let path = opt_string(&env, path, "path", None)?;
+            // The data file's path, for messages (and its errors before any option's).
+            let data = match &path {
+                Some(p) => sole_scope::store::resolve(p),
+                None => sole_scope::store::default_path().map(|(p, _)| p),
+            }
+            .map_err(|e| js_error(&env, e))?;
+            let context = format!(" (scope registry {})", data.display());
+            let opts = args::Opts::new(&env, opts.as_ref(), "opts", context)?;
+            let what = format!("the lock of the scope registry {}", data.display());
+            let timeout = opts
+                .timeout(&env, "timeoutMs", &what)?
+                .unwrap_or(sole_scope::store::DEFAULT_LOCK_TIMEOUT);
+            let r = Registry::open_with(path.as_deref(), Some(timeout))
+                .map_err(|e| js_error(&env, e))?;
+            Ok(NativeScopeRegistry {
+                path: r.path().to_string_lossy().into_owned(),
+                inner: Some(Arc::new(r)),
+            })
         })
     }
 
     /// Absolute path of the data file.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn path(&self) -> String {
         self.path.clone()
     }
 
-    #[napi]
-    pub fn register(&self, env: Env, opts: String) -> Result<()> {
-        let r = self.reg(&env)?;
-        json::register_args(&opts, r.path())
-            .and_then(|(spec, sid)| r.register(spec, sid))
-            .map_err(|e| js_error(&env, e))
+    /// Register a top-level allocation; `opts` is the JSON of `{ name, pid?, socket?, scopes,
+    /// sessionId }`.
+    #[napi(catch_unwind)]
+    pub fn register(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "string | undefined | null")] opts: Unknown,
+    ) -> Result<()> {
+        self.with(&env, "registering a scope allocation", |r| {
+            let opts = json_arg(&env, &opts, "opts", Some(r.path()))?;
+            json::register_args(opts.as_deref(), r.path())
+                .and_then(|(spec, sid)| r.register(spec, sid))
+                .map_err(|e| js_error(&env, e))
+        })
     }
 
-    #[napi]
-    pub fn delegate(&self, env: Env, spawner: String, opts: String) -> Result<()> {
-        let r = self.reg(&env)?;
-        json::delegate_args(&opts, r.path())
-            .and_then(|spec| r.delegate(&spawner, spec))
-            .map_err(|e| js_error(&env, e))
+    /// Reserve a child of `spawner`; `opts` is the JSON of `{ name, pid?, socket?, scopes }`.
+    #[napi(catch_unwind)]
+    pub fn delegate(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "string")] spawner: Unknown,
+        #[napi(ts_arg_type = "string | undefined | null")] opts: Unknown,
+    ) -> Result<()> {
+        self.with(&env, "delegating a scope allocation", |r| {
+            let spawner = string_arg(&env, &spawner, "spawner", Some(r.path()))?;
+            let opts = json_arg(&env, &opts, "opts", Some(r.path()))?;
+            json::delegate_args(opts.as_deref(), r.path())
+                .and_then(|spec| r.delegate(&spawner, spec))
+                .map_err(|e| js_error(&env, e))
+        })
     }
 
-    #[napi]
-    pub fn release(&self, env: Env, name: String) -> Result<()> {
-        self.reg(&env)?
-            .release(&name)
-            .map_err(|e| js_error(&env, e))
+    #[napi(catch_unwind)]
+    pub fn release(&self, env: Env, #[napi(ts_arg_type = "string")] name: Unknown) -> Result<()> {
+        self.with(&env, "releasing a scope allocation", |r| {
+            let name = string_arg(&env, &name, "name", Some(r.path()))?;
+            r.release(&name).map_err(|e| js_error(&env, e))
+        })
     }
 
     /// JSON array of the removed names.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn reclaim_stale(&self, env: Env) -> Result<String> {
-        self.reg(&env)?
-            .reclaim_stale()
-            .map(|v| json::to_json(&v))
-            .map_err(|e| js_error(&env, e))
+        self.with(&env, "reclaiming stale scope allocations", |r| {
+            r.reclaim_stale()
+                .map(|v| json::to_json(&v))
+                .map_err(|e| js_error(&env, e))
+        })
     }
 
-    #[napi]
-    pub fn adopt(&self, env: Env, name: String, opts: String) -> Result<()> {
-        let r = self.reg(&env)?;
-        json::adopt_args(&opts, r.path())
-            .and_then(|(pid, sid)| r.adopt(&name, pid, sid))
-            .map_err(|e| js_error(&env, e))
+    /// Adopt the reserved `name`; `opts` is the JSON of `{ pid?, sessionId }`.
+    #[napi(catch_unwind)]
+    pub fn adopt(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "string")] name: Unknown,
+        #[napi(ts_arg_type = "string | undefined | null")] opts: Unknown,
+    ) -> Result<()> {
+        self.with(&env, "adopting a scope allocation", |r| {
+            let name = string_arg(&env, &name, "name", Some(r.path()))?;
+            let opts = json_arg(&env, &opts, "opts", Some(r.path()))?;
+            json::adopt_args(opts.as_deref(), r.path())
+                .and_then(|(pid, sid)| r.adopt(&name, pid, sid))
+                .map_err(|e| js_error(&env, e))
+        })
     }
 
     /// JSON of the allocation, or `null`.
-    #[napi]
-    pub fn lookup_session(&self, env: Env, session_id: String) -> Result<String> {
-        self.reg(&env)?
-            .lookup_session(&session_id)
-            .map(|v| json::to_json(&v))
-            .map_err(|e| js_error(&env, e))
+    #[napi(catch_unwind)]
+    pub fn lookup_session(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "string")] session_id: Unknown,
+    ) -> Result<String> {
+        self.with(&env, "looking up a scope session", |r| {
+            let session_id = string_arg(&env, &session_id, "sessionId", Some(r.path()))?;
+            r.lookup_session(&session_id)
+                .map(|v| json::to_json(&v))
+                .map_err(|e| js_error(&env, e))
+        })
     }
 
     /// JSON array of allocations.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn list(&self, env: Env) -> Result<String> {
-        self.reg(&env)?
-            .list()
-            .map(|v| json::to_json(&v))
-            .map_err(|e| js_error(&env, e))
+        self.with(&env, "listing scope allocations", |r| {
+            r.list()
+                .map(|v| json::to_json(&v))
+                .map_err(|e| js_error(&env, e))
+        })
     }
 
     /// JSON `{ rules, delegated }`.
-    #[napi]
-    pub fn effective_write_scope(&self, env: Env, name: String) -> Result<String> {
-        self.reg(&env)?
-            .effective_write_scope(&name)
-            .map(|v| json::to_json(&v))
-            .map_err(|e| js_error(&env, e))
+    #[napi(catch_unwind)]
+    pub fn effective_write_scope(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "string")] name: Unknown,
+    ) -> Result<String> {
+        self.with(&env, "reading an effective write scope", |r| {
+            let name = string_arg(&env, &name, "name", Some(r.path()))?;
+            r.effective_write_scope(&name)
+                .map(|v| json::to_json(&v))
+                .map_err(|e| js_error(&env, e))
+        })
     }
 
-    #[napi]
-    pub fn within_effective_write(&self, env: Env, name: String, rule: String) -> Result<bool> {
-        let r = self.reg(&env)?;
-        json::rule(&rule, r.path())
-            .and_then(|rule| r.within_effective_write(&name, &rule))
-            .map_err(|e| js_error(&env, e))
+    /// `rule` is the JSON of `{ target, permission, recursive }`.
+    #[napi(catch_unwind)]
+    pub fn within_effective_write(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "string")] name: Unknown,
+        #[napi(ts_arg_type = "string | undefined | null")] rule: Unknown,
+    ) -> Result<bool> {
+        self.with(&env, "checking an effective write scope", |r| {
+            let name = string_arg(&env, &name, "name", Some(r.path()))?;
+            let rule = json_arg(&env, &rule, "rule", Some(r.path()))?;
+            json::rule(rule.as_deref(), "rule", Some(r.path()))
+                .and_then(|rule| r.within_effective_write(&name, &rule))
+                .map_err(|e| js_error(&env, e))
+        })
     }
 
-    #[napi]
+    /// `rule` is the JSON of `{ target, permission, recursive }`; `exempt` a name or
+    /// `undefined`/`null`.
+    #[napi(catch_unwind)]
     pub fn conflict_owner(
         &self,
         env: Env,
-        rule: String,
-        exempt: Option<String>,
+        #[napi(ts_arg_type = "string | undefined | null")] rule: Unknown,
+        #[napi(ts_arg_type = "string | undefined | null")] exempt: Option<Unknown>,
     ) -> Result<Option<String>> {
-        let r = self.reg(&env)?;
-        json::rule(&rule, r.path())
-            .and_then(|rule| r.conflict_owner(&rule, exempt.as_deref()))
-            .map_err(|e| js_error(&env, e))
+        self.with(&env, "looking up a conflicting scope owner", |r| {
+            let rule = json_arg(&env, &rule, "rule", Some(r.path()))?;
+            let exempt = opt_string(&env, exempt, "exempt", Some(r.path()))?;
+            json::rule(rule.as_deref(), "rule", Some(r.path()))
+                .and_then(|rule| r.conflict_owner(&rule, exempt.as_deref()))
+                .map_err(|e| js_error(&env, e))
+        })
     }
 
-    #[napi]
-    pub fn install_top_level(&self, env: Env, opts: String) -> Result<NativeScopeGuard> {
-        let r = self.reg(&env)?;
-        json::register_args(&opts, r.path())
-            .and_then(|(spec, sid)| r.install_top_level(spec, sid))
-            .map(NativeScopeGuard::new)
-            .map_err(|e| js_error(&env, e))
+    /// `register`, returning a guard (`opts` as for `register`).
+    #[napi(catch_unwind)]
+    pub fn install_top_level(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "string | undefined | null")] opts: Unknown,
+    ) -> Result<NativeScopeGuard> {
+        self.with(&env, "registering a scope allocation", |r| {
+            let opts = json_arg(&env, &opts, "opts", Some(r.path()))?;
+            json::register_args(opts.as_deref(), r.path())
+                .and_then(|(spec, sid)| r.install_top_level(spec, sid))
+                .map(NativeScopeGuard::new)
+                .map_err(|e| js_error(&env, e))
+        })
     }
 
-    #[napi]
+    /// `adopt`, returning a guard (`opts` as for `adopt`).
+    #[napi(catch_unwind)]
     pub fn adopt_allocation(
         &self,
         env: Env,
-        name: String,
-        opts: String,
+        #[napi(ts_arg_type = "string")] name: Unknown,
+        #[napi(ts_arg_type = "string | undefined | null")] opts: Unknown,
     ) -> Result<NativeScopeGuard> {
-        let r = self.reg(&env)?;
-        json::adopt_args(&opts, r.path())
-            .and_then(|(pid, sid)| r.adopt_allocation(&name, pid, sid))
-            .map(NativeScopeGuard::new)
-            .map_err(|e| js_error(&env, e))
+        self.with(&env, "adopting a scope allocation", |r| {
+            let name = string_arg(&env, &name, "name", Some(r.path()))?;
+            let opts = json_arg(&env, &opts, "opts", Some(r.path()))?;
+            json::adopt_args(opts.as_deref(), r.path())
+                .and_then(|(pid, sid)| r.adopt_allocation(&name, pid, sid))
+                .map(NativeScopeGuard::new)
+                .map_err(|e| js_error(&env, e))
+        })
     }
 }
 
-/// Releases its allocation on `release()` (or when garbage-collected).
+/// Releases its allocation on `release()`, and only then: a guard that is garbage-collected
+/// without `release()` leaves the allocation to its process (the registry reclaims it once that
+/// process has exited), so a claim is never lost to GC while its owner runs (see
+/// `sole_scope::Guard`).
 #[napi]
 pub struct NativeScopeGuard {
     inner: Guard,
@@ -201,20 +363,22 @@ impl NativeScopeGuard {
 
 #[napi]
 impl NativeScopeGuard {
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn name(&self) -> String {
         self.inner.name().to_string()
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn released(&self) -> bool {
         self.inner.released()
     }
 
     /// Remove the allocation; `false` when it was already gone. Idempotent.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn release(&mut self, env: Env) -> Result<bool> {
-        self.inner.release().map_err(|e| js_error(&env, e))
+        guarded(&env, "releasing a scope guard", || {
+            self.inner.release().map_err(|e| js_error(&env, e))
+        })
     }
 }
 
@@ -222,27 +386,56 @@ impl NativeScopeGuard {
 /// nothing to repair.
 // Registered with napi at load time; rustc sees no caller in a `cargo test` build.
 #[allow(dead_code)]
-#[napi]
-pub fn scope_repair(env: Env, path: String) -> Result<Option<String>> {
-    Registry::repair(&path)
-        .map(|p| p.map(|p| p.to_string_lossy().into_owned()))
-        .map_err(|e| js_error(&env, e))
+#[napi(catch_unwind)]
+pub fn scope_repair(
+    env: Env,
+    #[napi(ts_arg_type = "string")] path: Unknown,
+) -> Result<Option<String>> {
+    guarded(&env, "repairing a scope registry", || {
+        let path = string_arg(&env, &path, "path", None)?;
+        Registry::repair(&path)
+            .map(|p| p.map(|p| p.to_string_lossy().into_owned()))
+            .map_err(|e| js_error(&env, e))
+    })
+}
+
+/// Two rules given as JSON, named `an` and `bn` in errors.
+fn two_rules(
+    env: &Env,
+    (a, an): (&Unknown, &str),
+    (b, bn): (&Unknown, &str),
+) -> Result<(sole_scope::Rule, sole_scope::Rule)> {
+    let a = json_arg(env, a, an, None)?;
+    let b = json_arg(env, b, bn, None)?;
+    let a = json::rule(a.as_deref(), an, None).map_err(|e| js_error(env, e))?;
+    let b = json::rule(b.as_deref(), bn, None).map_err(|e| js_error(env, e))?;
+    Ok((a, b))
 }
 
 // Registered with napi at load time; rustc sees no caller in a `cargo test` build.
 #[allow(dead_code)]
-#[napi]
-pub fn scope_rules_overlap(env: Env, a: String, b: String) -> Result<bool> {
-    let (a, b) = (json::pure_rule(&a), json::pure_rule(&b));
-    a.and_then(|a| b.map(|b| sole_scope::rules_overlap(&a, &b)))
-        .map_err(|e| js_error(&env, e))
+#[napi(catch_unwind)]
+pub fn scope_rules_overlap(
+    env: Env,
+    #[napi(ts_arg_type = "string | undefined | null")] a: Unknown,
+    #[napi(ts_arg_type = "string | undefined | null")] b: Unknown,
+) -> Result<bool> {
+    guarded(&env, "comparing scope rules", || {
+        let (a, b) = two_rules(&env, (&a, "a"), (&b, "b"))?;
+        Ok(sole_scope::rules_overlap(&a, &b))
+    })
 }
 
 // Registered with napi at load time; rustc sees no caller in a `cargo test` build.
 #[allow(dead_code)]
-#[napi]
-pub fn scope_covers_fully(env: Env, cover: String, inner: String) -> Result<bool> {
-    let (a, b) = (json::pure_rule(&cover), json::pure_rule(&inner));
-    a.and_then(|a| b.map(|b| sole_scope::covers_fully(&a, &b)))
-        .map_err(|e| js_error(&env, e))
+#[napi(catch_unwind)]
+pub fn scope_covers_fully(
+    env: Env,
+    #[napi(ts_arg_type = "string | undefined | null")] cover: Unknown,
+    #[napi(ts_arg_type = "string | undefined | null")] inner: Unknown,
+) -> Result<bool> {
+    guarded(&env, "comparing scope rules", || {
+        let (a, b) = two_rules(&env, (&cover, "cover"), (&inner, "inner"))?;
+        Ok(sole_scope::covers_fully(&a, &b))
+    })
 }

@@ -83,9 +83,17 @@ export class Model {
     return !this.kids(parent).some((k) => k.scopes.some((r) => r.permission === 'write' && overlap(r, rule)))
   }
 
+  /** Session ids are unique among live allocations (other than `except`). */
+  private sessionTaken(sessionId: string, except: string | null = null): boolean {
+    return this.allocs.some((a) => a.sessionId === sessionId && a.name !== except)
+  }
+
   register(name: string, pid: number, scopes: MRule[], sessionId: string): Outcome {
+    // The owner must be running: checked before anything else (and before the lock).
+    if (this.dead.has(pid)) return { ok: false, code: 'ENOTFOUND' }
     this.reclaim()
     if (this.get(name)) return { ok: false, code: 'EDUPLICATE' }
+    if (this.sessionTaken(sessionId)) return { ok: false, code: 'EDUPLICATE' }
     for (const r of scopes) {
       const o = this.conflictOwner(r, null)
       if (o !== null) return { ok: false, code: 'ECONFLICT', who: o }
@@ -95,6 +103,7 @@ export class Model {
   }
 
   delegate(spawner: string, name: string, pid: number, scopes: MRule[]): Outcome {
+    if (this.dead.has(pid)) return { ok: false, code: 'ENOTFOUND' }
     this.reclaim()
     if (this.get(name)) return { ok: false, code: 'EDUPLICATE' }
     if (!this.get(spawner)) return { ok: false, code: 'EUNKNOWN' }
@@ -117,9 +126,11 @@ export class Model {
   }
 
   adopt(name: string, pid: number, sessionId: string): Outcome {
+    if (this.dead.has(pid)) return { ok: false, code: 'ENOTFOUND' }
     this.reclaim()
     const a = this.get(name)
     if (!a) return { ok: false, code: 'EUNKNOWN' }
+    if (this.sessionTaken(sessionId, name)) return { ok: false, code: 'EDUPLICATE' }
     a.pid = pid
     a.sessionId = sessionId
     return { ok: true }

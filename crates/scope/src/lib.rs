@@ -21,6 +21,17 @@
 //! 5. If anything changed, replace the file atomically (temp, fsync, rename, fsync dir) and
 //!    report any failure: a save error during reclaim is an error, not swallowed as in the seed.
 //!
+//! Arguments are checked before the lock is taken, so a refused call writes nothing: names and
+//! session ids ([`table::check_name`]), rule targets ([`rule::normalize_as`]), and the owner pid,
+//! which must be a running process (`ENOTFOUND` otherwise: an allocation owned by a dead
+//! process would be reclaimed by the very next operation, so accepting it would be a lie).
+//! Inside the lock, a session id another live allocation has is `EDUPLICATE` (lookups by
+//! session depend on session ids being unique).
+//!
+//! A [`Guard`] releases its allocation only when asked: one dropped without `release()` (in
+//! JavaScript: garbage-collected) leaves the allocation to its process, and the stale-pid
+//! reclaim frees it once that process has exited. A claim is never lost while its owner runs.
+//!
 //! All methods are synchronous: the lock is held for the length of one operation (microseconds
 //! to a few milliseconds), so the wait is short and never parks libuv's threadpool.
 //! Test: the unit tests in each module, `__test__/scope*.spec.ts` (model-based, multi-process,
@@ -79,7 +90,39 @@ pub struct EffectiveScope {
 }
 
 fn pid_or_self(pid: Option<i32>) -> i32 {
-    pid.unwrap_or(std::process::id() as i32)
+    // A pid_t is an i32 on Linux; the conversion cannot fail there (0 never happens: it is
+    // this process's own id).
+    pid.unwrap_or_else(|| i32::try_from(std::process::id()).unwrap_or(i32::MAX))
+}
+
+/// `s` as messages show a caller's string: quoted, and cut to its first 60 characters (a
+/// 10 MB name must not make a 10 MB message).
+pub(crate) fn shown(s: &str) -> String {
+    const MAX: usize = 60;
+    match s.char_indices().nth(MAX) {
+        None => format!("{s:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &s[..cut], s.len()),
+    }
+}
+
+/// The identity to record for the owner `pid`, which must be a running process: `ENOTFOUND`
+/// naming it otherwise (exited, a zombie, or never existed). Checked before the lock; a pid
+/// that dies right after is reclaimed by the next operation like any dead owner.
+/// Test: `tests::an_owner_that_is_not_running_is_refused`.
+fn live_identity(pid: i32, file: &Path) -> Result<(Option<u64>, Option<String>)> {
+    let id = capture_identity(pid);
+    if id.0.is_none() || !sole_procid::pid_alive(i64::from(pid)) {
+        return Err(sole_error::Error::new(
+            sole_error::Kind::NotFound,
+            format!(
+                "no running process has pid {pid} (it exited, is a zombie, or never existed): an allocation it owned would be reclaimed at once, so nothing was written to {}. Pass the pid of a live process, or leave pid out for this process.",
+                file.display()
+            ),
+        )
+        .with_pid(pid)
+        .with_path(file));
+    }
+    Ok(id)
 }
 
 impl Registry {
@@ -174,23 +217,29 @@ impl Registry {
         result.map(|(v, _)| v)
     }
 
-    /// Register a top-level allocation (`EDUPLICATE`, `ECONFLICT`).
+    /// Register a top-level allocation (`EINVAL`, `EINVALIDPID`, `ENOTFOUND` for an owner that
+    /// is not running; then under the lock `EDUPLICATE` for the name or the session id,
+    /// `ECONFLICT`).
     pub fn register(&self, spec: Spec, session_id: String) -> Result<()> {
-        table::check_name(&spec.name, self.path())?;
-        let req = request(spec);
+        let file = self.path();
+        table::check_name(&spec.name, "name", Some(file))?;
+        table::check_name(&session_id, "sessionId", Some(file))?;
+        let req = request(spec, file)?;
         self.run(|t, f, _| t.register(req, session_id, f).map(|()| ((), true)))
     }
 
-    /// Reserve a child allocation inside `spawner`'s effective write scope (`EDUPLICATE`,
-    /// `EUNKNOWN`, `ENOTSUBSET`, `ECONFLICT`).
+    /// Reserve a child allocation inside `spawner`'s effective write scope (`EINVAL`,
+    /// `ENOTFOUND` for an owner that is not running, `EDUPLICATE`, `EUNKNOWN`, `ENOTSUBSET`,
+    /// `ECONFLICT`).
     pub fn delegate(&self, spawner: &str, spec: Spec) -> Result<()> {
-        table::check_name(&spec.name, self.path())?;
-        let req = request(spec);
+        table::check_name(spawner, "spawner", Some(self.path()))?;
+        let req = request(spec, self.path())?;
         self.run(|t, f, _| t.delegate(spawner, req, f).map(|()| ((), true)))
     }
 
     /// Remove `name`, reparenting its children (`EUNKNOWN`).
     pub fn release(&self, name: &str) -> Result<()> {
+        table::check_name(name, "name", Some(self.path()))?;
         self.run(|t, f, _| t.release(name, f).map(|_| ((), true)))
     }
 
@@ -213,15 +262,21 @@ impl Registry {
         self.run(|_, _, removed| Ok((removed, false)))
     }
 
-    /// Give the reserved allocation `name` to `pid` (default: this process) with `session_id`.
+    /// Give the reserved allocation `name` to `pid` (default: this process) with `session_id`
+    /// (`EINVAL`, `ENOTFOUND` for a pid that is not running, `EUNKNOWN`, `EDUPLICATE` for a
+    /// session id another allocation has).
     pub fn adopt(&self, name: &str, pid: Option<i32>, session_id: String) -> Result<()> {
+        let file = self.path();
+        table::check_name(name, "name", Some(file))?;
+        table::check_name(&session_id, "sessionId", Some(file))?;
         let pid = pid_or_self(pid);
-        let id = capture_identity(pid);
+        let id = live_identity(pid, file)?;
         self.run(|t, f, _| t.adopt(name, pid, id, session_id, f).map(|()| ((), true)))
     }
 
     /// The allocation writing to `session_id`, if any.
     pub fn lookup_session(&self, session_id: &str) -> Result<Option<Allocation>> {
+        table::check_name(session_id, "sessionId", Some(self.path()))?;
         self.run(|t, _, _| Ok((t.find_by_session(session_id).cloned(), false)))
     }
 
@@ -232,34 +287,41 @@ impl Registry {
 
     /// `name`'s own write rules and what its children hold (`EUNKNOWN`).
     pub fn effective_write_scope(&self, name: &str) -> Result<EffectiveScope> {
+        table::check_name(name, "name", Some(self.path()))?;
         self.run(|t, f, _| match t.effective_write_scope(name) {
             Some((rules, delegated)) => Ok((EffectiveScope { rules, delegated }, false)),
-            None => Err(t.release(name, f).unwrap_err()),
+            None => Err(table::unknown(f, name)),
         })
     }
 
     /// Is `rule` inside `name`'s effective write scope (what it could delegate now)?
     pub fn within_effective_write(&self, name: &str, rule: &Rule) -> Result<bool> {
+        table::check_name(name, "name", Some(self.path()))?;
         self.run(|t, f, _| match t.find(name) {
             Some(_) => Ok((t.is_within_effective_write(name, rule), false)),
-            None => Err(t.release(name, f).unwrap_err()),
+            None => Err(table::unknown(f, name)),
         })
     }
 
     /// The allocation that owns a write scope overlapping `rule` (deepest in its delegation
     /// tree), ignoring `exempt`; `None` for read rules or when nobody does.
     pub fn conflict_owner(&self, rule: &Rule, exempt: Option<&str>) -> Result<Option<String>> {
+        if let Some(e) = exempt {
+            table::check_name(e, "exempt", Some(self.path()))?;
+        }
         self.run(|t, _, _| Ok((t.conflict_owner(rule, exempt), false)))
     }
 
-    /// [`Registry::register`], returning a guard that releases the allocation.
+    /// [`Registry::register`], returning a guard that releases the allocation when asked (see
+    /// [`Guard`]: dropping it does not).
     pub fn install_top_level(self: &Arc<Self>, spec: Spec, session_id: String) -> Result<Guard> {
         let (name, pid) = (spec.name.clone(), pid_or_self(spec.pid));
         self.register(spec, session_id.clone())?;
         Ok(Guard::new(self, name, pid, session_id))
     }
 
-    /// [`Registry::adopt`], returning a guard that releases the allocation.
+    /// [`Registry::adopt`], returning a guard that releases the allocation when asked (see
+    /// [`Guard`]: dropping it does not).
     pub fn adopt_allocation(
         self: &Arc<Self>,
         name: &str,
@@ -272,23 +334,36 @@ impl Registry {
     }
 }
 
-fn request(spec: Spec) -> Request {
+/// Check a caller's spec (name, number of rules, owner running) and record the owner's identity.
+fn request(spec: Spec, file: &Path) -> Result<Request> {
+    table::check_name(&spec.name, "name", Some(file))?;
+    table::check_rule_count(spec.scopes.len(), Some(file))?;
     let pid = pid_or_self(spec.pid);
-    let (start_time, boot_id) = capture_identity(pid);
-    Request {
+    let (start_time, boot_id) = live_identity(pid, file)?;
+    Ok(Request {
         name: spec.name,
         pid,
         start_time,
         boot_id,
         socket: spec.socket,
         scopes: spec.scopes,
-    }
+    })
 }
 
-/// Releases its allocation on [`Guard::release`] or drop. It keeps only the registry handle and
-/// the allocation's name, pid and session; it does not hold the file lock between operations.
-/// It removes the allocation only while it is still the one it took (same pid and session):
-/// after a reclaim and a new registration under the same name, the newcomer is left alone.
+/// Releases its allocation on [`Guard::release`], and only then. It keeps only the registry
+/// handle and the allocation's name, pid and session; it does not hold the file lock between
+/// operations. It removes the allocation only while it is still the one it took (same pid and
+/// session): after a reclaim and a new registration under the same name, the newcomer is left
+/// alone.
+///
+/// Why dropping it does not release: in JavaScript a guard is dropped when it is
+/// garbage-collected, which happens whenever the engine likes while the owner is still
+/// running. A caller who did not keep the guard would lose its claim at a random moment, and
+/// another process could take the scope while the owner still writes there. A dropped guard
+/// leaves the allocation to its process; once that process exits, the stale-pid reclaim of the
+/// next operation (of any process) frees it.
+/// Test: `tests::a_dropped_guard_keeps_its_allocation`, and `__test__/scope.spec.ts` ("a guard
+/// dropped without release() keeps its allocation through GC").
 pub struct Guard {
     reg: Arc<Registry>,
     name: String,
@@ -326,13 +401,6 @@ impl Guard {
             .release_if(&self.name, self.pid, &self.session_id)?;
         self.released = true;
         Ok(r)
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        // No caller to report to: a failure leaves the allocation for stale reclaim.
-        let _ = self.release();
     }
 }
 
@@ -445,18 +513,114 @@ mod tests {
     }
 
     #[test]
-    fn guard_releases_on_drop() {
+    fn a_dropped_guard_keeps_its_allocation() {
         let (_d, r) = open();
         let g = r
             .install_top_level(spec("a", vec![w("/src")]), "s".into())
             .unwrap();
-        assert!(r.list().unwrap().iter().any(|a| a.name == "a"));
         drop(g);
+        r.delegate("a", spec("child", vec![w("/src/c")])).unwrap();
+        drop(r.adopt_allocation("child", None, "cs".into()).unwrap());
+        let names: Vec<_> = r.list().unwrap().into_iter().map(|a| a.name).collect();
+        assert_eq!(
+            names,
+            ["a", "child"],
+            "still owned by this (running) process"
+        );
+        // Released when asked.
+        let mut g = Guard::new(&r, "child".into(), std::process::id() as i32, "cs".into());
+        assert!(g.release().unwrap());
+    }
+
+    /// A child process that is running until `kill_and_reap`.
+    fn sleeper() -> std::process::Child {
+        std::process::Command::new("sleep")
+            .arg("300")
+            .spawn()
+            .unwrap()
+    }
+    fn kill_and_reap(mut c: std::process::Child) {
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+
+    #[test]
+    fn an_owner_that_is_not_running_is_refused() {
+        let (d, r) = open();
+        r.register(spec("p", vec![w("/src")]), "ps".into()).unwrap();
+        r.delegate("p", spec("kid", vec![w("/src/k")])).unwrap();
+        let c = sleeper();
+        let dead = c.id() as i32;
+        kill_and_reap(c);
+        let before = std::fs::read(d.path().join("scope.json")).unwrap();
+        let with = |name: &str, rules| Spec {
+            pid: Some(dead),
+            ..spec(name, rules)
+        };
+        let errs = [
+            r.register(with("x", vec![w("/x")]), "x".into())
+                .unwrap_err(),
+            r.delegate("p", with("y", vec![w("/src/y")])).unwrap_err(),
+            r.adopt("kid", Some(dead), "k".into()).unwrap_err(),
+            r.install_top_level(with("x", vec![w("/x")]), "x".into())
+                .err()
+                .unwrap(),
+        ];
+        for e in errs {
+            assert_eq!(e.code(), "ENOTFOUND", "{}", e.message());
+            assert_eq!(e.pid(), Some(dead));
+            assert!(e.message().contains(&dead.to_string()));
+        }
+        assert_eq!(std::fs::read(d.path().join("scope.json")).unwrap(), before);
+    }
+
+    #[test]
+    fn a_session_id_in_use_is_refused() {
+        let (_d, r) = open();
+        r.register(spec("a", vec![w("/a")]), "s".into()).unwrap();
+        r.delegate("a", spec("kid", vec![w("/a/k")])).unwrap();
+        for e in [
+            r.register(spec("b", vec![w("/b")]), "s".into())
+                .unwrap_err(),
+            r.adopt("kid", None, "s".into()).unwrap_err(),
+        ] {
+            assert_eq!(e.code(), "EDUPLICATE");
+            assert!(e.message().contains("session id \"s\""), "{}", e.message());
+            assert!(e.details().contains(&("allocation", "a".into())));
+            assert!(e.details().contains(&("sessionId", "s".into())));
+        }
+        // Its own session again is not a duplicate.
+        r.adopt("kid", None, "k".into()).unwrap();
+        r.adopt("kid", None, "k".into()).unwrap();
+    }
+
+    #[test]
+    fn bad_names_are_einval_naming_the_argument() {
+        let (_d, r) = open();
+        let long = "n".repeat(table::MAX_NAME_BYTES + 1);
+        for (bad, arg) in [("", "name"), ("a\0b", "name"), (long.as_str(), "name")] {
+            let e = r
+                .register(spec(bad, vec![w("/x")]), "s".into())
+                .unwrap_err();
+            assert_eq!(e.code(), "EINVAL");
+            assert_eq!(e.details()[0], ("argument", arg.into()));
+            assert!(e.message().len() < 1000);
+            assert_eq!(r.release(bad).unwrap_err().code(), "EINVAL");
+        }
+        let e = r
+            .register(spec("a", vec![w("/x")]), String::new())
+            .unwrap_err();
+        assert_eq!(e.details()[0], ("argument", "sessionId".into()));
+        let many = (0..=table::MAX_RULES)
+            .map(|i| w(&format!("/m/{i}")))
+            .collect();
+        let e = r.register(spec("a", many), "s".into()).unwrap_err();
+        assert_eq!(e.details()[0], ("argument", "scopes".into()));
         assert!(r.list().unwrap().is_empty());
     }
 
     #[test]
-    fn adopt_allocation_rewrites_pid_and_releases_on_drop() {
+    fn adopt_allocation_rewrites_pid_and_releases_when_asked() {
         let (_d, r) = open();
         r.register(spec("p", vec![w("/src")]), "ps".into()).unwrap();
         r.delegate("p", spec("child", vec![w("/src/c")])).unwrap();
@@ -494,19 +658,23 @@ mod tests {
         let r = Registry::open(Some(p.to_str().unwrap()))
             .unwrap()
             .with_liveness(|a| a.pid != DEAD.load(Ordering::SeqCst));
+        // b's owner runs throughout: only the probe calls it dead.
+        let owner = sleeper();
+        let b_pid = owner.id() as i32;
         r.register(spec("a", vec![w("/src")]), "s".into()).unwrap();
         r.delegate(
             "a",
             Spec {
-                pid: Some(4242),
+                pid: Some(b_pid),
                 ..spec("b", vec![w("/src/core")])
             },
         )
         .unwrap();
         r.delegate("b", spec("d", vec![w("/src/core/x")])).unwrap();
-        DEAD.store(4242, Ordering::SeqCst);
+        DEAD.store(b_pid, Ordering::SeqCst);
         assert!(r.lookup_session("nope").unwrap().is_none());
-        // Saved: a fresh handle with the real probe sees b gone and d under a.
+        // Saved: a fresh handle with the real probe (to which b's owner is alive) sees b gone
+        // and d under a.
         let fresh = Registry::open(Some(p.to_str().unwrap())).unwrap();
         let l = fresh.list().unwrap();
         assert_eq!(
@@ -515,12 +683,13 @@ mod tests {
         );
         assert_eq!(l[1].delegated_from.as_deref(), Some("a"));
         assert!(r.reclaim_stale().unwrap().is_empty());
+        kill_and_reap(owner);
     }
 
     #[test]
     fn real_probe_reclaims_a_dead_child_process() {
         let (_d, r) = open();
-        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let child = sleeper();
         let pid = child.id() as i32;
         r.register(spec("me", vec![w("/me")]), "s".into()).unwrap();
         r.register(
@@ -531,7 +700,7 @@ mod tests {
             "g".into(),
         )
         .unwrap();
-        child.wait().unwrap();
+        kill_and_reap(child);
         assert_eq!(r.reclaim_stale().unwrap(), vec!["gone".to_string()]);
         assert_eq!(r.list().unwrap().len(), 1);
     }

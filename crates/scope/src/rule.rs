@@ -19,7 +19,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sole_error::{Detail, Error, Kind, Result};
+use sole_error::{Detail, Error, Result};
 
 /// Read < Write: a write grant covers a read request, not the other way round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -100,18 +100,52 @@ impl Rule {
     }
 }
 
+/// Longest rule target accepted, in bytes (`PATH_MAX` minus its terminating NUL).
+pub const MAX_TARGET_BYTES: usize = 4095;
+
 /// Normalise an absolute target lexically: drop empty and `.` components, resolve `..` against
-/// the preceding component (`/..` stays `/`). Relative or empty targets and NUL bytes are
-/// `EINVAL`: a scope must name the same directory whatever the caller's working directory.
+/// the preceding component (`/..` stays `/`). Relative or empty targets, NUL bytes and targets
+/// longer than [`MAX_TARGET_BYTES`] are `EINVAL` with `argument: "target"`: a scope must name
+/// the same directory whatever the caller's working directory.
 pub fn normalize(target: &str) -> Result<PathBuf> {
-    if !target.starts_with('/') || target.contains('\0') {
-        return Err(Error::new(
-            Kind::Os(libc::EINVAL),
-            format!(
-                "scope target {target:?} is not an absolute path: rule targets are compared across processes with different working directories, so they must start with '/'. Pass path.resolve(target)."
-            ),
+    normalize_as(target, "target")
+}
+
+/// [`normalize`], naming the target `argument` in errors (`"scopes[0].target"`, `"rule.target"`).
+/// Each refusal says what is wrong with the target (a NUL byte is not reported as "not
+/// absolute"). Test: `tests::bad_targets_say_what_is_wrong`.
+pub fn normalize_as(target: &str, argument: &str) -> Result<PathBuf> {
+    normalize_in(target, argument, "")
+}
+
+/// [`normalize_as`] with `context` (e.g. `" (scope registry /run/x/scope.json)"`) after the
+/// target in messages.
+pub fn normalize_in(target: &str, argument: &str, context: &str) -> Result<PathBuf> {
+    let why = if target.len() > MAX_TARGET_BYTES {
+        format!(
+            "is {} bytes long; a target is a path of at most {MAX_TARGET_BYTES} bytes. Pass a real path",
+            target.len()
         )
-        .with_detail("target", target));
+    } else if target.contains('\0') {
+        "contains a NUL byte, which no path can contain. Remove it".to_string()
+    } else if !target.starts_with('/') {
+        "is not an absolute path: rule targets are compared across processes with different working directories, so they must start with '/'. Pass path.resolve(target)".to_string()
+    } else {
+        String::new()
+    };
+    if !why.is_empty() {
+        let e = Error::invalid_argument(
+            argument,
+            format!(
+                "scope target {argument} {}{context} {why}.",
+                crate::shown(target)
+            ),
+        );
+        return Err(if target.len() <= MAX_TARGET_BYTES {
+            e.with_detail("target", target)
+        } else {
+            e
+        });
     }
     let mut parts: Vec<&str> = Vec::new();
     for c in target.split('/') {
@@ -264,7 +298,9 @@ mod tests {
         assert_eq!(normalize("/../..").unwrap(), PathBuf::from("/"));
         assert_eq!(normalize("/").unwrap(), PathBuf::from("/"));
         for bad in ["src", "", "./src", "a\0b"] {
-            assert_eq!(normalize(bad).unwrap_err().code(), "EINVAL", "{bad:?}");
+            let e = normalize(bad).unwrap_err();
+            assert_eq!(e.code(), "EINVAL", "{bad:?}");
+            assert_eq!(e.details()[0], ("argument", "target".into()));
         }
         // Two spellings of one directory now overlap.
         assert!(rules_overlap(
@@ -274,5 +310,28 @@ mod tests {
         assert!(is_normal(Path::new("/src/core")));
         assert!(!is_normal(Path::new("/src/")));
         assert!(!is_normal(Path::new("src")));
+    }
+
+    #[test]
+    fn bad_targets_say_what_is_wrong() {
+        let e = normalize_as("/src/a\0b", "scopes[1].target").unwrap_err();
+        assert_eq!(e.code(), "EINVAL");
+        assert_eq!(e.details()[0], ("argument", "scopes[1].target".into()));
+        assert!(e.message().contains("NUL byte"), "{}", e.message());
+        assert!(!e.message().contains("absolute"), "{}", e.message());
+        let long = format!("/{}", "x".repeat(10 << 20));
+        let e = normalize_as(&long, "rule.target").unwrap_err();
+        assert!(
+            e.message().contains("bytes long"),
+            "{}",
+            &e.message()[..200]
+        );
+        assert!(
+            e.message().len() < 1000,
+            "the message does not repeat 10 MB"
+        );
+        assert!(normalize_as(&format!("/{}", "x".repeat(MAX_TARGET_BYTES - 1)), "t").is_ok());
+        let e = normalize_as("rel", "a.target").unwrap_err();
+        assert!(e.message().contains("not an absolute path"));
     }
 }

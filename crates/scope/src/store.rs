@@ -18,9 +18,14 @@
 //!   rename).
 //! - **Hostile paths**: the directory is opened once and every file is reached with `openat`
 //!   relative to that fd, `O_NOFOLLOW|O_CLOEXEC`; a symlinked data or lock file is `ESYMLINK`,
-//!   a file owned by another user or writable by group/others is `EINSECURE`, a world-writable
-//!   directory or one owned by another (non-root) user is `EINSECURE`. Refusals happen before
-//!   anything is written, so the files stay byte-for-byte as they were.
+//!   a file owned by another user or writable by group/others is `EINSECURE`, a directory
+//!   writable by group or others or owned by another (non-root) user is `EINSECURE` (the same
+//!   rule for a path the caller names as for sole's default directory: whoever can write the
+//!   directory can swap the table). Refusals happen before anything is written, so the files
+//!   stay byte-for-byte as they were.
+//! - **A directory is not a data file**: a data path that is itself a directory is `ENOTREG`
+//!   saying so, decided before the parent is looked at (a directory in `/tmp` is not reported
+//!   as `/tmp`'s permissions).
 //! - **No reread when nothing changed** (seed 002 reread and rewrote the whole file on every
 //!   operation): the lock file holds a generation counter (8 bytes) that a writer bumps before
 //!   its rename. A reader that finds the generation and the data file's inode, size, mtime and
@@ -67,7 +72,8 @@ impl Stamp {
 /// How strictly the directory is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DirPolicy {
-    /// A directory the caller named: not world-writable, owned by this user or root.
+    /// A directory the caller named: not writable by group or others, owned by this user or
+    /// root (a root-owned directory is as safe as root itself).
     Given,
     /// sole's own per-user directory in the shared temp dir: not a symlink, owned by this
     /// user, not writable by group or others.
@@ -89,14 +95,13 @@ pub struct Store {
 
 fn cstr(s: &std::ffi::OsStr, path: &Path) -> Result<CString> {
     CString::new(s.as_bytes()).map_err(|_| {
-        Error::new(
-            Kind::Os(libc::EINVAL),
+        Error::invalid_argument(
+            "path",
             format!(
-                "path {:?} contains a NUL byte: pass a plain path",
-                path.display().to_string()
+                "path {} contains a NUL byte, which no path can contain: pass a plain path",
+                crate::shown(&path.to_string_lossy())
             ),
         )
-        .with_path(path)
     })
 }
 
@@ -198,10 +203,13 @@ fn check_dir(st: &libc::stat, path: &Path, policy: DirPolicy) -> Result<()> {
                     ),
                 ));
             }
-            if mode & 0o002 != 0 {
+            if mode & 0o022 != 0 {
                 return Err(insecure(
                     path,
-                    &format!("(a directory) is world-writable (mode {:o})", mode),
+                    &format!(
+                        "(a directory) is writable by group or others (mode {:o})",
+                        mode
+                    ),
                 ));
             }
         }
@@ -331,24 +339,57 @@ pub fn default_path() -> Result<(PathBuf, DirPolicy)> {
     Ok((d.join("scope.json"), DirPolicy::Private))
 }
 
-/// Resolve a caller's path once: absolute, not empty.
+/// Longest registry path accepted, in bytes (`PATH_MAX` minus its terminating NUL).
+pub const MAX_PATH_BYTES: usize = 4095;
+
+/// Resolve a caller's path once: absolute, not empty, no NUL byte, at most
+/// [`MAX_PATH_BYTES`]; each refusal is `EINVAL` with `argument: "path"`.
 pub fn resolve(path: &str) -> Result<PathBuf> {
-    if path.is_empty() {
-        return Err(Error::new(
-            Kind::Os(libc::EINVAL),
-            "the scope registry path is empty: pass the path of its data file (for example /run/user/1000/sole/scope.json), or nothing for the default",
-        ));
+    let why = if path.is_empty() {
+        "is empty"
+    } else if path.len() > MAX_PATH_BYTES {
+        "is longer than a path can be (4095 bytes)"
+    } else if path.contains('\0') {
+        "contains a NUL byte, which no path can contain"
+    } else {
+        let p = Path::new(path);
+        return std::path::absolute(p).map_err(|e| Error::os(e, "resolve path", p));
+    };
+    Err(Error::invalid_argument(
+        "path",
+        format!(
+            "the scope registry path {} {why}: pass the path of its data file (for example /run/user/1000/sole/scope.json), or nothing for the default.",
+            crate::shown(path)
+        ),
+    ))
+}
+
+/// `ENOTREG` when `data_path` is a directory (not following a symlink): the caller passed a
+/// directory where the data file's path belongs. Decided first, so the answer does not depend
+/// on the parent directory's permissions.
+fn refuse_directory(data_path: &Path) -> Result<()> {
+    let is_dir = std::fs::symlink_metadata(data_path).is_ok_and(|m| m.is_dir());
+    if !is_dir {
+        return Ok(());
     }
-    let p = Path::new(path);
-    cstr(p.as_os_str(), p)?;
-    std::path::absolute(p).map_err(|e| Error::os(e, "resolve path", p))
+    // Spell it without trailing slashes or `.` components.
+    let clean: PathBuf = data_path.components().collect();
+    Err(Error::new(
+        Kind::NotRegular,
+        format!(
+            "{} is a directory: the scope registry's path names its data file, not a directory. Pass a file path such as {}, or nothing for the default.",
+            clean.display(),
+            clean.join("scope.json").display()
+        ),
+    )
+    .with_path(&clean))
 }
 
 fn split(path: &Path) -> Result<(PathBuf, &std::ffi::OsStr)> {
     match (path.parent(), path.file_name()) {
         (Some(d), Some(n)) => Ok((d.to_path_buf(), n)),
-        _ => Err(Error::new(
-            Kind::Os(libc::EINVAL),
+        _ => Err(Error::invalid_argument(
+            "path",
             format!(
                 "{} does not name a file: pass the path of the registry's data file.",
                 path.display()
@@ -363,6 +404,7 @@ impl Store {
     /// The data file is not created here; an existing one is checked before anything is
     /// created, so a refused location is left as it was.
     pub fn open(data_path: &Path, policy: DirPolicy) -> Result<Store> {
+        refuse_directory(data_path)?;
         let (dir_path, name) = split(data_path)?;
         let dir = open_dir(&dir_path, policy)?;
         let data_name = cstr(name, data_path)?;
@@ -638,12 +680,41 @@ mod tests {
             "ESYMLINK"
         );
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
-        let open_dir = d.path().join("open");
-        std::fs::create_dir(&open_dir).unwrap();
-        std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let e = Store::open(&open_dir.join("scope.json"), DirPolicy::Given).unwrap_err();
-        assert_eq!(e.code(), "EINSECURE");
-        assert!(!open_dir.join("scope.json.lock").exists());
+        for mode in [0o777, 0o770, 0o730, 0o1777] {
+            let open_dir = d.path().join(format!("open-{mode:o}"));
+            std::fs::create_dir(&open_dir).unwrap();
+            std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = Store::open(&open_dir.join("scope.json"), DirPolicy::Given).unwrap_err();
+            assert_eq!(e.code(), "EINSECURE", "{mode:o}");
+            assert!(e.message().contains("group or others"), "{}", e.message());
+            assert!(!open_dir.join("scope.json.lock").exists());
+        }
+    }
+
+    #[test]
+    fn a_directory_as_data_path_is_enotreg_whatever_its_parent() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let sub = d.path().join("registry");
+        std::fs::create_dir(&sub).unwrap();
+        for spelled in [sub.clone(), sub.join(""), sub.join(".")] {
+            let e = Store::open(&spelled, DirPolicy::Given).unwrap_err();
+            assert_eq!(e.code(), "ENOTREG", "{}", e.message());
+            assert_eq!(e.path(), Some(sub.as_path()));
+            assert!(e.message().contains("is a directory"));
+        }
+        assert_eq!(std::fs::read_dir(&sub).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn bad_paths_are_einval_naming_path() {
+        let long = format!("/{}", "x".repeat(10 << 20));
+        for bad in ["", "/a\0b", long.as_str()] {
+            let e = resolve(bad).unwrap_err();
+            assert_eq!(e.code(), "EINVAL");
+            assert_eq!(e.details()[0], ("argument", "path".into()));
+            assert!(e.message().len() < 1000);
+        }
     }
 
     #[test]

@@ -173,7 +173,8 @@ fn duplicate(file: &Path, name: &str) -> Error {
     .with_detail("allocation", name)
 }
 
-fn unknown(file: &Path, name: &str) -> Error {
+/// `EUNKNOWN`: no allocation named `name` in `file`.
+pub fn unknown(file: &Path, name: &str) -> Error {
     Error::new(
         Kind::Unknown,
         format!(
@@ -213,19 +214,70 @@ fn not_subset(file: &Path, spawner: &str, rule: &Rule) -> Error {
     .with_detail("rule", rule.detail())
 }
 
-/// `EINVAL` for a request that can never be valid (empty name).
-pub fn check_name(name: &str, file: &Path) -> Result<()> {
-    if name.is_empty() {
-        return Err(Error::new(
-            Kind::Os(libc::EINVAL),
-            format!(
-                "an allocation name must be a non-empty string (registry {}): pass a name unique on this host.",
-                file.display()
-            ),
-        )
-        .with_path(file));
+/// `EDUPLICATE` for a session id that the live allocation `holder` already has.
+fn duplicate_session(file: &Path, session_id: &str, holder: &str) -> Error {
+    Error::new(
+        Kind::Duplicate,
+        format!(
+            "session id {} is already used by allocation {holder:?} in {}: session ids must be unique (lookupSession finds the one allocation writing to a session). Pass another sessionId, or release {holder:?} first.",
+            crate::shown(session_id),
+            file.display()
+        ),
+    )
+    .with_path(file)
+    .with_detail("allocation", holder)
+    .with_detail("sessionId", session_id)
+}
+
+/// Longest allocation name or session id accepted, in bytes.
+pub const MAX_NAME_BYTES: usize = 1024;
+
+/// Most rules one allocation may hold (each costs every later conflict check).
+pub const MAX_RULES: usize = 1024;
+
+fn bad_argument(argument: &str, message: String, file: Option<&Path>) -> Error {
+    let e = Error::invalid_argument(argument, message);
+    match file {
+        Some(f) => e.with_path(f),
+        None => e,
     }
-    Ok(())
+}
+
+/// `EINVAL` naming `argument` (`"name"`, `"sessionId"`, `"spawner"`, …) for a name or session
+/// id that can never be valid: empty, containing a NUL byte, or longer than
+/// [`MAX_NAME_BYTES`]. `file` is the registry, for the message.
+/// Test: `crate::tests::bad_names_are_einval_naming_the_argument`.
+pub fn check_name(value: &str, argument: &str, file: Option<&Path>) -> Result<()> {
+    let why = if value.is_empty() {
+        "is empty".to_string()
+    } else if value.contains('\0') {
+        "contains a NUL byte".to_string()
+    } else if value.len() > MAX_NAME_BYTES {
+        format!("is longer than {MAX_NAME_BYTES} bytes")
+    } else {
+        return Ok(());
+    };
+    let registry = file.map_or(String::new(), |f| format!(" (registry {})", f.display()));
+    Err(bad_argument(
+        argument,
+        format!(
+            "{argument} {} {why}{registry}: names and session ids are non-empty strings of at most {MAX_NAME_BYTES} bytes without NUL bytes. Pass one unique on this host.",
+            crate::shown(value)
+        ),
+        file,
+    ))
+}
+
+/// `EINVAL` (`argument: "scopes"`) for more than [`MAX_RULES`] rules in one allocation.
+pub fn check_rule_count(n: usize, file: Option<&Path>) -> Result<()> {
+    if n <= MAX_RULES {
+        return Ok(());
+    }
+    Err(bad_argument(
+        "scopes",
+        format!("scopes has {n} rules; an allocation holds at most {MAX_RULES}. Claim a common parent directory with one recursive rule instead."),
+        file,
+    ))
 }
 
 impl Table {
@@ -471,12 +523,16 @@ impl Table {
         Some(alloc.name.clone())
     }
 
-    /// Register a top-level allocation. Errors: `EDUPLICATE`, `ECONFLICT` (first write rule in
-    /// request order that overlaps, blamed on the deepest owner).
+    /// Register a top-level allocation. Errors: `EDUPLICATE` (the name, then the session id),
+    /// `ECONFLICT` (first write rule in request order that overlaps, blamed on the deepest
+    /// owner).
     pub fn register(&mut self, req: Request, session_id: String, file: &Path) -> Result<()> {
-        check_name(&req.name, file)?;
+        check_name(&req.name, "name", Some(file))?;
         if self.find(&req.name).is_some() {
             return Err(duplicate(file, &req.name));
+        }
+        if let Some(holder) = self.find_by_session(&session_id) {
+            return Err(duplicate_session(file, &session_id, &holder.name));
         }
         for rule in req.scopes.iter().filter(|r| r.is_write()) {
             if let Some(competitor) = self.conflict_owner(rule, None) {
@@ -501,7 +557,7 @@ impl Table {
     /// until the child adopts it). Errors, in this order: `EDUPLICATE` (child name),
     /// `EUNKNOWN` (spawner), then per rule `ENOTSUBSET`, `ECONFLICT`.
     pub fn delegate(&mut self, spawner: &str, req: Request, file: &Path) -> Result<()> {
-        check_name(&req.name, file)?;
+        check_name(&req.name, "name", Some(file))?;
         if self.find(&req.name).is_some() {
             return Err(duplicate(file, &req.name));
         }
@@ -547,7 +603,8 @@ impl Table {
     }
 
     /// Give a reserved allocation to the process that will use it: new pid, identity and
-    /// session. `EUNKNOWN` if absent.
+    /// session. `EUNKNOWN` if absent, `EDUPLICATE` if another allocation has the session id
+    /// (adopting again under its own session id is allowed).
     pub fn adopt(
         &mut self,
         name: &str,
@@ -556,6 +613,12 @@ impl Table {
         session_id: String,
         file: &Path,
     ) -> Result<()> {
+        if self.find(name).is_none() {
+            return Err(unknown(file, name));
+        }
+        if let Some(holder) = self.find_by_session(&session_id).filter(|h| h.name != name) {
+            return Err(duplicate_session(file, &session_id, &holder.name));
+        }
         let Some(a) = self.allocations.iter_mut().find(|a| a.name == name) else {
             return Err(unknown(file, name));
         };
@@ -693,6 +756,25 @@ mod tests {
         reg(&mut t, "a", vec![w("/src", true)]).unwrap();
         let e = reg(&mut t, "a", vec![w("/docs", true)]).unwrap_err();
         assert_eq!(e.code(), "EDUPLICATE");
+    }
+
+    #[test]
+    fn duplicate_session_rejected_by_register_and_adopt() {
+        let mut t = Table::new();
+        reg(&mut t, "a", vec![w("/src", true)]).unwrap(); // session "s-a"
+        let e = t
+            .register(req("b", 100, vec![w("/b", true)]), "s-a".into(), f())
+            .unwrap_err();
+        assert_eq!(e.code(), "EDUPLICATE");
+        assert!(e.message().contains("session id"), "{}", e.message());
+        del(&mut t, "a", "kid", vec![w("/src/k", true)]).unwrap();
+        let e = t
+            .adopt("kid", 1, (None, None), "s-a".into(), f())
+            .unwrap_err();
+        assert_eq!(e.code(), "EDUPLICATE");
+        t.adopt("kid", 1, (None, None), "k".into(), f()).unwrap();
+        t.adopt("kid", 2, (None, None), "k".into(), f()).unwrap();
+        assert_eq!(t.allocations.len(), 2, "refusals changed nothing");
     }
 
     #[test]
