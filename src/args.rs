@@ -300,6 +300,14 @@ pub(crate) fn opt_number(env: &Env, v: Option<Unknown>, argument: &str) -> Resul
     }
 }
 
+/// Run an export's body; a panic in it becomes `EINTERNAL` naming `what` instead of unwinding
+/// into napi-rs (whose `catch_unwind` would report a code-less `GenericFailure`). Every export
+/// that can fail runs its body through this.
+pub(crate) fn guarded<T>(env: &Env, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|p| Err(js_error(env, SoleError::internal(what, p.as_ref()))))
+}
+
 /// Run `f`, turning a panic into `EINTERNAL` instead of an abort of the host process. For the
 /// bodies of threads sole starts (napi's `catch_unwind` covers the calls from JavaScript).
 pub(crate) fn no_panic<T>(

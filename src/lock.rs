@@ -147,10 +147,12 @@ impl NativeLock {
     ts_args_type = "path: string, opts?: LockOptions | undefined | null"
 )]
 pub fn try_lock(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<Option<NativeLock>> {
-    let a = lock_args(&env, &path, opts.as_ref())?;
-    LockFile::try_lock(&a.path, a.mode, &a.open)
-        .map(|r| r.map(NativeLock::new))
-        .map_err(|e| js_error(&env, e))
+    args::guarded(&env, "running tryLock()", || {
+        let a = lock_args(&env, &path, opts.as_ref())?;
+        LockFile::try_lock(&a.path, a.mode, &a.open)
+            .map(|r| r.map(NativeLock::new))
+            .map_err(|e| js_error(&env, e))
+    })
 }
 
 /// Wait on the calling thread (start-up code only).
@@ -159,10 +161,12 @@ pub fn try_lock(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<Option
     ts_args_type = "path: string, opts?: LockOptions | undefined | null"
 )]
 pub fn lock_sync(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<NativeLock> {
-    let a = lock_args(&env, &path, opts.as_ref())?;
-    LockFile::lock(&a.path, a.mode, &a.open, a.timeout)
-        .map(NativeLock::new)
-        .map_err(|e| js_error(&env, e))
+    args::guarded(&env, "running lockSync()", || {
+        let a = lock_args(&env, &path, opts.as_ref())?;
+        LockFile::lock(&a.path, a.mode, &a.open, a.timeout)
+            .map(NativeLock::new)
+            .map_err(|e| js_error(&env, e))
+    })
 }
 
 // ---- Contended waits -------------------------------------------------------------------------
@@ -334,9 +338,11 @@ pub fn lock_async<'env>(
     opts: Option<Unknown>,
     wait: &mut LockWait,
 ) -> Result<Object<'env>> {
-    let a = lock_args(env, &path, opts.as_ref())?;
-    let opened = open::open_lock_file(&a.path, &a.open).map_err(|e| js_error(env, e))?;
-    spawn_wait(env, opened, &a, wait, None, |l| Ok(NativeLock::new(l)))
+    args::guarded(env, "running lock()", || {
+        let a = lock_args(env, &path, opts.as_ref())?;
+        let opened = open::open_lock_file(&a.path, &a.open).map_err(|e| js_error(env, e))?;
+        spawn_wait(env, opened, &a, wait, None, |l| Ok(NativeLock::new(l)))
+    })
 }
 
 // ---- LockFile handles ------------------------------------------------------------------------
@@ -388,19 +394,21 @@ impl NativeLockFile {
         ts_args_type = "opts?: { shared?: boolean | null, timeoutMs?: number | null } | null"
     )]
     pub fn try_lock_held(&self, env: Env, opts: Option<Unknown>) -> Result<Option<bool>> {
-        let h = self.handle(&env)?;
-        let (shared, _) = if opts.is_none() {
-            (false, None)
-        } else {
-            let o = self.opts(&env, opts.as_ref())?;
-            let shared = o.bool(&env, "shared")?.unwrap_or(false);
-            let t = o.timeout(&env, "timeoutMs", &format!("the lock on {}", self.path))?;
-            (shared, t)
-        };
-        let got = h.try_lock(mode_of(shared)).map_err(|e| js_error(&env, e))?;
-        let ok = got.is_some();
-        *self.held.borrow_mut() = got;
-        Ok(ok.then_some(shared))
+        args::guarded(&env, "running LockFile.tryLock()", || {
+            let h = self.handle(&env)?;
+            let (shared, _) = if opts.is_none() {
+                (false, None)
+            } else {
+                let o = self.opts(&env, opts.as_ref())?;
+                let shared = o.bool(&env, "shared")?.unwrap_or(false);
+                let t = o.timeout(&env, "timeoutMs", &format!("the lock on {}", self.path))?;
+                (shared, t)
+            };
+            let got = h.try_lock(mode_of(shared)).map_err(|e| js_error(&env, e))?;
+            let ok = got.is_some();
+            *self.held.borrow_mut() = got;
+            Ok(ok.then_some(shared))
+        })
     }
     /// Take the lock, waiting on the calling thread, and keep it in the handle; returns
     /// whether it is shared.
@@ -409,15 +417,17 @@ impl NativeLockFile {
         ts_args_type = "opts?: { shared?: boolean | null, timeoutMs?: number | null } | null"
     )]
     pub fn lock_sync_held(&self, env: Env, opts: Option<Unknown>) -> Result<bool> {
-        let h = self.handle(&env)?;
-        let o = self.opts(&env, opts.as_ref())?;
-        let shared = o.bool(&env, "shared")?.unwrap_or(false);
-        let timeout = o.timeout(&env, "timeoutMs", &format!("the lock on {}", self.path))?;
-        let l = h
-            .lock(mode_of(shared), timeout)
-            .map_err(|e| js_error(&env, e))?;
-        *self.held.borrow_mut() = Some(l);
-        Ok(shared)
+        args::guarded(&env, "running LockFile.lockSync()", || {
+            let h = self.handle(&env)?;
+            let o = self.opts(&env, opts.as_ref())?;
+            let shared = o.bool(&env, "shared")?.unwrap_or(false);
+            let timeout = o.timeout(&env, "timeoutMs", &format!("the lock on {}", self.path))?;
+            let l = h
+                .lock(mode_of(shared), timeout)
+                .map_err(|e| js_error(&env, e))?;
+            *self.held.borrow_mut() = Some(l);
+            Ok(shared)
+        })
     }
     /// Release the lock kept in the handle (explicit unlock; the descriptor stays open).
     #[napi(catch_unwind)]
@@ -438,24 +448,26 @@ impl NativeLockFile {
         opts: Option<Unknown>,
         wait: &mut LockWait,
     ) -> Result<Object<'env>> {
-        let h = self.handle(env)?;
-        let o = self.opts(env, opts.as_ref())?;
-        let shared = o.bool(env, "shared")?.unwrap_or(false);
-        let timeout = o.timeout(env, "timeoutMs", &format!("the lock on {}", self.path))?;
-        let opened = h.lend().map_err(|e| js_error(env, e))?;
-        let a = LockArgs {
-            path: h.path().to_path_buf(),
-            mode: mode_of(shared),
-            open: OpenOptions::default(),
-            timeout,
-        };
-        let slot = Arc::new(Mutex::new(None));
-        *self.waited.borrow_mut() = Arc::downgrade(&slot);
-        let p = spawn_wait(env, opened, &a, wait, Some(self.closed.clone()), move |l| {
-            Ok(NativeLock::in_slot(l, slot))
-        })?;
-        *self.pending.borrow_mut() = wait.waiter.clone();
-        Ok(p)
+        args::guarded(env, "running LockFile.lock()", || {
+            let h = self.handle(env)?;
+            let o = self.opts(env, opts.as_ref())?;
+            let shared = o.bool(env, "shared")?.unwrap_or(false);
+            let timeout = o.timeout(env, "timeoutMs", &format!("the lock on {}", self.path))?;
+            let opened = h.lend().map_err(|e| js_error(env, e))?;
+            let a = LockArgs {
+                path: h.path().to_path_buf(),
+                mode: mode_of(shared),
+                open: OpenOptions::default(),
+                timeout,
+            };
+            let slot = Arc::new(Mutex::new(None));
+            *self.waited.borrow_mut() = Arc::downgrade(&slot);
+            let p = spawn_wait(env, opened, &a, wait, Some(self.closed.clone()), move |l| {
+                Ok(NativeLock::in_slot(l, slot))
+            })?;
+            *self.pending.borrow_mut() = wait.waiter.clone();
+            Ok(p)
+        })
     }
     /// Close the handle: release the lock taken through it (however it was taken), cancel a
     /// pending wait on it (`EBADF`), close the descriptor. Idempotent.
@@ -485,15 +497,17 @@ impl NativeLockFile {
     ts_args_type = "path: string, opts?: Omit<LockOptions, 'shared' | 'timeoutMs'> | undefined | null"
 )]
 pub fn open_lock_file(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<NativeLockFile> {
-    let a = lock_args(&env, &path, opts.as_ref())?;
-    sole_lock::Handle::open(&a.path, &a.open)
-        .map(|h| NativeLockFile {
-            path: h.path().to_string_lossy().into_owned(),
-            inner: Some(h),
-            held: RefCell::new(None),
-            waited: RefCell::new(Weak::new()),
-            pending: RefCell::new(None),
-            closed: Arc::new(AtomicBool::new(false)),
-        })
-        .map_err(|e| js_error(&env, e))
+    args::guarded(&env, "running openLockFile()", || {
+        let a = lock_args(&env, &path, opts.as_ref())?;
+        sole_lock::Handle::open(&a.path, &a.open)
+            .map(|h| NativeLockFile {
+                path: h.path().to_string_lossy().into_owned(),
+                inner: Some(h),
+                held: RefCell::new(None),
+                waited: RefCell::new(Weak::new()),
+                pending: RefCell::new(None),
+                closed: Arc::new(AtomicBool::new(false)),
+            })
+            .map_err(|e| js_error(&env, e))
+    })
 }

@@ -129,10 +129,12 @@ fn native_pidfile(p: Pidfile) -> NativePidfile {
     ts_args_type = "path: string, opts?: PidfileOptions | undefined | null"
 )]
 pub fn claim_pidfile(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<NativePidfile> {
-    let a = pidfile_args(&env, &path, opts.as_ref())?;
-    sole_pidfile::claim(&a.path, &a.open)
-        .map(native_pidfile)
-        .map_err(|e| js_error(&env, e))
+    args::guarded(&env, "running claimPidfile()", || {
+        let a = pidfile_args(&env, &path, opts.as_ref())?;
+        sole_pidfile::claim(&a.path, &a.open)
+            .map(native_pidfile)
+            .map_err(|e| js_error(&env, e))
+    })
 }
 
 /// Wait until the pidfile is free (on a dedicated thread, cancellable through `wait`), then
@@ -148,11 +150,13 @@ pub fn claim_pidfile_async<'env>(
     opts: Option<Unknown>,
     wait: &mut LockWait,
 ) -> Result<Object<'env>> {
-    let a = pidfile_args(env, &path, opts.as_ref())?;
-    let opened = open::open_lock_file(&a.path, &a.open).map_err(|e| js_error(env, e))?;
-    // The pid is written and fsynced on the waiting thread, still under the lock.
-    spawn_wait(env, opened, &a, wait, None, |l| {
-        sole_pidfile::claim_from_lock(l).map(native_pidfile)
+    args::guarded(env, "running claimPidfileWhenFree()", || {
+        let a = pidfile_args(env, &path, opts.as_ref())?;
+        let opened = open::open_lock_file(&a.path, &a.open).map_err(|e| js_error(env, e))?;
+        // The pid is written and fsynced on the waiting thread, still under the lock.
+        spawn_wait(env, opened, &a, wait, None, |l| {
+            sole_pidfile::claim_from_lock(l).map(native_pidfile)
+        })
     })
 }
 
@@ -233,29 +237,33 @@ impl NativePidfileRead {
     ts_args_type = "path: string, opts?: { handle?: boolean | null } | undefined | null"
 )]
 pub fn read_pidfile(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<NativePidfileRead> {
-    let p = args::path(&env, &path, "path")?;
-    let o = Opts::for_path(&env, opts.as_ref(), &p, || {
-        format!(" (pidfile {})", p.display())
-    })?;
-    let read = if o.bool(&env, "handle")?.unwrap_or(false) {
-        sole_pidfile::read_with_handle(&p)
-    } else {
-        sole_pidfile::read(&p).map(|s| (s, None))
-    };
-    read.map(|(s, handle)| NativePidfileRead {
-        state: pidfile_state(s),
-        handle,
+    args::guarded(&env, "running readPidfile()", || {
+        let p = args::path(&env, &path, "path")?;
+        let o = Opts::for_path(&env, opts.as_ref(), &p, || {
+            format!(" (pidfile {})", p.display())
+        })?;
+        let read = if o.bool(&env, "handle")?.unwrap_or(false) {
+            sole_pidfile::read_with_handle(&p)
+        } else {
+            sole_pidfile::read(&p).map(|s| (s, None))
+        };
+        read.map(|(s, handle)| NativePidfileRead {
+            state: pidfile_state(s),
+            handle,
+        })
+        .map_err(|e| js_error(&env, e))
     })
-    .map_err(|e| js_error(&env, e))
 }
 
 /// `dir/daemon.lock`.
 #[napi(catch_unwind, ts_args_type = "dir: string")]
 pub fn daemon_lock_path(env: Env, dir: Unknown) -> Result<String> {
-    let d = args::path(&env, &dir, "dir")?;
-    Ok(sole_pidfile::daemon_lock_path(&d)
-        .to_string_lossy()
-        .into_owned())
+    args::guarded(&env, "running daemonLockPath()", || {
+        let d = args::path(&env, &dir, "dir")?;
+        Ok(sole_pidfile::daemon_lock_path(&d)
+            .to_string_lossy()
+            .into_owned())
+    })
 }
 
 /// Claim the daemon lock (a file, or a directory that gets `daemon.lock`).
@@ -268,17 +276,21 @@ pub fn acquire_daemon_lock(
     path_or_dir: Unknown,
     opts: Option<Unknown>,
 ) -> Result<NativePidfile> {
-    let a = pidfile_args(&env, &path_or_dir, opts.as_ref())?;
-    sole_pidfile::acquire_daemon_lock(&a.path, &a.open)
-        .map(native_pidfile)
-        .map_err(|e| js_error(&env, e))
+    args::guarded(&env, "running acquireDaemonLock()", || {
+        let a = pidfile_args(&env, &path_or_dir, opts.as_ref())?;
+        sole_pidfile::acquire_daemon_lock(&a.path, &a.open)
+            .map(native_pidfile)
+            .map_err(|e| js_error(&env, e))
+    })
 }
 
 /// The pid recorded in a lock file: missing, empty or garbage → `null`; other I/O → error.
 #[napi(catch_unwind, ts_args_type = "path: string")]
 pub fn read_lock_pid(env: Env, path: Unknown) -> Result<Option<i32>> {
-    let p = args::path(&env, &path, "path")?;
-    sole_pidfile::read_lock_pid(&p).map_err(|e| js_error(&env, e))
+    args::guarded(&env, "running readLockPid()", || {
+        let p = args::path(&env, &path, "path")?;
+        sole_pidfile::read_lock_pid(&p).map_err(|e| js_error(&env, e))
+    })
 }
 
 /// Is this pid a live, non-zombie process? 0, negatives and > 2^31-1 are never alive; a
@@ -286,19 +298,21 @@ pub fn read_lock_pid(env: Env, path: Unknown) -> Result<Option<i32>> {
 /// `EINVALIDPID`.
 #[napi(catch_unwind, ts_args_type = "pid: number")]
 pub fn pid_alive(env: Env, pid: Unknown) -> Result<bool> {
-    let n = match pid.get_type()? {
-        // SAFETY: the type was checked.
-        ValueType::Number => unsafe { pid.cast::<f64>() }?,
-        t => {
-            return Err(js_error(
-                &env,
-                sole_procid::pid::not_a_pid(&format!("{} (pidAlive)", args::type_name(t))),
-            ))
+    args::guarded(&env, "running pidAlive()", || {
+        let n = match pid.get_type()? {
+            // SAFETY: the type was checked.
+            ValueType::Number => unsafe { pid.cast::<f64>() }?,
+            t => {
+                return Err(js_error(
+                    &env,
+                    sole_procid::pid::not_a_pid(&format!("{} (pidAlive)", args::type_name(t))),
+                ))
+            }
+        };
+        if !n.is_finite() || n.fract() != 0.0 {
+            return Err(js_error(&env, sole_procid::pid::not_a_pid(&format!("{n}"))));
         }
-    };
-    if !n.is_finite() || n.fract() != 0.0 {
-        return Err(js_error(&env, sole_procid::pid::not_a_pid(&format!("{n}"))));
-    }
-    // An integer outside 1..=2^31-1 is never alive; no syscall is made for it.
-    Ok((1.0..=sole_procid::PID_MAX as f64).contains(&n) && sole_pidfile::pid_alive(n as i64))
+        // An integer outside 1..=2^31-1 is never alive; no syscall is made for it.
+        Ok((1.0..=sole_procid::PID_MAX as f64).contains(&n) && sole_pidfile::pid_alive(n as i64))
+    })
 }

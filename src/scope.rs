@@ -30,13 +30,7 @@ use sole_scope::{json, Guard, Registry};
 
 use crate::{args, js_error};
 
-/// Run an export's body; a panic in it becomes `EINTERNAL` naming `what` instead of unwinding
-/// into napi-rs (whose `catch_unwind` would report a code-less error). A general helper of this
-/// module: `args::no_panic` does the same for `sole_error` results.
-fn guarded<T>(env: &Env, what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .unwrap_or_else(|p| Err(js_error(env, sole_error::Error::internal(what, p.as_ref()))))
-}
+use crate::args::guarded;
 
 /// `" (scope registry /path)"`, appended to argument messages when there is a registry.
 fn context(file: Option<&Path>) -> String {
