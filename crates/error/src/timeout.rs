@@ -34,7 +34,7 @@ pub fn from_ms(ms: f64, what: &str) -> Result<Duration> {
         Err(Error::invalid_argument(
             "timeoutMs",
             format!(
-                "timeoutMs {} for {what} is not a number of milliseconds: pass a finite number from 0 to {} (Number.MAX_SAFE_INTEGER), or leave it out to wait without a bound.",
+                "timeoutMs {} for {what} is not a number of milliseconds: pass a finite number from 0 to {} (Number.MAX_SAFE_INTEGER), or leave it out for the default.",
                 show(ms),
                 MAX_MS as u64
             ),
