@@ -9,10 +9,13 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** Cancels one pending `waitForExit`. */
+/**
+ * Cancels one pending `waitForExit` (the TypeScript layer calls it when its AbortSignal
+ * fires). Holds the wait weakly: it never keeps the wait's eventfd open.
+ */
 export declare class ExitWait {
   constructor()
-  /** End the wait with `ECANCELED`. */
+  /** End the wait with `ECANCELED` (nothing happens if it already ended). */
   cancel(): void
 }
 
@@ -101,25 +104,35 @@ export declare class NativePidfileRead {
 
 /** A process handle (pidfd on Linux): signals and waits reach this process or fail. */
 export declare class NativeProcessHandle {
-  /** Open a handle on the live process `pid`. */
-  static open(pid: number): NativeProcessHandle
-  /** Open a handle and verify the identity on the process it is bound to. */
-  static openIdentity(identity: ExpectedIdentity): NativeProcessHandle
+  /**
+   * Open a handle on a live process: `target` is a pid, or an identity object verified on
+   * the process the pidfd is bound to (as `verifyProcess`). Anything else is `EINVALIDPID`.
+   */
+  static open(target: unknown): NativeProcessHandle
   get pid(): number
   /** Start time (clock ticks since boot) of the process the handle is bound to. */
   get startTime(): number
   /** `'pidfd'`, or `'pid+starttime'` where the kernel has no pidfd. */
   get kind(): 'pidfd' | 'pid+starttime'
   isAlive(): boolean
-  /** Send a signal (name such as `'SIGTERM'`, or number) through the handle. */
+  /**
+   * Send a signal (name such as `'SIGTERM'`, or number 0..=64) through the handle. The
+   * argument is decided before the handle's state (`EINVAL` before `EBADF`).
+   */
   signal(signal: string | number): void
   /**
-   * Resolve `true` when the process exits; reject `ETIMEDOUT` after `timeoutMs`,
-   * `ECANCELED` when `wait.cancel()` is called, `EBADF` when the handle is closed. Waits on
-   * a dedicated thread in `poll` (never libuv's threadpool, no polling loop).
+   * Start waiting for the process to exit: a promise that resolves `true` when it exits and
+   * rejects `ETIMEDOUT` after `opts.timeoutMs`, `ECANCELED` when `wait.cancel()` is called,
+   * `EBADF` when the handle is closed. `null` (nothing started) when `signal`, the
+   * `AbortSignal` the TypeScript layer read from `opts.signal`, has already fired. Every
+   * argument is decided first (`EINVAL`), then the handle's state (`EBADF`). The wait runs
+   * on a dedicated thread in `poll` (never libuv's threadpool, no polling loop).
    */
-  waitForExit(timeoutMs: number | undefined | null, wait: ExitWait): Promise<boolean>
-  /** Close the pidfd; pending waits reject with `EBADF`. Idempotent. */
+  waitForExit(opts: unknown, signal: unknown, wait: ExitWait): Promise<boolean> | null
+  /**
+   * Close the pidfd and end every pending wait (they reject with `EBADF`), joining their
+   * threads: every descriptor is released when this returns. Idempotent.
+   */
   close(): void
   get closed(): boolean
 }
@@ -203,25 +216,11 @@ export declare function claimPidfileAsync(path: string, opts: PidfileOptions | u
 /** `dir/daemon.lock`. */
 export declare function daemonLockPath(dir: string): string
 
-/** What `verifyProcess` and `ProcessHandle.open(identity)` check; absent fields are not checked. */
-export interface ExpectedIdentity {
-  pid: number
-  startTime?: number
-  bootId?: string
-  exePath?: string
-  exeSha256?: string
-}
-
-/** Options of `processIdentity`. */
-export interface IdentityOptions {
-  /** Also hash the executable (cached by device, inode, size and mtime). */
-  exeSha256?: boolean
-}
-
 /**
  * Is `pid` a live, non-zombie process? 0, negatives, fractions, NaN and values above 2^31-1
  * are never alive (no syscall is made for them); a value that is not a number at all throws
- * `EINVALIDPID` (a caller passing a string has a bug worth seeing).
+ * `EINVALIDPID` (a caller passing a string has a bug worth seeing). Hot: one `typeof` check
+ * before the number path. Test: `procid-args.spec.ts` "isAlive: …", `procid.spec.ts`.
  */
 export declare function isAlive(pid: number): boolean
 
@@ -265,9 +264,9 @@ export interface NativePidfileState {
 export declare function openLockFile(path: string, opts?: Omit<LockOptions, 'shared' | 'timeoutMs'> | undefined | null): NativeLockFile
 
 /**
- * Is this pid a live, non-zombie process? 0, negatives and > 2^31-1 are never alive; a
- * value that is not an integer (a fraction, NaN, ±Infinity, a string, …) throws
- * `EINVALIDPID`.
+ * `pidAlive` of the procid API: like `isAlive`, but a number that is not an integer (a
+ * fraction, NaN, ±Infinity) is `EINVALIDPID` too; integers out of range are not alive.
+ * Test: `procid-args.spec.ts` "pidAlive: …".
  */
 export declare function pidAlive(pid: number): boolean
 
@@ -284,8 +283,11 @@ export interface PidfileOptions {
   timeoutMs?: number
 }
 
-/** The identity of the live process `pid` (`ENOTFOUND` if none, `EINVALIDPID` for bad input). */
-export declare function processIdentity(pid: number, opts?: IdentityOptions | undefined | null): ProcessIdentity
+/**
+ * The identity of the live process `pid` (`ENOTFOUND` if none, `EINVALIDPID` for bad input;
+ * `opts.exeSha256` must be a boolean). Test: `procid.spec.ts`, `procid-args.spec.ts`.
+ */
+export declare function processIdentity(pid: number, opts?: { exeSha256?: boolean | null } | null): ProcessIdentity
 
 /**
  * The identity of a process, from the kernel. `startTime` + `bootId` identify it across pid
@@ -329,19 +331,29 @@ export declare function scopeRepair(path: string): string | null
 export declare function scopeRulesOverlap(a: string | undefined | null, b: string | undefined | null): boolean
 
 /**
+ * Decide `terminateGracefully`'s options before anything is signalled: `timeoutMs` (default
+ * 5000) by the one timeout rule, `signal` (default `SIGTERM`) as for `ProcessHandle.signal`.
+ * Test: `procid-args.spec.ts` "terminateGracefully: bad options …".
+ */
+export declare function terminateOptions(opts?: unknown): TerminateSettings
+
+/** `terminateGracefully`'s options, decided. */
+export interface TerminateSettings {
+  /** How long to wait after the polite signal (already checked by the one timeout rule). */
+  timeoutMs: number
+  /** The polite signal's number. */
+  signal: number
+}
+
+/**
  * Try once, without waiting: the lock, or `null` when another holder has it.
  * (`timeoutMs` is checked too: `lock()` tries here first.)
  */
 export declare function tryLock(path: string, opts?: LockOptions | undefined | null): NativeLock | null
 
 /**
- * Validate a pid (any JavaScript value): the pid, or `EINVALIDPID`. The TS layer uses it to
- * check the `pid` of identity objects before they are converted.
- */
-export declare function validatePid(pid: unknown): number
-
-/**
  * Verify a recorded identity against the process that has its pid now; a handle on it, or
- * an error whose code names the first field that disagrees.
+ * an error whose code names the first field that disagrees (see `sole_procid::verify`).
+ * Test: `procid.spec.ts` "verifyProcess: …", `procid-args.spec.ts`.
  */
-export declare function verifyProcess(expectedIdentity: ExpectedIdentity): NativeProcessHandle
+export declare function verifyProcess(expectedIdentity: unknown): NativeProcessHandle

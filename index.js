@@ -859,6 +859,6 @@ module.exports.readPidfile = nativeBinding.readPidfile
 module.exports.scopeCoversFully = nativeBinding.scopeCoversFully
 module.exports.scopeRepair = nativeBinding.scopeRepair
 module.exports.scopeRulesOverlap = nativeBinding.scopeRulesOverlap
+module.exports.terminateOptions = nativeBinding.terminateOptions
 module.exports.tryLock = nativeBinding.tryLock
-module.exports.validatePid = nativeBinding.validatePid
 module.exports.verifyProcess = nativeBinding.verifyProcess

@@ -8,6 +8,10 @@ import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { once } from 'node:events'
+import v8 from 'node:v8'
+import vm from 'node:vm'
+import { Worker } from 'node:worker_threads'
 
 import * as sole from '../lib/index.js'
 import { startAgent } from './fixtures/agent-client.mjs'
@@ -299,6 +303,142 @@ test('ProcessHandle: close() rejects a pending wait with EBADF; dispose closes',
   h2[Symbol.dispose]()
   t.true(h2.closed)
   t.true(sole.isAlive(c.pid))
+})
+
+/** This process's pidfds and eventfds: fd number → link (`anon_inode:[pidfd]`, …). */
+function anonFds(): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try {
+      const link = fs.readlinkSync(`/proc/self/fd/${fd}`)
+      if (link === 'anon_inode:[pidfd]' || link === 'anon_inode:[eventfd]') out.set(fd, link)
+    } catch {
+      // the fd readdir itself used, closed by now
+    }
+  }
+  return out
+}
+
+/** The kinds of descriptors in `now` that were not in `before`, sorted ("eventfd", "pidfd"). */
+function added(before: Map<string, string>, now = anonFds()): string[] {
+  return [...now]
+    .filter(([fd, link]) => before.get(fd) !== link)
+    .map(([, link]) => link.slice('anon_inode:['.length, -1))
+    .sort()
+}
+
+/** Ids of this process's threads named `sole-exit-*` (the wait threads of waitForExit). */
+function exitThreads(): string[] {
+  return fs.readdirSync('/proc/self/task').filter((tid) => {
+    try {
+      return fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').startsWith('sole-exit-')
+    } catch {
+      return false
+    }
+  })
+}
+
+/** Resolve once `cond()` holds, looking every 10 ms for at most `ms` (then fail with `what`). */
+async function within(ms: number, what: string, cond: () => boolean): Promise<void> {
+  const end = Date.now() + ms
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`not within ${ms} ms: ${what}`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+test.serial('ProcessHandle.close() releases the pidfd and every pending wait\'s descriptors at once', async (t) => {
+  const c = await child(t)
+  const before = anonFds()
+  const threads = exitThreads()
+  const h = sole.ProcessHandle.open(c.pid)
+  t.deepEqual(added(before), ['pidfd'])
+  const ac = new AbortController()
+  const waits = [h.waitForExit(), h.waitForExit({ timeoutMs: 60_000 }), h.waitForExit({ signal: ac.signal })]
+  const ended = waits.map((w) => w.then(() => undefined, (err: sole.SoleError) => err))
+  t.deepEqual(added(before), ['eventfd', 'eventfd', 'eventfd', 'pidfd'], 'one eventfd per pending wait')
+  // A new thread names itself once it runs: look until it has (bounded).
+  await within(5000, 'three wait threads run', () => exitThreads().length === threads.length + 3)
+  h.close()
+  // At once: no turn of the event loop, no GC.
+  t.deepEqual(added(before), [], 'close() released every descriptor')
+  t.deepEqual(exitThreads(), threads, 'and the wait threads have ended')
+  for (const e of await Promise.all(ended)) {
+    t.is(e?.code, 'EBADF')
+    t.is(e?.pid, c.pid)
+  }
+  t.true(sole.isAlive(c.pid), 'closing a handle does nothing to the process')
+})
+
+test.serial('ProcessHandle.waitForExit: a wait that ended (timeout, abort, exit) holds no descriptor', async (t) => {
+  const c = await child(t)
+  const before = anonFds()
+  const h = sole.ProcessHandle.open(c.pid)
+  await t.throwsAsync(h.waitForExit({ timeoutMs: 1 }), { code: 'ETIMEDOUT' })
+  t.deepEqual(added(before), ['pidfd'], 'the timed-out wait kept nothing')
+  const ac = new AbortController()
+  const aborted = h.waitForExit({ signal: ac.signal })
+  ac.abort()
+  await t.throwsAsync(aborted, { name: 'AbortError' })
+  t.deepEqual(added(before), ['pidfd'], 'the aborted wait kept nothing')
+  const exit = h.waitForExit()
+  c.stdin!.write('x')
+  await exit
+  t.deepEqual(added(before), ['pidfd'], 'the finished wait kept nothing')
+  h.close()
+  t.deepEqual(added(before), [])
+})
+
+test.serial('a worker terminated during waitForExit leaves no wait thread and no descriptor behind', async (t) => {
+  const c = await child(t)
+  const before = anonFds()
+  const threads = exitThreads()
+  for (const opts of [undefined, { timeoutMs: 2 ** 53 - 1 }]) {
+    const w = new Worker(new URL('./fixtures/wait-worker.mjs', import.meta.url), { workerData: { pid: c.pid, opts }, execArgv: [] })
+    const [msg] = await once(w, 'message')
+    t.is(msg, 'waiting')
+    await within(5000, 'the wait thread runs', () => exitThreads().length === threads.length + 1)
+    t.true(added(before).includes('pidfd'))
+    await w.terminate()
+    // Bounded: the teardown hook ends the wait at once; /proc is polled for at most 5 s.
+    await within(5000, 'the wait thread and its descriptors are gone', () => exitThreads().length === threads.length && added(before).length === 0)
+    t.deepEqual(exitThreads(), threads)
+    t.deepEqual(added(before), [])
+  }
+  t.true(sole.isAlive(c.pid), 'the process was not touched')
+})
+
+test.serial('a ProcessHandle collected by GC does not end a wait still pending on it', async (t) => {
+  v8.setFlagsFromString('--expose-gc')
+  const gc = vm.runInNewContext('gc') as () => void
+  const c = await child(t)
+  let collected = false
+  const registry = new FinalizationRegistry(() => {
+    collected = true
+  })
+  let settled: string | undefined
+  const wait = (() => {
+    const h = sole.ProcessHandle.open(c.pid)
+    registry.register(h, 'handle')
+    return h.waitForExit().then(
+      () => {
+        settled = 'resolved'
+      },
+      (e: sole.SoleError) => {
+        settled = e.code
+      },
+    )
+  })()
+  // Collect the handle, then give its native finalizer (run from the event loop) time to run.
+  await within(5000, 'the handle was collected', () => {
+    gc()
+    return collected
+  })
+  for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 5))
+  t.is(settled, undefined, 'the wait is still pending after the handle was collected')
+  c.stdin!.write('x')
+  await wait
+  t.is(settled, 'resolved')
 })
 
 test('ProcessHandle.waitForExit never holds a libuv threadpool thread', async (t) => {

@@ -1,7 +1,8 @@
 /**
  * Process identity, liveness and process handles: the typed layer over `src/procid.rs`
  * (`crates/procid` does the work). Adds `Symbol.dispose`, AbortSignal for `waitForExit`, and
- * `terminateGracefully`.
+ * `terminateGracefully`. Every argument is decided natively, once: this layer only forwards
+ * values (a wrong type or value is `EINVALIDPID` for pids, else `EINVAL` with `err.argument`).
  */
 import * as native from '../index.js'
 import { abortError, type SoleError } from './errors.js'
@@ -30,15 +31,19 @@ export function pidAlive(pid: number): boolean {
  */
 export type ProcessIdentity = native.ProcessIdentity
 
-/** A recorded identity to check; only the fields given are compared. */
+/**
+ * A recorded identity to check; only the fields given are compared (`null` or absent: not
+ * checked). A field of the wrong type is `EINVAL` with `err.argument` such as
+ * `'identity.startTime'`; a missing or bad `pid` is `EINVALIDPID`.
+ */
 export interface ExpectedIdentity {
   pid: number
-  startTime?: number
-  bootId?: string
-  /** Compared after canonicalisation (symlinks resolved); `null` or absent: not checked. */
+  startTime?: number | null
+  bootId?: string | null
+  /** Compared after canonicalisation (symlinks resolved). */
   exePath?: string | null
-  /** Lowercase or uppercase hex SHA-256 of the executable. */
-  exeSha256?: string
+  /** Lowercase or uppercase hex SHA-256 of the executable (64 hex digits, else `EINVAL`). */
+  exeSha256?: string | null
 }
 
 /**
@@ -48,16 +53,20 @@ export interface ExpectedIdentity {
  * checking the same binary twice hashes it once. Throws `EINVALIDPID` for anything that is
  * not an integer pid in 1..2^31-1, `ENOTFOUND` when no live process has the pid.
  */
-export function processIdentity(pid: number, opts?: { exeSha256?: boolean }): ProcessIdentity {
+export function processIdentity(pid: number, opts?: { exeSha256?: boolean | null } | null): ProcessIdentity {
   return native.processIdentity(pid, opts)
 }
 
-/** `waitForExit` options. */
+/** `waitForExit` options (`null`/`undefined`: the defaults). */
 export interface WaitForExitOptions {
-  /** Reject with `ETIMEDOUT` if the process still runs after this many milliseconds. */
-  timeoutMs?: number
+  /**
+   * Reject with `ETIMEDOUT` if the process still runs after this many milliseconds: any number
+   * from 0 to `Number.MAX_SAFE_INTEGER` waits that long; anything else is `EINVAL` with
+   * `err.argument === 'timeoutMs'`. Absent: no bound.
+   */
+  timeoutMs?: number | null
   /** Abort the wait: rejects with `AbortError` (`code: 'ABORT_ERR'`). */
-  signal?: AbortSignal
+  signal?: AbortSignal | null
 }
 
 /**
@@ -87,8 +96,7 @@ export class ProcessHandle implements Disposable {
    * to (as {@link verifyProcess}), closing the reuse window between check and open.
    */
   static open(target: number | ExpectedIdentity): ProcessHandle {
-    if (typeof target !== 'object' || target === null) return new ProcessHandle(native.NativeProcessHandle.open(target))
-    return new ProcessHandle(native.NativeProcessHandle.openIdentity(identityArg(target)))
+    return new ProcessHandle(native.NativeProcessHandle.open(target))
   }
 
   get pid(): number {
@@ -109,13 +117,11 @@ export class ProcessHandle implements Disposable {
     return this.#h.isAlive()
   }
   /**
-   * Send a signal by name (`'SIGTERM'`) or number. `ENOTFOUND` when the process has exited
+   * Send a signal by name (`'SIGTERM'`) or number (an integer 0..64; 0 only checks). Anything
+   * else is `EINVAL` with `err.argument === 'signal'`. `ENOTFOUND` when the process has exited
    * (nothing is sent), `EPERM` for another user's process, `EBADF` on a closed handle.
    */
   signal(sig: NodeJS.Signals | number): void {
-    if (typeof sig !== 'string' && typeof sig !== 'number') {
-      throw invalidArgument(`a signal is a name such as 'SIGTERM' or a number, got ${typeof sig} (process ${this.#h.pid}).`, this.#h.pid)
-    }
     this.#h.signal(sig)
   }
   /** `signal('SIGTERM')`. */
@@ -128,28 +134,40 @@ export class ProcessHandle implements Disposable {
   }
   /**
    * Resolve when the process exits (at once if it already has). Rejects with `ETIMEDOUT`
-   * after `timeoutMs`, `AbortError` on `signal`, `EBADF` if the handle is closed meanwhile.
+   * after `timeoutMs`, `AbortError` on `signal`, `EBADF` if the handle is closed (before or
+   * meanwhile), `EINVAL` (with `err.argument`) for an option of the wrong type or value. Every
+   * failure is a rejection, never a synchronous throw.
    */
-  waitForExit(opts: WaitForExitOptions = {}): Promise<void> {
-    const { timeoutMs, signal } = opts
-    if (signal?.aborted) return Promise.reject(abortError(signal))
-    if (!this.#h.isAlive() && !this.#h.closed) return Promise.resolve()
-    const wait = new native.ExitWait()
-    const p = this.#h.waitForExit(timeoutMs, wait)
-    if (!signal) return p.then(() => undefined)
-    const onAbort = () => wait.cancel()
-    signal.addEventListener('abort', onAbort, { once: true })
-    return p.then(
-      () => {
-        signal.removeEventListener('abort', onAbort)
-      },
-      (err: SoleError) => {
-        signal.removeEventListener('abort', onAbort)
-        throw err.code === 'ECANCELED' ? abortError(signal) : err
-      },
-    )
+  waitForExit(opts?: WaitForExitOptions | null): Promise<void> {
+    try {
+      // The one read of `signal` (its listener lives here); the native side decides its type.
+      const signal: unknown = opts == null ? undefined : (opts as { signal?: unknown }).signal
+      const wait = new native.ExitWait()
+      const p = this.#h.waitForExit(opts, signal, wait)
+      if (p === null) return Promise.reject(abortError(signal as AbortSignal))
+      if (signal == null) return p.then(() => undefined)
+      const abort = signal as AbortSignal
+      const onAbort = () => wait.cancel()
+      abort.addEventListener('abort', onAbort, { once: true })
+      return p.then(
+        () => {
+          abort.removeEventListener('abort', onAbort)
+        },
+        (err: SoleError) => {
+          abort.removeEventListener('abort', onAbort)
+          throw err.code === 'ECANCELED' ? abortError(abort) : err
+        },
+      )
+    } catch (err) {
+      return Promise.reject(err)
+    }
   }
-  /** Close the pidfd. Pending waits reject with `EBADF`. Idempotent. */
+  /**
+   * Close the pidfd and end every pending wait (they reject with `EBADF`): when this returns,
+   * the pidfd and every wait's descriptors are closed and their threads have ended.
+   * Idempotent. Dropping a handle without closing it (garbage collection) does not end its
+   * pending waits: they end when the process exits or their timeout passes.
+   */
   close(): void {
     this.#h.close()
   }
@@ -166,40 +184,7 @@ export class ProcessHandle implements Disposable {
  * `expected` and `actual`. Only fields present in `expected` are checked.
  */
 export function verifyProcess(expected: ExpectedIdentity): ProcessHandle {
-  return ProcessHandle.fromNative(native.verifyProcess(identityArg(expected)))
-}
-
-/** A `SoleError` with code `EINVAL` for an argument of the wrong type. */
-function invalidArgument(message: string, pid?: unknown): SoleError {
-  const err = new Error(message) as SoleError
-  err.code = 'EINVAL'
-  if (typeof pid === 'number') err.pid = pid
-  return err
-}
-
-/**
- * Reject a non-object or a `pid` that is not a pid with `EINVALIDPID` (decided natively), a
- * field of the wrong type with `EINVAL` (instead of napi's conversion error); a `null` field
- * (as `processIdentity` reports an unreadable exePath) means "not checked".
- */
-function identityArg(e: unknown): native.ExpectedIdentity {
-  if (typeof e !== 'object' || e === null) native.validatePid(e)
-  const id = e as Record<string, unknown>
-  native.validatePid(id.pid)
-  const out: native.ExpectedIdentity = { pid: id.pid as number }
-  const want = (key: keyof ExpectedIdentity, type: 'number' | 'string'): void => {
-    const v = id[key]
-    if (v === undefined || v === null) return
-    if (typeof v !== type) {
-      throw invalidArgument(`identity.${key} must be a ${type} (as processIdentity() returns it), got ${typeof v}: fix the recorded identity of pid ${String(id.pid)}.`, id.pid)
-    }
-    ;(out as unknown as Record<string, unknown>)[key] = v
-  }
-  want('startTime', 'number')
-  want('bootId', 'string')
-  want('exePath', 'string')
-  want('exeSha256', 'string')
-  return out
+  return ProcessHandle.fromNative(native.verifyProcess(expected))
 }
 
 /** How `terminateGracefully` ended. */
@@ -212,12 +197,12 @@ export interface TerminateResult {
   outcome: 'not-running' | 'terminated' | 'killed'
 }
 
-/** `terminateGracefully` options. */
+/** `terminateGracefully` options (`null`/`undefined`: the defaults). */
 export interface TerminateOptions {
-  /** How long to wait after SIGTERM before SIGKILL. Default 5000 ms. */
-  timeoutMs?: number
-  /** The polite signal. Default `'SIGTERM'`. */
-  signal?: NodeJS.Signals
+  /** How long to wait after SIGTERM before SIGKILL: 0 to `Number.MAX_SAFE_INTEGER`. Default 5000 ms. */
+  timeoutMs?: number | null
+  /** The polite signal, by name or number. Default `'SIGTERM'`. */
+  signal?: NodeJS.Signals | number | null
 }
 
 /**
@@ -225,13 +210,14 @@ export interface TerminateOptions {
  * Every signal goes through one process handle, so none can reach a process that reused the
  * pid. `target`: a pid, an identity (verified first: a mismatch throws its code), or an open
  * handle (left open). A pid or identity that names no running process resolves
- * `'not-running'`.
+ * `'not-running'`. The options are decided before anything is opened or signalled: a bad
+ * `timeoutMs` or `signal` rejects `EINVAL` and nothing is sent.
  */
 export async function terminateGracefully(
   target: number | ExpectedIdentity | ProcessHandle,
-  opts: TerminateOptions = {},
+  opts?: TerminateOptions | null,
 ): Promise<TerminateResult> {
-  const timeoutMs = opts.timeoutMs ?? 5000
+  const { timeoutMs, signal } = native.terminateOptions(opts)
   let handle: ProcessHandle
   const own = !(target instanceof ProcessHandle)
   if (target instanceof ProcessHandle) {
@@ -240,16 +226,15 @@ export async function terminateGracefully(
     try {
       handle = ProcessHandle.open(target)
     } catch (err) {
-      if ((err as SoleError).code === 'ENOTFOUND') {
-        return { pid: typeof target === 'number' ? target : target.pid, outcome: 'not-running' }
-      }
+      // ENOTFOUND always names the pid it looked for.
+      if ((err as SoleError).code === 'ENOTFOUND') return { pid: (err as SoleError).pid as number, outcome: 'not-running' }
       throw err
     }
   }
   const pid = handle.pid
   try {
     try {
-      handle.signal(opts.signal ?? 'SIGTERM')
+      handle.signal(signal)
     } catch (err) {
       if ((err as SoleError).code === 'ENOTFOUND') return { pid, outcome: 'not-running' }
       throw err

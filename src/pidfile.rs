@@ -292,27 +292,3 @@ pub fn read_lock_pid(env: Env, path: Unknown) -> Result<Option<i32>> {
         sole_pidfile::read_lock_pid(&p).map_err(|e| js_error(&env, e))
     })
 }
-
-/// Is this pid a live, non-zombie process? 0, negatives and > 2^31-1 are never alive; a
-/// value that is not an integer (a fraction, NaN, ±Infinity, a string, …) throws
-/// `EINVALIDPID`.
-#[napi(catch_unwind, ts_args_type = "pid: number")]
-pub fn pid_alive(env: Env, pid: Unknown) -> Result<bool> {
-    args::guarded(&env, "running pidAlive()", || {
-        let n = match pid.get_type()? {
-            // SAFETY: the type was checked.
-            ValueType::Number => unsafe { pid.cast::<f64>() }?,
-            t => {
-                return Err(js_error(
-                    &env,
-                    sole_procid::pid::not_a_pid(&format!("{} (pidAlive)", args::type_name(t))),
-                ))
-            }
-        };
-        if !n.is_finite() || n.fract() != 0.0 {
-            return Err(js_error(&env, sole_procid::pid::not_a_pid(&format!("{n}"))));
-        }
-        // An integer outside 1..=2^31-1 is never alive; no syscall is made for it.
-        Ok((1.0..=sole_procid::PID_MAX as f64).contains(&n) && sole_pidfile::pid_alive(n as i64))
-    })
-}

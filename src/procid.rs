@@ -1,11 +1,39 @@
 //! Bindings of `sole_procid`: identity, verification, liveness and process handles. Type and
-//! error conversion only; every decision is in `crates/procid`.
+//! error conversion only; every decision about processes is in `crates/procid`.
+//!
+//! Why this module decides every argument itself: napi's `#[napi(object)]` and typed
+//! parameters fail with napi's own codes (`NumberExpected`, `ObjectExpected`, …) that no user
+//! can look up, and a check in TypeScript is a second place that can disagree with Rust. So
+//! every export here takes its arguments as raw values and decides them once, with
+//! `crate::args`: a pid is `EINVALIDPID` (decided by `sole_procid`), anything else of the
+//! wrong type or value is `EINVAL` with `err.argument` naming it (`'timeoutMs'`, `'signal'`,
+//! `'identity.startTime'`, `'opts'`, …), `null`/`undefined` options mean the defaults, and an
+//! exception thrown by a caller's getter passes through unchanged. Every export is
+//! `catch_unwind`, and the wait threads run their body under `args::no_panic`, so a bug is an
+//! `EINTERNAL` error, never an abort of the host process.
+//!
+//! Races closed here, besides those `crates/procid` closes:
+//! - **A worker terminated during a wait**: each wait is registered with its napi environment
+//!   ([`EnvWaits`]); the environment's cleanup hook ends and joins every pending wait, so no
+//!   thread or descriptor outlives a terminated worker, and no thread settles a promise of an
+//!   environment that is gone (napi-rs 3 also drops a settle whose environment tore down).
+//! - **Descriptors kept until GC**: the JavaScript `ExitWait` holds only a weak reference to its
+//!   wait, and `close()` joins the wait threads (`sole_procid::Cancel::end_and_join`), so every
+//!   descriptor is released when a wait ends or its handle is closed.
+//!
+//! Test: `__test__/procid.spec.ts` (behaviour, descriptors, worker teardown) and
+//! `__test__/procid-args.spec.ts` (every export with wrong arguments).
+
+use std::sync::{Arc, Mutex, Weak};
 
 use napi::bindgen_prelude::*;
+use napi::JsValue;
 use napi_derive::napi;
 
-use sole_procid::{Expected, HandleKind, Identity, WaitEnd};
+use sole_error::{Error as SoleError, Kind};
+use sole_procid::{Cancel, Expected, HandleKind, Identity, WaitEnd};
 
+use crate::args::{self, type_name, Opts};
 use crate::js_error;
 
 /// The identity of a process, from the kernel. `startTime` + `bootId` identify it across pid
@@ -32,6 +60,7 @@ pub struct ProcessIdentity {
 pub(crate) fn to_js_identity(id: Identity, sha: Option<String>) -> ProcessIdentity {
     ProcessIdentity {
         pid: id.pid,
+        // Clock ticks since boot: far below 2^53, exact as a double.
         start_time: id.start_time as f64,
         boot_id: id.boot_id,
         exe_path: match id.exe_path {
@@ -45,23 +74,23 @@ pub(crate) fn to_js_identity(id: Identity, sha: Option<String>) -> ProcessIdenti
     }
 }
 
-/// Options of `processIdentity`.
-#[napi(object)]
-pub struct IdentityOptions {
-    /// Also hash the executable (cached by device, inode, size and mtime).
-    pub exe_sha256: Option<bool>,
-}
+// ---------------------------------------------------------------------------------------------
+// Arguments
 
-fn pid_of(env: &Env, pid: f64) -> Result<i32> {
-    sole_procid::validate_pid(pid).map_err(|e| js_error(env, e))
-}
+/// The largest start time accepted from JavaScript: `Number.MAX_SAFE_INTEGER`.
+const MAX_START_TIME: f64 = 9_007_199_254_740_991.0;
 
-/// A pid argument of any JavaScript type: a non-number is `EINVALIDPID` too (not napi's
-/// generic conversion error), so every bad pid reads the same.
+/// A pid argument of any JavaScript type: the pid, or `EINVALIDPID` (a non-number too, so
+/// every bad pid reads the same and none is one of napi's conversion errors).
 fn pid_arg(env: &Env, v: &Unknown) -> Result<i32> {
     match v.get_type()? {
-        ValueType::Number => pid_of(env, unsafe { v.cast::<f64>() }?),
+        ValueType::Number => {
+            // SAFETY: the type was checked just above.
+            let n = unsafe { v.cast::<f64>() }?;
+            sole_procid::validate_pid(n).map_err(|e| js_error(env, e))
+        }
         ValueType::String => {
+            // SAFETY: the type was checked just above.
             let s: String = unsafe { v.cast::<String>() }?;
             let shown: String = s.chars().take(40).collect();
             Err(js_error(
@@ -69,46 +98,173 @@ fn pid_arg(env: &Env, v: &Unknown) -> Result<i32> {
                 sole_procid::pid::not_a_pid(&format!("the string {shown:?}")),
             ))
         }
-        t => Err(js_error(
+        t => Err(js_error(env, sole_procid::pid::not_a_pid(type_name(t)))),
+    }
+}
+
+/// `EINVAL` for `argument` of process `pid`: `detail` says what is wrong and what to pass.
+fn invalid(env: &Env, argument: &str, pid: i32, detail: String) -> napi::Error {
+    js_error(
+        env,
+        SoleError::invalid_argument(argument, detail).with_pid(pid),
+    )
+}
+
+/// A recorded identity (`verifyProcess`, `ProcessHandle.open(identity)`): an object whose
+/// `pid` is a pid (else `EINVALIDPID`); `startTime` a safe integer >= 0, `bootId`, `exePath`
+/// and `exeSha256` strings (else `EINVAL` naming `identity.<field>`). A `null` or absent field
+/// is not checked. Each field is read once, in that order.
+fn identity_arg(env: &Env, v: &Unknown) -> Result<Expected> {
+    let t = v.get_type()?;
+    if t != ValueType::Object {
+        return Err(js_error(
             env,
-            sole_procid::pid::not_a_pid(&format!("a value of type {}", type_name(t))),
+            SoleError::new(
+                Kind::InvalidPid,
+                format!(
+                    "an identity is an object with a pid (as processIdentity() returns it), got {}: pass the recorded identity, or a pid.",
+                    type_name(t)
+                ),
+            ),
+        ));
+    }
+    let o = Opts::new(env, Some(v), "identity", String::new())?;
+    let pid = match o.get("pid")? {
+        Some((p, _)) => pid_arg(env, &p)?,
+        None => {
+            return Err(js_error(
+                env,
+                SoleError::new(
+                    Kind::InvalidPid,
+                    "the identity has no pid (undefined or null): pass an identity from processIdentity(), which has one.",
+                ),
+            ))
+        }
+    };
+    let wrong = |field: &str, expected: &str, t: ValueType| {
+        invalid(
+            env,
+            &format!("identity.{field}"),
+            pid,
+            format!(
+                "identity.{field} must be {expected} (as processIdentity() returns it), got {}: fix the recorded identity of process {pid}.",
+                type_name(t)
+            ),
+        )
+    };
+    let start_time = match o.get("startTime")? {
+        None => None,
+        Some((v, ValueType::Number)) => {
+            // SAFETY: the type was checked.
+            let n = unsafe { v.cast::<f64>() }?;
+            if n.fract() == 0.0 && (0.0..=MAX_START_TIME).contains(&n) {
+                // A whole number in 0..=2^53-1: exact as u64.
+                Some(n as u64)
+            } else {
+                return Err(invalid(
+                    env,
+                    "identity.startTime",
+                    pid,
+                    format!("identity.startTime {n} of process {pid} is not a start time: pass the integer from processIdentity()."),
+                ));
+            }
+        }
+        Some((_, t)) => return Err(wrong("startTime", "a number", t)),
+    };
+    let string = |field: &str| -> Result<Option<String>> {
+        match o.get(field)? {
+            None => Ok(None),
+            // SAFETY: the type was checked.
+            Some((v, ValueType::String)) => Ok(Some(unsafe { v.cast::<String>() }?)),
+            Some((_, t)) => Err(wrong(field, "a string", t)),
+        }
+    };
+    let boot_id = string("bootId")?;
+    let exe_path = string("exePath")?;
+    let exe_sha256 = string("exeSha256")?;
+    Ok(Expected {
+        pid,
+        start_time,
+        boot_id,
+        exe_path,
+        exe_sha256,
+    })
+}
+
+/// A signal: a name (`'SIGTERM'`, `'TERM'`, a decimal string) or an integer 0..=64. Anything
+/// else is `EINVAL` with `argument: 'signal'`; `context` (e.g. " (process 42)") ends the
+/// message of a value of the wrong type.
+fn signal_arg(env: &Env, v: &Unknown, pid: Option<i32>, context: &str) -> Result<i32> {
+    let decided = match v.get_type()? {
+        // SAFETY: the type was checked.
+        ValueType::String => sole_procid::signal_number(&unsafe { v.cast::<String>() }?),
+        // SAFETY: the type was checked.
+        ValueType::Number => sole_procid::signal_from_number(unsafe { v.cast::<f64>() }?),
+        t => Err(SoleError::invalid_argument(
+            "signal",
+            format!(
+                "signal must be a name such as 'SIGTERM' or a number from 0 to {}, got {}{context}.",
+                sole_procid::SIGNAL_MAX,
+                type_name(t)
+            ),
         )),
-    }
+    };
+    decided.map_err(|e| {
+        js_error(
+            env,
+            match pid {
+                Some(pid) => e.with_pid(pid),
+                None => e,
+            },
+        )
+    })
 }
 
-fn type_name(t: ValueType) -> &'static str {
-    match t {
-        ValueType::Undefined => "undefined",
-        ValueType::Null => "null",
-        ValueType::Boolean => "boolean",
-        ValueType::Number => "number",
-        ValueType::String => "string",
-        ValueType::Symbol => "symbol",
-        ValueType::Object => "object",
-        ValueType::Function => "function",
-        ValueType::BigInt => "bigint",
-        _ => "unknown",
+/// The `signal` option of `waitForExit`: `None` when absent, else whether that AbortSignal has
+/// already fired. Anything but an `AbortSignal` is `EINVAL` with `argument: 'signal'`.
+fn abort_signal_arg(env: &Env, v: Option<Unknown>, context: &str) -> Result<Option<bool>> {
+    let Some((v, t)) = args::present(v)? else {
+        return Ok(None);
+    };
+    if t == ValueType::Object {
+        let ctor: Unknown = env.get_global()?.get_named_property("AbortSignal")?;
+        if ctor.get_type()? == ValueType::Function && v.instanceof(ctor)? {
+            // SAFETY: the type was checked.
+            let signal = unsafe { v.cast::<Object>() }?;
+            let aborted: Unknown = signal.get_named_property("aborted")?;
+            return Ok(Some(
+                aborted.get_type()? == ValueType::Boolean
+                    // SAFETY: the type was checked.
+                    && unsafe { aborted.cast::<bool>() }?,
+            ));
+        }
     }
+    Err(args::wrong_type(
+        env,
+        "signal",
+        "an AbortSignal",
+        t,
+        context,
+    ))
 }
 
-/// Validate a pid (any JavaScript value): the pid, or `EINVALIDPID`. The TS layer uses it to
-/// check the `pid` of identity objects before they are converted.
-#[napi]
-pub fn validate_pid(env: Env, pid: Unknown) -> Result<i32> {
-    pid_arg(&env, &pid)
-}
+// ---------------------------------------------------------------------------------------------
+// Liveness and identity
 
 /// Is `pid` a live, non-zombie process? 0, negatives, fractions, NaN and values above 2^31-1
 /// are never alive (no syscall is made for them); a value that is not a number at all throws
-/// `EINVALIDPID` (a caller passing a string has a bug worth seeing).
-#[napi]
+/// `EINVALIDPID` (a caller passing a string has a bug worth seeing). Hot: one `typeof` check
+/// before the number path. Test: `procid-args.spec.ts` "isAlive: …", `procid.spec.ts`.
+#[napi(catch_unwind)]
 pub fn is_alive(env: Env, #[napi(ts_arg_type = "number")] pid: Unknown) -> Result<bool> {
     let n = match pid.get_type()? {
+        // SAFETY: the type was checked.
         ValueType::Number => unsafe { pid.cast::<f64>() }?,
         _ => return pid_arg(&env, &pid).map(|_| false),
     };
     Ok(
-        if n.is_finite() && n.fract() == 0.0 && (1.0..=sole_procid::PID_MAX as f64).contains(&n) {
+        if n.fract() == 0.0 && (1.0..=sole_procid::PID_MAX as f64).contains(&n) {
+            // A whole number in 1..=2^31-1: exact.
             sole_procid::pid_alive(n as i64)
         } else {
             false
@@ -116,23 +272,51 @@ pub fn is_alive(env: Env, #[napi(ts_arg_type = "number")] pid: Unknown) -> Resul
     )
 }
 
-/// The identity of the live process `pid` (`ENOTFOUND` if none, `EINVALIDPID` for bad input).
-#[napi]
-pub fn process_identity(
-    env: Env,
-    #[napi(ts_arg_type = "number")] pid: Unknown,
-    opts: Option<IdentityOptions>,
-) -> Result<ProcessIdentity> {
+/// `pidAlive` of the procid API: like `isAlive`, but a number that is not an integer (a
+/// fraction, NaN, ±Infinity) is `EINVALIDPID` too; integers out of range are not alive.
+/// Test: `procid-args.spec.ts` "pidAlive: …".
+#[napi(catch_unwind)]
+pub fn pid_alive(env: Env, #[napi(ts_arg_type = "number")] pid: Unknown) -> Result<bool> {
+    let n = match pid.get_type()? {
+        // SAFETY: the type was checked.
+        ValueType::Number => unsafe { pid.cast::<f64>() }?,
+        _ => return pid_arg(&env, &pid).map(|_| false),
+    };
+    if n.fract() != 0.0 {
+        return Err(js_error(&env, sole_procid::pid::not_a_pid(&n.to_string())));
+    }
+    Ok(if (1.0..=sole_procid::PID_MAX as f64).contains(&n) {
+        // A whole number in 1..=2^31-1: exact.
+        sole_procid::pid_alive(n as i64)
+    } else {
+        false
+    })
+}
+
+/// The identity of the live process `pid` (`ENOTFOUND` if none, `EINVALIDPID` for bad input;
+/// `opts.exeSha256` must be a boolean). Test: `procid.spec.ts`, `procid-args.spec.ts`.
+#[napi(
+    catch_unwind,
+    ts_args_type = "pid: number, opts?: { exeSha256?: boolean | null } | null"
+)]
+pub fn process_identity(env: Env, pid: Unknown, opts: Option<Unknown>) -> Result<ProcessIdentity> {
     let pid = pid_arg(&env, &pid)?;
+    let opts = Opts::new(
+        &env,
+        opts.as_ref(),
+        "opts",
+        format!(" (processIdentity of process {pid})"),
+    )?;
+    let hash = opts.bool(&env, "exeSha256")?.unwrap_or(false);
     let id = sole_procid::identity(pid).map_err(|e| js_error(&env, e))?;
-    let sha = if opts.and_then(|o| o.exe_sha256).unwrap_or(false) {
+    let sha = if hash {
         let h = sole_procid::exe_sha256(pid).map_err(|e| js_error(&env, e))?;
         // The hash was read by pid: confirm the process is the one identified.
         if sole_procid::identity::start_time(pid) != Some(id.start_time) {
             return Err(js_error(
                 &env,
-                sole_error::Error::new(
-                    sole_error::Kind::NotFound,
+                SoleError::new(
+                    Kind::NotFound,
                     format!("process {pid} exited while it was being identified."),
                 )
                 .with_pid(pid),
@@ -145,84 +329,189 @@ pub fn process_identity(
     Ok(to_js_identity(id, sha))
 }
 
-/// What `verifyProcess` and `ProcessHandle.open(identity)` check; absent fields are not checked.
-#[napi(object)]
-pub struct ExpectedIdentity {
-    pub pid: f64,
-    pub start_time: Option<f64>,
-    pub boot_id: Option<String>,
-    pub exe_path: Option<String>,
-    pub exe_sha256: Option<String>,
-}
-
-fn expected(env: &Env, e: &ExpectedIdentity) -> Result<Expected> {
-    let pid = pid_of(env, e.pid)?;
-    let start_time = match e.start_time {
-        None => None,
-        Some(t) if t.fract() == 0.0 && (0.0..9.007_199_254_740_992e15).contains(&t) => {
-            Some(t as u64)
-        }
-        Some(t) => {
-            return Err(js_error(
-                env,
-                sole_error::Error::new(
-                    sole_error::Kind::Os(libc::EINVAL),
-                    format!(
-                    "startTime {t} is not a start time: pass the integer from processIdentity()."
-                ),
-                )
-                .with_pid(pid),
-            ))
-        }
-    };
-    Ok(Expected {
-        pid,
-        start_time,
-        boot_id: e.boot_id.clone(),
-        exe_path: e.exe_path.clone(),
-        exe_sha256: e.exe_sha256.clone(),
-    })
-}
-
 /// Verify a recorded identity against the process that has its pid now; a handle on it, or
-/// an error whose code names the first field that disagrees.
-#[napi]
+/// an error whose code names the first field that disagrees (see `sole_procid::verify`).
+/// Test: `procid.spec.ts` "verifyProcess: …", `procid-args.spec.ts`.
+#[napi(catch_unwind)]
 pub fn verify_process(
     env: Env,
-    expected_identity: ExpectedIdentity,
+    #[napi(ts_arg_type = "unknown")] expected_identity: Unknown,
 ) -> Result<NativeProcessHandle> {
-    let e = expected(&env, &expected_identity)?;
+    let e = identity_arg(&env, &expected_identity)?;
     sole_procid::verify(&e)
         .map(NativeProcessHandle::new)
         .map_err(|err| js_error(&env, err))
 }
 
-/// Cancels one pending `waitForExit`.
+/// `terminateGracefully`'s options, decided.
+#[napi(object)]
+pub struct TerminateSettings {
+    /// How long to wait after the polite signal (already checked by the one timeout rule).
+    pub timeout_ms: f64,
+    /// The polite signal's number.
+    pub signal: i32,
+}
+
+/// Decide `terminateGracefully`'s options before anything is signalled: `timeoutMs` (default
+/// 5000) by the one timeout rule, `signal` (default `SIGTERM`) as for `ProcessHandle.signal`.
+/// Test: `procid-args.spec.ts` "terminateGracefully: bad options …".
+#[napi(catch_unwind, ts_args_type = "opts?: unknown")]
+pub fn terminate_options(env: Env, opts: Option<Unknown>) -> Result<TerminateSettings> {
+    let context = " (terminateGracefully)";
+    let opts = Opts::new(&env, opts.as_ref(), "opts", context.into())?;
+    let timeout_ms = match opts.number(&env, "timeoutMs")? {
+        None => 5000.0,
+        Some(ms) => {
+            args::timeout(
+                &env,
+                ms,
+                "the process to exit after terminateGracefully's signal",
+            )?;
+            ms
+        }
+    };
+    let signal = match opts.get("signal")? {
+        None => libc::SIGTERM,
+        Some((v, _)) => signal_arg(&env, &v, None, context)?,
+    };
+    Ok(TerminateSettings { timeout_ms, signal })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Waits and their environments
+
+/// The pending waits of one napi environment (the main thread's, or one worker's), so that the
+/// environment's cleanup hook can end them: a terminated worker leaves no wait thread and no
+/// descriptor behind. Weak references: a wait that ended holds nothing here.
+struct EnvWaits {
+    env: usize,
+    waits: Mutex<Vec<Weak<Cancel>>>,
+}
+
+/// Every environment that has had a wait, keyed by its `napi_env` (unique while it lives; its
+/// entry is removed by its cleanup hook, so a later environment at the same address starts
+/// afresh).
+static ENVIRONMENTS: Mutex<Vec<Arc<EnvWaits>>> = Mutex::new(Vec::new());
+
+/// The wait registry of `env`, registering its cleanup hook the first time. Called before the
+/// wait's deferred promise is created, so the hook runs after napi-rs has detached that
+/// promise (cleanup hooks run in reverse order) and the ended waits settle nothing.
+fn env_waits(env: &Env) -> Result<Arc<EnvWaits>> {
+    let key = env.raw() as usize;
+    let mut all = ENVIRONMENTS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(w) = all.iter().find(|w| w.env == key) {
+        return Ok(w.clone());
+    }
+    env.add_env_cleanup_hook(key, end_env_waits)?;
+    let w = Arc::new(EnvWaits {
+        env: key,
+        waits: Mutex::new(Vec::new()),
+    });
+    all.push(w.clone());
+    Ok(w)
+}
+
+impl EnvWaits {
+    fn add(&self, cancel: &Arc<Cancel>) {
+        let mut w = self.waits.lock().unwrap_or_else(|p| p.into_inner());
+        w.retain(|c| c.strong_count() > 0);
+        w.push(Arc::downgrade(cancel));
+    }
+}
+
+/// The cleanup hook of an environment that is going away: end every pending wait and join its
+/// thread (each leaves `poll` at once), releasing their descriptors. Never panics into Node.
+fn end_env_waits(key: usize) {
+    let _ = std::panic::catch_unwind(|| {
+        let gone = {
+            let mut all = ENVIRONMENTS.lock().unwrap_or_else(|p| p.into_inner());
+            let i = all.iter().position(|w| w.env == key);
+            i.map(|i| all.swap_remove(i))
+        };
+        if let Some(env) = gone {
+            let waits: Vec<Weak<Cancel>> = env
+                .waits
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .drain(..)
+                .collect();
+            for w in waits {
+                if let Some(c) = w.upgrade() {
+                    c.end_and_join(false);
+                }
+            }
+        }
+    });
+}
+
+/// What settles a `waitForExit` promise, on the JavaScript thread. One function so that every
+/// settle of the promise has the same resolver type; a panic while building the value is
+/// `EINTERNAL` (it runs inside a napi callback, where an unwind would abort).
+fn settle(
+    pid: i32,
+    waited: String,
+    end: sole_error::Result<WaitEnd>,
+) -> impl FnOnce(Env) -> Result<bool> {
+    move |env: Env| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let err = |e: SoleError| Err(js_error(&env, e.with_pid(pid)));
+            match end {
+                Ok(WaitEnd::Exited) => Ok(true),
+                Ok(WaitEnd::TimedOut) => err(SoleError::new(
+                    Kind::TimedOut,
+                    format!("process {pid} was still running after {waited} ms: nothing was sent to it; wait longer, or end it with terminate() or kill()."),
+                )),
+                Ok(WaitEnd::Cancelled) => err(SoleError::new(
+                    Kind::Cancelled,
+                    format!("the wait for process {pid} to exit was aborted."),
+                )),
+                Ok(WaitEnd::Closed) => err(SoleError::new(
+                    Kind::Os(libc::EBADF),
+                    format!("the handle on process {pid} was closed while waiting for it to exit: the process was not touched; open a new handle to wait again."),
+                )),
+                Err(e) => err(e),
+            }
+        }))
+        .unwrap_or_else(|p| {
+            Err(js_error(
+                &env,
+                SoleError::internal(&format!("settling the wait for process {pid}"), p.as_ref())
+                    .with_pid(pid),
+            ))
+        })
+    }
+}
+
+/// Cancels one pending `waitForExit` (the TypeScript layer calls it when its AbortSignal
+/// fires). Holds the wait weakly: it never keeps the wait's eventfd open.
 #[napi]
 pub struct ExitWait {
-    cancel: Option<std::sync::Arc<sole_procid::Cancel>>,
+    cancel: Weak<Cancel>,
     cancelled: bool,
 }
 
 #[napi]
 impl ExitWait {
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
         ExitWait {
-            cancel: None,
+            cancel: Weak::new(),
             cancelled: false,
         }
     }
-    /// End the wait with `ECANCELED`.
-    #[napi]
+    /// End the wait with `ECANCELED` (nothing happens if it already ended).
+    #[napi(catch_unwind)]
     pub fn cancel(&mut self) {
         self.cancelled = true;
-        if let Some(c) = &self.cancel {
+        if let Some(c) = self.cancel.upgrade() {
             c.cancel(false);
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Process handles
 
 /// A process handle (pidfd on Linux): signals and waits reach this process or fail.
 #[napi]
@@ -238,118 +527,142 @@ impl NativeProcessHandle {
 
 #[napi]
 impl NativeProcessHandle {
-    /// Open a handle on the live process `pid`.
-    #[napi(factory)]
-    pub fn open(env: Env, #[napi(ts_arg_type = "number")] pid: Unknown) -> Result<Self> {
-        let pid = pid_arg(&env, &pid)?;
+    /// Open a handle on a live process: `target` is a pid, or an identity object verified on
+    /// the process the pidfd is bound to (as `verifyProcess`). Anything else is `EINVALIDPID`.
+    #[napi(factory, catch_unwind)]
+    pub fn open(env: Env, #[napi(ts_arg_type = "unknown")] target: Unknown) -> Result<Self> {
+        if target.get_type()? == ValueType::Object {
+            let e = identity_arg(&env, &target)?;
+            return sole_procid::verify(&e)
+                .map(Self::new)
+                .map_err(|err| js_error(&env, err));
+        }
+        let pid = pid_arg(&env, &target)?;
         sole_procid::ProcessHandle::open(pid)
             .map(Self::new)
             .map_err(|e| js_error(&env, e))
     }
-    /// Open a handle and verify the identity on the process it is bound to.
-    #[napi(factory)]
-    pub fn open_identity(env: Env, identity: ExpectedIdentity) -> Result<Self> {
-        verify_process(env, identity)
-    }
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn pid(&self) -> i32 {
         self.inner.pid()
     }
     /// Start time (clock ticks since boot) of the process the handle is bound to.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn start_time(&self) -> f64 {
+        // Clock ticks since boot: far below 2^53, exact as a double.
         self.inner.start_time() as f64
     }
     /// `'pidfd'`, or `'pid+starttime'` where the kernel has no pidfd.
-    #[napi(getter, ts_return_type = "'pidfd' | 'pid+starttime'")]
+    #[napi(getter, catch_unwind, ts_return_type = "'pidfd' | 'pid+starttime'")]
     pub fn kind(&self) -> &'static str {
         match self.inner.kind() {
             HandleKind::Pidfd => "pidfd",
             HandleKind::PidStartTime => "pid+starttime",
         }
     }
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn is_alive(&self) -> bool {
         self.inner.is_alive()
     }
-    /// Send a signal (name such as `'SIGTERM'`, or number) through the handle.
-    #[napi]
-    pub fn signal(&self, env: Env, signal: Either<String, f64>) -> Result<()> {
-        let sig = match signal {
-            Either::A(name) => sole_procid::signal_number(&name),
-            Either::B(n) => sole_procid::signal_number(&n.to_string()),
-        }
-        .map_err(|e| js_error(&env, e.with_pid(self.inner.pid())))?;
+    /// Send a signal (name such as `'SIGTERM'`, or number 0..=64) through the handle. The
+    /// argument is decided before the handle's state (`EINVAL` before `EBADF`).
+    #[napi(catch_unwind)]
+    pub fn signal(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "string | number")] signal: Unknown,
+    ) -> Result<()> {
+        let pid = self.inner.pid();
+        let sig = signal_arg(&env, &signal, Some(pid), &format!(" (process {pid})"))?;
         self.inner.signal(sig).map_err(|e| js_error(&env, e))
     }
-    /// Resolve `true` when the process exits; reject `ETIMEDOUT` after `timeoutMs`,
-    /// `ECANCELED` when `wait.cancel()` is called, `EBADF` when the handle is closed. Waits on
-    /// a dedicated thread in `poll` (never libuv's threadpool, no polling loop).
-    #[napi(ts_return_type = "Promise<boolean>")]
+    /// Start waiting for the process to exit: a promise that resolves `true` when it exits and
+    /// rejects `ETIMEDOUT` after `opts.timeoutMs`, `ECANCELED` when `wait.cancel()` is called,
+    /// `EBADF` when the handle is closed. `null` (nothing started) when `signal`, the
+    /// `AbortSignal` the TypeScript layer read from `opts.signal`, has already fired. Every
+    /// argument is decided first (`EINVAL`), then the handle's state (`EBADF`). The wait runs
+    /// on a dedicated thread in `poll` (never libuv's threadpool, no polling loop).
+    #[napi(catch_unwind, ts_return_type = "Promise<boolean> | null")]
     pub fn wait_for_exit<'env>(
         &self,
         env: &'env Env,
-        timeout_ms: Option<f64>,
+        #[napi(ts_arg_type = "unknown")] opts: Option<Unknown>,
+        #[napi(ts_arg_type = "unknown")] signal: Option<Unknown>,
         wait: &mut ExitWait,
-    ) -> Result<Object<'env>> {
+    ) -> Result<Option<Object<'env>>> {
         let pid = self.inner.pid();
+        let context = format!(" (waitForExit on process {pid})");
+        let opts = Opts::new(env, opts.as_ref(), "opts", context.clone())?;
+        let timeout_ms = opts.number(env, "timeoutMs")?;
         let timeout = match timeout_ms {
             None => None,
-            Some(ms) if ms.is_finite() && ms >= 0.0 => {
-                Some(std::time::Duration::from_secs_f64(ms / 1000.0))
-            }
-            Some(ms) => {
-                return Err(js_error(
-                    env,
-                    sole_error::Error::new(
-                        sole_error::Kind::Os(libc::EINVAL),
-                        format!("timeoutMs must be a finite number >= 0, got {ms}"),
-                    )
-                    .with_pid(pid),
-                ))
-            }
+            Some(ms) => Some(args::timeout(
+                env,
+                ms,
+                &format!("the exit of process {pid}"),
+            )?),
         };
+        let aborted = abort_signal_arg(env, signal, &context)?;
         let waiter = self.inner.waiter().map_err(|e| js_error(env, e))?;
+        if aborted == Some(true) {
+            return Ok(None);
+        }
+        let waited = timeout_ms.map(|ms| format!("{ms}")).unwrap_or_default();
+        let registry = env_waits(env)?;
+        let (deferred, promise) = env.create_deferred()?;
+        if !self.inner.is_alive() {
+            deferred.resolve(settle(pid, waited, Ok(WaitEnd::Exited)));
+            return Ok(Some(promise));
+        }
         let cancel = self.inner.new_wait().map_err(|e| js_error(env, e))?;
+        registry.add(&cancel);
         if wait.cancelled {
             cancel.cancel(false);
         }
-        wait.cancel = Some(cancel.clone());
-        let (deferred, promise) = env.create_deferred()?;
-        let ms = timeout_ms.unwrap_or(0.0);
-        std::thread::Builder::new()
+        wait.cancel = Arc::downgrade(&cancel);
+        // The deferred goes to the thread through this slot, so that it can be taken back and
+        // rejected if the thread cannot be started.
+        let slot = Arc::new(Mutex::new(Some(deferred)));
+        let thread_slot = slot.clone();
+        let thread_cancel = cancel.clone();
+        let spawned = std::thread::Builder::new()
             .name(format!("sole-exit-{pid}"))
             .spawn(move || {
-                let end = waiter.wait(timeout, &cancel);
-                deferred.resolve(move |env| {
-                    use sole_error::{Error, Kind};
-                    let err = |e: Error| Err(js_error(&env, e.with_pid(pid)));
-                    match end {
-                        WaitEnd::Exited => Ok(true),
-                        WaitEnd::TimedOut => err(Error::new(
-                            Kind::TimedOut,
-                            format!("process {pid} was still running after {ms} ms."),
-                        )),
-                        WaitEnd::Cancelled => err(Error::new(
-                            Kind::Cancelled,
-                            format!("the wait for process {pid} to exit was aborted."),
-                        )),
-                        WaitEnd::Closed => err(Error::new(
-                            Kind::Os(libc::EBADF),
-                            format!("the handle on process {pid} was closed while waiting for it to exit."),
-                        )),
-                    }
-                })
-            })
-            .map_err(|e| Error::from_reason(format!("cannot start a wait thread: {e}")))?;
-        Ok(promise)
+                let what = format!("waiting for process {pid} to exit");
+                let end = args::no_panic(&what, move || {
+                    let end = waiter.wait(timeout, &thread_cancel);
+                    // Release the pidfd reference and the eventfd before the promise settles.
+                    drop(waiter);
+                    drop(thread_cancel);
+                    Ok(end)
+                });
+                let deferred = thread_slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+                if let Some(d) = deferred {
+                    d.resolve(settle(pid, waited, end));
+                }
+            });
+        match spawned {
+            Ok(t) => cancel.attach_thread(t),
+            Err(e) => {
+                let deferred = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+                if let Some(d) = deferred {
+                    let err = SoleError::new(
+                        Kind::Os(e.raw_os_error().unwrap_or(libc::EAGAIN)),
+                        format!("cannot start a thread to wait for process {pid}: {e}. Too many threads: end other waits (close their handles) and retry."),
+                    );
+                    d.resolve(settle(pid, String::new(), Err(err)));
+                }
+            }
+        }
+        Ok(Some(promise))
     }
-    /// Close the pidfd; pending waits reject with `EBADF`. Idempotent.
-    #[napi]
+    /// Close the pidfd and end every pending wait (they reject with `EBADF`), joining their
+    /// threads: every descriptor is released when this returns. Idempotent.
+    #[napi(catch_unwind)]
     pub fn close(&mut self) {
         self.inner.close();
     }
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn closed(&self) -> bool {
         self.inner.is_closed()
     }

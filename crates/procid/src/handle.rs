@@ -16,7 +16,15 @@
 //! - **Signal after exit**: `signal` checks the pidfd first; a process that has exited gets
 //!   `ENOTFOUND` and nothing is sent, and nothing can reach a recycled pid.
 //! - **Close during a wait**: each wait thread holds its own reference to the fd, so `close()`
-//!   can never make a waiting `poll` watch a recycled fd number; `close()` cancels pending waits.
+//!   can never make a waiting `poll` watch a recycled fd number. `close()` cancels every pending
+//!   wait and joins its thread ([`Cancel::end_and_join`]), so when it returns the pidfd and
+//!   every wait's eventfd are closed and no thread is left: nothing waits for the GC.
+//! - **A handle dropped during a wait** (its JavaScript object collected): dropping is not
+//!   closing. The pending wait keeps its own reference and ends when the process exits or its
+//!   timeout passes; a caller still awaiting it gets the real answer, not a spurious `EBADF`.
+//! - **A timeout too long for `poll`**: the wait sleeps in slices from
+//!   [`sole_error::timeout::Deadline::poll_ms`] and loops until the deadline has passed, so no
+//!   bound (up to `Duration::MAX`) is ever handed to `poll(2)` as an overflowing `int`.
 //!
 //! Fallback (no pidfd: kernels before 5.3, or seccomp filters that refuse it): the handle
 //! remembers the start time read at open; `is_alive` and `signal` re-check it before acting
@@ -27,8 +35,10 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
+use sole_error::timeout::Deadline;
 use sole_error::{Error, Kind, Result};
 
 use crate::identity::start_time;
@@ -52,11 +62,20 @@ pub enum WaitEnd {
     Closed,
 }
 
-/// Ends a pending wait from another thread: an eventfd the waiting `poll` also watches.
+/// Ends a pending wait from another thread: an eventfd the waiting `poll` also watches, and the
+/// thread doing the waiting, so that whoever ends the wait can also wait for that thread to let
+/// go of its descriptors ([`Cancel::end_and_join`]).
+///
+/// Ownership: the waiting thread holds the only long-lived strong reference; handles, the
+/// binding's per-environment registry and the JavaScript `ExitWait` hold `Weak` ones. So the
+/// eventfd is closed as soon as the wait ends, never later at garbage collection.
+/// Test: `tests::close_ends_waits_and_releases_descriptors`, `__test__/procid.spec.ts`
+/// ("close() releases the pidfd and every pending wait's descriptors at once").
 #[derive(Debug)]
 pub struct Cancel {
     fd: OwnedFd,
     reason: AtomicU8,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Cancel {
@@ -74,10 +93,11 @@ impl Cancel {
             // SAFETY: fresh owned fd.
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
             reason: AtomicU8::new(0),
+            thread: Mutex::new(None),
         }))
     }
 
-    /// End the wait (first reason wins).
+    /// End the wait (first reason wins). Does not wait for the waiting thread.
     pub fn cancel(&self, closed: bool) {
         let _ = self.reason.compare_exchange(
             0,
@@ -90,6 +110,26 @@ impl Cancel {
         unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
     }
 
+    /// Remember the thread that waits on this canceller, for [`Cancel::end_and_join`].
+    pub fn attach_thread(&self, thread: JoinHandle<()>) {
+        *self.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread);
+    }
+
+    /// End the wait and block until its thread has finished, so that every descriptor the
+    /// thread held (its pidfd reference, its own reference to this eventfd) is released when
+    /// this returns. The wake-up is one eventfd write: the thread leaves `poll` at once.
+    /// Never joins the calling thread itself.
+    pub fn end_and_join(&self, closed: bool) {
+        self.cancel(closed);
+        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = thread {
+            if t.thread().id() != std::thread::current().id() {
+                // A panic on that thread was already turned into an error by its body.
+                let _ = t.join();
+            }
+        }
+    }
+
     fn end(&self) -> WaitEnd {
         match self.reason.load(Ordering::SeqCst) {
             2 => WaitEnd::Closed,
@@ -98,7 +138,8 @@ impl Cancel {
     }
 }
 
-/// A handle on one process. Dropping it closes the pidfd.
+/// A handle on one process. Dropping it releases its own reference to the pidfd; pending waits
+/// keep theirs (see the module doc); `close()` ends them.
 #[derive(Debug)]
 pub struct ProcessHandle {
     pid: i32,
@@ -279,9 +320,9 @@ impl ProcessHandle {
         let e = std::io::Error::last_os_error();
         match e.raw_os_error() {
             Some(libc::ESRCH) => Err(exited(self.pid)),
-            Some(libc::EINVAL) => Err(Error::new(
-                Kind::Os(libc::EINVAL),
-                format!("{sig} is not a signal this kernel knows: use a name such as 'SIGTERM'."),
+            Some(libc::EINVAL) => Err(Error::invalid_argument(
+                "signal",
+                format!("{sig} is not a signal this kernel knows (process {}): use a name such as 'SIGTERM'.", self.pid),
             )
             .with_pid(self.pid)),
             Some(errno) => Err(Error::new(
@@ -325,29 +366,32 @@ impl ProcessHandle {
         })
     }
 
-    /// Close the pidfd and cancel pending waits. Idempotent.
+    /// Close the pidfd and end every pending wait (they end with [`WaitEnd::Closed`]), joining
+    /// their threads: when this returns, the pidfd and every wait's eventfd are closed.
+    /// Idempotent.
     pub fn close(&mut self) {
         if self.closed {
             return;
         }
         self.closed = true;
-        self.fd = None;
-        for w in self
+        let waits: Vec<Weak<Cancel>> = self
             .waits
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .drain(..)
-        {
+            .collect();
+        for w in waits {
             if let Some(c) = w.upgrade() {
-                c.cancel(true);
+                c.end_and_join(true);
             }
         }
+        self.fd = None;
     }
-}
 
-impl Drop for ProcessHandle {
-    fn drop(&mut self) {
-        self.close();
+    /// A weak reference to the pidfd, to check in tests that it was closed.
+    #[cfg(test)]
+    fn pidfd_weak(&self) -> Option<Weak<OwnedFd>> {
+        self.fd.as_ref().map(Arc::downgrade)
     }
 }
 
@@ -373,32 +417,25 @@ impl ExitWaiter {
     }
 
     /// Block until the process exits, `timeout` passes, or `cancel` fires. With a pidfd this is
-    /// one `poll` on the pidfd and the canceller's eventfd: no polling loop, no wakeups.
+    /// one `poll` on the pidfd and the canceller's eventfd: no polling loop, no wakeups (a
+    /// timeout longer than an hour sleeps in one-hour slices, see [`Deadline::poll_ms`]). Any
+    /// `timeout` is safe, `Duration::MAX` included: a deadline past the end of the clock is
+    /// "never". Test: `tests::huge_timeouts_never_overflow`.
     pub fn wait(&self, timeout: Option<Duration>, cancel: &Cancel) -> WaitEnd {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = Deadline::after(timeout);
         loop {
-            let remaining_ms = match deadline {
-                None => -1,
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    // Round up so a wait never ends before its timeout.
-                    left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
-                }
-            };
+            // -1: unbounded; else 0..=3_600_000 ms, rounded up so a wait never ends early.
+            let slice_ms = deadline.poll_ms();
             let (fd, tick) = match &self.fd {
-                Some(fd) => (fd.as_raw_fd(), remaining_ms),
+                Some(fd) => (fd.as_raw_fd(), slice_ms),
                 None => {
-                    if !(pid_alive(self.pid as i64)
+                    if !(pid_alive(i64::from(self.pid))
                         && start_time(self.pid) == Some(self.start_time))
                     {
                         return WaitEnd::Exited;
                     }
                     // Fallback: no exit notification, look every 10 ms.
-                    let t = if remaining_ms < 0 {
-                        10
-                    } else {
-                        remaining_ms.min(10)
-                    };
+                    let t = if slice_ms < 0 { 10 } else { slice_ms.min(10) };
                     (-1, t)
                 }
             };
@@ -425,17 +462,19 @@ impl ExitWaiter {
             if fds[1].revents != 0 {
                 return WaitEnd::Exited;
             }
-            if let Some(d) = deadline {
-                if Instant::now() >= d {
-                    return WaitEnd::TimedOut;
-                }
+            if deadline.passed() {
+                return WaitEnd::TimedOut;
             }
         }
     }
 }
 
-/// A signal given by name (`"SIGTERM"`, `"TERM"`) or number, as its number. The one place
-/// signal names are decided.
+/// The largest signal number Linux has (`SIGRTMAX`).
+pub const SIGNAL_MAX: i32 = 64;
+
+/// A signal given by name (`"SIGTERM"`, `"TERM"`) or as a decimal string, as its number. The one
+/// place signal names are decided; anything else is `EINVAL` with `argument: "signal"`.
+/// Test: `tests::bad_pids_and_signal_names`.
 pub fn signal_number(name: &str) -> Result<i32> {
     let n = name.trim();
     let bare = n.strip_prefix("SIG").unwrap_or(n);
@@ -471,16 +510,32 @@ pub fn signal_number(name: &str) -> Result<i32> {
         "PWR" => libc::SIGPWR,
         "SYS" => libc::SIGSYS,
         _ => match n.parse::<i32>() {
-            Ok(v) if (0..=64).contains(&v) => v,
+            Ok(v) if (0..=SIGNAL_MAX).contains(&v) => v,
             _ => {
-                return Err(Error::new(
-                    Kind::Os(libc::EINVAL),
-                    format!("{name:?} is not a signal: use a name such as 'SIGTERM' or a number from 0 to 64."),
-                ))
+                let shown: String = name.chars().take(40).collect();
+                return Err(Error::invalid_argument(
+                    "signal",
+                    format!("{shown:?} is not a signal: use a name such as 'SIGTERM' or a number from 0 to {SIGNAL_MAX}."),
+                ));
             }
         },
     };
     Ok(sig)
+}
+
+/// A signal given as a JavaScript number: an integer in `0..=64` (`-0` is 0; 0 only checks that
+/// the process exists). NaN, infinities, fractions and anything out of range are `EINVAL` with
+/// `argument: "signal"`, before any conversion. Test: `tests::bad_pids_and_signal_names`.
+pub fn signal_from_number(n: f64) -> Result<i32> {
+    if n.fract() == 0.0 && (0.0..=f64::from(SIGNAL_MAX)).contains(&n) {
+        // In 0..=64 and integral: exact.
+        Ok(n as i32)
+    } else {
+        Err(Error::invalid_argument(
+            "signal",
+            format!("{n} is not a signal number: use an integer from 0 to {SIGNAL_MAX}, or a name such as 'SIGTERM'."),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -577,7 +632,98 @@ mod tests {
         assert_eq!(signal_number("KILL").unwrap(), libc::SIGKILL);
         assert_eq!(signal_number("0").unwrap(), 0);
         for bad in ["SIGFOO", "", "65", "-1", "1.5"] {
-            assert_eq!(signal_number(bad).unwrap_err().code(), "EINVAL", "{bad}");
+            let e = signal_number(bad).unwrap_err();
+            assert_eq!(e.code(), "EINVAL", "{bad}");
+            assert_eq!(e.details()[0], ("argument", "signal".into()), "{bad}");
         }
+        assert_eq!(signal_from_number(15.0).unwrap(), 15);
+        assert_eq!(signal_from_number(-0.0).unwrap(), 0);
+        assert_eq!(signal_from_number(64.0).unwrap(), 64);
+        for bad in [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -1.0,
+            1.5,
+            65.0,
+            2f64.powi(31),
+            2f64.powi(53),
+            1e300,
+        ] {
+            let e = signal_from_number(bad).unwrap_err();
+            assert_eq!(e.code(), "EINVAL", "{bad}");
+            assert_eq!(e.details()[0], ("argument", "signal".into()), "{bad}");
+        }
+    }
+
+    /// Before the deadline saturated, `Instant::now() + Duration::MAX` panicked on the wait
+    /// thread (and a panic there aborts Node).
+    #[test]
+    fn huge_timeouts_never_overflow() {
+        let mut c = sleeper();
+        let h = ProcessHandle::open(c.id() as i32).unwrap();
+        let max_ms = sole_error::timeout::from_ms(sole_error::timeout::MAX_MS, "x").unwrap();
+        for timeout in [Duration::MAX, Duration::from_secs(u64::MAX / 2), max_ms] {
+            let w = h.waiter().unwrap();
+            let cancel = h.new_wait().unwrap();
+            let c2 = cancel.clone();
+            let t = std::thread::spawn(move || w.wait(Some(timeout), &c2));
+            // Still waiting after a while (a wrapped bound would have ended it at once).
+            std::thread::sleep(Duration::from_millis(50));
+            assert!(!t.is_finished(), "{timeout:?}");
+            cancel.cancel(false);
+            assert_eq!(t.join().unwrap(), WaitEnd::Cancelled, "{timeout:?}");
+        }
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+
+    #[test]
+    fn close_ends_waits_and_releases_descriptors() {
+        let mut c = sleeper();
+        let mut h = ProcessHandle::open(c.id() as i32).unwrap();
+        let pidfd = h.pidfd_weak().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut cancels = Vec::new();
+        for _ in 0..3 {
+            let w = h.waiter().unwrap();
+            let cancel = h.new_wait().unwrap();
+            let c2 = cancel.clone();
+            let tx = tx.clone();
+            let t = std::thread::spawn(move || {
+                let end = w.wait(None, &c2);
+                drop((w, c2));
+                tx.send(end).unwrap();
+            });
+            cancel.attach_thread(t);
+            cancels.push(Arc::downgrade(&cancel));
+        }
+        h.close();
+        // When close() returns, every thread has let go: the eventfds and the pidfd are closed.
+        assert!(cancels.iter().all(|c| c.upgrade().is_none()));
+        assert!(pidfd.upgrade().is_none());
+        for _ in 0..3 {
+            assert_eq!(rx.try_recv().unwrap(), WaitEnd::Closed);
+        }
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+
+    #[test]
+    fn dropping_a_handle_does_not_end_its_waits() {
+        let mut c = sleeper();
+        let h = ProcessHandle::open(c.id() as i32).unwrap();
+        let w = h.waiter().unwrap();
+        let cancel = h.new_wait().unwrap();
+        let t = std::thread::spawn(move || w.wait(None, &cancel));
+        drop(h);
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !t.is_finished(),
+            "the wait goes on after the handle is dropped"
+        );
+        c.kill().unwrap();
+        assert_eq!(t.join().unwrap(), WaitEnd::Exited);
+        c.wait().unwrap();
     }
 }

@@ -17,7 +17,10 @@ pub mod identity;
 pub mod pid;
 pub mod verify;
 
-pub use handle::{signal_number, Cancel, ExitWaiter, HandleKind, ProcessHandle, WaitEnd};
+pub use handle::{
+    signal_from_number, signal_number, Cancel, ExitWaiter, HandleKind, ProcessHandle, WaitEnd,
+    SIGNAL_MAX,
+};
 pub use identity::{boot_id, identity, Identity, Record};
 pub use pid::{alive_not_exiting, is_dying, parse_pid, pid_alive, validate_pid, PID_MAX};
 pub use verify::{exe_sha256, verify, Expected};

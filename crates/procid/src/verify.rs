@@ -90,9 +90,10 @@ pub fn verify(e: &Expected) -> Result<ProcessHandle> {
     let pid = e.pid;
     if let Some(h) = &e.exe_sha256 {
         if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::new(
-                Kind::Os(libc::EINVAL),
-                format!("exeSha256 {h:?} is not a SHA-256: pass the 64 hex digits from processIdentity(pid, {{ exeSha256: true }})."),
+            let shown: String = h.chars().take(80).collect();
+            return Err(Error::invalid_argument(
+                "identity.exeSha256",
+                format!("identity.exeSha256 {shown:?} of process {pid} is not a SHA-256: pass the 64 hex digits from processIdentity(pid, {{ exeSha256: true }})."),
             )
             .with_pid(pid));
         }
