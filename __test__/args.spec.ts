@@ -284,3 +284,8 @@ test('classes exported for instanceof cannot be constructed by hand: EINVAL nami
   using lf = sole.openLockFile(path.join(d, 'i.lock'))
   t.true(lf instanceof sole.LockFile)
 })
+
+test('ProcessHandle and ScopeRegistry cannot be constructed by hand either', (t) => {
+  invalid(t, () => sole.ProcessHandle.fromNative(5 as never), 'constructor', 'ProcessHandle.fromNative(5)')
+  invalid(t, () => new (sole.ScopeRegistry as unknown as new (x: unknown) => unknown)(5), 'constructor', 'new ScopeRegistry(5)')
+})

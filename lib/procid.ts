@@ -6,6 +6,7 @@
  */
 import * as native from '../index.js'
 import { abortError, type SoleError } from './errors.js'
+import { invalidArgument } from './wait.js'
 
 /**
  * Is `pid` a live process? `0`, negatives, non-integers, NaN and values above 2^31-1 are never
@@ -82,6 +83,9 @@ export class ProcessHandle implements Disposable {
   readonly #h: native.NativeProcessHandle
 
   private constructor(h: native.NativeProcessHandle) {
+    if (!(h instanceof native.NativeProcessHandle)) {
+      throw invalidArgument('constructor', 'ProcessHandle objects are made by ProcessHandle.open(pid | identity), verifyProcess(identity) or readPidfile(path, { handle: true }): call one of those.')
+    }
     this.#h = h
   }
 

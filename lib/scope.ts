@@ -7,6 +7,7 @@
  * microseconds to a few milliseconds.
  */
 import * as native from '../index.js'
+import { invalidArgument } from './wait.js'
 
 /** `read` < `write`: a write grant covers a read request. */
 export type Permission = 'read' | 'write'
@@ -189,6 +190,9 @@ export class ScopeRegistry implements Disposable {
   readonly #n: native.NativeScopeRegistry
 
   private constructor(n: native.NativeScopeRegistry) {
+    if (!(n instanceof native.NativeScopeRegistry)) {
+      throw invalidArgument('constructor', 'ScopeRegistry objects are made by ScopeRegistry.open(path?, { timeoutMs? }): call that instead of new ScopeRegistry().')
+    }
     this.#n = n
   }
 
