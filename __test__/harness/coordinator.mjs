@@ -559,6 +559,8 @@ class Run {
    * idle worker have looked.
    */
   async collect(s, t) {
+    // Locks are released by GC on purpose (with a warning): the step is for claims only.
+    if (!this.meta.pidContent) return this.log(`${t} gc: not a pidfile strategy (skipped)`)
     const holders = this.holders()
     if (!holders.length) return this.log(`${t} gc: nobody holds the pidfile (skipped)`)
     const w = holders[s.pick % holders.length]
