@@ -95,7 +95,9 @@ test('API fuzz: no crash, no hang, only documented errors, for every export and 
     t.deepEqual(API_NAMES.filter((a) => !generated.has(a)), [], 'the generator reaches every API')
   }
   if (failures.length === 0) {
-    t.is(stats.executed, stats.calls, 'every generated call ran')
+    // Stopped at the time budget only on a very slow machine (hangs are failures): said above.
+    if (!stats.truncated) t.is(stats.executed, stats.calls, 'every generated call ran')
+    else t.pass()
     return
   }
   const groups = group(failures)
