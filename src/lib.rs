@@ -13,6 +13,8 @@ use napi::JsValue;
 pub mod args;
 mod lock;
 mod pidfile;
+#[cfg(feature = "planted-panic")]
+mod planted;
 pub mod procid;
 
 mod scope;

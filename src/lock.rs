@@ -149,6 +149,8 @@ impl NativeLock {
 pub fn try_lock(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<Option<NativeLock>> {
     args::guarded(&env, "running tryLock()", || {
         let a = lock_args(&env, &path, opts.as_ref())?;
+        #[cfg(feature = "planted-panic")]
+        crate::planted::maybe_panic(&a);
         LockFile::try_lock(&a.path, a.mode, &a.open)
             .map(|r| r.map(NativeLock::new))
             .map_err(|e| js_error(&env, e))

@@ -1,0 +1,1 @@
+export declare const DEFAULTS: { runs: number; size: number; parallel: number }
