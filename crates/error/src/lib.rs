@@ -292,6 +292,18 @@ fn errno_name(errno: i32) -> String {
         libc::ESTALE => "ESTALE",
         libc::EOPNOTSUPP => "EOPNOTSUPP",
         libc::ESRCH => "ESRCH",
+        libc::ENXIO => "ENXIO",
+        libc::ENODEV => "ENODEV",
+        libc::ECHILD => "ECHILD",
+        libc::E2BIG => "E2BIG",
+        libc::ENOEXEC => "ENOEXEC",
+        libc::EFAULT => "EFAULT",
+        libc::ENOTTY => "ENOTTY",
+        libc::ESPIPE => "ESPIPE",
+        libc::EMLINK => "EMLINK",
+        libc::ERANGE => "ERANGE",
+        libc::ENOTEMPTY => "ENOTEMPTY",
+        libc::ENODATA => "ENODATA",
         _ => return format!("ERRNO{errno}"),
     };
     name.to_string()

@@ -148,6 +148,10 @@ fn map_open_error(err: io::Error, path: &Path) -> Error {
         )
         .with_path(path),
         Some(libc::EISDIR) => not_regular(path, "a directory"),
+        // open(2) of a Unix socket, of a FIFO nobody reads, or of a device with no driver.
+        Some(libc::ENXIO) | Some(libc::ENODEV) => {
+            not_regular(path, "a socket, a FIFO or a device")
+        }
         _ => Error::os(err, "open lock file", path),
     }
 }
@@ -348,6 +352,21 @@ mod tests {
                 .code(),
             "ENOTREG"
         );
+    }
+
+    #[test]
+    fn refuses_a_unix_socket() {
+        // open(2) of a socket fails with ENXIO: it is "not a regular file", not an OS mystery.
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("s");
+        let _l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        for e in [
+            open_lock_file(&sock, &OpenOptions::default()).unwrap_err(),
+            open_for_read(&sock).unwrap_err(),
+        ] {
+            assert_eq!(e.code(), "ENOTREG", "{}", e.message());
+            assert!(e.message().contains("socket"), "{}", e.message());
+        }
     }
 
     #[test]
