@@ -152,7 +152,14 @@ export class ProcessHandle implements Disposable {
       if (signal == null) return p.then(() => undefined)
       const abort = signal as AbortSignal
       const onAbort = () => wait.cancel()
-      abort.addEventListener('abort', onAbort, { once: true })
+      try {
+        abort.addEventListener('abort', onAbort, { once: true })
+      } catch (err) {
+        // The caller's signal threw: end the wait we started (no orphaned rejection), report.
+        p.catch(() => undefined)
+        wait.cancel()
+        throw err
+      }
       return p.then(
         () => {
           abort.removeEventListener('abort', onAbort)
