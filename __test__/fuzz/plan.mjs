@@ -140,7 +140,7 @@ const v = (good, hostileWeight = 1, goodWeight = 4) =>
  * An options argument: an object with some of `fields` (each maybe hostile), sometimes with a
  * getter that throws the sentinel on one documented key; or undefined/null; or anything.
  */
-function options(fields) {
+function options(fields, { hostileWeight = 2 } = {}) {
   const keys = Object.keys(fields)
   const obj = fc
     .record({
@@ -151,7 +151,7 @@ function options(fields) {
   return fc.oneof(
     { weight: 7, arbitrary: obj },
     { weight: 1, arbitrary: fc.constantFrom(lit(undefined), lit(null)) },
-    { weight: 2, arbitrary: hostile },
+    { weight: hostileWeight, arbitrary: hostile },
   )
 }
 
@@ -159,10 +159,13 @@ const bool = v(fc.constantFrom(lit(true), lit(false), lit(undefined), lit(null))
 const timeoutMs = fc.oneof(
   { weight: 1, arbitrary: fc.constant(lit(PLANTED_TIMEOUT_MS)) },
   { weight: 5, arbitrary: fc.constantFrom(0, -0, 1, 5, 20, 50, 0.5, 2 ** 31, 2 ** 53 - 1).map(lit) },
-  { weight: 4, arbitrary: fc.constantFrom(NaN, Infinity, -Infinity, -1, 1e300, Number.MAX_VALUE, 1e25, 2 ** 53, '10', 10n, null, undefined).map(lit) },
+  { weight: 4, arbitrary: fc.constantFrom(NaN, Infinity, -Infinity, -1, 1e300, Number.MAX_VALUE, 1e25, 1e22, 1e19, 2 ** 53, '10', 10n, null, undefined).map(lit) },
   { weight: 2, arbitrary: fc.integer({ min: 0, max: 60 }).map(lit) },
   { weight: 2, arbitrary: hostile },
 )
+/** Past the one timeoutMs rule (0..=2^53-1), where float-to-duration conversions overflow. */
+const BOUNDARY_MS = [2 ** 53, 2 ** 53 + 2, 1e16, 1e19, 9.3e21, 1e22, 1.9e22, 1e25, 1e300, Number.MAX_VALUE]
+const timeoutEdge = fc.oneof({ weight: 3, arbitrary: timeoutMs }, { weight: 1, arbitrary: fc.constantFrom(...BOUNDARY_MS).map(lit) })
 const mode = v(fc.constantFrom(0o600, 0o644, 0o400, 0, 0o777, 0o7777, 0o10000, -1, 1.5, NaN, 2 ** 32, '0600', null, undefined).map(lit))
 
 /** AbortSignals, real and foreign (see the runner's `makeSignal`). */
@@ -201,12 +204,12 @@ export const pathArb = fc.oneof(
   { weight: 2, arbitrary: pathHostile },
 )
 
-const REGISTRY_KINDS = ['reg:main', 'reg:main', 'reg:main', 'reg:fresh', 'reg:corrupt', 'reg:foreignVersion', 'reg:empty', 'reg:insecureDir', 'reg:symlink', 'reg:held', 'reg:dir', 'reg:fifo', 'missingParent', 'dir', 'nul', 'empty', 'huge', 'relative']
+const REGISTRY_KINDS = ['reg:main', 'reg:main', 'reg:main', 'reg:main', 'reg:main', 'reg:main', 'reg:fresh', 'reg:fresh', 'reg:corrupt', 'reg:foreignVersion', 'reg:empty', 'reg:insecureDir', 'reg:symlink', 'reg:held', 'reg:dir', 'reg:fifo', 'missingParent', 'dir', 'nul', 'empty', 'huge', 'relative']
 const registryPath = fc.oneof(
   { weight: 10, arbitrary: fc.constantFrom(...REGISTRY_KINDS).map((k) => ({ $: 'path', k })) },
   { weight: 1, arbitrary: mapped },
   { weight: 1, arbitrary: fc.constant(lit(undefined)) },
-  { weight: 2, arbitrary: pathHostile },
+  { weight: 1, arbitrary: pathHostile },
 )
 
 // ---------------------------------------------------------------------------------------------
@@ -255,26 +258,29 @@ const one = (a) => a.map((x) => [x])
 const lockSteps = steps(step('release'), step('release', one(hostile)), step('dispose'))
 const lfLockOpts = options({ shared: bool, timeoutMs })
 const lfLockAsyncOpts = options({ shared: bool, timeoutMs, signal })
-const lockFileSteps = steps(
+const lockFileSteps = fc.array(fc.oneof(
   step('tryLock', one(lfLockOpts), lockSteps),
   step('lockSync', one(lfLockOpts), lockSteps),
   step('lock', one(lfLockAsyncOpts), lockSteps),
   step('close'),
   step('dispose'),
-)
+), { maxLength: 6 })
 const pidfileSteps = steps(step('release'), step('release', one(hostile)), step('dispose'))
 
 const SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGSTOP', 'SIGCONT', 'SIGHUP', 'SIGUSR1', 'SIGCHLD', 'TERM', 'sigterm', ' SIGTERM ', 'SIGFOO', '', '9', 0, 9, 15, 19, 18, 64, 65, -1, 1.5, NaN, Infinity, 2 ** 31, 2 ** 53]
 const sigArb = v(fc.constantFrom(...SIGNALS).map(lit), 1, 3)
-const waitOpts = options({ timeoutMs, signal })
-const handleSteps = steps(
-  step('isAlive'),
-  step('signal', one(sigArb)),
-  step('terminate'),
-  step('kill'),
-  step('waitForExit', fc.oneof(fc.constant([]), one(waitOpts))),
-  step('close'),
-  step('dispose'),
+const waitOpts = options({ timeoutMs: timeoutEdge, signal })
+const handleSteps = fc.array(
+  fc.oneof(
+    { weight: 2, arbitrary: step('isAlive') },
+    { weight: 2, arbitrary: step('signal', one(sigArb)) },
+    { weight: 1, arbitrary: step('terminate') },
+    { weight: 1, arbitrary: step('kill') },
+    { weight: 5, arbitrary: step('waitForExit', fc.oneof({ weight: 1, arbitrary: fc.constant([]) }, { weight: 6, arbitrary: one(waitOpts) })) },
+    { weight: 1, arbitrary: step('close') },
+    { weight: 1, arbitrary: step('dispose') },
+  ),
+  { maxLength: 5 },
 )
 const pidfileStateSteps = steps(step('openHandle', fc.constant([]), handleSteps), step('handle', fc.constant([]), handleSteps))
 
@@ -309,7 +315,7 @@ const registrySteps = fc.array(
     { weight: 1, arbitrary: step('close') },
     { weight: 1, arbitrary: step('dispose') },
   ),
-  { maxLength: 6 },
+  { maxLength: 8 },
 )
 
 // ---------------------------------------------------------------------------------------------
@@ -317,13 +323,12 @@ const registrySteps = fc.array(
 
 const lockOpts = options({ shared: bool, mode, createDirs: bool, timeoutMs })
 const lockAsyncOpts = options({ shared: bool, mode, createDirs: bool, timeoutMs, signal })
-const openOpts = options({ mode, createDirs: bool })
 const pidfileOpts = options({ mode, createDirs: bool })
 const pidfileWaitOpts = options({ mode, createDirs: bool, timeoutMs, signal })
 const readOpts = options({ handle: bool })
 const identityOpts = options({ exeSha256: v(fc.constantFrom(lit(true), lit(false)), 1, 2) })
 const tgSignal = v(fc.constantFrom('SIGTERM', 'SIGKILL', 'SIGINT', 'SIGCONT', 'SIGCHLD', 'SIGSTOP', 'SIGFOO', 'TERM', '').map(lit), 1, 4)
-const tgOpts = options({ timeoutMs, signal: tgSignal })
+const tgOpts = options({ timeoutMs: timeoutEdge, signal: tgSignal })
 const tgTarget = fc.oneof(
   { weight: 6, arbitrary: proc(SIGNALLABLE, ['pid', 'handle', ...IDENTITY_AS]) },
   { weight: 2, arbitrary: pidSafeHostile },
@@ -334,7 +339,7 @@ const API = {
   tryLock: [6, fc.tuple(pathArb, lockOpts), lockSteps],
   lockSync: [4, fc.tuple(pathArb, lockOpts), lockSteps],
   lock: [5, fc.tuple(pathArb, lockAsyncOpts), lockSteps],
-  openLockFile: [5, fc.tuple(pathArb, openOpts), lockFileSteps],
+  openLockFile: [5, fc.tuple(pathArb, options({ mode, createDirs: bool }, { hostileWeight: 1 })), lockFileSteps],
   claimPidfile: [4, fc.tuple(pathArb, pidfileOpts), pidfileSteps],
   claimPidfileWhenFree: [4, fc.tuple(pathArb, pidfileWaitOpts), pidfileSteps],
   readPidfile: [6, fc.tuple(pathArb, readOpts), pidfileStateSteps],
@@ -347,7 +352,7 @@ const API = {
   verifyProcess: [3, fc.tuple(fc.oneof({ weight: 4, arbitrary: proc(PROC_KINDS, IDENTITY_AS) }, { weight: 1, arbitrary: hostile })), handleSteps],
   'ProcessHandle.open': [4, fc.tuple(fc.oneof({ weight: 4, arbitrary: anyProcTarget }, { weight: 1, arbitrary: pidNarrow })), handleSteps],
   terminateGracefully: [3, fc.tuple(tgTarget, tgOpts)],
-  'ScopeRegistry.open': [7, fc.tuple(registryPath, options({ timeoutMs })), registrySteps],
+  'ScopeRegistry.open': [7, fc.tuple(registryPath, options({ timeoutMs }, { hostileWeight: 1 })), registrySteps],
   'ScopeRegistry.repair': [2, fc.tuple(registryPath)],
   rulesOverlap: [2, fc.tuple(rule, rule)],
   coversFully: [2, fc.tuple(rule, rule)],
