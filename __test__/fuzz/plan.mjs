@@ -267,6 +267,8 @@ const lockFileSteps = fc.array(fc.oneof(
 ), { maxLength: 6 })
 const pidfileSteps = steps(step('release'), step('release', one(hostile)), step('dispose'))
 
+/** Signals that stop a process (it then never exits by itself). */
+const STOP_SIGNALS = new Set(['SIGSTOP', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 19, 20, 21, 22])
 const SIGNALS = ['SIGTERM', 'SIGKILL', 'SIGSTOP', 'SIGCONT', 'SIGHUP', 'SIGUSR1', 'SIGCHLD', 'TERM', 'sigterm', ' SIGTERM ', 'SIGFOO', '', '9', 0, 9, 15, 19, 18, 64, 65, -1, 1.5, NaN, Infinity, 2 ** 31, 2 ** 53]
 const sigArb = v(fc.constantFrom(...SIGNALS).map(lit), 1, 3)
 const waitOpts = options({ timeoutMs: timeoutEdge, signal })
@@ -502,6 +504,21 @@ function tame(call) {
     }
   }
   if (['verifyProcess', 'ProcessHandle.open', 'readPidfile', 'new ProcessHandle', 'ProcessHandle.fromNative'].includes(api)) tameHandle(call.steps)
+  // A child that "exits by itself" cannot once stopped: never send it a stop signal (a wait on
+  // it would then rightly last as long as its bound, which may be unbounded).
+  if (target === 'dying') {
+    const unstop = (x) => (isLit(x) && STOP_SIGNALS.has(x.v) ? lit('SIGCONT') : x)
+    const walk = (st) => {
+      for (const s of st ?? []) {
+        if (s.m === 'signal' && s.args) s.args = s.args.map(unstop)
+        walk(s.steps)
+      }
+    }
+    walk(call.steps)
+    if (api === 'terminateGracefully' && a[1] && a[1].$ === 'obj' && a[1].fields && a[1].fields.signal !== undefined) {
+      a[1] = { ...a[1], fields: { ...a[1].fields, signal: unstop(a[1].fields.signal) } }
+    }
+  }
   // terminateGracefully: a live target gets a polite signal that kills it, or a small timeoutMs.
   if (api === 'terminateGracefully' && target !== 'dying') {
     const o = a[1]
