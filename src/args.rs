@@ -161,7 +161,6 @@ impl<'e> Opts<'e> {
     }
 
     /// No options object at all.
-    #[allow(dead_code)] // for bindings that take an optional options object
     pub(crate) fn none() -> Self {
         Opts {
             obj: None,
@@ -231,16 +230,6 @@ impl<'e> Opts<'e> {
         }
     }
 
-    #[allow(dead_code)] // for bindings that take an optional options object
-    pub(crate) fn string(&self, env: &Env, key: &str) -> Result<Option<String>> {
-        match self.get(key)? {
-            None => Ok(None),
-            // SAFETY: the type was checked.
-            Some((v, ValueType::String)) => Ok(Some(unsafe { v.cast::<String>() }?)),
-            Some((_, t)) => Err(self.wrong(env, key, "a string", t)),
-        }
-    }
-
     /// `timeoutMs` (or another timeout option) through the one conversion; `what` names the
     /// wait in the message ("the lock on /x").
     pub(crate) fn timeout(&self, env: &Env, key: &str, what: &str) -> Result<Option<Duration>> {
@@ -272,13 +261,11 @@ impl<'e> Opts<'e> {
 }
 
 /// A bare `timeoutMs` number through the one conversion.
-#[allow(dead_code)] // for bindings that take a bare timeout number
 pub(crate) fn timeout(env: &Env, ms: f64, what: &str) -> Result<Duration> {
     sole_error::timeout::from_ms(ms, what).map_err(|e| js_error(env, e))
 }
 
 /// An optional argument that is not an options object: `undefined`/`null` → `None`.
-#[allow(dead_code)] // for bindings with optional plain arguments
 pub(crate) fn present<'e>(v: Option<Unknown<'e>>) -> Result<Option<(Unknown<'e>, ValueType)>> {
     match v {
         None => Ok(None),
@@ -286,17 +273,6 @@ pub(crate) fn present<'e>(v: Option<Unknown<'e>>) -> Result<Option<(Unknown<'e>,
             ValueType::Undefined | ValueType::Null => Ok(None),
             t => Ok(Some((v, t))),
         },
-    }
-}
-
-/// An optional number argument (`undefined`/`null`: `None`).
-#[allow(dead_code)] // for bindings with optional plain arguments
-pub(crate) fn opt_number(env: &Env, v: Option<Unknown>, argument: &str) -> Result<Option<f64>> {
-    match present(v)? {
-        None => Ok(None),
-        // SAFETY: the type was checked.
-        Some((v, ValueType::Number)) => Ok(Some(unsafe { v.cast::<f64>() }?)),
-        Some((_, t)) => Err(wrong_type(env, argument, "a number", t, "")),
     }
 }
 
