@@ -6,17 +6,11 @@
 // process or fire early. Also: LockFile.close() with a lock out, and worker teardown.
 import test, { type ExecutionContext } from 'ava'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { Worker } from 'node:worker_threads'
 
 import * as sole from '../lib/index.js'
-
-function tmp(t: ExecutionContext): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-args-'))
-  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }))
-  return d
-}
+import { tmpdir } from './helpers/index.js'
 
 type Err = Error & { code?: string; argument?: string; path?: string; pid?: number }
 
@@ -59,7 +53,7 @@ test('a path that is not a string is EINVAL naming it, for every call that takes
 })
 
 test('options of the wrong type are EINVAL naming the option and the path; null/undefined mean the defaults', async (t) => {
-  const d = tmp(t)
+  const d = tmpdir(t)
   const p = path.join(d, 'o.lock')
   const bad: [object | unknown, string][] = [
     [{ shared: 'yes' }, 'shared'],
@@ -103,7 +97,7 @@ test('options of the wrong type are EINVAL naming the option and the path; null/
 })
 
 test("a getter's own exception passes through unchanged", async (t) => {
-  const d = tmp(t)
+  const d = tmpdir(t)
   const p = path.join(d, 'g.lock')
   const sentinel = new Error('mine')
   const hostile = new Proxy({}, {
@@ -140,7 +134,7 @@ test('pidAlive: a value that is not an integer is EINVALIDPID, never a napi erro
 })
 
 test('timeoutMs: NaN, ±Infinity, negatives and 1e300 are EINVAL, checked before any wait; the process survives', async (t) => {
-  const d = tmp(t)
+  const d = tmpdir(t)
   const p = path.join(d, 'held.lock')
   using held = sole.openLockFile(p)
   held.tryLock()
@@ -167,7 +161,7 @@ async function stillPending(p: Promise<unknown>, ms: number): Promise<boolean> {
 }
 
 test('timeoutMs 2^31 and Number.MAX_SAFE_INTEGER wait (no early ETIMEDOUT); the signal still ends them', async (t) => {
-  const d = tmp(t)
+  const d = tmpdir(t)
   const p = path.join(d, 'held.lock')
   using held = sole.openLockFile(p)
   held.tryLock()
@@ -191,7 +185,7 @@ test('timeoutMs 2^31 and Number.MAX_SAFE_INTEGER wait (no early ETIMEDOUT); the 
 })
 
 test('LockFile.close() ends the lock however it was taken, and a pending lock() on it rejects with EBADF', async (t) => {
-  const d = tmp(t)
+  const d = tmpdir(t)
   const p = path.join(d, 'c.lock')
   // Fast path.
   const a = sole.openLockFile(p)
@@ -246,7 +240,7 @@ async function until(what: string, cond: () => boolean): Promise<void> {
 }
 
 test.serial('a worker terminated while its lock() and claimPidfileWhenFree() wait leaves no thread and no descriptor', async (t) => {
-  const d = tmp(t)
+  const d = tmpdir(t)
   const p = path.join(d, 'w.lock')
   const pid = path.join(d, 'w.pid')
   using held = sole.openLockFile(p)
@@ -269,7 +263,8 @@ test.serial('a worker terminated while its lock() and claimPidfileWhenFree() wai
   await w.terminate()
   await until('the waiting threads end', () => waiters() === before.waiters)
   await until('their descriptors close', () => fds() <= before.fds)
-  t.pass()
+  t.is(waiters(), before.waiters)
+  t.true(fds() <= before.fds)
 })
 
 test('classes exported for instanceof cannot be constructed by hand: EINVAL naming the factory', (t) => {
@@ -277,7 +272,7 @@ test('classes exported for instanceof cannot be constructed by hand: EINVAL nami
   t.regex(e1.message, /claimPidfile/)
   const e2 = invalid(t, () => new (sole.LockFile as unknown as new (x: unknown) => unknown)(5), 'constructor', 'new LockFile(5)')
   t.regex(e2.message, /openLockFile/)
-  const d = tmp(t)
+  const d = tmpdir(t)
   using p = sole.claimPidfile(path.join(d, 'i.pid'))
   t.true(p instanceof sole.Pidfile)
   t.false({} instanceof sole.Pidfile)

@@ -10,15 +10,9 @@ import path from 'node:path'
 
 import * as sole from '../lib/index.js'
 import { startAgent } from './fixtures/agent-client.mjs'
+import { isRoot, rejected, thrown, tmpdir } from './helpers/index.js'
 
-const isRoot = process.getuid?.() === 0
 const NOBODY = 65534
-
-function tmpdir(t: ExecutionContext): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-err-'))
-  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }))
-  return d
-}
 
 /** What a row produced: the error (thrown here, or described by a child process). */
 interface Got {
@@ -35,24 +29,6 @@ interface Row {
   code: string
   what: string
   make: (t: ExecutionContext, dir: string) => Promise<Got> | Got
-}
-
-function thrown(f: () => unknown): unknown {
-  try {
-    f()
-  } catch (e) {
-    return e
-  }
-  return undefined
-}
-
-async function rejected(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p
-  } catch (e) {
-    return e
-  }
-  return undefined
 }
 
 /** Provoke `op` as an unprivileged user in a child process; returns the described error. */

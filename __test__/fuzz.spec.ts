@@ -97,7 +97,7 @@ test('API fuzz: no crash, no hang, only documented errors, for every export and 
   if (failures.length === 0) {
     // Stopped at the time budget only on a very slow machine (hangs are failures): said above.
     if (!stats.truncated) t.is(stats.executed, stats.calls, 'every generated call ran')
-    else t.pass()
+    else t.true(stats.executed > 0, 'calls ran before the time budget ended the run')
     return
   }
   const groups = group(failures)

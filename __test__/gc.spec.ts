@@ -5,21 +5,15 @@
 import test from 'ava'
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 import * as sole from '../lib/index.js'
 import { firstLine } from './fixtures/children.mjs'
+import { tmpdir } from './helpers/index.js'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const child = path.join(here, 'fixtures', 'gc-child.mjs')
-
-function tmp(t: { teardown(fn: () => void): void }): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-gc-'))
-  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }))
-  return d
-}
 
 type Report = { pid: number; warnings: { name: string; code?: string; message: string }[] }
 
@@ -32,7 +26,7 @@ async function collectIn(t: { teardown(fn: () => void): void }, kind: string, p:
 
 for (const kind of ['pidfile', 'daemon'] as const) {
   test(`a ${kind} claim whose object is garbage-collected lasts until process exit`, async (t) => {
-    const p = path.join(tmp(t), `${kind}.pid`)
+    const p = path.join(tmpdir(t), `${kind}.pid`)
     const { c, report } = await collectIn(t, kind, p)
     t.deepEqual(report.warnings, [], 'a claim is not released, so nothing to warn about')
     const s = sole.readPidfile(p)
@@ -51,7 +45,7 @@ for (const kind of ['pidfile', 'daemon'] as const) {
 }
 
 test('a Lock that is garbage-collected is released with a SOLE_LOCK_GC warning naming the path', async (t) => {
-  const p = path.join(tmp(t), 'x.lock')
+  const p = path.join(tmpdir(t), 'x.lock')
   const { report } = await collectIn(t, 'lock', p)
   const w = report.warnings.find((x) => x.code === 'SOLE_LOCK_GC')
   t.truthy(w, JSON.stringify(report.warnings))
@@ -62,7 +56,7 @@ test('a Lock that is garbage-collected is released with a SOLE_LOCK_GC warning n
 })
 
 test('a LockFile collected while a lock is out releases it with a warning; an idle one stays silent', async (t) => {
-  const d = tmp(t)
+  const d = tmpdir(t)
   const held = path.join(d, 'held.lock')
   const { report } = await collectIn(t, 'lockfile-held', held)
   const w = report.warnings.find((x) => x.code === 'SOLE_LOCK_GC')

@@ -4,17 +4,11 @@
 import test, { type ExecutionContext } from 'ava'
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 
 import * as sole from '../lib/index.js'
 import { startAgent } from './fixtures/agent-client.mjs'
-
-function tmpdir(t: ExecutionContext): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-lock-'))
-  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }))
-  return d
-}
+import { tmpdir } from './helpers/index.js'
 
 /** Keep track of whether a promise has settled, without awaiting it. */
 function track<T>(p: Promise<T>): { settled: boolean } {

@@ -11,12 +11,7 @@ import path from 'node:path'
 import * as sole from '../lib/index.js'
 import { startAgent } from './fixtures/agent-client.mjs'
 import { firstLine, procState, startZombie } from './fixtures/children.mjs'
-
-function tmpdir(t: ExecutionContext): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-pid-'))
-  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }))
-  return d
-}
+import { deadPid, isRoot, tmpdir } from './helpers/index.js'
 
 function claim(t: ExecutionContext, p: string, opts?: sole.PidfileOptions): sole.Pidfile {
   const g = sole.claimPidfile(p, opts)
@@ -32,10 +27,6 @@ function snapshot(p: string): { sha256: string; size: number; mtimeNs: bigint; i
 }
 
 /** A pid no process has: a reaped child's. */
-function deadPid(): number {
-  return spawnSync('true').pid!
-}
-
 /**
  * The part of a readPidfile answer these tests compare: held → pid, free → stalePid. (Identity,
  * `locked` and stale reasons are covered in procid.spec.ts.)
@@ -314,7 +305,6 @@ test('readPidfile never modifies the file (content and mtime), whatever it conta
 test('readPidfile of a pidfile the reader may not read still names the holder (from the kernel)', async (t) => {
   // A root-owned 0600 pidfile read by a monitoring user: the content is unreadable, the
   // holder is not. When we are root, the reader runs as uid 65534 (root bypasses modes).
-  const isRoot = process.getuid?.() === 0
   const dir = tmpdir(t)
   const p = path.join(dir, 'daemon.pid')
   const g = claim(t, p)

@@ -5,34 +5,17 @@
 // processes. Every error must be an `Error` with a documented `code` (never one of napi's own
 // conversion errors such as `NumberExpected`), `err.argument` naming the argument for `EINVAL`.
 import test, { type ExecutionContext } from 'ava'
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import { inspect } from 'node:util'
 
 import * as sole from '../lib/index.js'
 import { firstLine, procState, startZombie } from './fixtures/children.mjs'
+import { deadPid, rejected, thrown } from './helpers/index.js'
 
 /** Codes the README documents for the procid API. */
 const DOCUMENTED = new Set(['EINVAL', 'EINVALIDPID', 'ENOTFOUND', 'EBADF', 'ETIMEDOUT', 'EBOOTID', 'ESTARTTIME', 'EEXEPATH', 'EEXEHASH', 'EPERM', 'EINTERNAL', 'ABORT_ERR'])
-
-function thrown(f: () => unknown): unknown {
-  try {
-    f()
-  } catch (e) {
-    return e
-  }
-  return undefined
-}
-
-async function rejected(f: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await f()
-  } catch (e) {
-    return e
-  }
-  return undefined
-}
 
 /**
  * `err` is a documented sole error with `code` (and `argument` for EINVAL), never napi's own
@@ -92,8 +75,6 @@ async function child(t: ExecutionContext): Promise<ChildProcess & { pid: number;
 }
 
 /** A pid no process has: a reaped child's. */
-const deadPid = (): number => spawnSync('true').pid!
-
 /**
  * A child that becomes a zombie when told to (`go()`), so a handle can be opened on it while it
  * is alive: sh starts a background child that waits for a line on fd 4, then execs `sleep`,
@@ -350,7 +331,7 @@ test('waitForExit: null/undefined options and fields mean the defaults; 0 and -0
   const waits = [h.waitForExit(), h.waitForExit(undefined), h.waitForExit(null as unknown as undefined), h.waitForExit({}), h.waitForExit({ timeoutMs: undefined, signal: undefined }), h.waitForExit({ timeoutMs: null, signal: null } as unknown as sole.WaitForExitOptions)]
   c.stdin!.write('x')
   await Promise.all(waits)
-  t.pass()
+  t.false(h.isAlive(), 'every form of default options waited for the real exit')
 })
 
 test('waitForExit: 2^31 and 2^53-1 ms wait that long (still pending), and resolve when the process exits', async (t) => {
@@ -400,7 +381,7 @@ test('waitForExit: an aborted signal rejects AbortError without waiting; dead an
   await z.go()
   await pending
   await hz.waitForExit()
-  t.pass()
+  t.false(hz.isAlive(), 'the waits resolved on the zombie, which is dead')
 })
 
 // ---------------------------------------------------------------------------------------------

@@ -16,24 +16,7 @@ import { Worker } from 'node:worker_threads'
 import * as sole from '../lib/index.js'
 import { startAgent } from './fixtures/agent-client.mjs'
 import { firstLine, procState, startZombie } from './fixtures/children.mjs'
-
-const code = (fn: () => unknown): string | undefined => {
-  try {
-    fn()
-  } catch (e) {
-    return (e as sole.SoleError).code
-  }
-  return undefined
-}
-
-function tmpdir(t: ExecutionContext): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-procid-'))
-  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }))
-  return d
-}
-
-/** A pid no process has: a reaped child's. */
-const deadPid = (): number => spawnSync('true').pid!
+import { codeOf, deadPid, rootTest, tmpdir } from './helpers/index.js'
 
 /**
  * A node child that prints "ready" once its handlers are installed. `ignoreTerm`: it survives
@@ -79,8 +62,8 @@ test('isAlive: a zombie is not alive (kill(pid, 0) says it is)', async (t) => {
   t.is(procState(zombie), 'Z')
   t.notThrows(() => process.kill(zombie, 0), 'the kernel still answers kill(0) for a zombie')
   t.false(sole.isAlive(zombie))
-  t.is(code(() => sole.processIdentity(zombie)), 'ENOTFOUND')
-  t.is(code(() => sole.ProcessHandle.open(zombie)), 'ENOTFOUND')
+  t.is(codeOf(() => sole.processIdentity(zombie)), 'ENOTFOUND')
+  t.is(codeOf(() => sole.ProcessHandle.open(zombie)), 'ENOTFOUND')
 })
 
 test('isAlive: 0, negatives, 2^31 and above, NaN and fractions are never alive; non-numbers are EINVALIDPID', (t) => {
@@ -88,12 +71,12 @@ test('isAlive: 0, negatives, 2^31 and above, NaN and fractions are never alive; 
     t.false(sole.isAlive(v), String(v))
   }
   for (const v of [String(process.pid), null, undefined, {}, BigInt(process.pid)]) {
-    t.is(code(() => sole.isAlive(v as number)), 'EINVALIDPID', String(v))
+    t.is(codeOf(() => sole.isAlive(v as number)), 'EINVALIDPID', String(v))
   }
 })
 
-test('another user sees this process as alive (EPERM), identified, verifiable, but not signallable', async (t) => {
-  if (process.geteuid!() !== 0) return t.pass('needs root to start an agent as uid 65534')
+// Needs root to start an agent as uid 65534.
+rootTest('another user sees this process as alive (EPERM), identified, verifiable, but not signallable', async (t) => {
   const agent = await startAgent(t, { uid: 65534, gid: 65534 })
   const r = await agent.call('procid', { pid: process.pid })
   t.true(r.ok, JSON.stringify(r))
@@ -156,11 +139,11 @@ test('processIdentity: a reaped child is ENOTFOUND; bad pids are EINVALIDPID', (
   t.is(e.pid, pid)
   t.regex(e.message, new RegExp(`${pid}`))
   for (const v of BAD_PIDS) {
-    t.is(code(() => sole.processIdentity(v as number)), 'EINVALIDPID', String(v))
-    t.is(code(() => sole.ProcessHandle.open(v as number)), 'EINVALIDPID', String(v))
-    t.is(code(() => sole.verifyProcess({ pid: v as number })), 'EINVALIDPID', String(v))
+    t.is(codeOf(() => sole.processIdentity(v as number)), 'EINVALIDPID', String(v))
+    t.is(codeOf(() => sole.ProcessHandle.open(v as number)), 'EINVALIDPID', String(v))
+    t.is(codeOf(() => sole.verifyProcess({ pid: v as number })), 'EINVALIDPID', String(v))
   }
-  t.is(code(() => sole.verifyProcess(null as unknown as sole.ExpectedIdentity)), 'EINVALIDPID')
+  t.is(codeOf(() => sole.verifyProcess(null as unknown as sole.ExpectedIdentity)), 'EINVALIDPID')
   // Fields of the wrong type, and a hash that is not one, are EINVAL (a bad argument), never a
   // mismatch code and never napi's conversion error.
   const me = process.pid
@@ -170,8 +153,8 @@ test('processIdentity: a reaped child is ENOTFOUND; bad pids are EINVALIDPID', (
     t.is(e.pid, me)
   }
   const h = sole.ProcessHandle.open(me)
-  t.is(code(() => h.signal({} as unknown as NodeJS.Signals)), 'EINVAL')
-  t.is(code(() => h.signal('SIGNOPE' as NodeJS.Signals)), 'EINVAL')
+  t.is(codeOf(() => h.signal({} as unknown as NodeJS.Signals)), 'EINVAL')
+  t.is(codeOf(() => h.signal('SIGNOPE' as NodeJS.Signals)), 'EINVAL')
   h.close()
 })
 
@@ -199,7 +182,7 @@ test('verifyProcess: a live identity verifies; each wrong field has its own code
     t.regex(e.message, /does not match the recorded identity/)
   }
   // Boot id is checked before start time: a record from another boot says so.
-  t.is(code(() => sole.verifyProcess({ pid: c.pid, startTime: 1, bootId: 'ffffffff-ffff-ffff-ffff-ffffffffffff' })), 'EBOOTID')
+  t.is(codeOf(() => sole.verifyProcess({ pid: c.pid, startTime: 1, bootId: 'ffffffff-ffff-ffff-ffff-ffffffffffff' })), 'EBOOTID')
   // Only the given fields are checked; the exe path is compared after canonicalisation.
   t.notThrows(() => sole.verifyProcess({ pid: c.pid }).close())
   const link = path.join(tmpdir(t), 'node-link')
@@ -223,9 +206,9 @@ test('verifyProcess: identities of reaped children never verify against whatever
   t.teardown(() => live.forEach((c) => c.kill('SIGKILL')))
   await Promise.all(live.map((c) => new Promise((r) => c.once('spawn', r))))
   for (const id of ids) {
-    const got = code(() => sole.verifyProcess(id as sole.ExpectedIdentity))
+    const got = codeOf(() => sole.verifyProcess(id as sole.ExpectedIdentity))
     t.true(got === 'ENOTFOUND' || got === 'ESTARTTIME', `${id.pid}: ${got}`)
-    t.true(['ENOTFOUND', 'ESTARTTIME'].includes(code(() => sole.ProcessHandle.open(id as sole.ExpectedIdentity))!))
+    t.true(['ENOTFOUND', 'ESTARTTIME'].includes(codeOf(() => sole.ProcessHandle.open(id as sole.ExpectedIdentity))!))
   }
 })
 
@@ -237,9 +220,9 @@ test('verifyProcess: pid reuse without waiting for the kernel: right pid, wrong 
   const ib = sole.processIdentity(b.pid)
   t.not(ia.startTime === ib.startTime && ia.pid === ib.pid, true)
   const forged = { pid: b.pid, startTime: ia.startTime === ib.startTime ? ia.startTime + 1 : ia.startTime, bootId: ia.bootId }
-  t.is(code(() => sole.verifyProcess(forged)), 'ESTARTTIME')
-  t.is(code(() => sole.ProcessHandle.open(forged)), 'ESTARTTIME')
-  t.is(code(() => sole.verifyProcess({ ...ib, bootId: '11111111-2222-3333-4444-555555555555' } as sole.ExpectedIdentity)), 'EBOOTID')
+  t.is(codeOf(() => sole.verifyProcess(forged)), 'ESTARTTIME')
+  t.is(codeOf(() => sole.ProcessHandle.open(forged)), 'ESTARTTIME')
+  t.is(codeOf(() => sole.verifyProcess({ ...ib, bootId: '11111111-2222-3333-4444-555555555555' } as sole.ExpectedIdentity)), 'EBOOTID')
   // terminateGracefully with the forged identity signals nobody.
   await t.throwsAsync(sole.terminateGracefully(forged, { timeoutMs: 100 }), { code: 'ESTARTTIME' })
   t.true(sole.isAlive(b.pid))
@@ -265,9 +248,9 @@ test('ProcessHandle: signals reach the process through the pidfd; after exit the
     t.is(e.code, 'ENOTFOUND')
     t.is(e.pid, c.pid)
   }
-  t.is(code(() => h.signal('SIGNOPE' as NodeJS.Signals)), 'EINVAL')
+  t.is(codeOf(() => h.signal('SIGNOPE' as NodeJS.Signals)), 'EINVAL')
   h.close()
-  t.is(code(() => h.signal(0)), 'EBADF')
+  t.is(codeOf(() => h.signal(0)), 'EBADF')
   t.true(h.closed)
 })
 
@@ -444,15 +427,24 @@ test.serial('a ProcessHandle collected by GC does not end a wait still pending o
 test('ProcessHandle.waitForExit never holds a libuv threadpool thread', async (t) => {
   const kids = await Promise.all(Array.from({ length: 8 }, () => child(t)))
   const handles = kids.map((k) => sole.ProcessHandle.open(k.pid))
-  const waits = handles.map((h) => h.waitForExit())
-  // With 8 waits pending, fs and crypto (both on the 4-thread pool) still complete.
-  await fs.promises.readFile(new URL(import.meta.url))
-  await new Promise<void>((resolve, reject) => {
-    import('node:crypto').then((c) => c.pbkdf2('x', 'y', 1, 32, 'sha256', (err) => (err ? reject(err) : resolve())))
-  })
-  t.pass()
+  let settled = 0
+  const waits = handles.map((h) => h.waitForExit().finally(() => settled++))
+  // With 8 waits pending, fs and crypto (both on the 4-thread pool) still complete: 4 of them
+  // each (more than the pool has threads), within a bound far above their cost. A starved pool
+  // gives 'starved'; the bound is a verdict, not a synchronisation.
+  const { pbkdf2 } = await import('node:crypto')
+  const work = Promise.all([
+    ...Array.from({ length: 4 }, () => fs.promises.readFile(new URL(import.meta.url))),
+    ...Array.from({ length: 4 }, () => new Promise<void>((resolve, reject) => pbkdf2('x', 'y', 1, 32, 'sha256', (err) => (err ? reject(err) : resolve())))),
+  ]).then(() => 'done')
+  let timer: NodeJS.Timeout | undefined
+  const starved = new Promise<string>((r) => (timer = setTimeout(() => r('starved'), 20_000)))
+  t.is(await Promise.race([work, starved]), 'done')
+  clearTimeout(timer)
+  t.is(settled, 0, 'the waits are still pending')
   for (const h of handles) h.kill()
   await Promise.all(waits)
+  t.is(settled, handles.length)
   handles.forEach((h) => h.close())
 })
 
@@ -506,11 +498,11 @@ test('readPidfile: held gives the holder identity and a handle that reaches the 
   t.is(h.startTime, s.identity!.startTime)
   await agent.kill('SIGKILL')
   await h.waitForExit({ timeoutMs: 10_000 })
-  t.is(code(() => h.terminate()), 'ENOTFOUND')
+  t.is(codeOf(() => h.terminate()), 'ENOTFOUND')
   h.close()
   // The holder is gone: the handle factory from the old answer refuses rather than reaching
   // whatever has the pid now.
-  t.true(['ENOTFOUND', 'ESTARTTIME'].includes(code(() => s.openHandle())!))
+  t.true(['ENOTFOUND', 'ESTARTTIME'].includes(codeOf(() => s.openHandle())!))
   const after = sole.readPidfile(p)
   t.deepEqual(after, { state: 'free', stalePid: agent.pid, reason: 'exited' })
 })
@@ -531,7 +523,7 @@ test('readPidfile({ handle: true }): a handle opened while the claim was confirm
   h.kill()
   await h.waitForExit({ timeoutMs: 10_000 })
   t.deepEqual(sole.readPidfile(p, { handle: true }), { state: 'free', stalePid: agent.pid, reason: 'exited' })
-  t.is(code(() => h.terminate()), 'ENOTFOUND')
+  t.is(codeOf(() => h.terminate()), 'ENOTFOUND')
 })
 
 test('readPidfile: a sole pidfile whose pid now names a live unrelated process is free, never held', async (t) => {

@@ -6,26 +6,20 @@
 // exception (a throwing getter, Proxy trap or `toJSON`) comes out as the very same object.
 import test, { type ExecutionContext } from 'ava'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 
-import { ScopeRegistry, rulesOverlap, coversFully, type ScopeRule, type SoleError } from '../lib/index.js'
+import { ScopeRegistry, rulesOverlap, coversFully, type SoleError } from '../lib/index.js'
+import { tmpdir, w } from './helpers/index.js'
 
 type Err = SoleError & { argument?: string }
 
-function tmp(t: ExecutionContext): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-scope-args-'))
-  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }))
-  return d
-}
-const w = (target: string, recursive = true): ScopeRule => ({ target, permission: 'write', recursive })
 /** Every file in `dir` with its bytes, to prove a refusal wrote nothing. */
 function snapshot(dir: string): string {
   return JSON.stringify(fs.readdirSync(dir).sort().map((n) => [n, fs.readFileSync(path.join(dir, n)).toString('base64')]))
 }
 /** A registry with a parent 'a' (/src, session 's') and a reserved child 'kid' (/src/kid). */
 function seeded(t: ExecutionContext): { dir: string; reg: ScopeRegistry } {
-  const dir = tmp(t)
+  const dir = tmpdir(t)
   const reg = ScopeRegistry.open(path.join(dir, 'scope.json'))
   reg.register({ name: 'a', scopes: [w('/src')], sessionId: 's' })
   reg.delegate('a', { name: 'kid', scopes: [w('/src/kid')] })
@@ -129,7 +123,7 @@ function each(t: ExecutionContext, method: string, cases: Array<[string, () => u
 }
 
 test('ScopeRegistry.open(path, opts): every wrong path and option is EINVAL naming it; null/undefined are the defaults', (t) => {
-  const dir = tmp(t)
+  const dir = tmpdir(t)
   const file = path.join(dir, 'scope.json')
   const open = ScopeRegistry.open as (...a: unknown[]) => ScopeRegistry
   for (const v of [...notString, '', 'a\0b', '/' + HUGE]) refused(t, `path ${show(v)}`, () => open(v), 'EINVAL', 'path')

@@ -6,12 +6,12 @@ import test, { type ExecutionContext } from 'ava'
 import fc from 'fast-check'
 import { fork, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-import { ScopeRegistry, type ScopeRule } from '../lib/index.js'
+import { ScopeRegistry } from '../lib/index.js'
 import { violation, type MAlloc } from './scope/model.js'
+import { tmpdir, w } from './helpers/index.js'
 
 const WORKER = fileURLToPath(new URL('./scope/worker.mjs', import.meta.url))
 
@@ -43,16 +43,10 @@ async function start(t: ExecutionContext, file: string, mode = 'serve', tag = ''
   return { child, pid, exited, call }
 }
 
-function tmp(t: ExecutionContext): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-scope-procs-'))
-  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }))
-  return d
-}
 const raw = (file: string): MAlloc[] => (fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as { allocations: MAlloc[] }).allocations : [])
-const w = (target: string): ScopeRule => ({ target, permission: 'write', recursive: true })
 
 test('concurrent workers with SIGKILLs: file parses, invariant holds, the dead are reclaimed by the next operation', async (t) => {
-  const file = path.join(tmp(t), 'scope.json')
+  const file = path.join(tmpdir(t), 'scope.json')
   ScopeRegistry.open(file)
   const N = 4
   const targets = ['/t', '/t/a', '/t/a/x', '/t/b', '/t/b/y', '/u', '/u/c']
@@ -97,7 +91,7 @@ test('concurrent workers with SIGKILLs: file parses, invariant holds, the dead a
 test('crash injection: SIGKILL in a tight save loop; the file always parses to a table some completed operation produced', async (t) => {
   const total = Number(process.env.SCOPE_CRASH_KILLS ?? 1000)
   const parallel = 3
-  const file = path.join(tmp(t), 'scope.json')
+  const file = path.join(tmpdir(t), 'scope.json')
   const reg = ScopeRegistry.open(file)
   // Ballast owned by this (live) process: a larger file makes a torn write likelier.
   for (let i = 0; i < 200; i++) reg.register({ name: `ballast-${i}`, scopes: [w(`/ballast/${i}`)], sessionId: `b${i}` })

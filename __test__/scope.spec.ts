@@ -9,18 +9,13 @@ import { fileURLToPath } from 'node:url'
 
 import { ScopeRegistry, rulesOverlap, coversFully, type ScopeRule, type SoleError } from '../lib/index.js'
 import { firstLine, startZombie } from './fixtures/children.mjs'
+import { rootTest, tmpdir, w } from './helpers/index.js'
 
 const GC_CHILD = fileURLToPath(new URL('./scope/gc-child.mjs', import.meta.url))
 
-function tmp(t: ExecutionContext): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-scope-'))
-  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }))
-  return d
-}
 function open(t: ExecutionContext): ScopeRegistry {
-  return ScopeRegistry.open(path.join(tmp(t), 'scope.json'))
+  return ScopeRegistry.open(path.join(tmpdir(t), 'scope.json'))
 }
-const w = (target: string, recursive = true): ScopeRule => ({ target, permission: 'write', recursive })
 const r = (target: string, recursive = true): ScopeRule => ({ target, permission: 'read', recursive })
 function code(t: ExecutionContext, fn: () => unknown, expected: string): SoleError {
   const e = t.throws(fn) as SoleError
@@ -168,7 +163,7 @@ test('adopt rewrites pid and session; lookupSession finds it; guards release (an
 })
 
 test('the table survives reopening; files are 0600 in a 0700 directory; version field present', (t) => {
-  const d = path.join(tmp(t), 'nested', 'dir')
+  const d = path.join(tmpdir(t), 'nested', 'dir')
   const reg = ScopeRegistry.open(path.join(d, 'scope.json'))
   reg.register({ name: 'a', socket: '/run/a.sock', scopes: [w('/src')], sessionId: 's' })
   t.is(fs.statSync(d).mode & 0o777, 0o700)
@@ -181,7 +176,7 @@ test('the table survives reopening; files are 0600 in a 0700 directory; version 
 })
 
 test('default path: $SOLE_RUNTIME_DIR/scope.json', (t) => {
-  const d = tmp(t)
+  const d = tmpdir(t)
   const prev = process.env.SOLE_RUNTIME_DIR
   process.env.SOLE_RUNTIME_DIR = d
   t.teardown(() => (prev === undefined ? delete process.env.SOLE_RUNTIME_DIR : (process.env.SOLE_RUNTIME_DIR = prev)))
@@ -189,7 +184,7 @@ test('default path: $SOLE_RUNTIME_DIR/scope.json', (t) => {
 })
 
 test('empty and absent data files are the empty table', (t) => {
-  const d = tmp(t)
+  const d = tmpdir(t)
   const p = path.join(d, 'scope.json')
   fs.writeFileSync(p, '', { mode: 0o600 })
   t.deepEqual(ScopeRegistry.open(p).list(), [])
@@ -200,7 +195,7 @@ test('empty and absent data files are the empty table', (t) => {
 // --- hostile inputs: typed error, files byte-for-byte unchanged ---
 
 function seeded(t: ExecutionContext): { dir: string; file: string; reg: ScopeRegistry } {
-  const dir = tmp(t)
+  const dir = tmpdir(t)
   const file = path.join(dir, 'scope.json')
   const reg = ScopeRegistry.open(file)
   reg.register({ name: 'a', scopes: [w('/src')], sessionId: 's' })
@@ -245,7 +240,7 @@ test('repair leaves a valid table alone', (t) => {
 
 test('symlinked data file or lock file → ESYMLINK, link and target unchanged', (t) => {
   for (const which of ['scope.json', 'scope.json.lock']) {
-    const dir = tmp(t)
+    const dir = tmpdir(t)
     const target = path.join(dir, 'precious')
     fs.writeFileSync(target, 'keep me')
     fs.symlinkSync(target, path.join(dir, which))
@@ -264,7 +259,7 @@ test('symlinked data file or lock file → ESYMLINK, link and target unchanged',
 })
 
 test('world-writable directory → EINSECURE, nothing created', (t) => {
-  const dir = tmp(t)
+  const dir = tmpdir(t)
   fs.chmodSync(dir, 0o777)
   code(t, () => ScopeRegistry.open(path.join(dir, 'scope.json')), 'EINSECURE')
   t.deepEqual(fs.readdirSync(dir), [])
@@ -279,9 +274,8 @@ test('group/world-writable data file → EINSECURE, unchanged', (t) => {
   t.is(snapshot(dir), before)
 })
 
-const isRoot = process.getuid?.() === 0
-test('files or directory owned by another user → EINSECURE, unchanged', (t) => {
-  if (!isRoot) return t.pass('needs root to chown files to another user')
+// Needs root to chown files to another user.
+rootTest('files or directory owned by another user → EINSECURE, unchanged', (t) => {
   for (const which of ['scope.json', 'scope.json.lock']) {
     const { dir, file, reg } = seeded(t)
     fs.chownSync(path.join(dir, which), 65534, 65534)
@@ -290,7 +284,7 @@ test('files or directory owned by another user → EINSECURE, unchanged', (t) =>
     code(t, () => ScopeRegistry.open(file), 'EINSECURE')
     t.is(snapshot(dir), before)
   }
-  const dir = tmp(t)
+  const dir = tmpdir(t)
   fs.chownSync(dir, 65534, 65534)
   code(t, () => ScopeRegistry.open(path.join(dir, 'scope.json')), 'EINSECURE')
   t.deepEqual(fs.readdirSync(dir), [])
@@ -311,7 +305,7 @@ test('bad arguments → EINVAL / EINVALIDPID, file unchanged', (t) => {
 })
 
 test('a process stuck holding the registry lock gives ETIMEDOUT naming it, never a frozen loop', async (t) => {
-  const file = path.join(tmp(t), 'scope.json')
+  const file = path.join(tmpdir(t), 'scope.json')
   const reg = ScopeRegistry.open(file, { timeoutMs: 100 })
   reg.register({ name: 'a', scopes: [w('/a')], sessionId: 'sa' })
   // flock(1) holds the lock file (-o: its sleep does not inherit the descriptor), as a stopped
@@ -338,9 +332,9 @@ test('a process stuck holding the registry lock gives ETIMEDOUT naming it, never
   t.deepEqual(reg.list().map((a) => a.name), ['a', 'b'])
 })
 
-test('default path under the temp dir: created 0700; a planted directory or symlink is refused', (t) => {
-  if (process.geteuid!() !== 0) return t.pass('needs root to plant a directory owned by another user')
-  const base = tmp(t)
+// Needs root to plant a directory owned by another user.
+rootTest('default path under the temp dir: created 0700; a planted directory or symlink is refused', (t) => {
+  const base = tmpdir(t)
   fs.chmodSync(base, 0o1777) // like /tmp: anyone may create entries in it
   const mine = path.join(base, `sole-${process.geteuid!()}`)
   // A fresh process with only TMPDIR pointing at `base` (no runtime dirs) opens the default.
@@ -364,17 +358,34 @@ test('default path under the temp dir: created 0700; a planted directory or syml
   t.is(fs.statSync(mine).mode & 0o777, 0o700)
 })
 
-test('a full filesystem (ENOSPC) fails the operation and loses nothing: the previous table stays', (t) => {
-  // A tiny tmpfs of our own (root only); elsewhere this guarantee rests on the temp+rename
-  // design and the crash-injection test.
+/** A tiny tmpfs of our own at a fresh mount point, or null where this process may not mount. */
+function mountTmpfs(): string | null {
   const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-scope-full-'))
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=128k,mode=0700', 'tmpfs', mnt]).status === 0
+  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=128k,mode=0700', 'tmpfs', mnt]).status === 0) return mnt
+  fs.rmSync(mnt, { recursive: true, force: true })
+  return null
+}
+// Mounting needs root (CAP_SYS_ADMIN): probed once, before the test is declared, so that where
+// it is missing the test is a real skip.
+const canMount = ((): boolean => {
+  const mnt = mountTmpfs()
+  if (mnt) {
+    spawnSync('umount', [mnt])
+    fs.rmSync(mnt, { recursive: true, force: true })
+  }
+  return mnt !== null
+})()
+const mountTest = canMount ? test : test.skip
+
+mountTest('a full filesystem (ENOSPC) fails the operation and loses nothing: the previous table stays', (t) => {
+  // Elsewhere this guarantee rests on the temp+rename design and the crash-injection test.
+  const mnt = mountTmpfs()
+  if (!mnt) return t.fail('mounting a tmpfs worked a moment ago and fails now')
   // One teardown, in order: unmount, then remove the mount point.
   t.teardown(() => {
-    if (mounted) spawnSync('umount', ['-l', mnt]) // lazy: the registries' fds close on GC
+    spawnSync('umount', ['-l', mnt]) // lazy: the registries' fds close on GC
     fs.rmSync(mnt, { recursive: true, force: true })
   })
-  if (!mounted) return t.pass('cannot mount a tmpfs here (not root)')
   const file = path.join(mnt, 'scope.json')
   const reg = ScopeRegistry.open(file)
   const pad = 'x'.repeat(200)
@@ -407,7 +418,7 @@ test('a full filesystem (ENOSPC) fails the operation and loses nothing: the prev
 // --- no claim lost to garbage collection ---
 
 test('a guard dropped without release() keeps its allocation through GC until its process exits', async (t) => {
-  const file = path.join(tmp(t), 'scope.json')
+  const file = path.join(tmpdir(t), 'scope.json')
   const reg = ScopeRegistry.open(file)
   // The child takes an installTopLevel and an adoptAllocation guard without keeping them (nor
   // the registry), and collects garbage until both guard objects are finalized.
@@ -431,7 +442,7 @@ test('a guard dropped without release() keeps its allocation through GC until it
 // --- errors that say what is wrong ---
 
 test('a directory as the data path → ENOTREG naming it, even inside a world-writable parent; nothing created', (t) => {
-  const parent = tmp(t)
+  const parent = tmpdir(t)
   fs.chmodSync(parent, 0o1777) // like /tmp: the parent alone would be EINSECURE
   const d = path.join(parent, 'registry')
   fs.mkdirSync(d, { mode: 0o700 })
@@ -445,7 +456,7 @@ test('a directory as the data path → ENOTREG naming it, even inside a world-wr
   t.deepEqual(fs.readdirSync(parent), ['registry'])
   t.deepEqual(fs.readdirSync(d), [])
   // A safe parent: the same answer.
-  const safe = path.join(tmp(t), 'reg')
+  const safe = path.join(tmpdir(t), 'reg')
   fs.mkdirSync(safe)
   t.is(code(t, () => ScopeRegistry.open(safe), 'ENOTREG').path, safe)
   code(t, () => ScopeRegistry.open('/'), 'ENOTREG')
@@ -465,14 +476,14 @@ test('a rule target with a NUL byte → EINVAL saying so, with err.argument', (t
 
 test('a group-writable directory given explicitly (or as SOLE_RUNTIME_DIR) → EINSECURE, nothing created', (t) => {
   for (const mode of [0o770, 0o775, 0o730]) {
-    const dir = tmp(t)
+    const dir = tmpdir(t)
     fs.chmodSync(dir, mode)
     const e = code(t, () => ScopeRegistry.open(path.join(dir, 'scope.json')), 'EINSECURE')
     t.is(e.path, dir)
     t.regex(e.message, /group/)
     t.deepEqual(fs.readdirSync(dir), [])
   }
-  const dir = tmp(t)
+  const dir = tmpdir(t)
   fs.chmodSync(dir, 0o770)
   const prev = process.env.SOLE_RUNTIME_DIR
   process.env.SOLE_RUNTIME_DIR = dir
