@@ -11,7 +11,7 @@ import path from 'node:path'
 import * as sole from '../lib/index.js'
 import { startAgent } from './fixtures/agent-client.mjs'
 import { firstLine, procState, startZombie } from './fixtures/children.mjs'
-import { deadPid, isRoot, tmpdir } from './helpers/index.js'
+import { deadPid, isRoot, rootTest, tmpdir } from './helpers/index.js'
 
 function claim(t: ExecutionContext, p: string, opts?: sole.PidfileOptions): sole.Pidfile {
   const g = sole.claimPidfile(p, opts)
@@ -565,10 +565,9 @@ const canUnshare = (() => {
   }
 })()
 
-const runAsRoot = process.getuid?.() === 0
 // Root (as CI runs) must be able to unshare: there the test runs or fails. Only a non-root
 // run skips it, since an unprivileged user cannot create the namespace.
-;(runAsRoot ? test : test.skip)('a holder outside the pid namespace: EUNKNOWNHOLDER on read, EHELD on claim, both saying so', (t) => {
+rootTest('a holder outside the pid namespace: EUNKNOWNHOLDER on read, EHELD on claim, both saying so', (t) => {
   t.true(canUnshare, 'unshare --pid --fork --mount-proc works as root')
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-ns-'))
   t.teardown(() => fs.rmSync(d, { recursive: true, force: true }))
