@@ -14,7 +14,7 @@
 //   and the next claim must succeed as usual. Reads that differ from the documented state
 //   without breaking a property are logged as notes.
 // - Proof of power: the same harness, same generator, against two deliberately broken
-//   strategies (seed 000's O_EXCL + kill(0) reclaim, seed 001's unlink-on-release) must find
+//   strategies (O_EXCL + kill(0) stale reclaim, docs/races.md R2; unlink-on-release, R1) must find
 //   the mutual-exclusion violation within the budget, every run, seen by the sentinel. A third,
 //   broken-content-reader (sole's claims, but a `kill -0 $(cat pidfile)` reader), must be
 //   caught by the reuse step calling the unrelated process the owner.
@@ -103,8 +103,8 @@ for (const { strategy, what } of REAL) {
 }
 
 const BROKEN: { strategy: StrategyName; race: string }[] = [
-  { strategy: 'broken-oexcl-reclaim', race: "seed 000's O_EXCL create + kill(pid, 0) stale reclaim" },
-  { strategy: 'broken-unlink-on-release', race: "seed 001's flock pidfile that unlinks itself on release" },
+  { strategy: 'broken-oexcl-reclaim', race: 'an O_EXCL create + kill(pid, 0) stale reclaim' },
+  { strategy: 'broken-unlink-on-release', race: 'a flock pidfile that unlinks itself on release' },
 ]
 
 for (const { strategy, race } of BROKEN) {

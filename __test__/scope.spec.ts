@@ -1,4 +1,4 @@
-// The scope registry through the public API (`lib/scope.ts`): seed 002's tests as behaviours,
+// The scope registry through the public API (`lib/scope.ts`): the registry's behaviours,
 // storage guarantees, and hostile inputs (each refused with its typed error, files unchanged).
 import test, { type ExecutionContext } from 'ava'
 import { spawn, spawnSync } from 'node:child_process'

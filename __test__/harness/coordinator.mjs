@@ -4,11 +4,11 @@
 //
 // Which race each step is designed to expose:
 // - try / block: plain contention; a blocking waiter sits on the lock while later steps
-//   release, kill or re-acquire around it (seed 001's unlink race needs exactly a waiter on
+//   release, kill or re-acquire around it (the unlink race, docs/races.md R1, needs exactly a waiter on
 //   the old inode and a newcomer).
 // - release / kill (SIGKILL) / exit (without releasing): ownership ends in each way a process
-//   can end it; a killed owner leaves a stale file and a stale sentinel behind (seed 000's
-//   stale-reclaim race needs a dead owner's file and two reclaimers).
+//   can end it; a killed owner leaves a stale file and a stale sentinel behind (the O_EXCL
+//   stale-reclaim race, docs/races.md R2, needs a dead owner's file and two reclaimers).
 // - race: several workers armed on a barrier FIFO and released by one write(2), so that
 //   acquisitions (try and blocking, exclusive and shared), a holder's release, a third-party
 //   read and a SIGKILL of the holder all happen in the same instant. This is the step that

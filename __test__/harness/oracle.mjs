@@ -16,10 +16,10 @@
 // - A dead owner's leftover sentinel (SIGKILLed, or exited without releasing) is not a
 //   violation: it is taken over. Taking over is itself race-free: the sentinel is first
 //   renamed to a private name (atomic), and only the captured file is judged, so two
-//   simultaneous take-overs cannot both remove a fresh claim (the race seed 000 has).
+//   simultaneous take-overs cannot both remove a fresh claim (the race of an O_EXCL stale reclaim, docs/races.md R2).
 // - "Live" is judged from /proc/PID/stat, not kill(pid, 0): a zombie (`Z`), a dead task
 //   (`X`), a task that is already exiting (PF_EXITING in `flags`), and a pid reused by
-//   another process (start time differs) are all dead (races.md #11, #13). PF_EXITING
+//   another process (start time differs) are all dead (docs/races.md R19, R22). PF_EXITING
 //   matters: a SIGKILLed process's flocks go when its *last thread* drops the file table,
 //   which can happen while the group leader (whose stat we read) is still in do_exit, so
 //   its successor can look in that window and must not see a live owner there.

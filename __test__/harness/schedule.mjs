@@ -3,7 +3,7 @@
 // report (seed, replay path, shrunk schedule as a timeline).
 //
 // The generator is weighted toward the steps that make races happen: blocking waiters
-// (seed 001's unlink race needs one), SIGKILLs of owners (seed 000's stale reclaim needs a
+// (the unlink race, docs/races.md R1, needs one), SIGKILLs of owners (the stale reclaim, R2, needs a
 // dead owner's file) and barrier races, where 2–6 workers act in the same instant (the
 // check-then-act windows of an O_EXCL reclaim are microseconds wide; turns never hit them).
 // `reuse` is generated for pidfile strategies only (the others keep the original generator);
@@ -83,7 +83,7 @@ export function scheduleArb({ minWorkers = 2, maxWorkers = 6, maxSteps = 40, reu
  */
 export const REGRESSIONS = [
   {
-    // seed 001 (races.md #1): A holds, B waits on the inode, A releases, C acquires.
+    // docs/races.md R1: A holds, B waits on the inode, A releases, C acquires.
     workers: 3,
     steps: [
       { kind: 'try', pick: 0, shared: false },
@@ -96,7 +96,7 @@ export const REGRESSIONS = [
     ],
   },
   {
-    // seed 000 (races.md #2): the owner is SIGKILLed, two starters reclaim at once.
+    // docs/races.md R2: the owner is SIGKILLed, two starters reclaim at once.
     workers: 3,
     steps: [
       { kind: 'try', pick: 0, shared: false },

@@ -10,14 +10,14 @@
 //   call. We use it rather than `await lock(path)` followed by a hand-written pid, because
 //   a hand-made claim would test our glue, not sole's claim path (it writes the pid under
 //   the flock it was woken with). Exclusive only.
-// - `broken-oexcl-reclaim` (seed 000, races.md #2 and #4): create with O_EXCL; when the file
+// - `broken-oexcl-reclaim` (docs/races.md R2 and R3): create with O_EXCL; when the file
 //   exists, read the pid and, when it is missing, empty, garbage or dead by `kill(pid, 0)`,
 //   "reclaim" by writing a temp file and renaming it over. Two reclaimers can both judge the
 //   file stale, and a reclaimer can judge a claim that is still being written as garbage.
 //   Release unlinks. Blocking acquire polls (there is nothing to wait on). Exclusive only.
 //   (Seed 000 shares one `.lock.tmp` among writers; we give each writer its own temp file so
 //   that the race shows as two owners, not as an ENOENT from the losing rename.)
-// - `broken-unlink-on-release` (seed 001, races.md #1): a flock pidfile that unlinks itself
+// - `broken-unlink-on-release` (docs/races.md R1): a flock pidfile that unlinks itself
 //   on release: acquire with sole's tryLock / lock on the path, release = unlink, then unlock.
 //   B waits on the old inode, A unlinks and releases, C creates a new inode: B and C both own.
 // - `broken-content-reader` (issue 3): sole-pidfile's claims, but the third-process reader
@@ -110,7 +110,7 @@ function unlinkIfPresent(p) {
 function oexclReclaim(target) {
   const me = process.pid
   const tmp = `${target}.${me}.tmp`
-  // seed 000 pid_alive: kill(pid, 0) → 0 alive, ESRCH dead, EPERM alive (a zombie is "alive").
+  // The classic pid_alive: kill(pid, 0) → 0 alive, ESRCH dead, EPERM alive (a zombie is "alive").
   const alive = (pid) => {
     try {
       process.kill(pid, 0)
@@ -119,7 +119,7 @@ function oexclReclaim(target) {
       return err.code === 'EPERM'
     }
   }
-  // seed 000 read_lock_pid: missing, empty or malformed → none.
+  // The classic read_lock_pid: missing, empty or malformed → none.
   const readPid = () => {
     let text
     try {

@@ -19,10 +19,10 @@
 //   still counts as the holder: only its exit can end that claim now.
 // Every acquisition enters the oracle's sentinel (`oracle.mjs`) before it is reported, and
 // every release leaves it first; a violation the sentinel sees travels with the report.
-// Races these parts exist for: `arm` puts check-then-act code (seed 000's O_EXCL reclaim)
+// Races these parts exist for: `arm` puts check-then-act code (an O_EXCL stale reclaim, docs/races.md R2)
 // in several processes at the same instant; `block` starts its request *before* it answers
 // `waiting`, so a waiter really sits on the current inode while later steps unlink, release
-// or SIGKILL around it (seed 001); `exit` ends an owner without release().
+// or SIGKILL around it (the unlink race, R1); `exit` ends an owner without release().
 import { createRequire } from 'node:module'
 import fs from 'node:fs'
 import { makeStrategy } from './strategies.mjs'
