@@ -67,7 +67,6 @@
 //! component, with `SA_RESTART` or `SIG_IGN`, before and during a wait, and every signal
 //! taken), and `__test__/lock.spec.ts` (eight waiters do not stall `fs`).
 
-use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -75,11 +74,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
+use rustix::fs::FlockOperation;
+use rustix::io::Errno;
 use sole_error::timeout::Deadline;
 
-use crate::error::{Error, Kind, Result};
 use crate::open::Opened;
-use crate::{LockFile, Mode};
+use crate::{Lock, Mode};
+use sole_error::{Error, Kind, Result};
 
 /// How often a wait without a signal of its own retries `flock(LOCK_NB)`.
 const POLL: Duration = Duration::from_millis(5);
@@ -96,7 +97,7 @@ pub enum Reason {
     Abort,
 }
 
-type Done = Box<dyn FnOnce(Result<LockFile>) + Send>;
+type Done = Box<dyn FnOnce(Result<Lock>) + Send>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -143,7 +144,7 @@ impl State {
 
     /// Hand the caller `outcome()` unless it was settled already (then `outcome` is dropped
     /// unrun).
-    fn settle(&self, outcome: impl FnOnce() -> Result<LockFile>) {
+    fn settle(&self, outcome: impl FnOnce() -> Result<Lock>) {
         let f = lock(&self.done).take();
         if let Some(f) = f {
             f(outcome());
@@ -179,7 +180,7 @@ impl Waiter {
         path: PathBuf,
         mode: Mode,
         owner: ThreadId,
-        done: impl FnOnce(Result<LockFile>) + Send + 'static,
+        done: impl FnOnce(Result<Lock>) + Send + 'static,
     ) -> Waiter {
         let state = Arc::new(State {
             cancel: AtomicU8::new(0),
@@ -349,12 +350,11 @@ fn keep_kicking(st: &State) {
 }
 
 /// Wait for the lock: `Some` outcome, or `None` once the wait was cancelled.
-fn run(st: &State, opened: Opened, owner: ThreadId) -> Option<Result<LockFile>> {
+fn run(st: &State, opened: Opened, owner: ThreadId) -> Option<Result<Lock>> {
     #[cfg(test)]
     if st.path.ends_with("panic-in-waiter") {
         panic!("injected by a test");
     }
-    let fd = opened.file.as_raw_fd();
     loop {
         if st.cancelled() {
             return None;
@@ -368,36 +368,38 @@ fn run(st: &State, opened: Opened, owner: ThreadId) -> Option<Result<LockFile>> 
             None => true,
         };
         let op = if polling {
-            st.mode.op() | libc::LOCK_NB
+            st.mode.non_blocking()
         } else {
-            st.mode.op()
+            st.mode.blocking()
         };
-        // SAFETY: valid fd owned by `opened.file`.
-        let rc = unsafe { libc::flock(fd, op) };
-        if rc == 0 {
-            if st.cancelled() {
-                // Granted after cancellation: give it back at once (the caller was settled).
-                // SAFETY: valid fd owned by `opened.file`.
-                unsafe { libc::flock(fd, libc::LOCK_UN) };
-                return None;
+        match rustix::fs::flock(&opened, op) {
+            Ok(()) => {
+                if st.cancelled() {
+                    // Granted after cancellation: give it back at once (the caller was settled).
+                    let _ = rustix::fs::flock(&opened, FlockOperation::Unlock);
+                    return None;
+                }
+                return Some(Ok(Lock::from_locked(opened, st.mode, owner)));
             }
-            return Some(Ok(LockFile::from_locked(opened, st.mode, owner)));
-        }
-        let err = std::io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EINTR) => {}
-            Some(libc::EWOULDBLOCK) if polling => {
+            Err(Errno::INTR) => {}
+            Err(Errno::WOULDBLOCK) if polling => {
                 let g = lock(&st.thread);
                 if !st.cancelled() {
                     let _ = st.changed.wait_timeout(g, POLL);
                 }
             }
-            _ => return Some(Err(Error::os(err, "flock", &st.path))),
+            Err(e) => return Some(Err(Error::os(e.into(), "flock", &st.path))),
         }
     }
 }
 
 // ---- The wake signal -------------------------------------------------------------------------
+//
+// The only `libc` (and `unsafe`) left in this crate. rustix has no safe form of what follows:
+// its `sigaction` and `tkill` live in `rustix::runtime`, which is `unsafe` and documented as
+// for implementers of libc (installing a handler behind libc's back breaks libc's own signal
+// bookkeeping), and it has no `pthread_kill` or `pthread_sigmask` at all (a pthread is libc's
+// notion). Every call below names the invariant that makes it sound.
 
 extern "C" fn on_wake(_sig: libc::c_int) {}
 
@@ -504,9 +506,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("x");
         let o = OpenOptions::default();
-        let held = LockFile::try_lock(&p, Mode::Exclusive, &o)
-            .unwrap()
-            .unwrap();
+        let held = Lock::try_lock(&p, Mode::Exclusive, &o).unwrap().unwrap();
         for _ in 0..50 {
             let (tx, rx) = std::sync::mpsc::channel();
             let w = Waiter::spawn(
@@ -524,9 +524,7 @@ mod tests {
         }
         drop(held);
         // And a wait that is not cancelled gets the lock when it is released.
-        let held = LockFile::try_lock(&p, Mode::Exclusive, &o)
-            .unwrap()
-            .unwrap();
+        let held = Lock::try_lock(&p, Mode::Exclusive, &o).unwrap().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let _w = Waiter::spawn(
             open_lock_file(&p, &o).unwrap(),
