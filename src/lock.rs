@@ -23,24 +23,63 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use sole_lock::wait::{Reason, Waiter};
-use sole_lock::{open, LockFile, Mode, OpenOptions};
+use sole_lock::{open, Lock, Mode, OpenOptions};
 
 use crate::args::{self, Opts};
 use crate::js_error;
 
-/// Options of `tryLock`, `lock` and `lockSync` (declared for the generated typings; values are
-/// read by [`lock_args`]).
-#[napi(object)]
-#[allow(dead_code)] // a type for index.d.ts: the values are read through `crate::args`
+// ---- Option objects, declared for the generated typings ---------------------------------------
+//
+// The exports take their options as raw `Unknown` and read them through `crate::args`, so that a
+// wrong type is `EINVAL` naming the option (never napi's own conversion error), and a getter is
+// read once. These structs only declare the shapes (`object_from_js = false`,
+// `object_to_js = false`: no conversion is generated), so that `index.d.ts` carries them and
+// `lib/index.ts` re-exports them instead of hand-writing them.
+
+/// Options of every lock call: `tryLock`, `openLockFile` (and the base of the others).
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[allow(dead_code)] // a shape for index.d.ts: never built in Rust
 pub struct LockOptions {
-    /// Take a shared (`LOCK_SH`) lock instead of an exclusive one.
+    /// Take a shared lock (many shared holders, no exclusive one). Default: exclusive.
     pub shared: Option<bool>,
-    /// Permission bits for a newly created lock file (default `0o600`).
+    /// Permission bits of a newly created lock file, 0 to 0o777. Default `0o600`.
     pub mode: Option<u32>,
-    /// Create missing parent directories with mode `0o700` (default `false`).
+    /// Create missing parent directories (mode `0o700`). Default `false`.
     pub create_dirs: Option<bool>,
-    /// Give up after this many milliseconds with `ETIMEDOUT` (0..=Number.MAX_SAFE_INTEGER).
+}
+
+/// Options of `lockSync`.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[allow(dead_code)] // a shape for index.d.ts: never built in Rust
+pub struct LockSyncOptions {
+    /// Take a shared lock (many shared holders, no exclusive one). Default: exclusive.
+    pub shared: Option<bool>,
+    /// Permission bits of a newly created lock file, 0 to 0o777. Default `0o600`.
+    pub mode: Option<u32>,
+    /// Create missing parent directories (mode `0o700`). Default `false`.
+    pub create_dirs: Option<bool>,
+    /// Give up with `ETIMEDOUT` after this many milliseconds (0 to `Number.MAX_SAFE_INTEGER`).
+    /// Default: wait forever.
     pub timeout_ms: Option<f64>,
+}
+
+/// Options of `lock`.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[allow(dead_code)] // a shape for index.d.ts: never built in Rust
+pub struct LockAsyncOptions {
+    /// Take a shared lock (many shared holders, no exclusive one). Default: exclusive.
+    pub shared: Option<bool>,
+    /// Permission bits of a newly created lock file, 0 to 0o777. Default `0o600`.
+    pub mode: Option<u32>,
+    /// Create missing parent directories (mode `0o700`). Default `false`.
+    pub create_dirs: Option<bool>,
+    /// Give up with `ETIMEDOUT` after this many milliseconds (0 to `Number.MAX_SAFE_INTEGER`).
+    /// Default: wait forever.
+    pub timeout_ms: Option<f64>,
+    /// Abort the wait; the promise rejects with `AbortError` (`code: 'ABORT_ERR'`). Read by
+    /// `lib/index.ts` (an AbortSignal is JavaScript's own), never by the native side.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<()>,
 }
 
 /// What a lock call asks for, decided from its arguments.
@@ -77,31 +116,23 @@ fn lock_opts(env: &Env, o: &Opts, path: &Path) -> Result<(Mode, OpenOptions, Opt
         create_dirs: o.bool(env, "createDirs")?.unwrap_or(d.create_dirs),
     };
     let timeout = o.timeout(env, "timeoutMs", &format!("the lock on {}", path.display()))?;
-    Ok((mode_of(shared), open, timeout))
-}
-
-pub(crate) fn mode_of(shared: bool) -> Mode {
-    if shared {
-        Mode::Shared
-    } else {
-        Mode::Exclusive
-    }
+    Ok((Mode::from_shared(shared), open, timeout))
 }
 
 /// A held flock on a lock file (the native half of `Lock`). The lock sits in a slot shared
 /// with the `LockFile` handle it came from, if any, so that `close()` on the handle can end it.
 #[napi]
 pub struct NativeLock {
-    slot: Arc<Mutex<Option<LockFile>>>,
+    slot: Arc<Mutex<Option<Lock>>>,
     path: String,
     shared: bool,
 }
 
 impl NativeLock {
-    pub(crate) fn new(l: LockFile) -> Self {
+    pub(crate) fn new(l: Lock) -> Self {
         Self::in_slot(l, Arc::new(Mutex::new(None)))
     }
-    fn in_slot(l: LockFile, slot: Arc<Mutex<Option<LockFile>>>) -> Self {
+    fn in_slot(l: Lock, slot: Arc<Mutex<Option<Lock>>>) -> Self {
         let path = l.path().to_string_lossy().into_owned();
         let shared = l.mode() == Mode::Shared;
         *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(l);
@@ -144,14 +175,14 @@ impl NativeLock {
 /// (`timeoutMs` is checked too: `lock()` tries here first.)
 #[napi(
     catch_unwind,
-    ts_args_type = "path: string, opts?: LockOptions | undefined | null"
+    ts_args_type = "path: string, opts?: LockSyncOptions | undefined | null"
 )]
 pub fn try_lock(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<Option<NativeLock>> {
     args::guarded(&env, "running tryLock()", || {
         let a = lock_args(&env, &path, opts.as_ref())?;
         #[cfg(feature = "planted-panic")]
         crate::planted::maybe_panic(&a);
-        LockFile::try_lock(&a.path, a.mode, &a.open)
+        Lock::try_lock(&a.path, a.mode, &a.open)
             .map(|r| r.map(NativeLock::new))
             .map_err(|e| js_error(&env, e))
     })
@@ -160,12 +191,12 @@ pub fn try_lock(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<Option
 /// Wait on the calling thread (start-up code only).
 #[napi(
     catch_unwind,
-    ts_args_type = "path: string, opts?: LockOptions | undefined | null"
+    ts_args_type = "path: string, opts?: LockSyncOptions | undefined | null"
 )]
 pub fn lock_sync(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<NativeLock> {
     args::guarded(&env, "running lockSync()", || {
         let a = lock_args(&env, &path, opts.as_ref())?;
-        LockFile::lock(&a.path, a.mode, &a.open, a.timeout)
+        Lock::lock(&a.path, a.mode, &a.open, a.timeout)
             .map(NativeLock::new)
             .map_err(|e| js_error(&env, e))
     })
@@ -276,7 +307,7 @@ pub(crate) fn spawn_wait<'env, T: ToNapiValue + 'static>(
     a: &LockArgs,
     wait: &mut LockWait,
     closed: Option<Arc<AtomicBool>>,
-    finish: impl FnOnce(LockFile) -> sole_lock::Result<T> + Send + 'static,
+    finish: impl FnOnce(Lock) -> sole_error::Result<T> + Send + 'static,
 ) -> Result<Object<'env>> {
     let (deferred, promise) = env.create_deferred()?;
     let path = a.path.clone();
@@ -293,7 +324,7 @@ pub(crate) fn spawn_wait<'env, T: ToNapiValue + 'static>(
                 match (&closed, r) {
                     (Some(c), r) if c.load(Ordering::Acquire) => {
                         drop(r); // a granted lock is given back at once
-                        Err(handle_closed(&path))
+                        Err(sole_lock::Handle::closed_error(&path))
                     }
                     (_, r) => r,
                 }
@@ -314,24 +345,13 @@ pub(crate) fn spawn_wait<'env, T: ToNapiValue + 'static>(
     Ok(promise)
 }
 
-fn handle_closed(path: &Path) -> sole_lock::Error {
-    sole_lock::Error::new(
-        sole_lock::Kind::Os(libc::EBADF),
-        format!(
-            "the handle on {} was closed: open a new one with openLockFile()",
-            path.display()
-        ),
-    )
-    .with_path(path)
-}
-
 /// Start waiting for the lock on a dedicated thread (never libuv's pool); the promise
 /// settles when the holder releases, or when `wait.cancel()`/`wait.timeOut()` is called.
 /// Callers try `tryLock` first: this is only the contended path. (The timer lives in
 /// `lib/index.ts`; `timeoutMs` is decided here like everywhere.)
 #[napi(
     catch_unwind,
-    ts_args_type = "path: string, opts: LockOptions | undefined | null, wait: LockWait",
+    ts_args_type = "path: string, opts: LockSyncOptions | undefined | null, wait: LockWait",
     ts_return_type = "Promise<NativeLock>"
 )]
 pub fn lock_async<'env>(
@@ -359,10 +379,10 @@ pub struct NativeLockFile {
     inner: Option<sole_lock::Handle>,
     // `&self` methods with a RefCell: napi-rs tracks `&mut self` borrows per call, which costs
     // more than the flock itself on this hot path.
-    held: RefCell<Option<LockFile>>,
+    held: RefCell<Option<Lock>>,
     /// The lock from a waited `lockAsync` on this handle: owned by its `NativeLock` (so GC of
     /// that object releases it, like any `Lock`), reachable here so that `close()` ends it.
-    waited: RefCell<Weak<Mutex<Option<LockFile>>>>,
+    waited: RefCell<Weak<Mutex<Option<Lock>>>>,
     /// The pending wait on this handle, if any (cancelled by `close()`).
     pending: RefCell<Option<Arc<Waiter>>>,
     closed: Arc<AtomicBool>,
@@ -373,7 +393,7 @@ impl NativeLockFile {
     fn handle(&self, env: &Env) -> Result<&sole_lock::Handle> {
         self.inner
             .as_ref()
-            .ok_or_else(|| js_error(env, handle_closed(Path::new(&self.path))))
+            .ok_or_else(|| js_error(env, sole_lock::Handle::closed_error(Path::new(&self.path))))
     }
     fn opts<'e>(&self, env: &Env, opts: Option<&Unknown<'e>>) -> Result<Opts<'e>> {
         let p = Path::new(&self.path);
@@ -393,7 +413,7 @@ impl NativeLockFile {
     /// `timeoutMs` is checked too (the fast path of `lock()` tries here first).
     #[napi(
         catch_unwind,
-        ts_args_type = "opts?: { shared?: boolean | null, timeoutMs?: number | null } | null"
+        ts_args_type = "opts?: Pick<LockSyncOptions, 'shared' | 'timeoutMs'> | null"
     )]
     pub fn try_lock_held(&self, env: Env, opts: Option<Unknown>) -> Result<Option<bool>> {
         args::guarded(&env, "running LockFile.tryLock()", || {
@@ -406,7 +426,9 @@ impl NativeLockFile {
                 let t = o.timeout(&env, "timeoutMs", &format!("the lock on {}", self.path))?;
                 (shared, t)
             };
-            let got = h.try_lock(mode_of(shared)).map_err(|e| js_error(&env, e))?;
+            let got = h
+                .try_lock(Mode::from_shared(shared))
+                .map_err(|e| js_error(&env, e))?;
             let ok = got.is_some();
             *self.held.borrow_mut() = got;
             Ok(ok.then_some(shared))
@@ -416,7 +438,7 @@ impl NativeLockFile {
     /// whether it is shared.
     #[napi(
         catch_unwind,
-        ts_args_type = "opts?: { shared?: boolean | null, timeoutMs?: number | null } | null"
+        ts_args_type = "opts?: Pick<LockSyncOptions, 'shared' | 'timeoutMs'> | null"
     )]
     pub fn lock_sync_held(&self, env: Env, opts: Option<Unknown>) -> Result<bool> {
         args::guarded(&env, "running LockFile.lockSync()", || {
@@ -425,7 +447,7 @@ impl NativeLockFile {
             let shared = o.bool(&env, "shared")?.unwrap_or(false);
             let timeout = o.timeout(&env, "timeoutMs", &format!("the lock on {}", self.path))?;
             let l = h
-                .lock(mode_of(shared), timeout)
+                .lock(Mode::from_shared(shared), timeout)
                 .map_err(|e| js_error(&env, e))?;
             *self.held.borrow_mut() = Some(l);
             Ok(shared)
@@ -434,14 +456,14 @@ impl NativeLockFile {
     /// Release the lock kept in the handle (explicit unlock; the descriptor stays open).
     #[napi(catch_unwind)]
     pub fn release_held(&self) {
-        // Taken out first: the LockFile's drop runs after the RefCell borrow has ended.
+        // Taken out first: the Lock's drop runs after the RefCell borrow has ended.
         let l = self.held.borrow_mut().take();
         drop(l);
     }
     /// The contended path of `lock()` on this handle.
     #[napi(
         catch_unwind,
-        ts_args_type = "opts: { shared?: boolean | null, timeoutMs?: number | null } | undefined | null, wait: LockWait",
+        ts_args_type = "opts: Pick<LockSyncOptions, 'shared' | 'timeoutMs'> | undefined | null, wait: LockWait",
         ts_return_type = "Promise<NativeLock>"
     )]
     pub fn lock_async<'env>(
@@ -458,7 +480,7 @@ impl NativeLockFile {
             let opened = h.lend().map_err(|e| js_error(env, e))?;
             let a = LockArgs {
                 path: h.path().to_path_buf(),
-                mode: mode_of(shared),
+                mode: Mode::from_shared(shared),
                 open: OpenOptions::default(),
                 timeout,
             };
@@ -496,7 +518,7 @@ impl NativeLockFile {
 /// Open (creating if needed) a lock file for repeated locking.
 #[napi(
     catch_unwind,
-    ts_args_type = "path: string, opts?: Omit<LockOptions, 'shared' | 'timeoutMs'> | undefined | null"
+    ts_args_type = "path: string, opts?: Omit<LockOptions, 'shared'> | undefined | null"
 )]
 pub fn open_lock_file(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<NativeLockFile> {
     args::guarded(&env, "running openLockFile()", || {

@@ -158,6 +158,9 @@ impl Lock {
     /// would release is the one waiting. An unbounded wait blocks in `flock` directly; a
     /// bounded one waits on a [`wait`] thread and cancels it at the deadline.
     /// Test: `tests::blocking_lock_deadlock_is_refused`, `tests::timeout_expires`.
+    // `Lock::lock` reads as the verb it is (`Lock::try_lock`, `Lock::lock`), and the other
+    // crates call it by that name.
+    #[allow(clippy::self_named_constructors)]
     pub fn lock(
         path: &Path,
         mode: Mode,
