@@ -20,6 +20,9 @@
 //!   directory open the directory once ([`open_dir`]) and reach each file with [`openat`] /
 //!   [`statat_nofollow`] relative to that descriptor.
 //!
+//! - **A torn replacement**: a file is replaced by writing a sibling and [`rename_at`] over it
+//!   in the same directory descriptor, then [`sync`] of the directory; never truncate-in-place.
+//!
 //! System calls go through `rustix` (no `unsafe` here); the errno → error mapping is
 //! [`open_error`]. Test: `tests::*` below, and `open.rs`'s tests through the lock-file open.
 
@@ -188,6 +191,34 @@ pub fn mkdirs(dir: &Path) -> Result<()> {
     }
 }
 
+/// `unlinkat(dir, name)`: remove a file sole owns in `dir` (a crashed writer's temporary
+/// file); `Ok(false)` when it was not there. Never used on a lock file (lock files are never
+/// unlinked: a waiter on the old inode and a newcomer on a new one would both own "the" lock).
+pub fn unlink_at(dir: impl AsFd, name: &OsStr) -> io::Result<bool> {
+    match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+        Ok(()) => Ok(true),
+        Err(Errno::NOENT) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `renameat(dir, from, dir, to)`, or with `no_replace` `renameat2(…, RENAME_NOREPLACE)` (fails
+/// with `EEXIST` instead of replacing `to`). Both names are looked up in `dir` only.
+pub fn rename_at(dir: impl AsFd, from: &OsStr, to: &OsStr, no_replace: bool) -> io::Result<()> {
+    let d = dir.as_fd();
+    if no_replace {
+        rustix::fs::renameat_with(d, from, d, to, rustix::fs::RenameFlags::NOREPLACE)?;
+    } else {
+        rustix::fs::renameat(d, from, d, to)?;
+    }
+    Ok(())
+}
+
+/// `fsync` of a descriptor (a directory after a rename in it, so the rename is durable).
+pub fn sync(fd: impl AsFd) -> io::Result<()> {
+    Ok(rustix::fs::fsync(fd)?)
+}
+
 /// The effective uid of this process (the owner sole expects of the files it uses).
 pub fn euid() -> u32 {
     rustix::process::geteuid().as_raw()
@@ -291,6 +322,22 @@ mod tests {
         std::os::unix::fs::symlink(d.path(), d.path().join("dl")).unwrap();
         assert!(open_dir(&d.path().join("dl"), false).is_err());
         assert!(open_dir(&d.path().join("dl"), true).is_ok());
+    }
+
+    #[test]
+    fn rename_unlink_sync_stay_in_the_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = open_dir(d.path(), true).unwrap();
+        let (a, b) = (OsStr::new("a"), OsStr::new("b"));
+        drop(openat(&dir, a, OFlags::WRONLY | OFlags::CREATE, FILE_MODE).unwrap());
+        drop(openat(&dir, b, OFlags::WRONLY | OFlags::CREATE, FILE_MODE).unwrap());
+        let e = rename_at(&dir, a, b, true).unwrap_err();
+        assert_eq!(errno(&e), Some(Errno::EXIST));
+        rename_at(&dir, a, b, false).unwrap();
+        sync(&dir).unwrap();
+        assert!(!d.path().join("a").exists());
+        assert!(unlink_at(&dir, b).unwrap());
+        assert!(!unlink_at(&dir, b).unwrap());
     }
 
     #[test]
