@@ -93,9 +93,7 @@ pub(crate) struct LockArgs {
 /// `(path, options)` of every lock call, in one place: the path first, then each option.
 pub(crate) fn lock_args(env: &Env, path: &Unknown, opts: Option<&Unknown>) -> Result<LockArgs> {
     let path = args::path(env, path, "path")?;
-    let o = Opts::for_path(env, opts, &path, || {
-        format!(" (lock on {})", path.display())
-    })?;
+    let o = Opts::for_path(env, opts, &path, || sole_lock::option_context(&path))?;
     let (mode, open, timeout) = lock_opts(env, &o, &path)?;
     Ok(LockArgs {
         path,
@@ -115,7 +113,7 @@ fn lock_opts(env: &Env, o: &Opts, path: &Path) -> Result<(Mode, OpenOptions, Opt
         mode: o.mode(env, "mode", d.mode)?,
         create_dirs: o.bool(env, "createDirs")?.unwrap_or(d.create_dirs),
     };
-    let timeout = o.timeout(env, "timeoutMs", &format!("the lock on {}", path.display()))?;
+    let timeout = o.timeout(env, "timeoutMs", &sole_lock::subject(path))?;
     Ok((Mode::from_shared(shared), open, timeout))
 }
 
@@ -397,7 +395,7 @@ impl NativeLockFile {
     }
     fn opts<'e>(&self, env: &Env, opts: Option<&Unknown<'e>>) -> Result<Opts<'e>> {
         let p = Path::new(&self.path);
-        Opts::for_path(env, opts, p, || format!(" (lock on {})", self.path))
+        Opts::for_path(env, opts, p, || sole_lock::option_context(p))
     }
 }
 
@@ -423,7 +421,11 @@ impl NativeLockFile {
             } else {
                 let o = self.opts(&env, opts.as_ref())?;
                 let shared = o.bool(&env, "shared")?.unwrap_or(false);
-                let t = o.timeout(&env, "timeoutMs", &format!("the lock on {}", self.path))?;
+                let t = o.timeout(
+                    &env,
+                    "timeoutMs",
+                    &sole_lock::subject(Path::new(&self.path)),
+                )?;
                 (shared, t)
             };
             let got = h
@@ -445,7 +447,11 @@ impl NativeLockFile {
             let h = self.handle(&env)?;
             let o = self.opts(&env, opts.as_ref())?;
             let shared = o.bool(&env, "shared")?.unwrap_or(false);
-            let timeout = o.timeout(&env, "timeoutMs", &format!("the lock on {}", self.path))?;
+            let timeout = o.timeout(
+                &env,
+                "timeoutMs",
+                &sole_lock::subject(Path::new(&self.path)),
+            )?;
             let l = h
                 .lock(Mode::from_shared(shared), timeout)
                 .map_err(|e| js_error(&env, e))?;
@@ -476,7 +482,8 @@ impl NativeLockFile {
             let h = self.handle(env)?;
             let o = self.opts(env, opts.as_ref())?;
             let shared = o.bool(env, "shared")?.unwrap_or(false);
-            let timeout = o.timeout(env, "timeoutMs", &format!("the lock on {}", self.path))?;
+            let timeout =
+                o.timeout(env, "timeoutMs", &sole_lock::subject(Path::new(&self.path)))?;
             let opened = h.lend().map_err(|e| js_error(env, e))?;
             let a = LockArgs {
                 path: h.path().to_path_buf(),

@@ -270,6 +270,17 @@ impl Drop for Lock {
 /// How long a timed-out wait on a [`Handle`]'s descriptor gives its woken waiter thread to end.
 const LENT_GRACE: Duration = Duration::from_millis(100);
 
+/// How a message names the lock on `path`: "the lock on /x" (the `what` of a caller's
+/// `timeoutMs` refused by `sole_error::timeout::from_ms`). Test: `__test__/args.spec.ts`.
+pub fn subject(path: &Path) -> String {
+    format!("the lock on {}", path.display())
+}
+
+/// What a refused option of a lock call on `path` appends to its message: " (lock on /x)".
+pub fn option_context(path: &Path) -> String {
+    format!(" (lock on {})", path.display())
+}
+
 /// The `ETIMEDOUT` error, naming the holder when the kernel can tell (one lookup serves both
 /// the message and `pid`).
 pub fn timed_out(path: &Path, mode: Mode, t: Duration) -> Error {
