@@ -36,6 +36,7 @@ pub mod open;
 /// Temporary, removed at merge: a re-export shim of `sole_procid::pid`; use that crate.
 pub use sole_procid::pid;
 pub mod registry;
+pub mod signal;
 pub mod wait;
 
 use std::fs::File;

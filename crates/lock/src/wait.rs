@@ -21,7 +21,8 @@
 //!
 //! The signal is `SIGRTMIN+6`, or the next real-time signal up to `SIGRTMAX-6` whose
 //! disposition is the default (the first and last six are left to libraries that hard-code
-//! them). Its handler is process-wide. The races:
+//! them). Its handler is process-wide; claiming and sending it is [`crate::signal`], the one
+//! module that needs `libc`. The races:
 //! - **Lost wake-up**: the signal may land after the thread checked the flag but before it
 //!   entered `flock`. So a small kicker thread re-signals every millisecond until the waiter
 //!   reports done (it wakes at once when it does), and gives up after 2 s.
@@ -72,20 +73,19 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::ThreadId;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::fs::FlockOperation;
 use rustix::io::Errno;
 use sole_error::timeout::Deadline;
 
 use crate::open::Opened;
+use crate::signal;
 use crate::{Lock, Mode};
 use sole_error::{Error, Kind, Result};
 
 /// How often a wait without a signal of its own retries `flock(LOCK_NB)`.
 const POLL: Duration = Duration::from_millis(5);
-/// How often a wait without a signal looks for one that came free.
-const RESCAN: Duration = Duration::from_millis(100);
 /// How often the kicker re-signals a cancelled waiter, and for how long before giving up.
 const KICK_EVERY: Duration = Duration::from_millis(1);
 const KICK_FOR: Duration = Duration::from_secs(2);
@@ -108,7 +108,7 @@ struct Thread {
     /// Set (under this mutex) once the waiter is out of `flock` for good; it exits only after.
     done: bool,
     /// Its pthread, once it runs.
-    id: Option<libc::pthread_t>,
+    id: Option<signal::Thread>,
 }
 
 struct State {
@@ -202,8 +202,7 @@ impl Waiter {
                 let deliver = {
                     let _done = MarkDone(&st);
                     let outcome = catch_unwind(AssertUnwindSafe(|| {
-                        // SAFETY: pthread_self has no preconditions.
-                        lock(&st.thread).id = Some(unsafe { libc::pthread_self() });
+                        lock(&st.thread).id = Some(signal::Thread::current());
                         run(&st, opened, owner)
                     }));
                     // Decided before reporting done: a lock nobody takes any more (the caller
@@ -322,10 +321,10 @@ fn kick(g: &Thread) -> bool {
     if g.done {
         return true;
     }
-    if let (Some(t), Some(sig)) = (g.id, wake_signal()) {
-        // SAFETY: `t` has not reported done, and cannot while we hold the lock, so it has not
-        // exited (see the module doc); `sig` has sole's no-op handler.
-        unsafe { libc::pthread_kill(t, sig) };
+    if let (Some(t), Some(sig)) = (g.id, signal::wake_signal()) {
+        // `t` has not reported done, and cannot while we hold the lock, so it has not exited
+        // (see the module doc): the one precondition of `Thread::kill`.
+        t.kill(sig);
     }
     false
 }
@@ -360,9 +359,9 @@ fn run(st: &State, opened: Opened, owner: ThreadId) -> Option<Result<Lock>> {
             return None;
         }
         // Block in flock only while a signal of ours can end it; otherwise poll.
-        let polling = match wake_signal() {
+        let polling = match signal::wake_signal() {
             Some(sig) => {
-                unblock(sig);
+                signal::unblock(sig);
                 false
             }
             None => true,
@@ -390,109 +389,6 @@ fn run(st: &State, opened: Opened, owner: ThreadId) -> Option<Result<Lock>> {
             }
             Err(e) => return Some(Err(Error::os(e.into(), "flock", &st.path))),
         }
-    }
-}
-
-// ---- The wake signal -------------------------------------------------------------------------
-//
-// The only `libc` (and `unsafe`) left in this crate. rustix has no safe form of what follows:
-// its `sigaction` and `tkill` live in `rustix::runtime`, which is `unsafe` and documented as
-// for implementers of libc (installing a handler behind libc's back breaks libc's own signal
-// bookkeeping), and it has no `pthread_kill` or `pthread_sigmask` at all (a pthread is libc's
-// notion). Every call below names the invariant that makes it sound.
-
-extern "C" fn on_wake(_sig: libc::c_int) {}
-
-struct Claim {
-    /// The signal sole wakes waiters with, while its disposition is still sole's.
-    sig: Option<libc::c_int>,
-    /// When a search for a free signal last found none.
-    failed_at: Option<Instant>,
-}
-
-static CLAIM: Mutex<Claim> = Mutex::new(Claim {
-    sig: None,
-    failed_at: None,
-});
-
-/// The real-time signal sole wakes waiting threads with, claiming one if it has none (or if
-/// another component took the one it had), or `None` when no signal can be had (waits then
-/// poll). For tests and diagnostics.
-pub fn wake_signal_in_use() -> Option<i32> {
-    current_signal(true)
-}
-
-/// [`wake_signal_in_use`], searching again for a free signal at most every [`RESCAN`].
-fn wake_signal() -> Option<libc::c_int> {
-    current_signal(false)
-}
-
-fn current_signal(search_now: bool) -> Option<libc::c_int> {
-    let mut c = lock(&CLAIM);
-    if let Some(sig) = c.sig {
-        if is_ours(sig) {
-            return Some(sig);
-        }
-        // Another component took it: it is theirs now.
-        c.sig = None;
-    }
-    if !search_now && c.failed_at.is_some_and(|t| t.elapsed() < RESCAN) {
-        return None;
-    }
-    // Leave the first and last few RT signals to libraries that hard-code them.
-    for sig in (libc::SIGRTMIN() + 6)..=(libc::SIGRTMAX() - 6) {
-        if is_ours(sig) || claim(sig) {
-            c.sig = Some(sig);
-            c.failed_at = None;
-            return Some(sig);
-        }
-    }
-    c.failed_at = Some(Instant::now());
-    None
-}
-
-fn disposition(sig: libc::c_int) -> Option<libc::sigaction> {
-    // SAFETY: an all-zero sigaction is a valid value; with a null new action, sigaction only
-    // writes the current disposition into `old`.
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        (libc::sigaction(sig, std::ptr::null(), &mut old) == 0).then_some(old)
-    }
-}
-
-/// Is `sig` handled by sole's handler, in a way that interrupts `flock`?
-fn is_ours(sig: libc::c_int) -> bool {
-    disposition(sig).is_some_and(|a| {
-        a.sa_sigaction == on_wake as *const () as usize
-            && a.sa_flags & (libc::SA_RESTART | libc::SA_RESETHAND) == 0
-    })
-}
-
-/// Install sole's handler on `sig` if nobody else has a disposition on it.
-fn claim(sig: libc::c_int) -> bool {
-    let free = disposition(sig).is_some_and(|a| a.sa_sigaction == libc::SIG_DFL);
-    if !free {
-        return false;
-    }
-    // SAFETY: a zeroed sigaction with an empty mask and a handler that does nothing (so is
-    // async-signal-safe).
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_wake as *const () as usize;
-        sa.sa_flags = 0; // no SA_RESTART: flock must return EINTR
-        libc::sigemptyset(&mut sa.sa_mask);
-        libc::sigaction(sig, &sa, std::ptr::null_mut()) == 0
-    }
-}
-
-/// Unblock `sig` in the calling thread only.
-fn unblock(sig: libc::c_int) {
-    // SAFETY: builds a signal set in a local and changes only this thread's mask.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, sig);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
     }
 }
 

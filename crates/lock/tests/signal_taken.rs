@@ -14,7 +14,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sole_lock::open::{open_lock_file, OpenOptions};
-use sole_lock::wait::{wake_signal_in_use, Reason, Waiter};
+use sole_lock::signal::wake_signal_in_use;
+use sole_lock::wait::{Reason, Waiter};
 use sole_lock::{Lock, Mode};
 
 static SERIAL: Mutex<()> = Mutex::new(());
