@@ -13,6 +13,7 @@ use napi_derive::napi;
 
 pub mod args;
 mod lock;
+mod lock_file;
 mod pidfile;
 #[cfg(feature = "planted-panic")]
 mod planted;
