@@ -1,7 +1,11 @@
 /**
- * The errors sole throws: their codes, their shape, and the few that the TypeScript layer builds
- * itself (AbortError). Every other error is built natively (`crates/error`).
+ * The errors sole throws: their codes, their shape, and the one that the TypeScript layer builds
+ * itself (AbortError, Node's own). Every other error is built natively (`crates/error`), and
+ * every code is spelled there: {@link Code} is generated from that table (`lib/codes.ts`).
  */
+import { Code } from './codes.js'
+
+export { Code }
 /**
  * Stable `code` values of errors thrown by sole. Other I/O failures carry the errno name as
  * Node's `fs` spells it (`EACCES`, `ENOENT`, `EROFS`, …).
@@ -26,24 +30,7 @@
  * - `ABORT_ERR` (with `name === 'AbortError'`): `lock()`, `claimPidfileWhenFree()` or
  *   `waitForExit()` was aborted through its `signal`; `cause` is the signal's reason.
  */
-export type SoleErrorCode =
-  | 'EHELD'
-  | 'ETIMEDOUT'
-  | 'EDEADLK'
-  | 'ESYMLINK'
-  | 'ENOTREG'
-  | 'EINVALIDPID'
-  | 'EUNKNOWNHOLDER'
-  | 'EBUSY'
-  | 'EINVAL'
-  | 'ENOTFOUND'
-  | 'EBOOTID'
-  | 'ESTARTTIME'
-  | 'EEXEPATH'
-  | 'EEXEHASH'
-  | 'ABORT_ERR'
-  | 'EINTERNAL'
-  | (string & {})
+export type SoleErrorCode = Code | 'ABORT_ERR' | (string & {})
 
 /** Every error sole throws is an `Error` with these properties. */
 export interface SoleError extends Error {

@@ -8,34 +8,19 @@
  */
 import * as native from '../index.js'
 
-import { abortError, type SoleError } from './errors.js'
+import { abortError, Code, type SoleError } from './errors.js'
 import { field, invalidArgument, longTimer, signalOf, snapshot } from './wait.js'
 import { ProcessHandle, type ProcessIdentity } from './procid.js'
 
 export type { SoleError, SoleErrorCode } from './errors.js'
+export type { Code } from './errors.js'
 export * from './procid.js'
 
-/** Options for every lock call. */
-export interface LockOptions {
-  /** Take a shared lock (many shared holders, no exclusive one). Default: exclusive. */
-  shared?: boolean
-  /** Permission bits of a newly created lock file. Default `0o600`. */
-  mode?: number
-  /** Create missing parent directories (mode `0o700`). Default `false`. */
-  createDirs?: boolean
-}
-
-/** Options for `lockSync`. */
-export interface LockSyncOptions extends LockOptions {
-  /** Give up with `ETIMEDOUT` after this many milliseconds. Default: wait forever. */
-  timeoutMs?: number
-}
-
-/** Options for `lock`. */
-export interface LockAsyncOptions extends LockSyncOptions {
-  /** Abort the wait; the promise rejects with `AbortError` (`code: 'ABORT_ERR'`). */
-  signal?: AbortSignal
-}
+/** The options of the lock calls, declared in Rust (`src/lock.rs`) and generated. */
+export type { LockOptions, LockSyncOptions, LockAsyncOptions } from '../index.js'
+type LockOptions = native.LockOptions
+type LockSyncOptions = native.LockSyncOptions
+type LockAsyncOptions = native.LockAsyncOptions
 
 /**
  * A held lock. It belongs to its open file description: a second `Lock` on the same file in
@@ -185,7 +170,7 @@ function acquire<T extends { release(): void }>(
     },
     (err: SoleError) => {
       cleanup()
-      if (err.code === 'ECANCELED' && signal?.aborted) throw abortError(signal)
+      if (err.code === Code.ECANCELED && signal?.aborted) throw abortError(signal)
       throw err
     },
   )
@@ -204,7 +189,7 @@ export function lock(path: string, opts?: LockAsyncOptions): Promise<Lock> {
   } catch (err) {
     return Promise.reject(err)
   }
-  const nativeOpts = snap as native.LockOptions | undefined
+  const nativeOpts = snap as native.LockSyncOptions | undefined
   return acquire(
     () => tracked(native.tryLock(path, nativeOpts)),
     (w) => native.lockAsync(path, nativeOpts, w).then((l) => tracked(l) as Lock),
@@ -373,7 +358,7 @@ export function claimPidfileWhenFree(path: string, opts?: PidfileWaitOptions): P
       } catch (err) {
         // Held, or held by a holder we cannot name: either way, wait for the kernel to free it.
         const code = (err as SoleError).code
-        if (code === 'EHELD' || code === 'EUNKNOWNHOLDER') return null
+        if (code === Code.EHELD || code === Code.EUNKNOWNHOLDER) return null
         throw err
       }
     },

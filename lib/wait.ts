@@ -12,6 +12,8 @@
  *   `timeoutMs` up to `Number.MAX_SAFE_INTEGER` (the bound the native side accepts) waits that
  *   long.
  */
+import * as native from '../index.js'
+
 import type { SoleError } from './errors.js'
 
 /**
@@ -33,13 +35,9 @@ export function field(snap: unknown, key: string): unknown {
   return typeof snap === 'object' && snap !== null ? (snap as Record<string, unknown>)[key] : undefined
 }
 
-/** An `EINVAL` error naming `argument`, shaped like the native ones. */
+/** An `EINVAL` error naming `argument`, built natively by the one error mapper. */
 export function invalidArgument(argument: string, message: string): SoleError {
-  const err = new Error(message) as SoleError & { argument: string }
-  err.code = 'EINVAL'
-  err.errno = -22
-  err.argument = argument
-  return err
+  return native.invalidArgumentError(argument, message) as SoleError
 }
 
 /** The `signal` option: `undefined`, or something shaped like an AbortSignal. */

@@ -9,5 +9,7 @@ const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
 const bin = (name) => path.join(root, 'node_modules', '.bin', name)
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit' })
 
+// lib/codes.ts from the one table of error codes (crates/error): rewritten only when it changed.
+run('cargo', ['run', '--quiet', '-p', 'sole-error', '--example', 'codes_ts'])
 run(bin('napi'), ['build', '--platform', '--release'])
 run(bin('tsc'), ['-p', 'tsconfig.json'])

@@ -241,21 +241,11 @@ impl<'e> Opts<'e> {
         }
     }
 
-    /// File permission bits (`mode`): an integer in 0..=0o7777.
+    /// File permission bits (`mode`), by the one rule (`sole_lock::open::mode_bits`).
     pub(crate) fn mode(&self, env: &Env, key: &str, default: u32) -> Result<u32> {
         match self.number(env, key)? {
             None => Ok(default),
-            Some(m) if m.fract() == 0.0 && (0.0..=4095.0).contains(&m) => Ok(m as u32),
-            Some(m) => Err(self.err(
-                env,
-                SoleError::invalid_argument(
-                    key,
-                    format!(
-                        "{key} {m} is not file permission bits{}: pass an integer such as 0o600.",
-                        self.context
-                    ),
-                ),
-            )),
+            Some(m) => sole_lock::open::mode_bits(m, &self.context).map_err(|e| self.err(env, e)),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The napi-rs binding of sole: converts JavaScript values to the crates' types and the crates'
 //! errors to JavaScript `Error`s. No logic of its own lives here: locking is `sole_lock`,
-//! pidfiles are `sole_pidfile`, and error codes are decided by `sole_lock::Error::code`.
+//! pidfiles are `sole_pidfile`, and error codes are decided by `sole_error::Error::code`.
 //! `lib/index.ts` adds what napi-rs cannot express (`Symbol.dispose`, AbortSignal, timers).
 
 #![deny(clippy::all)]
@@ -9,9 +9,11 @@
 
 use napi::bindgen_prelude::*;
 use napi::JsValue;
+use napi_derive::napi;
 
 pub mod args;
 mod lock;
+mod lock_file;
 mod pidfile;
 #[cfg(feature = "planted-panic")]
 mod planted;
@@ -20,26 +22,45 @@ pub mod procid;
 mod scope;
 
 /// Turn a sole error into a JavaScript `Error` carrying `code`, `path`, `pid` and `errno`.
-/// The one place errors cross into JavaScript.
-pub(crate) fn js_error(env: &Env, e: sole_lock::Error) -> napi::Error {
-    let build = || -> Result<napi::Error> {
-        let mut obj = env.create_error(napi::Error::new(Status::GenericFailure, e.message()))?;
-        obj.set("code", e.code())?;
-        if let Some(p) = e.path() {
-            obj.set("path", p.to_string_lossy().into_owned())?;
-        }
-        if let Some(pid) = e.pid() {
-            obj.set("pid", pid)?;
-        }
-        if let Some(errno) = e.errno() {
-            obj.set("errno", -errno)?;
-        }
-        for (key, value) in e.details() {
-            obj.set(*key, detail_value(env, value)?)?;
-        }
-        Ok(napi::Error::from(obj.to_unknown()))
-    };
-    build().unwrap_or_else(|_| napi::Error::new(Status::GenericFailure, e.to_string()))
+/// The one place errors cross into JavaScript (thrown, or returned by [`invalid_argument_error`]).
+pub(crate) fn js_error(env: &Env, e: sole_error::Error) -> napi::Error {
+    match error_object(env, &e) {
+        Ok(obj) => napi::Error::from(obj.to_unknown()),
+        Err(_) => napi::Error::new(Status::GenericFailure, e.to_string()),
+    }
+}
+
+/// The JavaScript `Error` object of `e`: the one error mapper behind [`js_error`].
+fn error_object<'e>(env: &'e Env, e: &sole_error::Error) -> Result<Object<'e>> {
+    let mut obj = env.create_error(napi::Error::new(Status::GenericFailure, e.message()))?;
+    obj.set("code", e.code())?;
+    if let Some(p) = e.path() {
+        obj.set("path", p.to_string_lossy().into_owned())?;
+    }
+    if let Some(pid) = e.pid() {
+        obj.set("pid", pid)?;
+    }
+    if let Some(errno) = e.errno() {
+        obj.set("errno", -errno)?;
+    }
+    for (key, value) in e.details() {
+        obj.set(*key, detail_value(env, value)?)?;
+    }
+    Ok(obj)
+}
+
+/// The `EINVAL` error (with `argument`) that the TypeScript layer throws for what only it can
+/// check (an AbortSignal's shape, a constructor called directly), built by the one error mapper
+/// so it has exactly the shape of the native ones. Test: `__test__/args.spec.ts` (`signal`).
+#[napi(
+    catch_unwind,
+    ts_return_type = "Error & { code: 'EINVAL', argument: string }"
+)]
+pub fn invalid_argument_error(env: &Env, argument: String, message: String) -> Result<Object<'_>> {
+    error_object(
+        env,
+        &sole_error::Error::invalid_argument(&argument, message),
+    )
 }
 
 /// A structured error detail as a JavaScript value.

@@ -7,40 +7,76 @@
 //!   torn down (`worker.terminate()`, process exit) a cleanup hook cancels the wait, so its
 //!   thread ends and its descriptor closes at once instead of when some other process releases.
 //!   A lock granted to a torn-down environment is released: its promise no longer exists.
-//! - **A `LockFile` handle owns the locks it lends.** `close()` releases the lock taken through
-//!   it (fast path or waited), cancels a pending wait on it (`EBADF`), and closes the
-//!   descriptor: one behaviour however the lock was taken, as closing the last descriptor of a
-//!   flock does in the kernel. Test: `__test__/lock.spec.ts` ("close() releases …").
+//! - **A `LockFile` handle owns the locks it lends** (`src/lock_file.rs`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use sole_lock::wait::{Reason, Waiter};
-use sole_lock::{open, LockFile, Mode, OpenOptions};
+use sole_lock::{open, Lock, Mode, OpenOptions};
 
 use crate::args::{self, Opts};
 use crate::js_error;
 
-/// Options of `tryLock`, `lock` and `lockSync` (declared for the generated typings; values are
-/// read by [`lock_args`]).
-#[napi(object)]
-#[allow(dead_code)] // a type for index.d.ts: the values are read through `crate::args`
+// ---- Option objects, declared for the generated typings ---------------------------------------
+//
+// The exports take their options as raw `Unknown` and read them through `crate::args`, so that a
+// wrong type is `EINVAL` naming the option (never napi's own conversion error), and a getter is
+// read once. These structs only declare the shapes (`object_from_js = false`,
+// `object_to_js = false`: no conversion is generated), so that `index.d.ts` carries them and
+// `lib/index.ts` re-exports them instead of hand-writing them.
+
+/// Options of every lock call: `tryLock`, `openLockFile` (and the base of the others).
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[allow(dead_code)] // a shape for index.d.ts: never built in Rust
 pub struct LockOptions {
-    /// Take a shared (`LOCK_SH`) lock instead of an exclusive one.
+    /// Take a shared lock (many shared holders, no exclusive one). Default: exclusive.
     pub shared: Option<bool>,
-    /// Permission bits for a newly created lock file (default `0o600`).
+    /// Permission bits of a newly created lock file, 0 to 0o777. Default `0o600`.
     pub mode: Option<u32>,
-    /// Create missing parent directories with mode `0o700` (default `false`).
+    /// Create missing parent directories (mode `0o700`). Default `false`.
     pub create_dirs: Option<bool>,
-    /// Give up after this many milliseconds with `ETIMEDOUT` (0..=Number.MAX_SAFE_INTEGER).
+}
+
+/// Options of `lockSync`.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[allow(dead_code)] // a shape for index.d.ts: never built in Rust
+pub struct LockSyncOptions {
+    /// Take a shared lock (many shared holders, no exclusive one). Default: exclusive.
+    pub shared: Option<bool>,
+    /// Permission bits of a newly created lock file, 0 to 0o777. Default `0o600`.
+    pub mode: Option<u32>,
+    /// Create missing parent directories (mode `0o700`). Default `false`.
+    pub create_dirs: Option<bool>,
+    /// Give up with `ETIMEDOUT` after this many milliseconds (0 to `Number.MAX_SAFE_INTEGER`).
+    /// Default: wait forever.
     pub timeout_ms: Option<f64>,
+}
+
+/// Options of `lock`.
+#[napi(object, object_from_js = false, object_to_js = false)]
+#[allow(dead_code)] // a shape for index.d.ts: never built in Rust
+pub struct LockAsyncOptions {
+    /// Take a shared lock (many shared holders, no exclusive one). Default: exclusive.
+    pub shared: Option<bool>,
+    /// Permission bits of a newly created lock file, 0 to 0o777. Default `0o600`.
+    pub mode: Option<u32>,
+    /// Create missing parent directories (mode `0o700`). Default `false`.
+    pub create_dirs: Option<bool>,
+    /// Give up with `ETIMEDOUT` after this many milliseconds (0 to `Number.MAX_SAFE_INTEGER`).
+    /// Default: wait forever.
+    pub timeout_ms: Option<f64>,
+    /// Abort the wait; the promise rejects with `AbortError` (`code: 'ABORT_ERR'`). Read by
+    /// `lib/index.ts` (an AbortSignal is JavaScript's own), never by the native side.
+    #[napi(ts_type = "AbortSignal")]
+    pub signal: Option<()>,
 }
 
 /// What a lock call asks for, decided from its arguments.
@@ -54,9 +90,7 @@ pub(crate) struct LockArgs {
 /// `(path, options)` of every lock call, in one place: the path first, then each option.
 pub(crate) fn lock_args(env: &Env, path: &Unknown, opts: Option<&Unknown>) -> Result<LockArgs> {
     let path = args::path(env, path, "path")?;
-    let o = Opts::for_path(env, opts, &path, || {
-        format!(" (lock on {})", path.display())
-    })?;
+    let o = Opts::for_path(env, opts, &path, || sole_lock::option_context(&path))?;
     let (mode, open, timeout) = lock_opts(env, &o, &path)?;
     Ok(LockArgs {
         path,
@@ -76,32 +110,24 @@ fn lock_opts(env: &Env, o: &Opts, path: &Path) -> Result<(Mode, OpenOptions, Opt
         mode: o.mode(env, "mode", d.mode)?,
         create_dirs: o.bool(env, "createDirs")?.unwrap_or(d.create_dirs),
     };
-    let timeout = o.timeout(env, "timeoutMs", &format!("the lock on {}", path.display()))?;
-    Ok((mode_of(shared), open, timeout))
-}
-
-pub(crate) fn mode_of(shared: bool) -> Mode {
-    if shared {
-        Mode::Shared
-    } else {
-        Mode::Exclusive
-    }
+    let timeout = o.timeout(env, "timeoutMs", &sole_lock::subject(path))?;
+    Ok((Mode::from_shared(shared), open, timeout))
 }
 
 /// A held flock on a lock file (the native half of `Lock`). The lock sits in a slot shared
 /// with the `LockFile` handle it came from, if any, so that `close()` on the handle can end it.
 #[napi]
 pub struct NativeLock {
-    slot: Arc<Mutex<Option<LockFile>>>,
+    slot: Arc<Mutex<Option<Lock>>>,
     path: String,
     shared: bool,
 }
 
 impl NativeLock {
-    pub(crate) fn new(l: LockFile) -> Self {
+    pub(crate) fn new(l: Lock) -> Self {
         Self::in_slot(l, Arc::new(Mutex::new(None)))
     }
-    fn in_slot(l: LockFile, slot: Arc<Mutex<Option<LockFile>>>) -> Self {
+    pub(crate) fn in_slot(l: Lock, slot: Arc<Mutex<Option<Lock>>>) -> Self {
         let path = l.path().to_string_lossy().into_owned();
         let shared = l.mode() == Mode::Shared;
         *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(l);
@@ -144,14 +170,14 @@ impl NativeLock {
 /// (`timeoutMs` is checked too: `lock()` tries here first.)
 #[napi(
     catch_unwind,
-    ts_args_type = "path: string, opts?: LockOptions | undefined | null"
+    ts_args_type = "path: string, opts?: LockSyncOptions | undefined | null"
 )]
 pub fn try_lock(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<Option<NativeLock>> {
     args::guarded(&env, "running tryLock()", || {
         let a = lock_args(&env, &path, opts.as_ref())?;
         #[cfg(feature = "planted-panic")]
         crate::planted::maybe_panic(&a);
-        LockFile::try_lock(&a.path, a.mode, &a.open)
+        Lock::try_lock(&a.path, a.mode, &a.open)
             .map(|r| r.map(NativeLock::new))
             .map_err(|e| js_error(&env, e))
     })
@@ -160,12 +186,12 @@ pub fn try_lock(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<Option
 /// Wait on the calling thread (start-up code only).
 #[napi(
     catch_unwind,
-    ts_args_type = "path: string, opts?: LockOptions | undefined | null"
+    ts_args_type = "path: string, opts?: LockSyncOptions | undefined | null"
 )]
 pub fn lock_sync(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<NativeLock> {
     args::guarded(&env, "running lockSync()", || {
         let a = lock_args(&env, &path, opts.as_ref())?;
-        LockFile::lock(&a.path, a.mode, &a.open, a.timeout)
+        Lock::lock(&a.path, a.mode, &a.open, a.timeout)
             .map(NativeLock::new)
             .map_err(|e| js_error(&env, e))
     })
@@ -227,7 +253,7 @@ fn untrack(id: u64) {
 /// Handle to cancel one asynchronous wait started by `lockAsync`/`claimPidfileAsync`.
 #[napi]
 pub struct LockWait {
-    waiter: Option<Arc<Waiter>>,
+    pub(crate) waiter: Option<Arc<Waiter>>,
     /// Cancelled before the waiter existed.
     early: Option<Reason>,
     /// The wait's bound, for the `ETIMEDOUT` message when the timer fires.
@@ -276,7 +302,7 @@ pub(crate) fn spawn_wait<'env, T: ToNapiValue + 'static>(
     a: &LockArgs,
     wait: &mut LockWait,
     closed: Option<Arc<AtomicBool>>,
-    finish: impl FnOnce(LockFile) -> sole_lock::Result<T> + Send + 'static,
+    finish: impl FnOnce(Lock) -> sole_error::Result<T> + Send + 'static,
 ) -> Result<Object<'env>> {
     let (deferred, promise) = env.create_deferred()?;
     let path = a.path.clone();
@@ -293,7 +319,7 @@ pub(crate) fn spawn_wait<'env, T: ToNapiValue + 'static>(
                 match (&closed, r) {
                     (Some(c), r) if c.load(Ordering::Acquire) => {
                         drop(r); // a granted lock is given back at once
-                        Err(handle_closed(&path))
+                        Err(sole_lock::Handle::closed_error(&path))
                     }
                     (_, r) => r,
                 }
@@ -314,24 +340,13 @@ pub(crate) fn spawn_wait<'env, T: ToNapiValue + 'static>(
     Ok(promise)
 }
 
-fn handle_closed(path: &Path) -> sole_lock::Error {
-    sole_lock::Error::new(
-        sole_lock::Kind::Os(libc::EBADF),
-        format!(
-            "the handle on {} was closed: open a new one with openLockFile()",
-            path.display()
-        ),
-    )
-    .with_path(path)
-}
-
 /// Start waiting for the lock on a dedicated thread (never libuv's pool); the promise
 /// settles when the holder releases, or when `wait.cancel()`/`wait.timeOut()` is called.
 /// Callers try `tryLock` first: this is only the contended path. (The timer lives in
 /// `lib/index.ts`; `timeoutMs` is decided here like everywhere.)
 #[napi(
     catch_unwind,
-    ts_args_type = "path: string, opts: LockOptions | undefined | null, wait: LockWait",
+    ts_args_type = "path: string, opts: LockSyncOptions | undefined | null, wait: LockWait",
     ts_return_type = "Promise<NativeLock>"
 )]
 pub fn lock_async<'env>(
@@ -344,172 +359,5 @@ pub fn lock_async<'env>(
         let a = lock_args(env, &path, opts.as_ref())?;
         let opened = open::open_lock_file(&a.path, &a.open).map_err(|e| js_error(env, e))?;
         spawn_wait(env, opened, &a, wait, None, |l| Ok(NativeLock::new(l)))
-    })
-}
-
-// ---- LockFile handles ------------------------------------------------------------------------
-
-/// An open lock file that can be locked and released many times without reopening. One
-/// lock at a time per handle (`EBUSY` otherwise); two handles exclude each other.
-///
-/// The fast path keeps the granted lock inside the handle (`tryLockHeld`/`releaseHeld`) so a
-/// lock cycle allocates no native object; `lib/index.ts` gives the caller a plain `Lock`.
-#[napi]
-pub struct NativeLockFile {
-    inner: Option<sole_lock::Handle>,
-    // `&self` methods with a RefCell: napi-rs tracks `&mut self` borrows per call, which costs
-    // more than the flock itself on this hot path.
-    held: RefCell<Option<LockFile>>,
-    /// The lock from a waited `lockAsync` on this handle: owned by its `NativeLock` (so GC of
-    /// that object releases it, like any `Lock`), reachable here so that `close()` ends it.
-    waited: RefCell<Weak<Mutex<Option<LockFile>>>>,
-    /// The pending wait on this handle, if any (cancelled by `close()`).
-    pending: RefCell<Option<Arc<Waiter>>>,
-    closed: Arc<AtomicBool>,
-    path: String,
-}
-
-impl NativeLockFile {
-    fn handle(&self, env: &Env) -> Result<&sole_lock::Handle> {
-        self.inner
-            .as_ref()
-            .ok_or_else(|| js_error(env, handle_closed(Path::new(&self.path))))
-    }
-    fn opts<'e>(&self, env: &Env, opts: Option<&Unknown<'e>>) -> Result<Opts<'e>> {
-        let p = Path::new(&self.path);
-        Opts::for_path(env, opts, p, || format!(" (lock on {})", self.path))
-    }
-}
-
-#[napi]
-impl NativeLockFile {
-    /// Absolute path of the lock file.
-    #[napi(getter, catch_unwind)]
-    pub fn path(&self) -> String {
-        self.path.clone()
-    }
-    /// Take the lock now and keep it in the handle: `null` when another holder has it, else
-    /// whether it is shared. (Internal: `lib/index.ts` turns this into `Lock | null`.)
-    /// `timeoutMs` is checked too (the fast path of `lock()` tries here first).
-    #[napi(
-        catch_unwind,
-        ts_args_type = "opts?: { shared?: boolean | null, timeoutMs?: number | null } | null"
-    )]
-    pub fn try_lock_held(&self, env: Env, opts: Option<Unknown>) -> Result<Option<bool>> {
-        args::guarded(&env, "running LockFile.tryLock()", || {
-            let h = self.handle(&env)?;
-            let (shared, _) = if opts.is_none() {
-                (false, None)
-            } else {
-                let o = self.opts(&env, opts.as_ref())?;
-                let shared = o.bool(&env, "shared")?.unwrap_or(false);
-                let t = o.timeout(&env, "timeoutMs", &format!("the lock on {}", self.path))?;
-                (shared, t)
-            };
-            let got = h.try_lock(mode_of(shared)).map_err(|e| js_error(&env, e))?;
-            let ok = got.is_some();
-            *self.held.borrow_mut() = got;
-            Ok(ok.then_some(shared))
-        })
-    }
-    /// Take the lock, waiting on the calling thread, and keep it in the handle; returns
-    /// whether it is shared.
-    #[napi(
-        catch_unwind,
-        ts_args_type = "opts?: { shared?: boolean | null, timeoutMs?: number | null } | null"
-    )]
-    pub fn lock_sync_held(&self, env: Env, opts: Option<Unknown>) -> Result<bool> {
-        args::guarded(&env, "running LockFile.lockSync()", || {
-            let h = self.handle(&env)?;
-            let o = self.opts(&env, opts.as_ref())?;
-            let shared = o.bool(&env, "shared")?.unwrap_or(false);
-            let timeout = o.timeout(&env, "timeoutMs", &format!("the lock on {}", self.path))?;
-            let l = h
-                .lock(mode_of(shared), timeout)
-                .map_err(|e| js_error(&env, e))?;
-            *self.held.borrow_mut() = Some(l);
-            Ok(shared)
-        })
-    }
-    /// Release the lock kept in the handle (explicit unlock; the descriptor stays open).
-    #[napi(catch_unwind)]
-    pub fn release_held(&self) {
-        // Taken out first: the LockFile's drop runs after the RefCell borrow has ended.
-        let l = self.held.borrow_mut().take();
-        drop(l);
-    }
-    /// The contended path of `lock()` on this handle.
-    #[napi(
-        catch_unwind,
-        ts_args_type = "opts: { shared?: boolean | null, timeoutMs?: number | null } | undefined | null, wait: LockWait",
-        ts_return_type = "Promise<NativeLock>"
-    )]
-    pub fn lock_async<'env>(
-        &self,
-        env: &'env Env,
-        opts: Option<Unknown>,
-        wait: &mut LockWait,
-    ) -> Result<Object<'env>> {
-        args::guarded(env, "running LockFile.lock()", || {
-            let h = self.handle(env)?;
-            let o = self.opts(env, opts.as_ref())?;
-            let shared = o.bool(env, "shared")?.unwrap_or(false);
-            let timeout = o.timeout(env, "timeoutMs", &format!("the lock on {}", self.path))?;
-            let opened = h.lend().map_err(|e| js_error(env, e))?;
-            let a = LockArgs {
-                path: h.path().to_path_buf(),
-                mode: mode_of(shared),
-                open: OpenOptions::default(),
-                timeout,
-            };
-            let slot = Arc::new(Mutex::new(None));
-            *self.waited.borrow_mut() = Arc::downgrade(&slot);
-            let p = spawn_wait(env, opened, &a, wait, Some(self.closed.clone()), move |l| {
-                Ok(NativeLock::in_slot(l, slot))
-            })?;
-            *self.pending.borrow_mut() = wait.waiter.clone();
-            Ok(p)
-        })
-    }
-    /// Close the handle: release the lock taken through it (however it was taken), cancel a
-    /// pending wait on it (`EBADF`), close the descriptor. Idempotent.
-    #[napi(catch_unwind)]
-    pub fn close(&mut self) {
-        self.closed.store(true, Ordering::Release);
-        if let Some(w) = self.pending.get_mut().take() {
-            w.cancel(Reason::Abort);
-        }
-        self.held.get_mut().take();
-        if let Some(slot) = self.waited.get_mut().upgrade() {
-            let waited = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-            drop(waited);
-        }
-        self.inner = None;
-    }
-    /// `true` once `close()` has run.
-    #[napi(getter, catch_unwind)]
-    pub fn closed(&self) -> bool {
-        self.inner.is_none()
-    }
-}
-
-/// Open (creating if needed) a lock file for repeated locking.
-#[napi(
-    catch_unwind,
-    ts_args_type = "path: string, opts?: Omit<LockOptions, 'shared' | 'timeoutMs'> | undefined | null"
-)]
-pub fn open_lock_file(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<NativeLockFile> {
-    args::guarded(&env, "running openLockFile()", || {
-        let a = lock_args(&env, &path, opts.as_ref())?;
-        sole_lock::Handle::open(&a.path, &a.open)
-            .map(|h| NativeLockFile {
-                path: h.path().to_string_lossy().into_owned(),
-                inner: Some(h),
-                held: RefCell::new(None),
-                waited: RefCell::new(Weak::new()),
-                pending: RefCell::new(None),
-                closed: Arc::new(AtomicBool::new(false)),
-            })
-            .map_err(|e| js_error(&env, e))
     })
 }

@@ -11,56 +11,83 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// What went wrong, independent of wording.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+/// Declares [`Kind`] and [`Kind::NAMED`] from one list: `Variant => "CODE"`, each with its doc.
+macro_rules! kinds {
+    ($( $(#[doc = $doc:literal])* $name:ident => $code:literal, )*) => {
+        /// What went wrong, independent of wording. Each kind's code is spelled once, in the
+        /// `kinds!` list below; the same list generates `lib/codes.ts` ([`codes_ts`]).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Kind {
+            $( $(#[doc = $doc])* $name, )*
+            /// Any other operating-system failure; the code is the errno name (`EACCES`,
+            /// `ENOENT`, …), as Node's `fs` spells it.
+            Os(i32),
+        }
+
+        impl Kind {
+            /// Every kind with a code of its own, its code, and its doc: the one table of codes.
+            pub const NAMED: &'static [(Kind, &'static str, &'static str)] = &[
+                $( (Kind::$name, $code, concat!($($doc, "\n",)*)), )*
+            ];
+
+            /// This kind's code: its own from the table, or the errno name of [`Kind::Os`].
+            pub fn code(self) -> std::borrow::Cow<'static, str> {
+                match self {
+                    $( Kind::$name => std::borrow::Cow::Borrowed($code), )*
+                    Kind::Os(errno) => std::borrow::Cow::Owned(errno_name(errno)),
+                }
+            }
+        }
+    };
+}
+
+kinds! {
     /// Another live process holds the lock or pidfile (`EHELD`).
-    Held,
+    Held => "EHELD",
     /// A bounded wait ran out (`ETIMEDOUT`).
-    TimedOut,
+    TimedOut => "ETIMEDOUT",
     /// A wait was cancelled by its caller (`ECANCELED`; the TS layer turns it into `AbortError`).
-    Cancelled,
+    Cancelled => "ECANCELED",
     /// A blocking wait would wait for a lock the same thread holds (`EDEADLK`).
-    Deadlock,
+    Deadlock => "EDEADLK",
     /// The path is a symbolic link; sole refuses to follow it (`ESYMLINK`).
-    Symlink,
+    Symlink => "ESYMLINK",
     /// The path exists but is not a regular file (`ENOTREG`).
-    NotRegular,
+    NotRegular => "ENOTREG",
     /// A pid that is not an integer in 1..=2^31-1 (`EINVALIDPID`).
-    InvalidPid,
-    /// A held lock whose holder cannot be named (`EUNKNOWNHOLDER`): see `holder::find`.
-    UnknownHolder,
+    InvalidPid => "EINVALIDPID",
+    /// A held lock whose holder cannot be named (`EUNKNOWNHOLDER`): the process that
+    /// locked it exited while a forked child kept the descriptor (see `sole_lock::holder`).
+    UnknownHolder => "EUNKNOWNHOLDER",
     /// No live process has that pid, or the process a handle refers to has exited (`ENOTFOUND`).
-    NotFound,
+    NotFound => "ENOTFOUND",
     /// The recorded identity is from another boot (`EBOOTID`).
-    BootId,
+    BootId => "EBOOTID",
     /// A process has the pid but started at another time: the pid was reused (`ESTARTTIME`).
-    StartTime,
+    StartTime => "ESTARTTIME",
     /// The process runs another executable than recorded (`EEXEPATH`).
-    ExePath,
+    ExePath => "EEXEPATH",
     /// The process's executable has another SHA-256 than recorded (`EEXEHASH`).
-    ExeHash,
+    ExeHash => "EEXEHASH",
     /// A name is already registered (`EDUPLICATE`).
-    Duplicate,
+    Duplicate => "EDUPLICATE",
     /// A write rule overlaps one owned by another allocation (`ECONFLICT`).
-    Conflict,
+    Conflict => "ECONFLICT",
     /// A delegated rule is not inside the spawner's effective write scope (`ENOTSUBSET`).
-    NotSubset,
+    NotSubset => "ENOTSUBSET",
     /// No allocation has that name (`EUNKNOWN`).
-    Unknown,
+    Unknown => "EUNKNOWN",
     /// A data file that does not parse as what sole wrote (`ECORRUPT`); never overwritten.
-    Corrupt,
+    Corrupt => "ECORRUPT",
     /// A file or directory whose owner or permissions would let another user tamper with it
     /// (`EINSECURE`).
-    Insecure,
+    Insecure => "EINSECURE",
     /// An argument or option from the caller that has the wrong type or value (`EINVAL`, with
     /// `argument` naming it). Spelled like the errno so callers that test `EINVAL` keep working.
-    InvalidArgument,
+    InvalidArgument => "EINVAL",
     /// A bug in sole caught before it could take the host process down (`EINTERNAL`): a panic
     /// on a thread sole started, or in a call from JavaScript. Never expected; report it.
-    Internal,
-    /// Any other operating-system failure; the code is the errno name (`EACCES`, `ENOENT`, …).
-    Os(i32),
+    Internal => "EINTERNAL",
 }
 
 /// A structured value attached to an error (expected/actual identity fields, the competing
@@ -220,32 +247,10 @@ impl Error {
         }
     }
 
-    /// The stable code string seen by JavaScript as `err.code`. The only place codes are spelled.
+    /// The stable code string seen by JavaScript as `err.code`: the kind's own code from the
+    /// `kinds!` table, or the errno name. The only place codes are spelled.
     pub fn code(&self) -> String {
-        match self.kind {
-            Kind::Held => "EHELD".into(),
-            Kind::TimedOut => "ETIMEDOUT".into(),
-            Kind::Cancelled => "ECANCELED".into(),
-            Kind::Deadlock => "EDEADLK".into(),
-            Kind::Symlink => "ESYMLINK".into(),
-            Kind::NotRegular => "ENOTREG".into(),
-            Kind::InvalidPid => "EINVALIDPID".into(),
-            Kind::UnknownHolder => "EUNKNOWNHOLDER".into(),
-            Kind::NotFound => "ENOTFOUND".into(),
-            Kind::BootId => "EBOOTID".into(),
-            Kind::StartTime => "ESTARTTIME".into(),
-            Kind::ExePath => "EEXEPATH".into(),
-            Kind::ExeHash => "EEXEHASH".into(),
-            Kind::Duplicate => "EDUPLICATE".into(),
-            Kind::Conflict => "ECONFLICT".into(),
-            Kind::NotSubset => "ENOTSUBSET".into(),
-            Kind::Unknown => "EUNKNOWN".into(),
-            Kind::Corrupt => "ECORRUPT".into(),
-            Kind::Insecure => "EINSECURE".into(),
-            Kind::InvalidArgument => "EINVAL".into(),
-            Kind::Internal => "EINTERNAL".into(),
-            Kind::Os(errno) => errno_name(errno),
-        }
+        self.kind.code().into_owned()
     }
 }
 
@@ -260,54 +265,60 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// Node's spelling of common errnos (matches `util.getSystemErrorName`), so `err.code` of an
-/// I/O failure reads the same as from `fs`.
+/// I/O failure reads the same as from `fs`. Part of the table `lib/codes.ts` is generated from.
+pub const ERRNO_NAMES: &[(i32, &str)] = &[
+    (libc::EPERM, "EPERM"),
+    (libc::ENOENT, "ENOENT"),
+    (libc::EINTR, "EINTR"),
+    (libc::EIO, "EIO"),
+    (libc::EBADF, "EBADF"),
+    (libc::EAGAIN, "EAGAIN"),
+    (libc::ENOMEM, "ENOMEM"),
+    (libc::EACCES, "EACCES"),
+    (libc::EBUSY, "EBUSY"),
+    (libc::EEXIST, "EEXIST"),
+    (libc::EXDEV, "EXDEV"),
+    (libc::ENOTDIR, "ENOTDIR"),
+    (libc::EISDIR, "EISDIR"),
+    (libc::EINVAL, "EINVAL"),
+    (libc::ENFILE, "ENFILE"),
+    (libc::EMFILE, "EMFILE"),
+    (libc::ETXTBSY, "ETXTBSY"),
+    (libc::EFBIG, "EFBIG"),
+    (libc::ENOSPC, "ENOSPC"),
+    (libc::EROFS, "EROFS"),
+    (libc::ENAMETOOLONG, "ENAMETOOLONG"),
+    (libc::ENOLCK, "ENOLCK"),
+    (libc::ENOSYS, "ENOSYS"),
+    (libc::ELOOP, "ELOOP"),
+    (libc::EOVERFLOW, "EOVERFLOW"),
+    (libc::EDQUOT, "EDQUOT"),
+    (libc::ESTALE, "ESTALE"),
+    (libc::EOPNOTSUPP, "EOPNOTSUPP"),
+    (libc::ESRCH, "ESRCH"),
+    (libc::ENXIO, "ENXIO"),
+    (libc::ENODEV, "ENODEV"),
+    (libc::ECHILD, "ECHILD"),
+    (libc::E2BIG, "E2BIG"),
+    (libc::ENOEXEC, "ENOEXEC"),
+    (libc::EFAULT, "EFAULT"),
+    (libc::ENOTTY, "ENOTTY"),
+    (libc::ESPIPE, "ESPIPE"),
+    (libc::EMLINK, "EMLINK"),
+    (libc::ERANGE, "ERANGE"),
+    (libc::ENOTEMPTY, "ENOTEMPTY"),
+    (libc::ENODATA, "ENODATA"),
+];
+
 fn errno_name(errno: i32) -> String {
-    let name = match errno {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::EINTR => "EINTR",
-        libc::EIO => "EIO",
-        libc::EBADF => "EBADF",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EBUSY => "EBUSY",
-        libc::EEXIST => "EEXIST",
-        libc::EXDEV => "EXDEV",
-        libc::ENOTDIR => "ENOTDIR",
-        libc::EISDIR => "EISDIR",
-        libc::EINVAL => "EINVAL",
-        libc::ENFILE => "ENFILE",
-        libc::EMFILE => "EMFILE",
-        libc::ETXTBSY => "ETXTBSY",
-        libc::EFBIG => "EFBIG",
-        libc::ENOSPC => "ENOSPC",
-        libc::EROFS => "EROFS",
-        libc::ENAMETOOLONG => "ENAMETOOLONG",
-        libc::ENOLCK => "ENOLCK",
-        libc::ENOSYS => "ENOSYS",
-        libc::ELOOP => "ELOOP",
-        libc::EOVERFLOW => "EOVERFLOW",
-        libc::EDQUOT => "EDQUOT",
-        libc::ESTALE => "ESTALE",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::ESRCH => "ESRCH",
-        libc::ENXIO => "ENXIO",
-        libc::ENODEV => "ENODEV",
-        libc::ECHILD => "ECHILD",
-        libc::E2BIG => "E2BIG",
-        libc::ENOEXEC => "ENOEXEC",
-        libc::EFAULT => "EFAULT",
-        libc::ENOTTY => "ENOTTY",
-        libc::ESPIPE => "ESPIPE",
-        libc::EMLINK => "EMLINK",
-        libc::ERANGE => "ERANGE",
-        libc::ENOTEMPTY => "ENOTEMPTY",
-        libc::ENODATA => "ENODATA",
-        _ => return format!("ERRNO{errno}"),
-    };
-    name.to_string()
+    match ERRNO_NAMES.iter().find(|(e, _)| *e == errno) {
+        Some((_, name)) => (*name).to_string(),
+        None => format!("ERRNO{errno}"),
+    }
 }
+
+mod codes_ts;
+pub use codes_ts::codes_ts;
 
 #[cfg(test)]
 mod tests {

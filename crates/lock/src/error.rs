@@ -1,3 +1,4 @@
-//! Errors: sole's one error type lives in `sole-error`, shared by every crate so that each
-//! code is spelled in exactly one place. Re-exported here so `sole_lock::Error` keeps working.
+//! Temporary, removed at merge: a re-export shim of `sole-error` kept only so that the crates of
+//! the other slices (`sole_lock::Error`, …) still compile until they are merged. Use
+//! `sole_error` directly.
 pub use sole_error::{Detail, Error, Kind, Result};

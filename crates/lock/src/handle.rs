@@ -2,7 +2,7 @@
 //!
 //! Why: a program that takes the same lock in a loop (a worker pulling jobs, a CLI guarding
 //! each write) should pay for `flock` and nothing else: no `open`, `fstat` and `close` per
-//! cycle. A [`Handle`] keeps the descriptor open and lends it to each [`LockFile`] it grants.
+//! cycle. A [`Handle`] keeps the descriptor open and lends it to each [`Lock`] it grants.
 //!
 //! The race it must not open: a flock belongs to the open file description, and a second
 //! `flock` on the *same* description does not conflict with the first, it silently converts it.
@@ -17,9 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::{Error, Kind, Result};
 use crate::open::{self, OpenOptions, Opened};
-use crate::{LockFile, Mode};
+use crate::{Lock, Mode};
+use sole_error::{Error, Kind, Result};
 
 #[derive(Debug)]
 pub struct Handle {
@@ -46,7 +46,7 @@ impl Handle {
     pub fn lend(&self) -> Result<Opened> {
         if self.busy.swap(true, Ordering::AcqRel) {
             return Err(Error::new(
-                Kind::Os(libc::EBUSY),
+                Kind::Os(rustix::io::Errno::BUSY.raw_os_error()),
                 format!(
                     "this handle on {} already holds a lock (or is waiting for one); release it first, or open a second handle",
                     self.path.display()
@@ -63,14 +63,27 @@ impl Handle {
         })
     }
 
-    /// Take the lock now, or `Ok(None)` when another description holds it.
-    pub fn try_lock(&self, mode: Mode) -> Result<Option<LockFile>> {
-        Ok(LockFile::try_on(self.lend()?, &self.path, mode, std::thread::current().id())?.ok())
+    /// The `EBADF` error of a call on a handle that was closed.
+    /// Test: `__test__/lock.spec.ts` ("close() releases …").
+    pub fn closed_error(path: &Path) -> Error {
+        Error::new(
+            Kind::Os(rustix::io::Errno::BADF.raw_os_error()),
+            format!(
+                "the handle on {} was closed: open a new one with openLockFile()",
+                path.display()
+            ),
+        )
+        .with_path(path)
     }
 
-    /// Take the lock, waiting on the calling thread (see [`LockFile::lock`]).
-    pub fn lock(&self, mode: Mode, timeout: Option<Duration>) -> Result<LockFile> {
-        LockFile::lock_on(self.lend()?, &self.path, mode, timeout)
+    /// Take the lock now, or `Ok(None)` when another description holds it.
+    pub fn try_lock(&self, mode: Mode) -> Result<Option<Lock>> {
+        Ok(Lock::try_on(self.lend()?, &self.path, mode, std::thread::current().id())?.ok())
+    }
+
+    /// Take the lock, waiting on the calling thread (see [`Lock::lock`]).
+    pub fn lock(&self, mode: Mode, timeout: Option<Duration>) -> Result<Lock> {
+        Lock::lock_on(self.lend()?, &self.path, mode, timeout)
     }
 }
 
@@ -108,10 +121,8 @@ mod tests {
         );
         drop(la);
         let _lb = b.try_lock(Mode::Exclusive).unwrap().unwrap();
-        assert!(
-            LockFile::try_lock(&p, Mode::Exclusive, &OpenOptions::default())
-                .unwrap()
-                .is_none()
-        );
+        assert!(Lock::try_lock(&p, Mode::Exclusive, &OpenOptions::default())
+            .unwrap()
+            .is_none());
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! Why: a refusal must say who holds the lock, and `readPidfile` must never name a process that
 //! is dead or is not the holder. Reading the pid from the file's *content* cannot promise that:
-//! between a new owner's `flock` and its `write` the file still holds the previous owner's pid
-//! (seed 001, caveat 2). Probing with a non-blocking `flock` of our own cannot either, and worse,
+//! between a new owner's `flock` and its `write` the file still holds the previous owner's pid.
+//! Probing with a non-blocking `flock` of our own cannot either, and worse,
 //! it would make a concurrent `claim` fail while our probe holds the lock for a moment.
 //!
 //! The kernel already knows: `/proc/locks` lists every flock with the pid that took it and the
@@ -74,10 +74,18 @@ pub fn flock_holders(_dev: u64, _ino: u64) -> Vec<Holder> {
     Vec::new()
 }
 
-/// Parse `/proc/locks` text. Each granted lock is a line like
+/// Parse `/proc/locks` text. Hand-written rather than taken from the `procfs` crate: procfs
+/// reports the blocked waiters of a lock (`->` lines) as if they held it, and a waiter named
+/// as the holder is exactly the lie this module exists to prevent.
+/// Each granted lock is a line like
 /// `3: FLOCK  ADVISORY  WRITE 1234 00:2f:5678 0 EOF`, the device as hex `major:minor`.
 pub fn parse_proc_locks(text: &str, dev: u64, ino: u64) -> Vec<Holder> {
-    let want = format!("{:02x}:{:02x}:{}", libc::major(dev), libc::minor(dev), ino);
+    let want = format!(
+        "{:02x}:{:02x}:{}",
+        rustix::fs::major(dev),
+        rustix::fs::minor(dev),
+        ino
+    );
     let mut out = Vec::new();
     for line in text.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -100,7 +108,7 @@ mod tests {
 
     #[test]
     fn parses_granted_flocks_and_skips_waiters() {
-        let dev = libc::makedev(0, 0x2f);
+        let dev = rustix::fs::makedev(0, 0x2f);
         let text = "1: POSIX  ADVISORY  WRITE 10 00:2f:99 0 EOF\n\
                     2: FLOCK  ADVISORY  WRITE 1234 00:2f:99 0 EOF\n\
                     2: -> FLOCK  ADVISORY  WRITE 1235 00:2f:99 0 EOF\n\
@@ -123,11 +131,10 @@ mod tests {
 
     #[test]
     fn finds_own_lock_by_inode() {
-        use std::os::fd::AsRawFd;
         let dir = tempfile::tempdir().unwrap();
         let o = crate::open::open_lock_file(&dir.path().join("x"), &Default::default()).unwrap();
         assert!(flock_holders(o.dev, o.ino).is_empty());
-        assert_eq!(unsafe { libc::flock(o.file.as_raw_fd(), libc::LOCK_EX) }, 0);
+        rustix::fs::flock(&o, rustix::fs::FlockOperation::LockExclusive).unwrap();
         assert_eq!(
             flock_holders(o.dev, o.ino),
             vec![Holder {

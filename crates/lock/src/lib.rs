@@ -2,24 +2,24 @@
 //!
 //! Why this crate exists: Node.js has no advisory file lock, and the npm packages that fill the
 //! gap either emulate one with `O_EXCL` files and stale timeouts (a crashed owner blocks
-//! everyone until the timeout, and two reclaimers can both win: races.md #2), or use POSIX
+//! everyone until the timeout, and two reclaimers can both win), or use POSIX
 //! `fcntl` record locks, which belong to the *process*: a second handle in the same process is
-//! silently granted, and closing any fd of the file drops the lock (races.md #7). `flock` locks
+//! silently granted, and closing any fd of the file drops the lock. `flock` locks
 //! belong to the open file description instead: two handles in one process exclude each other,
 //! and the kernel drops the lock the instant the last fd of the description closes, so a
 //! SIGKILLed owner frees the lock at once, with no timeout and no guess about liveness.
 //!
 //! Races this crate closes, each decided in one place:
-//! - **Unlink race** (races.md #1): a lock file is never unlinked, by anything in sole. If A
+//! - **Unlink race**: a lock file is never unlinked, by anything in sole. If A
 //!   unlinked on release while B waited on the old inode, a newcomer C would create and lock a
 //!   new inode, and B and C would both own "the" lock.
-//! - **Inherited locks** (races.md #8): every fd is `O_CLOEXEC` ([`open`]), and release does an
+//! - **Inherited locks**: every fd is `O_CLOEXEC` ([`fs`]), and release does an
 //!   explicit `LOCK_UN` before `close`, so a child forked in the instant before exec cannot keep
 //!   our lock alive after we released it.
-//! - **Boolean try-lock** (races.md #6): [`LockFile::try_lock`] returns the lock or `None`; it
+//! - **Boolean try-lock**: [`Lock::try_lock`] returns the lock or `None`; it
 //!   cannot be mistaken for success.
 //! - **Self-deadlock**: a blocking wait on a lock the calling thread itself holds would never
-//!   end (flock does not detect deadlock); [`LockFile::lock`] refuses it with `EDEADLK` using
+//!   end (flock does not detect deadlock); [`Lock::lock`] refuses it with `EDEADLK` using
 //!   the in-process [`registry`].
 //! - **Waits that cannot be cancelled**: cancelling a wait settles its caller at once, and the
 //!   thread blocked in `flock` is woken by a signal sent to that thread alone ([`wait`]), even
@@ -29,25 +29,34 @@
 //! JavaScript suite (`__test__/lock.spec.ts`, the harness).
 
 pub mod error;
+pub mod fs;
 pub mod handle;
 pub mod holder;
 pub mod open;
+/// Temporary, removed at merge: a re-export shim of `sole_procid::pid`; use that crate.
 pub use sole_procid::pid;
 pub mod registry;
+pub mod signal;
 pub mod wait;
 
 use std::fs::File;
-use std::io;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::ThreadId;
 use std::time::Duration;
 
-pub use error::{Error, Kind, Result};
 pub use handle::Handle;
 pub use open::OpenOptions;
+use rustix::fs::FlockOperation;
+use rustix::io::Errno;
+/// Temporary, removed at merge: re-exports of `sole_error` kept for the other slices' crates
+/// (`sole_lock::Error`, …). Code in this crate means `sole_error`'s types by these names.
+pub use sole_error::{Error, Kind, Result};
+
+/// Temporary, removed at merge: the old name of [`Lock`], kept so that the crates of the other
+/// slices still compile until they are merged.
+pub type LockFile = Lock;
 
 /// What kind of lock to take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,10 +68,26 @@ pub enum Mode {
 }
 
 impl Mode {
-    fn op(self) -> i32 {
+    /// `Shared` when `shared`, else `Exclusive` (a caller's `shared` option).
+    pub fn from_shared(shared: bool) -> Mode {
+        if shared {
+            Mode::Shared
+        } else {
+            Mode::Exclusive
+        }
+    }
+    /// The `flock` operation that waits for this mode.
+    fn blocking(self) -> FlockOperation {
         match self {
-            Mode::Exclusive => libc::LOCK_EX,
-            Mode::Shared => libc::LOCK_SH,
+            Mode::Exclusive => FlockOperation::LockExclusive,
+            Mode::Shared => FlockOperation::LockShared,
+        }
+    }
+    /// The `flock` operation that takes this mode or fails at once with `EWOULDBLOCK`.
+    fn non_blocking(self) -> FlockOperation {
+        match self {
+            Mode::Exclusive => FlockOperation::NonBlockingLockExclusive,
+            Mode::Shared => FlockOperation::NonBlockingLockShared,
         }
     }
     fn word(self) -> &'static str {
@@ -73,11 +98,13 @@ impl Mode {
     }
 }
 
-/// A held flock on a file. The lock lasts until [`LockFile::release`] or drop; dropping the
-/// last reference releases it (explicit `LOCK_UN`, then `close`). The file is never unlinked.
-#[must_use = "the lock is released as soon as the LockFile is dropped"]
+/// A held flock on a file (the lock itself; an open file that can be locked many times is a
+/// [`Handle`]). The lock lasts until [`Lock::release`] or drop; dropping it releases it
+/// (explicit `LOCK_UN`, then `close` of the last reference to the descriptor). The file is
+/// never unlinked. Test: `tests::try_lock_excludes_second_handle`.
+#[must_use = "the lock is released as soon as the Lock is dropped"]
 #[derive(Debug)]
-pub struct LockFile {
+pub struct Lock {
     file: Arc<File>,
     path: Arc<Path>,
     mode: Mode,
@@ -88,13 +115,13 @@ pub struct LockFile {
     busy: Option<Arc<AtomicBool>>,
 }
 
-impl LockFile {
+impl Lock {
     /// Take the lock now or return `Ok(None)` if another open file description holds a
     /// conflicting lock (another process, or another handle in this one). Every other failure
     /// is an `Err`. Test: `tests::try_lock_excludes_second_handle`.
-    pub fn try_lock(path: &Path, mode: Mode, opts: &OpenOptions) -> Result<Option<LockFile>> {
+    pub fn try_lock(path: &Path, mode: Mode, opts: &OpenOptions) -> Result<Option<Lock>> {
         let opened = open::open_lock_file(path, opts)?;
-        Ok(LockFile::try_on(opened, path, mode, std::thread::current().id())?.ok())
+        Ok(Lock::try_on(opened, path, mode, std::thread::current().id())?.ok())
     }
 
     /// Take the lock on an already opened file, without blocking; on contention the opened
@@ -104,22 +131,17 @@ impl LockFile {
         path: &Path,
         mode: Mode,
         owner: ThreadId,
-    ) -> Result<std::result::Result<LockFile, open::Opened>> {
-        // SAFETY: valid fd owned by `opened.file`.
-        let rc = unsafe { libc::flock(opened.file.as_raw_fd(), mode.op() | libc::LOCK_NB) };
-        if rc == 0 {
-            return Ok(Ok(LockFile::from_locked(opened, mode, owner)));
-        }
-        let err = io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EWOULDBLOCK) => Ok(Err(opened)),
-            _ => Err(Error::os(err, "flock", path)),
+    ) -> Result<std::result::Result<Lock, open::Opened>> {
+        match rustix::fs::flock(&opened, mode.non_blocking()) {
+            Ok(()) => Ok(Ok(Lock::from_locked(opened, mode, owner))),
+            Err(Errno::WOULDBLOCK) => Ok(Err(opened)),
+            Err(e) => Err(Error::os(e.into(), "flock", path)),
         }
     }
 
-    pub(crate) fn from_locked(mut opened: open::Opened, mode: Mode, owner: ThreadId) -> LockFile {
+    pub(crate) fn from_locked(mut opened: open::Opened, mode: Mode, owner: ThreadId) -> Lock {
         let reg = registry::register(opened.dev, opened.ino, owner, mode == Mode::Exclusive);
-        LockFile {
+        Lock {
             file: opened.file.clone(),
             path: opened.path.clone(),
             mode,
@@ -137,23 +159,26 @@ impl LockFile {
     /// would release is the one waiting. An unbounded wait blocks in `flock` directly; a
     /// bounded one waits on a [`wait`] thread and cancels it at the deadline.
     /// Test: `tests::blocking_lock_deadlock_is_refused`, `tests::timeout_expires`.
+    // `Lock::lock` reads as the verb it is (`Lock::try_lock`, `Lock::lock`), and the other
+    // crates call it by that name.
+    #[allow(clippy::self_named_constructors)]
     pub fn lock(
         path: &Path,
         mode: Mode,
         opts: &OpenOptions,
         timeout: Option<Duration>,
-    ) -> Result<LockFile> {
-        LockFile::lock_on(open::open_lock_file(path, opts)?, path, mode, timeout)
+    ) -> Result<Lock> {
+        Lock::lock_on(open::open_lock_file(path, opts)?, path, mode, timeout)
     }
 
-    /// [`LockFile::lock`] on an already opened file (a path's, a [`Handle`]'s, or another
+    /// [`Lock::lock`] on an already opened file (a path's, a [`Handle`]'s, or another
     /// crate's via [`open::Opened::from_file`]).
     pub fn lock_on(
         opened: open::Opened,
         path: &Path,
         mode: Mode,
         timeout: Option<Duration>,
-    ) -> Result<LockFile> {
+    ) -> Result<Lock> {
         let me = std::thread::current().id();
         if registry::would_deadlock(opened.dev, opened.ino, me, mode == Mode::Exclusive) {
             return Err(Error::new(
@@ -167,20 +192,16 @@ impl LockFile {
             .with_path(path));
         }
         // Fast path: uncontended, no thread.
-        let opened = match LockFile::try_on(opened, path, mode, me)? {
+        let opened = match Lock::try_on(opened, path, mode, me)? {
             Ok(l) => return Ok(l),
             Err(opened) => opened,
         };
         match timeout {
             None => loop {
-                // SAFETY: valid fd.
-                let rc = unsafe { libc::flock(opened.file.as_raw_fd(), mode.op()) };
-                if rc == 0 {
-                    return Ok(LockFile::from_locked(opened, mode, me));
-                }
-                let err = io::Error::last_os_error();
-                if err.raw_os_error() != Some(libc::EINTR) {
-                    return Err(Error::os(err, "flock", path));
+                match rustix::fs::flock(&opened, mode.blocking()) {
+                    Ok(()) => return Ok(Lock::from_locked(opened, mode, me)),
+                    Err(Errno::INTR) => {}
+                    Err(e) => return Err(Error::os(e.into(), "flock", path)),
                 }
             },
             Some(t) => {
@@ -234,12 +255,12 @@ impl LockFile {
     }
 }
 
-impl Drop for LockFile {
+impl Drop for Lock {
     fn drop(&mut self) {
         // Explicit unlock before close: a child forked by another thread an instant ago shares
-        // this description until it execs; LOCK_UN ends the lock for it too (races.md #8).
-        // SAFETY: valid fd owned by self.file.
-        unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_UN) };
+        // this description until it execs; LOCK_UN ends the lock for it too. An unlock of a
+        // descriptor we hold cannot fail in a way anyone could act on: close follows anyway.
+        let _ = rustix::fs::flock(&*self.file, FlockOperation::Unlock);
         registry::unregister(self.reg);
         if let Some(b) = self.busy.take() {
             b.store(false, Ordering::Release);
@@ -250,11 +271,15 @@ impl Drop for LockFile {
 /// How long a timed-out wait on a [`Handle`]'s descriptor gives its woken waiter thread to end.
 const LENT_GRACE: Duration = Duration::from_millis(100);
 
-/// Convert a JavaScript `timeoutMs` for a wait on `path` into a duration through the one
-/// conversion (`sole_error::timeout::from_ms`): `EINVAL` naming the path otherwise.
-pub fn timeout_from_ms(ms: f64, path: &Path) -> Result<Duration> {
-    sole_error::timeout::from_ms(ms, &format!("the lock on {}", path.display()))
-        .map_err(|e| e.with_path(path))
+/// How a message names the lock on `path`: "the lock on /x" (the `what` of a caller's
+/// `timeoutMs` refused by `sole_error::timeout::from_ms`). Test: `__test__/args.spec.ts`.
+pub fn subject(path: &Path) -> String {
+    format!("the lock on {}", path.display())
+}
+
+/// What a refused option of a lock call on `path` appends to its message: " (lock on /x)".
+pub fn option_context(path: &Path) -> String {
+    format!(" (lock on {})", path.display())
 }
 
 /// The `ETIMEDOUT` error, naming the holder when the kernel can tell (one lookup serves both
@@ -288,7 +313,7 @@ pub fn live_holder_pid(path: &Path) -> Option<i32> {
     holder::flock_holders(o.dev, o.ino)
         .into_iter()
         .map(|h| h.pid)
-        .find(|&p| pid::alive_not_exiting(p as i64))
+        .find(|&p| sole_procid::pid::alive_not_exiting(p as i64))
 }
 
 #[cfg(test)]
@@ -305,23 +330,19 @@ mod tests {
     fn try_lock_excludes_second_handle() {
         let (_d, p) = tmp();
         let o = OpenOptions::default();
-        let a = LockFile::try_lock(&p, Mode::Exclusive, &o)
+        let a = Lock::try_lock(&p, Mode::Exclusive, &o)
             .unwrap()
             .expect("first");
-        assert!(LockFile::try_lock(&p, Mode::Exclusive, &o)
-            .unwrap()
-            .is_none());
-        assert!(LockFile::try_lock(&p, Mode::Shared, &o).unwrap().is_none());
+        assert!(Lock::try_lock(&p, Mode::Exclusive, &o).unwrap().is_none());
+        assert!(Lock::try_lock(&p, Mode::Shared, &o).unwrap().is_none());
         a.release().unwrap();
-        let s1 = LockFile::try_lock(&p, Mode::Shared, &o)
+        let s1 = Lock::try_lock(&p, Mode::Shared, &o)
             .unwrap()
             .expect("shared 1");
-        let s2 = LockFile::try_lock(&p, Mode::Shared, &o)
+        let s2 = Lock::try_lock(&p, Mode::Shared, &o)
             .unwrap()
             .expect("shared 2");
-        assert!(LockFile::try_lock(&p, Mode::Exclusive, &o)
-            .unwrap()
-            .is_none());
+        assert!(Lock::try_lock(&p, Mode::Exclusive, &o).unwrap().is_none());
         drop((s1, s2));
         assert!(p.exists(), "lock files are never unlinked");
     }
@@ -330,12 +351,10 @@ mod tests {
     fn blocking_lock_deadlock_is_refused() {
         let (_d, p) = tmp();
         let o = OpenOptions::default();
-        let _a = LockFile::try_lock(&p, Mode::Exclusive, &o)
-            .unwrap()
-            .unwrap();
-        let e = LockFile::lock(&p, Mode::Exclusive, &o, None).unwrap_err();
+        let _a = Lock::try_lock(&p, Mode::Exclusive, &o).unwrap().unwrap();
+        let e = Lock::lock(&p, Mode::Exclusive, &o, None).unwrap_err();
         assert_eq!(e.code(), "EDEADLK");
-        let e = LockFile::lock(&p, Mode::Shared, &o, Some(Duration::from_millis(10))).unwrap_err();
+        let e = Lock::lock(&p, Mode::Shared, &o, Some(Duration::from_millis(10))).unwrap_err();
         assert_eq!(e.code(), "EDEADLK");
     }
 
@@ -343,8 +362,8 @@ mod tests {
     fn shared_on_shared_same_thread_is_not_deadlock() {
         let (_d, p) = tmp();
         let o = OpenOptions::default();
-        let _a = LockFile::try_lock(&p, Mode::Shared, &o).unwrap().unwrap();
-        let _b = LockFile::lock(&p, Mode::Shared, &o, None).unwrap();
+        let _a = Lock::try_lock(&p, Mode::Shared, &o).unwrap().unwrap();
+        let _b = Lock::lock(&p, Mode::Shared, &o, None).unwrap();
     }
 
     #[test]
@@ -356,7 +375,7 @@ mod tests {
         let (held_tx, held_rx) = std::sync::mpsc::channel();
         let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
         let h = std::thread::spawn(move || {
-            let l = LockFile::try_lock(&p2, Mode::Exclusive, &OpenOptions::default())
+            let l = Lock::try_lock(&p2, Mode::Exclusive, &OpenOptions::default())
                 .unwrap()
                 .unwrap();
             held_tx.send(()).unwrap();
@@ -364,8 +383,7 @@ mod tests {
             drop(l);
         });
         held_rx.recv().unwrap();
-        let e =
-            LockFile::lock(&p, Mode::Exclusive, &o, Some(Duration::from_millis(30))).unwrap_err();
+        let e = Lock::lock(&p, Mode::Exclusive, &o, Some(Duration::from_millis(30))).unwrap_err();
         assert_eq!(e.code(), "ETIMEDOUT");
         assert!(
             e.message().contains("held by this process"),
@@ -373,7 +391,7 @@ mod tests {
             e.message()
         );
         go_tx.send(()).unwrap();
-        let l = LockFile::lock(&p, Mode::Exclusive, &o, Some(Duration::from_secs(10))).unwrap();
+        let l = Lock::lock(&p, Mode::Exclusive, &o, Some(Duration::from_secs(10))).unwrap();
         drop(l);
         h.join().unwrap();
     }

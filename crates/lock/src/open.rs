@@ -1,25 +1,30 @@
 //! Opening a lock file: the one place that resolves and opens every path sole locks.
 //!
 //! Why: the fd that carries a lock must never leak into a spawned child (`O_CLOEXEC`: a child
-//! that inherits the open file description keeps the lock after its parent dies, races.md #8),
-//! must never follow a symlink planted by another user onto a file we would then truncate
-//! (`O_NOFOLLOW`, races.md #17), and must be a regular file (a FIFO or device would block or be
-//! damaged). Checking "is it a symlink?" with `lstat` before `open` is a TOCTOU; instead the
-//! open itself refuses (`ELOOP` under `O_NOFOLLOW`) and `fstat` on the opened fd decides the
-//! type, so what we check is exactly what we hold.
-//! Test: `tests::refuses_symlink_and_leaves_target`, `tests::refuses_fifo`,
-//! `tests::creates_0600_and_dirs_0700`.
+//! that inherits the open file description keeps the lock after its parent dies), must never
+//! follow a symlink planted by another user onto a file we would then lock or write
+//! (`O_NOFOLLOW`), and must be a regular file (a FIFO or device would block or be damaged).
+//! Checking "is it a symlink?" with `lstat` before `open` is a TOCTOU; instead the open itself
+//! refuses (`ELOOP` under `O_NOFOLLOW`) and `fstat` on the opened fd decides the type, so what
+//! we check is exactly what we hold. The system calls and those rules live in [`crate::fs`];
+//! this module adds what is particular to lock files: create-if-missing with an exact mode,
+//! and the identity (`dev`, `ino`) every lock is registered by.
+//! Test: `tests::refuses_symlink_and_leaves_target`, `tests::refuses_fifo_and_directory`,
+//! `tests::creates_0600_and_dirs_0700`, `tests::mode_bits_rule`.
 
-use std::ffi::CString;
 use std::fs::File;
-use std::io;
-use std::os::fd::FromRawFd;
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::error::{Error, Kind, Result};
+use rustix::io::Errno;
+use sole_error::{Error, Result};
+
+use crate::fs::{self, Flags};
+
+/// What lock files are, for the `ESYMLINK` message.
+const USED_FOR: &str = "lock files";
 
 /// How to create a lock file that does not exist yet.
 #[derive(Debug, Clone, Copy)]
@@ -34,7 +39,7 @@ pub struct OpenOptions {
 impl Default for OpenOptions {
     fn default() -> Self {
         OpenOptions {
-            mode: 0o600,
+            mode: fs::FILE_MODE,
             create_dirs: false,
         }
     }
@@ -56,30 +61,34 @@ pub struct Opened {
 }
 
 impl Opened {
-    pub(crate) fn new(file: File, st: &libc::stat, path: &Path) -> Self {
+    fn new(file: File, st: &fs::FileStat, path: &Path) -> Self {
         Opened {
             file: Arc::new(file),
             path: Arc::from(path),
-            dev: st.st_dev,
-            ino: st.st_ino,
+            dev: st.dev,
+            ino: st.ino,
             busy: None,
         }
     }
-}
 
-impl Opened {
     /// Wrap a file another crate opened and checked itself (the scope registry's lock file,
-    /// opened relative to its directory fd), so that [`crate::LockFile::lock_on`] can lock it
+    /// opened relative to its directory fd), so that [`crate::Lock::lock_on`] can lock it
     /// with a bounded, cancellable wait.
     pub fn from_file(file: Arc<File>, path: &Path) -> Result<Opened> {
-        let st = fstat(&file, path)?;
+        let st = fs::fstat(&*file).map_err(|e| Error::os(e, "stat lock file", path))?;
         Ok(Opened {
             file,
             path: Arc::from(path),
-            dev: st.st_dev,
-            ino: st.st_ino,
+            dev: st.dev,
+            ino: st.ino,
             busy: None,
         })
+    }
+}
+
+impl AsFd for Opened {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.file.as_fd()
     }
 }
 
@@ -91,164 +100,74 @@ impl Drop for Opened {
     }
 }
 
-fn cstr(path: &Path) -> Result<CString> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| {
-        let shown: String = path.display().to_string().chars().take(200).collect();
-        Error::invalid_argument(
-            "path",
-            format!("path {shown:?} contains a NUL byte: no file can have that name; pass the path without it"),
-        )
-    })
-}
-
-/// Reject empty paths up front: `open("")` would fail with a confusing ENOENT.
-fn check_path(path: &Path) -> Result<()> {
-    if path.as_os_str().is_empty() {
-        return Err(Error::invalid_argument(
-            "path",
-            "the path is empty: pass the path of a file",
-        ));
-    }
-    Ok(())
-}
-
 /// Resolve a caller's path once, at the API boundary: made absolute against the current
 /// directory (without touching the filesystem or following links), so every message, every
 /// `path` property and every later `chdir` refer to the same file. Empty paths and NUL bytes
 /// are refused here. The one place paths are resolved.
 pub fn resolve(path: &str) -> Result<std::path::PathBuf> {
     let p = Path::new(path);
-    check_path(p)?;
-    cstr(p)?;
+    fs::check_path(p)?;
     std::path::absolute(p).map_err(|e| Error::os(e, "resolve path", p))
 }
 
-fn check_mode(mode: u32, path: &Path) -> Result<()> {
-    if mode & !0o777 != 0 {
-        return Err(Error::invalid_argument(
-            "mode",
-            format!(
-                "mode {mode:#o} for {} is not a set of permission bits: pass a value from 0 to 0o777 (default 0o600)",
-                path.display()
-            ),
-        )
-        .with_path(path));
+/// The one rule for the permission bits of a new lock file or pidfile (`mode`): an integer
+/// from 0 to 0o777; `EINVAL` with `argument: "mode"` otherwise. `m` is the caller's number as
+/// JavaScript gave it; `context` is appended to the message (" (lock on /x)").
+/// Test: `tests::mode_bits_rule`, `__test__/args.spec.ts`.
+pub fn mode_bits(m: f64, context: &str) -> Result<u32> {
+    if m.fract() == 0.0 && (0.0..=0o777 as f64).contains(&m) {
+        return Ok(m as u32);
     }
-    Ok(())
-}
-
-fn map_open_error(err: io::Error, path: &Path) -> Error {
-    match err.raw_os_error() {
-        Some(libc::ELOOP) => Error::new(
-            Kind::Symlink,
-            format!(
-                "{} is a symbolic link; sole does not follow symlinks for lock files (a link planted by another user could redirect the lock). Remove the link or pass the real path.",
-                path.display()
-            ),
-        )
-        .with_path(path),
-        Some(libc::EISDIR) => not_regular(path, "a directory"),
-        // open(2) of a Unix socket, of a FIFO nobody reads, or of a device with no driver.
-        Some(libc::ENXIO) | Some(libc::ENODEV) => {
-            not_regular(path, "a socket, a FIFO or a device")
-        }
-        _ => Error::os(err, "open lock file", path),
-    }
-}
-
-fn not_regular(path: &Path, what: &str) -> Error {
-    Error::new(
-        Kind::NotRegular,
+    Err(Error::invalid_argument(
+        "mode",
         format!(
-            "{} is {what}, not a regular file; sole only locks regular files. Choose a file path.",
-            path.display()
+            "mode {m} is not file permission bits{context}: pass an integer from 0 to 0o777 such as 0o600."
         ),
-    )
-    .with_path(path)
+    ))
 }
 
-fn mkdirs(dir: &Path) -> Result<()> {
-    if dir.as_os_str().is_empty() || dir.is_dir() {
-        return Ok(());
-    }
-    if let Some(parent) = dir.parent() {
-        mkdirs(parent)?;
-    }
-    let c = cstr(dir)?;
-    // SAFETY: c is a valid NUL-terminated path.
-    if unsafe { libc::mkdir(c.as_ptr(), 0o700) } != 0 {
-        let err = io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EEXIST) {
-            return Err(Error::os(err, "create directory", dir));
-        }
-    }
-    Ok(())
+fn check_mode(mode: u32, path: &Path) -> Result<()> {
+    mode_bits(f64::from(mode), &format!(" (for {})", path.display()))
+        .map(|_| ())
+        .map_err(|e| e.with_path(path))
 }
 
-fn raw_open(c: &CString, flags: i32, mode: u32) -> io::Result<File> {
-    // SAFETY: c is a valid NUL-terminated path; the returned fd is owned by the File.
-    let fd = unsafe { libc::open(c.as_ptr(), flags, mode as libc::c_uint) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(unsafe { File::from_raw_fd(fd) })
-}
-
-/// Open (creating if needed) `path` for locking: `O_RDWR|O_CLOEXEC|O_NOFOLLOW|O_NONBLOCK`,
-/// then `fstat` must show a regular file. Never truncates, never unlinks.
+/// Open (creating if needed) `path` for locking: `O_RDWR|O_NONBLOCK` plus [`fs::open`]'s
+/// `O_CLOEXEC|O_NOFOLLOW|O_NOCTTY`, then `fstat` must show a regular file. Never truncates,
+/// never unlinks.
 pub fn open_lock_file(path: &Path, opts: &OpenOptions) -> Result<Opened> {
-    check_path(path)?;
+    fs::check_path(path)?;
     check_mode(opts.mode, path)?;
     if opts.create_dirs {
         if let Some(parent) = path.parent() {
-            mkdirs(parent)?;
+            fs::mkdirs(parent)?;
         }
     }
-    let c = cstr(path)?;
     // O_NONBLOCK: opening a FIFO planted at the path must not hang; for regular files it has
-    // no effect. O_NOCTTY: a tty planted at the path must not become our controlling terminal.
-    let base =
-        libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+    // no effect.
+    let base = Flags::RDWR | Flags::NONBLOCK;
     let mode = opts.mode;
+    let failed = |e| fs::open_error(e, "open lock file", path, USED_FOR);
     // Open the existing file first (the common case: one path lookup). Only when it is absent,
     // create it with O_EXCL, so we know that we made it and may set its mode; if another
     // process created it in between (EEXIST), open theirs. Bounded: a path that is created and
     // deleted again and again by someone else is reported rather than retried forever.
     let mut attempt = 0;
     let (file, created) = loop {
-        match raw_open(&c, base, 0) {
+        match fs::open(path, base, 0) {
             Ok(f) => break (f, false),
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-            Err(e) => return Err(map_open_error(e, path)),
+            Err(e) if fs::errno(&e) == Some(Errno::NOENT) => {}
+            Err(e) => return Err(failed(e)),
         }
-        match raw_open(&c, base | libc::O_CREAT | libc::O_EXCL, mode) {
+        match fs::open(path, base | Flags::CREATE | Flags::EXCL, mode) {
             Ok(f) => break (f, true),
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) && attempt < 100 => attempt += 1,
-            Err(e) => return Err(map_open_error(e, path)),
+            Err(e) if fs::errno(&e) == Some(Errno::EXIST) && attempt < 100 => attempt += 1,
+            Err(e) => return Err(failed(e)),
         }
     };
-    let st = fstat(&file, path)?;
-    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-        let what = match st.st_mode & libc::S_IFMT {
-            libc::S_IFIFO => "a FIFO",
-            libc::S_IFCHR => "a character device",
-            libc::S_IFBLK => "a block device",
-            libc::S_IFSOCK => "a socket",
-            libc::S_IFDIR => "a directory",
-            _ => "not a regular file",
-        };
-        return Err(not_regular(path, what));
-    }
+    let st = fs::regular(&file, path, "stat lock file")?;
     if created {
-        use std::os::fd::AsRawFd;
-        // SAFETY: valid fd owned by `file`.
-        if unsafe { libc::fchmod(file.as_raw_fd(), mode as libc::mode_t) } != 0 {
-            return Err(Error::os(
-                io::Error::last_os_error(),
-                "set mode of lock file",
-                path,
-            ));
-        }
+        fs::set_mode(&file, mode).map_err(|e| Error::os(e, "set mode of lock file", path))?;
     }
     Ok(Opened::new(file, &st, path))
 }
@@ -256,34 +175,14 @@ pub fn open_lock_file(path: &Path, opts: &OpenOptions) -> Result<Opened> {
 /// Open an existing file read-only for inspection (no create, no lock), with the same symlink
 /// and file-type rules. `Ok(None)` when it does not exist.
 pub fn open_for_read(path: &Path) -> Result<Option<Opened>> {
-    check_path(path)?;
-    let c = cstr(path)?;
-    let flags =
-        libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
-    let file = match raw_open(&c, flags, 0) {
+    fs::check_path(path)?;
+    let file = match fs::open(path, Flags::RDONLY | Flags::NONBLOCK, 0) {
         Ok(f) => f,
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
-        Err(e) => return Err(map_open_error(e, path)),
+        Err(e) if fs::errno(&e) == Some(Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(fs::open_error(e, "open lock file", path, USED_FOR)),
     };
-    let st = fstat(&file, path)?;
-    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-        return Err(not_regular(path, "not a regular file"));
-    }
+    let st = fs::regular(&file, path, "stat lock file")?;
     Ok(Some(Opened::new(file, &st, path)))
-}
-
-pub(crate) fn fstat(file: &File, path: &Path) -> Result<libc::stat> {
-    use std::os::fd::AsRawFd;
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: valid fd and a properly sized stat buffer.
-    if unsafe { libc::fstat(file.as_raw_fd(), &mut st) } != 0 {
-        return Err(Error::os(
-            io::Error::last_os_error(),
-            "stat lock file",
-            path,
-        ));
-    }
-    Ok(st)
 }
 
 #[cfg(test)]
@@ -338,8 +237,14 @@ mod tests {
     fn refuses_fifo_and_directory() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("f");
-        let c = CString::new(fifo.as_os_str().as_bytes()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
         assert_eq!(
             open_lock_file(&fifo, &OpenOptions::default())
                 .unwrap_err()
@@ -371,10 +276,29 @@ mod tests {
 
     #[test]
     fn fd_is_cloexec() {
-        use std::os::fd::AsRawFd;
         let dir = tempfile::tempdir().unwrap();
         let o = open_lock_file(&dir.path().join("x"), &OpenOptions::default()).unwrap();
-        let flags = unsafe { libc::fcntl(o.file.as_raw_fd(), libc::F_GETFD) };
-        assert!(flags & libc::FD_CLOEXEC != 0);
+        let flags = rustix::io::fcntl_getfd(&o.file).unwrap();
+        assert!(flags.contains(rustix::io::FdFlags::CLOEXEC));
+    }
+
+    #[test]
+    fn mode_bits_rule() {
+        assert_eq!(mode_bits(0o644 as f64, "").unwrap(), 0o644);
+        assert_eq!(mode_bits(0.0, "").unwrap(), 0);
+        for bad in [-1.0, 1.5, 512.0, 2f64.powi(40), f64::NAN, f64::INFINITY] {
+            let e = mode_bits(bad, " (lock on /x)").unwrap_err();
+            assert_eq!(e.code(), "EINVAL", "{bad}");
+            assert_eq!(e.details()[0].1, "mode".into());
+        }
+        let d = tempfile::tempdir().unwrap();
+        let o = OpenOptions {
+            mode: 0o1777,
+            ..Default::default()
+        };
+        assert_eq!(
+            open_lock_file(&d.path().join("x"), &o).unwrap_err().code(),
+            "EINVAL"
+        );
     }
 }

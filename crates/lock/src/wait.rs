@@ -21,7 +21,8 @@
 //!
 //! The signal is `SIGRTMIN+6`, or the next real-time signal up to `SIGRTMAX-6` whose
 //! disposition is the default (the first and last six are left to libraries that hard-code
-//! them). Its handler is process-wide. The races:
+//! them). Its handler is process-wide; claiming and sending it is [`crate::signal`], the one
+//! module that needs `libc`. The races:
 //! - **Lost wake-up**: the signal may land after the thread checked the flag but before it
 //!   entered `flock`. So a small kicker thread re-signals every millisecond until the waiter
 //!   reports done (it wakes at once when it does), and gives up after 2 s.
@@ -67,24 +68,24 @@
 //! component, with `SA_RESTART` or `SIG_IGN`, before and during a wait, and every signal
 //! taken), and `__test__/lock.spec.ts` (eight waiters do not stall `fs`).
 
-use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::ThreadId;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use rustix::fs::FlockOperation;
+use rustix::io::Errno;
 use sole_error::timeout::Deadline;
 
-use crate::error::{Error, Kind, Result};
 use crate::open::Opened;
-use crate::{LockFile, Mode};
+use crate::signal;
+use crate::{Lock, Mode};
+use sole_error::{Error, Kind, Result};
 
 /// How often a wait without a signal of its own retries `flock(LOCK_NB)`.
 const POLL: Duration = Duration::from_millis(5);
-/// How often a wait without a signal looks for one that came free.
-const RESCAN: Duration = Duration::from_millis(100);
 /// How often the kicker re-signals a cancelled waiter, and for how long before giving up.
 const KICK_EVERY: Duration = Duration::from_millis(1);
 const KICK_FOR: Duration = Duration::from_secs(2);
@@ -96,7 +97,7 @@ pub enum Reason {
     Abort,
 }
 
-type Done = Box<dyn FnOnce(Result<LockFile>) + Send>;
+type Done = Box<dyn FnOnce(Result<Lock>) + Send>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -107,7 +108,7 @@ struct Thread {
     /// Set (under this mutex) once the waiter is out of `flock` for good; it exits only after.
     done: bool,
     /// Its pthread, once it runs.
-    id: Option<libc::pthread_t>,
+    id: Option<signal::Thread>,
 }
 
 struct State {
@@ -143,7 +144,7 @@ impl State {
 
     /// Hand the caller `outcome()` unless it was settled already (then `outcome` is dropped
     /// unrun).
-    fn settle(&self, outcome: impl FnOnce() -> Result<LockFile>) {
+    fn settle(&self, outcome: impl FnOnce() -> Result<Lock>) {
         let f = lock(&self.done).take();
         if let Some(f) = f {
             f(outcome());
@@ -179,7 +180,7 @@ impl Waiter {
         path: PathBuf,
         mode: Mode,
         owner: ThreadId,
-        done: impl FnOnce(Result<LockFile>) + Send + 'static,
+        done: impl FnOnce(Result<Lock>) + Send + 'static,
     ) -> Waiter {
         let state = Arc::new(State {
             cancel: AtomicU8::new(0),
@@ -201,8 +202,7 @@ impl Waiter {
                 let deliver = {
                     let _done = MarkDone(&st);
                     let outcome = catch_unwind(AssertUnwindSafe(|| {
-                        // SAFETY: pthread_self has no preconditions.
-                        lock(&st.thread).id = Some(unsafe { libc::pthread_self() });
+                        lock(&st.thread).id = Some(signal::Thread::current());
                         run(&st, opened, owner)
                     }));
                     // Decided before reporting done: a lock nobody takes any more (the caller
@@ -321,10 +321,10 @@ fn kick(g: &Thread) -> bool {
     if g.done {
         return true;
     }
-    if let (Some(t), Some(sig)) = (g.id, wake_signal()) {
-        // SAFETY: `t` has not reported done, and cannot while we hold the lock, so it has not
-        // exited (see the module doc); `sig` has sole's no-op handler.
-        unsafe { libc::pthread_kill(t, sig) };
+    if let (Some(t), Some(sig)) = (g.id, signal::wake_signal()) {
+        // `t` has not reported done, and cannot while we hold the lock, so it has not exited
+        // (see the module doc): the one precondition of `Thread::kill`.
+        t.kill(sig);
     }
     false
 }
@@ -349,148 +349,46 @@ fn keep_kicking(st: &State) {
 }
 
 /// Wait for the lock: `Some` outcome, or `None` once the wait was cancelled.
-fn run(st: &State, opened: Opened, owner: ThreadId) -> Option<Result<LockFile>> {
+fn run(st: &State, opened: Opened, owner: ThreadId) -> Option<Result<Lock>> {
     #[cfg(test)]
     if st.path.ends_with("panic-in-waiter") {
         panic!("injected by a test");
     }
-    let fd = opened.file.as_raw_fd();
     loop {
         if st.cancelled() {
             return None;
         }
         // Block in flock only while a signal of ours can end it; otherwise poll.
-        let polling = match wake_signal() {
+        let polling = match signal::wake_signal() {
             Some(sig) => {
-                unblock(sig);
+                signal::unblock(sig);
                 false
             }
             None => true,
         };
         let op = if polling {
-            st.mode.op() | libc::LOCK_NB
+            st.mode.non_blocking()
         } else {
-            st.mode.op()
+            st.mode.blocking()
         };
-        // SAFETY: valid fd owned by `opened.file`.
-        let rc = unsafe { libc::flock(fd, op) };
-        if rc == 0 {
-            if st.cancelled() {
-                // Granted after cancellation: give it back at once (the caller was settled).
-                // SAFETY: valid fd owned by `opened.file`.
-                unsafe { libc::flock(fd, libc::LOCK_UN) };
-                return None;
+        match rustix::fs::flock(&opened, op) {
+            Ok(()) => {
+                if st.cancelled() {
+                    // Granted after cancellation: give it back at once (the caller was settled).
+                    let _ = rustix::fs::flock(&opened, FlockOperation::Unlock);
+                    return None;
+                }
+                return Some(Ok(Lock::from_locked(opened, st.mode, owner)));
             }
-            return Some(Ok(LockFile::from_locked(opened, st.mode, owner)));
-        }
-        let err = std::io::Error::last_os_error();
-        match err.raw_os_error() {
-            Some(libc::EINTR) => {}
-            Some(libc::EWOULDBLOCK) if polling => {
+            Err(Errno::INTR) => {}
+            Err(Errno::WOULDBLOCK) if polling => {
                 let g = lock(&st.thread);
                 if !st.cancelled() {
                     let _ = st.changed.wait_timeout(g, POLL);
                 }
             }
-            _ => return Some(Err(Error::os(err, "flock", &st.path))),
+            Err(e) => return Some(Err(Error::os(e.into(), "flock", &st.path))),
         }
-    }
-}
-
-// ---- The wake signal -------------------------------------------------------------------------
-
-extern "C" fn on_wake(_sig: libc::c_int) {}
-
-struct Claim {
-    /// The signal sole wakes waiters with, while its disposition is still sole's.
-    sig: Option<libc::c_int>,
-    /// When a search for a free signal last found none.
-    failed_at: Option<Instant>,
-}
-
-static CLAIM: Mutex<Claim> = Mutex::new(Claim {
-    sig: None,
-    failed_at: None,
-});
-
-/// The real-time signal sole wakes waiting threads with, claiming one if it has none (or if
-/// another component took the one it had), or `None` when no signal can be had (waits then
-/// poll). For tests and diagnostics.
-pub fn wake_signal_in_use() -> Option<i32> {
-    current_signal(true)
-}
-
-/// [`wake_signal_in_use`], searching again for a free signal at most every [`RESCAN`].
-fn wake_signal() -> Option<libc::c_int> {
-    current_signal(false)
-}
-
-fn current_signal(search_now: bool) -> Option<libc::c_int> {
-    let mut c = lock(&CLAIM);
-    if let Some(sig) = c.sig {
-        if is_ours(sig) {
-            return Some(sig);
-        }
-        // Another component took it: it is theirs now.
-        c.sig = None;
-    }
-    if !search_now && c.failed_at.is_some_and(|t| t.elapsed() < RESCAN) {
-        return None;
-    }
-    // Leave the first and last few RT signals to libraries that hard-code them.
-    for sig in (libc::SIGRTMIN() + 6)..=(libc::SIGRTMAX() - 6) {
-        if is_ours(sig) || claim(sig) {
-            c.sig = Some(sig);
-            c.failed_at = None;
-            return Some(sig);
-        }
-    }
-    c.failed_at = Some(Instant::now());
-    None
-}
-
-fn disposition(sig: libc::c_int) -> Option<libc::sigaction> {
-    // SAFETY: an all-zero sigaction is a valid value; with a null new action, sigaction only
-    // writes the current disposition into `old`.
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        (libc::sigaction(sig, std::ptr::null(), &mut old) == 0).then_some(old)
-    }
-}
-
-/// Is `sig` handled by sole's handler, in a way that interrupts `flock`?
-fn is_ours(sig: libc::c_int) -> bool {
-    disposition(sig).is_some_and(|a| {
-        a.sa_sigaction == on_wake as *const () as usize
-            && a.sa_flags & (libc::SA_RESTART | libc::SA_RESETHAND) == 0
-    })
-}
-
-/// Install sole's handler on `sig` if nobody else has a disposition on it.
-fn claim(sig: libc::c_int) -> bool {
-    let free = disposition(sig).is_some_and(|a| a.sa_sigaction == libc::SIG_DFL);
-    if !free {
-        return false;
-    }
-    // SAFETY: a zeroed sigaction with an empty mask and a handler that does nothing (so is
-    // async-signal-safe).
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_wake as *const () as usize;
-        sa.sa_flags = 0; // no SA_RESTART: flock must return EINTR
-        libc::sigemptyset(&mut sa.sa_mask);
-        libc::sigaction(sig, &sa, std::ptr::null_mut()) == 0
-    }
-}
-
-/// Unblock `sig` in the calling thread only.
-fn unblock(sig: libc::c_int) {
-    // SAFETY: builds a signal set in a local and changes only this thread's mask.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, sig);
-        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
     }
 }
 
@@ -504,9 +402,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("x");
         let o = OpenOptions::default();
-        let held = LockFile::try_lock(&p, Mode::Exclusive, &o)
-            .unwrap()
-            .unwrap();
+        let held = Lock::try_lock(&p, Mode::Exclusive, &o).unwrap().unwrap();
         for _ in 0..50 {
             let (tx, rx) = std::sync::mpsc::channel();
             let w = Waiter::spawn(
@@ -524,9 +420,7 @@ mod tests {
         }
         drop(held);
         // And a wait that is not cancelled gets the lock when it is released.
-        let held = LockFile::try_lock(&p, Mode::Exclusive, &o)
-            .unwrap()
-            .unwrap();
+        let held = Lock::try_lock(&p, Mode::Exclusive, &o).unwrap().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let _w = Waiter::spawn(
             open_lock_file(&p, &o).unwrap(),

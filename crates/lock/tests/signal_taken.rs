@@ -14,8 +14,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use sole_lock::open::{open_lock_file, OpenOptions};
-use sole_lock::wait::{wake_signal_in_use, Reason, Waiter};
-use sole_lock::{LockFile, Mode};
+use sole_lock::signal::wake_signal_in_use;
+use sole_lock::wait::{Reason, Waiter};
+use sole_lock::{Lock, Mode};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -92,7 +93,7 @@ impl Holder {
         let (held_tx, held_rx) = mpsc::channel();
         let (go, go_rx) = mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
-            let l = LockFile::try_lock(&p, Mode::Exclusive, &OpenOptions::default())
+            let l = Lock::try_lock(&p, Mode::Exclusive, &OpenOptions::default())
                 .unwrap()
                 .expect("free at start");
             held_tx.send(()).unwrap();
@@ -146,7 +147,7 @@ fn assert_threads_end(within: Duration) {
 fn assert_free(p: &Path) {
     let start = Instant::now();
     loop {
-        if LockFile::try_lock(p, Mode::Exclusive, &OpenOptions::default())
+        if Lock::try_lock(p, Mode::Exclusive, &OpenOptions::default())
             .unwrap()
             .is_some()
         {
@@ -171,13 +172,13 @@ fn flock_waiter_on(p: &Path) -> bool {
         })
 }
 
-/// `LockFile::lock` with a bound, run on another thread so a hang fails the test instead of
+/// `Lock::lock` with a bound, run on another thread so a hang fails the test instead of
 /// hanging it.
-fn bounded_lock(p: &Path, t: Duration) -> mpsc::Receiver<sole_lock::Result<LockFile>> {
+fn bounded_lock(p: &Path, t: Duration) -> mpsc::Receiver<sole_lock::Result<Lock>> {
     let p = p.to_path_buf();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(LockFile::lock(
+        let _ = tx.send(Lock::lock(
             &p,
             Mode::Exclusive,
             &OpenOptions::default(),
@@ -187,7 +188,7 @@ fn bounded_lock(p: &Path, t: Duration) -> mpsc::Receiver<sole_lock::Result<LockF
     rx
 }
 
-fn spawn_waiter(p: &Path) -> (Waiter, mpsc::Receiver<sole_lock::Result<LockFile>>) {
+fn spawn_waiter(p: &Path) -> (Waiter, mpsc::Receiver<sole_lock::Result<Lock>>) {
     let (tx, rx) = mpsc::channel();
     let w = Waiter::spawn(
         open_lock_file(p, &OpenOptions::default()).unwrap(),
@@ -201,7 +202,7 @@ fn spawn_waiter(p: &Path) -> (Waiter, mpsc::Receiver<sole_lock::Result<LockFile>
     (w, rx)
 }
 
-fn code(r: sole_lock::Result<LockFile>) -> String {
+fn code(r: sole_lock::Result<Lock>) -> String {
     match r {
         Ok(_) => "granted".into(),
         Err(e) => e.code(),
