@@ -14,6 +14,7 @@
 // calls that send signals are only the runner's own children; a value that could be coerced
 // to a real pid (0, -1, true, '1', …) is never a target of a signalling call.
 import fc from 'fast-check'
+import { createRequire } from 'node:module'
 
 /** The planted panic (`src/planted.rs`, feature `planted-panic`): `tryLock` with this timeoutMs. */
 export const PLANTED_TIMEOUT_MS = 4242
@@ -21,25 +22,17 @@ export const PLANTED_TIMEOUT_MS = 4242
 // ---------------------------------------------------------------------------------------------
 // The oracle
 
-/** Codes sole documents (README "Errors", `SoleErrorCode`, `ScopeErrorCode`), besides OS errnos. */
-export const SOLE_CODES = [
-  'EHELD', 'ETIMEDOUT', 'EDEADLK', 'ESYMLINK', 'ENOTREG', 'EINVALIDPID', 'EUNKNOWNHOLDER', 'EBUSY',
-  'EINVAL', 'ENOTFOUND', 'EBOOTID', 'ESTARTTIME', 'EEXEPATH', 'EEXEHASH', 'EBADF', 'EDUPLICATE',
-  'ECONFLICT', 'ENOTSUBSET', 'EUNKNOWN', 'ECORRUPT', 'EINSECURE', 'ABORT_ERR',
-]
-
 /**
- * OS failures "spelled as Node's fs does" that a hostile argument can legitimately meet. Not
- * here on purpose: EINTR, EAGAIN/EWOULDBLOCK, ESRCH (must be ENOTFOUND), EFAULT, ENOSYS,
- * ECANCELED (documented as never seen by callers) — each would be an internal failure leaking.
+ * Codes a caller may see: every code of sole's one table (`crates/error`, generated into
+ * `lib/codes.ts`: sole's own codes and the errno names of OS failures), but `ECANCELED` (the
+ * typed layer turns a cancelled wait into Node's `AbortError`, `ABORT_ERR`) and `EINTERNAL` (a
+ * caught panic: always a failure of this test).
  */
-export const OS_CODES = [
-  'EACCES', 'EPERM', 'ENOENT', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG', 'EISDIR', 'EROFS', 'ENOSPC',
-  'EDQUOT', 'EEXIST', 'EMFILE', 'ENFILE', 'ENXIO', 'EIO', 'ETXTBSY', 'EFBIG', 'EXDEV', 'ENOTEMPTY',
-  'EMLINK', 'ENOLCK', 'ENOMEM', 'EOPNOTSUPP', 'ENOTSUP', 'ENODEV',
-]
-
-export const DOCUMENTED_CODES = new Set([...SOLE_CODES, ...OS_CODES])
+const { Code } = createRequire(import.meta.url)('../../lib/codes.js')
+export const DOCUMENTED_CODES = new Set([
+  ...Object.values(Code).filter((c) => c !== Code.ECANCELED && c !== Code.EINTERNAL),
+  'ABORT_ERR',
+])
 
 /**
  * Judge one outcome reported by the runner. `null`: fine. Otherwise `{ cls, detail }`.
