@@ -11,12 +11,14 @@
 //! Test: `tests::*` below; `__test__/procid.spec.ts`.
 
 use std::fs::File;
-use std::os::fd::FromRawFd;
 
+use rustix::fs::{Mode, OFlags};
 use sole_error::{Detail, Error, Kind, Result};
 
 use crate::handle::ProcessHandle;
-use crate::identity::{boot_id, split_deleted};
+use crate::identity::boot_id;
+use crate::proc::split_deleted;
+use crate::recorded::{Check, Observed, Recorded};
 
 /// A recorded identity; `None` fields are not checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,27 +50,30 @@ fn mismatch(
 /// SHA-256 of the executable of the process `pid` (through `/proc/PID/exe`, so the bytes it
 /// runs even if the file was replaced), cached by file identity.
 pub fn exe_sha256(pid: i32) -> Result<String> {
-    let path = format!("/proc/{pid}/exe\0");
-    // SAFETY: NUL-terminated path; fd owned below.
-    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        let e = std::io::Error::last_os_error();
-        let errno = e.raw_os_error().unwrap_or(libc::EIO);
-        if errno == libc::ENOENT || errno == libc::ESRCH {
+    let fd = rustix::fs::open(
+        format!("/proc/{pid}/exe"),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    );
+    let fd = match fd {
+        Ok(fd) => fd,
+        Err(e) if e == rustix::io::Errno::NOENT || e == rustix::io::Errno::SRCH => {
             return Err(Error::new(
                 Kind::NotFound,
                 format!("no running process has pid {pid}: cannot hash its executable."),
             )
             .with_pid(pid));
         }
-        return Err(Error::new(
-            Kind::Os(errno),
-            format!("cannot open the executable of process {pid} (/proc/{pid}/exe): {e}. Hashing another user's process needs privilege."),
-        )
-        .with_pid(pid));
-    }
-    // SAFETY: fresh owned fd.
-    let mut f = unsafe { File::from_raw_fd(fd) };
+        Err(e) => {
+            let e = std::io::Error::from(e);
+            return Err(Error::new(
+                Kind::Os(e.raw_os_error().unwrap_or(libc::EIO)),
+                format!("cannot open the executable of process {pid} (/proc/{pid}/exe): {e}. Hashing another user's process needs privilege."),
+            )
+            .with_pid(pid));
+        }
+    };
+    let mut f = File::from(fd);
     crate::hash::sha256_of(&mut f).map_err(|e| {
         Error::new(
             Kind::Os(e.raw_os_error().unwrap_or(libc::EIO)),
@@ -99,26 +104,40 @@ pub fn verify(e: &Expected) -> Result<ProcessHandle> {
         }
     }
     let handle = ProcessHandle::open(pid)?;
-    if let Some(want) = &e.boot_id {
-        let now = boot_id()?;
-        if !want.eq_ignore_ascii_case(&now) {
+    // Boot id, then start time: the one rule of `Recorded`, on the pidfd's start time. The
+    // boot id is read only when one is expected (unreadable: its own error, as before).
+    let now_boot = match &e.boot_id {
+        Some(_) => Some(boot_id()?),
+        None => None,
+    };
+    let recorded = Recorded {
+        pid: handle.id(),
+        start_time: e.start_time,
+        boot_id: e.boot_id.clone(),
+    };
+    let observed = Observed {
+        alive: true,
+        start_time: Some(handle.start_time()),
+        boot_id: now_boot.as_deref(),
+    };
+    match recorded.compare(observed) {
+        Check::Alive { .. } => {}
+        Check::PreviousBoot => {
             return Err(mismatch(
                 Kind::BootId,
                 pid,
                 "the boot id",
-                want.as_str(),
-                now.as_str(),
+                e.boot_id.as_deref().unwrap_or_default(),
+                now_boot.as_deref().unwrap_or_default(),
                 "The record is from a previous boot: the process it names is gone.",
             ));
         }
-    }
-    if let Some(want) = e.start_time {
-        if handle.start_time() != want {
+        Check::PidReused | Check::Exited => {
             return Err(mismatch(
                 Kind::StartTime,
                 pid,
                 "its start time",
-                want,
+                e.start_time.unwrap_or_default(),
                 handle.start_time(),
                 "The pid was reused by another process: the recorded one has exited.",
             ));
