@@ -6,7 +6,7 @@
  */
 import * as native from '../index.js'
 import { abortError, type SoleError } from './errors.js'
-import { invalidArgument } from './wait.js'
+import { invalidArgument, signalOf } from './wait.js'
 
 /**
  * Is `pid` a live process? `0`, negatives, non-integers, NaN and values above 2^31-1 are never
@@ -144,10 +144,21 @@ export class ProcessHandle implements Disposable {
    */
   waitForExit(opts?: WaitForExitOptions | null): Promise<void> {
     try {
-      // The one read of `signal` (its listener lives here); the native side decides its type.
-      const signal: unknown = opts == null ? undefined : (opts as { signal?: unknown }).signal
+      // The one read of `signal` (its listener lives here). `signalOf` is the one place that
+      // decides what an AbortSignal is (duck-typed, so one from another realm works); a value
+      // it refuses goes to the native side, which reports it after the other options.
+      const raw: unknown = opts == null ? undefined : (opts as { signal?: unknown }).signal
+      let signal: AbortSignal | undefined
+      let refused: unknown
+      try {
+        signal = signalOf({ signal: raw })
+      } catch (err) {
+        // Only signalOf's own refusal; a getter's exception passes through unchanged.
+        if ((err as { argument?: unknown }).argument !== 'signal') throw err
+        refused = raw
+      }
       const wait = new native.ExitWait()
-      const p = this.#h.waitForExit(opts, signal, wait)
+      const p = this.#h.waitForExit(opts, signal?.aborted, refused, wait)
       if (p === null) return Promise.reject(abortError(signal as AbortSignal))
       if (signal == null) return p.then(() => undefined)
       const abort = signal as AbortSignal

@@ -93,6 +93,29 @@ pub fn not_a_pid(shown: &str) -> Error {
     )
 }
 
+/// `EINVALIDPID` for a string passed where a pid was expected (shown, up to 40 characters):
+/// a caller passing `"12"` has a bug worth seeing, so it is never parsed.
+pub fn string_is_not_a_pid(s: &str) -> Error {
+    let shown: String = s.chars().take(40).collect();
+    not_a_pid(&format!("the string {shown:?}"))
+}
+
+/// `isAlive` of a JavaScript number: 0, negatives, fractions, NaN and values above 2^31-1 are
+/// never alive (no syscall is made for them). Test: `tests::liveness_from_numbers`.
+pub fn alive_from_f64(n: f64) -> bool {
+    n.fract() == 0.0 && (1.0..=PID_MAX as f64).contains(&n) && pid_alive(n as i64)
+}
+
+/// `pidAlive` of a JavaScript number: like [`alive_from_f64`], but a number that is not an
+/// integer (a fraction, NaN, ±Infinity) is `EINVALIDPID`; integers out of range are not alive.
+/// Test: `tests::liveness_from_numbers`.
+pub fn alive_from_f64_strict(n: f64) -> Result<bool> {
+    if n.fract() != 0.0 {
+        return Err(not_a_pid(&n.to_string()));
+    }
+    Ok(alive_from_f64(n))
+}
+
 /// [`Pid::parse`] as a plain `i32` (kept for callers outside this crate).
 pub fn parse_pid(text: &str) -> Option<i32> {
     Pid::parse(text).map(Pid::get)
@@ -233,6 +256,24 @@ pub(crate) mod tests {
         assert_eq!(Pid::from_i32(0).unwrap_err().code(), "EINVALIDPID");
         assert_eq!(Pid::parse(" 7\n"), Pid::new(7));
         assert_eq!(Pid::from_f64(7.0).unwrap().to_string(), "7");
+    }
+
+    #[test]
+    fn liveness_from_numbers() {
+        let me = f64::from(std::process::id());
+        assert!(alive_from_f64(me));
+        assert!(alive_from_f64_strict(me).unwrap());
+        for n in [0.0, -1.0, 2f64.powi(31), 1e300, f64::NEG_INFINITY] {
+            assert!(!alive_from_f64(n), "{n}");
+        }
+        assert!(!alive_from_f64_strict(2f64.powi(31)).unwrap());
+        for n in [1.5, f64::NAN, f64::INFINITY] {
+            assert!(!alive_from_f64(n), "{n}");
+            assert_eq!(alive_from_f64_strict(n).unwrap_err().code(), "EINVALIDPID");
+        }
+        assert!(string_is_not_a_pid("12")
+            .message()
+            .contains("the string \"12\""));
     }
 
     #[test]

@@ -8,6 +8,9 @@
 
 use sole_error::{Error, Result};
 
+/// The polite signal `terminateGracefully` sends by default.
+pub const TERMINATE_DEFAULT: i32 = libc::SIGTERM;
+
 /// The largest signal number Linux has (`SIGRTMAX`).
 pub const SIGNAL_MAX: i32 = 64;
 
@@ -62,6 +65,15 @@ pub fn signal_number(name: &str) -> Result<i32> {
     Ok(sig)
 }
 
+/// `EINVAL` for a signal argument that is neither a name nor a number (`shown`: its type);
+/// `context` (e.g. " (process 42)") ends the message. Test: `tests::signal_names_and_numbers`.
+pub fn not_a_signal(shown: &str, context: &str) -> Error {
+    Error::invalid_argument(
+        "signal",
+        format!("signal must be a name such as 'SIGTERM' or a number from 0 to {SIGNAL_MAX}, got {shown}{context}."),
+    )
+}
+
 /// A signal given as a JavaScript number: an integer in `0..=64` (`-0` is 0; 0 only checks that
 /// the process exists). NaN, infinities, fractions and anything out of range are `EINVAL` with
 /// `argument: "signal"`, before any conversion. Test: `tests::signal_names_and_numbers`.
@@ -91,6 +103,9 @@ mod tests {
             assert_eq!(e.code(), "EINVAL", "{bad}");
             assert_eq!(e.details()[0], ("argument", "signal".into()), "{bad}");
         }
+        let e = not_a_signal("a boolean", " (process 7)");
+        assert_eq!(e.details()[0], ("argument", "signal".into()));
+        assert!(e.message().ends_with("got a boolean (process 7)."));
         assert_eq!(signal_from_number(15.0).unwrap(), 15);
         assert_eq!(signal_from_number(-0.0).unwrap(), 0);
         assert_eq!(signal_from_number(64.0).unwrap(), 64);

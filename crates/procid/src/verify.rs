@@ -83,6 +83,76 @@ pub fn exe_sha256(pid: i32) -> Result<String> {
     })
 }
 
+/// The identity of the live process `pid`, with the SHA-256 of its executable when `hash`.
+///
+/// Race closed here: the hash is read by pid (`/proc/PID/exe`), so after hashing, the start
+/// time is read again: if it changed, the pid was reused while we hashed and the hash may be a
+/// newcomer's, so this is `ENOTFOUND` rather than a hash attached to the wrong identity.
+/// Test: `tests::identify_with_and_without_hash`.
+pub fn identify(pid: i32, hash: bool) -> Result<(crate::Identity, Option<String>)> {
+    let id = crate::identity(pid)?;
+    if !hash {
+        return Ok((id, None));
+    }
+    let h = exe_sha256(pid)?;
+    if crate::identity::start_time(pid) != Some(id.start_time) {
+        return Err(Error::new(
+            Kind::NotFound,
+            format!("process {pid} exited while it was being identified."),
+        )
+        .with_pid(pid));
+    }
+    Ok((id, Some(h)))
+}
+
+/// The largest start time accepted from JavaScript: `Number.MAX_SAFE_INTEGER`.
+const MAX_START_TIME: f64 = 9_007_199_254_740_991.0;
+
+/// What makes a recorded identity given by a caller (`verifyProcess`, `ProcessHandle.open`)
+/// well formed: the decisions and their wording, on plain values; the binding only reads the
+/// fields. Test: `tests::expected_fields_are_decided_here`.
+impl Expected {
+    /// `EINVALIDPID`: the identity is not an object (`shown`: the JavaScript type).
+    pub fn not_an_object(shown: &str) -> Error {
+        Error::new(
+            Kind::InvalidPid,
+            format!("an identity is an object with a pid (as processIdentity() returns it), got {shown}: pass the recorded identity, or a pid."),
+        )
+    }
+
+    /// `EINVALIDPID`: the identity has no pid.
+    pub fn no_pid() -> Error {
+        Error::new(
+            Kind::InvalidPid,
+            "the identity has no pid (undefined or null): pass an identity from processIdentity(), which has one.",
+        )
+    }
+
+    /// `EINVAL` naming `identity.<field>`: a field of the wrong type (`shown`) in the identity
+    /// of process `pid`.
+    pub fn wrong_field(field: &str, expected: &str, shown: &str, pid: i32) -> Error {
+        Error::invalid_argument(
+            &format!("identity.{field}"),
+            format!("identity.{field} must be {expected} (as processIdentity() returns it), got {shown}: fix the recorded identity of process {pid}."),
+        )
+        .with_pid(pid)
+    }
+
+    /// `identity.startTime` given as a number: a safe integer >= 0, else `EINVAL`.
+    pub fn start_time_from_f64(n: f64, pid: i32) -> Result<u64> {
+        if n.fract() == 0.0 && (0.0..=MAX_START_TIME).contains(&n) {
+            // A whole number in 0..=2^53-1: exact as u64.
+            Ok(n as u64)
+        } else {
+            Err(Error::invalid_argument(
+                "identity.startTime",
+                format!("identity.startTime {n} of process {pid} is not a start time: pass the integer from processIdentity()."),
+            )
+            .with_pid(pid))
+        }
+    }
+}
+
 /// Canonical form of an expected exe path for comparison (the kernel's link is canonical).
 fn canonical(p: &str) -> String {
     std::fs::canonicalize(p)
@@ -262,6 +332,32 @@ mod tests {
             ..Default::default()
         })
         .is_ok());
+    }
+
+    #[test]
+    fn identify_with_and_without_hash() {
+        let pid = std::process::id() as i32;
+        let (id, none) = identify(pid, false).unwrap();
+        assert_eq!(none, None);
+        let (again, hash) = identify(pid, true).unwrap();
+        assert_eq!(id, again);
+        assert_eq!(hash.unwrap().len(), 64);
+        assert_eq!(identify(0, true).unwrap_err().code(), "EINVALIDPID");
+    }
+
+    #[test]
+    fn expected_fields_are_decided_here() {
+        assert_eq!(Expected::start_time_from_f64(5.0, 1).unwrap(), 5);
+        for bad in [-1.0, 0.5, f64::NAN, f64::INFINITY, 2f64.powi(53)] {
+            let e = Expected::start_time_from_f64(bad, 1).unwrap_err();
+            assert_eq!(e.code(), "EINVAL", "{bad}");
+            assert_eq!(e.details()[0], ("argument", "identity.startTime".into()));
+        }
+        assert_eq!(Expected::not_an_object("a string").code(), "EINVALIDPID");
+        assert_eq!(Expected::no_pid().code(), "EINVALIDPID");
+        let e = Expected::wrong_field("bootId", "a string", "a number", 7);
+        assert_eq!(e.details()[0], ("argument", "identity.bootId".into()));
+        assert_eq!(e.pid(), Some(7));
     }
 
     #[test]

@@ -38,6 +38,40 @@ pub enum WaitEnd {
     Closed,
 }
 
+impl WaitEnd {
+    /// The answer a caller gets for this end of a wait on process `pid` (`waited`: the
+    /// timeout in ms as the caller gave it): `Ok` when it exited, else `ETIMEDOUT`,
+    /// `ECANCELED` or `EBADF` (the handle was closed), each saying that the process was not
+    /// touched. Test: `tests::wait_ends_have_codes`.
+    pub fn outcome(self, pid: i32, waited: &str) -> Result<()> {
+        let e = match self {
+            WaitEnd::Exited => return Ok(()),
+            WaitEnd::TimedOut => Error::new(
+                Kind::TimedOut,
+                format!("process {pid} was still running after {waited} ms: nothing was sent to it; wait longer, or end it with terminate() or kill()."),
+            ),
+            WaitEnd::Cancelled => Error::new(
+                Kind::Cancelled,
+                format!("the wait for process {pid} to exit was aborted."),
+            ),
+            WaitEnd::Closed => Error::new(
+                Kind::Os(libc::EBADF),
+                format!("the handle on process {pid} was closed while waiting for it to exit: the process was not touched; open a new handle to wait again."),
+            ),
+        };
+        Err(e.with_pid(pid))
+    }
+}
+
+/// The error for a wait whose thread could not be started.
+pub fn no_wait_thread(pid: i32, e: &std::io::Error) -> Error {
+    Error::new(
+        Kind::Os(e.raw_os_error().unwrap_or(libc::EAGAIN)),
+        format!("cannot start a thread to wait for process {pid}: {e}. Too many threads: end other waits (close their handles) and retry."),
+    )
+    .with_pid(pid)
+}
+
 /// Ends a pending wait from another thread: an eventfd the waiting `poll` also watches, and the
 /// thread doing the waiting, so that whoever ends the wait can also wait for that thread to let
 /// go of its descriptors ([`Cancel::end_and_join`]).
@@ -170,5 +204,26 @@ impl ExitWaiter {
                 return WaitEnd::TimedOut;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_ends_have_codes() {
+        assert!(WaitEnd::Exited.outcome(7, "5").is_ok());
+        for (end, code) in [
+            (WaitEnd::TimedOut, "ETIMEDOUT"),
+            (WaitEnd::Cancelled, "ECANCELED"),
+            (WaitEnd::Closed, "EBADF"),
+        ] {
+            let e = end.outcome(7, "5").unwrap_err();
+            assert_eq!(e.code(), code);
+            assert_eq!(e.pid(), Some(7));
+        }
+        let e = no_wait_thread(7, &std::io::Error::from_raw_os_error(libc::EAGAIN));
+        assert_eq!(e.pid(), Some(7));
     }
 }
