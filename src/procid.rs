@@ -74,6 +74,75 @@ pub(crate) fn to_js_identity(id: Identity, sha: Option<String>) -> ProcessIdenti
 }
 
 // ---------------------------------------------------------------------------------------------
+// Option objects, declared here so that their typings are generated into `index.d.ts`
+//
+// The exports take these as raw values and decide every field themselves (`err.argument`, see
+// the module doc), so the structs are never converted (`object_from_js = false`,
+// `object_to_js = false`): they exist for the typings, and `lib/procid.ts` re-exports them.
+
+/// `processIdentity` options (`null`/`undefined`: the defaults).
+#[napi(object, object_from_js = false, object_to_js = false)]
+pub struct ProcessIdentityOptions {
+    /// Add the SHA-256 of the executable (`exeSha256`). Must be a boolean.
+    #[napi(ts_type = "boolean | null")]
+    pub exe_sha256: Option<bool>,
+}
+
+/// A recorded identity to check; only the fields given are compared (`null` or absent: not
+/// checked). A field of the wrong type is `EINVAL` with `err.argument` such as
+/// `'identity.startTime'`; a missing or bad `pid` is `EINVALIDPID`.
+#[napi(object, object_from_js = false, object_to_js = false)]
+pub struct ExpectedIdentity {
+    pub pid: i32,
+    #[napi(ts_type = "number | null")]
+    pub start_time: Option<f64>,
+    #[napi(ts_type = "string | null")]
+    pub boot_id: Option<String>,
+    /// Compared after canonicalisation (symlinks resolved).
+    #[napi(ts_type = "string | null")]
+    pub exe_path: Option<String>,
+    /// Lowercase or uppercase hex SHA-256 of the executable (64 hex digits, else `EINVAL`).
+    #[napi(ts_type = "string | null")]
+    pub exe_sha256: Option<String>,
+}
+
+/// `waitForExit` options (`null`/`undefined`: the defaults).
+#[napi(object, object_from_js = false, object_to_js = false)]
+pub struct WaitForExitOptions {
+    /// Reject with `ETIMEDOUT` if the process still runs after this many milliseconds: any
+    /// number from 0 to `Number.MAX_SAFE_INTEGER` waits that long; anything else is `EINVAL`
+    /// with `err.argument === 'timeoutMs'`. Absent: no bound.
+    #[napi(ts_type = "number | null")]
+    pub timeout_ms: Option<f64>,
+    /// Abort the wait: rejects with `AbortError` (`code: 'ABORT_ERR'`). (Its Rust type is a
+    /// placeholder: an AbortSignal is read by the TypeScript layer.)
+    #[napi(ts_type = "AbortSignal | null")]
+    pub signal: Option<()>,
+}
+
+/// `terminateGracefully` options (`null`/`undefined`: the defaults).
+#[napi(object, object_from_js = false, object_to_js = false)]
+pub struct TerminateOptions {
+    /// How long to wait after SIGTERM before SIGKILL: 0 to `Number.MAX_SAFE_INTEGER`. Default
+    /// 5000 ms.
+    #[napi(ts_type = "number | null")]
+    pub timeout_ms: Option<f64>,
+    /// The polite signal, by name or number. Default `'SIGTERM'`.
+    #[napi(ts_type = "NodeJS.Signals | number | null")]
+    pub signal: Option<String>,
+}
+
+/// How `terminateGracefully` ended (built by the TypeScript layer).
+#[napi(object, object_from_js = false, object_to_js = false)]
+pub struct TerminateResult {
+    pub pid: i32,
+    /// `'not-running'`: it had already exited (nothing was sent); `'terminated'`: it exited
+    /// within `timeoutMs` of SIGTERM; `'killed'`: it was still running and got SIGKILL.
+    #[napi(ts_type = "'not-running' | 'terminated' | 'killed'")]
+    pub outcome: String,
+}
+
+// ---------------------------------------------------------------------------------------------
 // Arguments
 
 /// A pid argument of any JavaScript type: the pid, or `EINVALIDPID` (a non-number too, so
@@ -222,7 +291,7 @@ pub fn pid_alive(env: Env, #[napi(ts_arg_type = "number")] pid: Unknown) -> Resu
 /// `opts.exeSha256` must be a boolean). Test: `procid.spec.ts`, `procid-args.spec.ts`.
 #[napi(
     catch_unwind,
-    ts_args_type = "pid: number, opts?: { exeSha256?: boolean | null } | null"
+    ts_args_type = "pid: number, opts?: ProcessIdentityOptions | null"
 )]
 pub fn process_identity(env: Env, pid: Unknown, opts: Option<Unknown>) -> Result<ProcessIdentity> {
     let pid = pid_arg(&env, &pid)?;
@@ -243,7 +312,7 @@ pub fn process_identity(env: Env, pid: Unknown, opts: Option<Unknown>) -> Result
 #[napi(catch_unwind)]
 pub fn verify_process(
     env: Env,
-    #[napi(ts_arg_type = "unknown")] expected_identity: Unknown,
+    #[napi(ts_arg_type = "ExpectedIdentity")] expected_identity: Unknown,
 ) -> Result<NativeProcessHandle> {
     let e = identity_arg(&env, &expected_identity)?;
     sole_procid::verify(&e)
@@ -263,7 +332,7 @@ pub struct TerminateSettings {
 /// Decide `terminateGracefully`'s options before anything is signalled: `timeoutMs` (default
 /// 5000) by the one timeout rule, `signal` (default `SIGTERM`) as for `ProcessHandle.signal`.
 /// Test: `procid-args.spec.ts` "terminateGracefully: bad options …".
-#[napi(catch_unwind, ts_args_type = "opts?: unknown")]
+#[napi(catch_unwind, ts_args_type = "opts?: TerminateOptions | null")]
 pub fn terminate_options(env: Env, opts: Option<Unknown>) -> Result<TerminateSettings> {
     let context = " (terminateGracefully)";
     let opts = Opts::new(&env, opts.as_ref(), "opts", context.into())?;
@@ -424,7 +493,10 @@ impl NativeProcessHandle {
     /// Open a handle on a live process: `target` is a pid, or an identity object verified on
     /// the process the pidfd is bound to (as `verifyProcess`). Anything else is `EINVALIDPID`.
     #[napi(factory, catch_unwind)]
-    pub fn open(env: Env, #[napi(ts_arg_type = "unknown")] target: Unknown) -> Result<Self> {
+    pub fn open(
+        env: Env,
+        #[napi(ts_arg_type = "number | ExpectedIdentity")] target: Unknown,
+    ) -> Result<Self> {
         if target.get_type()? == ValueType::Object {
             let e = identity_arg(&env, &target)?;
             return sole_procid::verify(&e)
@@ -481,7 +553,7 @@ impl NativeProcessHandle {
     pub fn wait_for_exit<'env>(
         &self,
         env: &'env Env,
-        #[napi(ts_arg_type = "unknown")] opts: Option<Unknown>,
+        #[napi(ts_arg_type = "WaitForExitOptions | null | undefined")] opts: Option<Unknown>,
         aborted: Option<bool>,
         #[napi(ts_arg_type = "unknown")] refused_signal: Option<Unknown>,
         wait: &mut ExitWait,
