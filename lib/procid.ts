@@ -6,7 +6,7 @@
  */
 import * as native from '../index.js'
 import { abortError, type SoleError } from './errors.js'
-import { invalidArgument } from './wait.js'
+import { invalidArgument, signalOf } from './wait.js'
 
 /**
  * Is `pid` a live process? `0`, negatives, non-integers, NaN and values above 2^31-1 are never
@@ -32,20 +32,16 @@ export function pidAlive(pid: number): boolean {
  */
 export type ProcessIdentity = native.ProcessIdentity
 
-/**
- * A recorded identity to check; only the fields given are compared (`null` or absent: not
- * checked). A field of the wrong type is `EINVAL` with `err.argument` such as
- * `'identity.startTime'`; a missing or bad `pid` is `EINVALIDPID`.
- */
-export interface ExpectedIdentity {
-  pid: number
-  startTime?: number | null
-  bootId?: string | null
-  /** Compared after canonicalisation (symlinks resolved). */
-  exePath?: string | null
-  /** Lowercase or uppercase hex SHA-256 of the executable (64 hex digits, else `EINVAL`). */
-  exeSha256?: string | null
-}
+/** A recorded identity to check (declared in `src/procid.rs`, typings generated). */
+export type ExpectedIdentity = native.ExpectedIdentity
+/** `processIdentity` options (declared in `src/procid.rs`). */
+export type ProcessIdentityOptions = native.ProcessIdentityOptions
+/** `waitForExit` options (declared in `src/procid.rs`). */
+export type WaitForExitOptions = native.WaitForExitOptions
+/** `terminateGracefully` options (declared in `src/procid.rs`). */
+export type TerminateOptions = native.TerminateOptions
+/** How `terminateGracefully` ended (declared in `src/procid.rs`). */
+export type TerminateResult = native.TerminateResult
 
 /**
  * Read the identity of the live process `pid` from the kernel. All fields come from the same
@@ -54,20 +50,8 @@ export interface ExpectedIdentity {
  * checking the same binary twice hashes it once. Throws `EINVALIDPID` for anything that is
  * not an integer pid in 1..2^31-1, `ENOTFOUND` when no live process has the pid.
  */
-export function processIdentity(pid: number, opts?: { exeSha256?: boolean | null } | null): ProcessIdentity {
+export function processIdentity(pid: number, opts?: ProcessIdentityOptions | null): ProcessIdentity {
   return native.processIdentity(pid, opts)
-}
-
-/** `waitForExit` options (`null`/`undefined`: the defaults). */
-export interface WaitForExitOptions {
-  /**
-   * Reject with `ETIMEDOUT` if the process still runs after this many milliseconds: any number
-   * from 0 to `Number.MAX_SAFE_INTEGER` waits that long; anything else is `EINVAL` with
-   * `err.argument === 'timeoutMs'`. Absent: no bound.
-   */
-  timeoutMs?: number | null
-  /** Abort the wait: rejects with `AbortError` (`code: 'ABORT_ERR'`). */
-  signal?: AbortSignal | null
 }
 
 /**
@@ -144,10 +128,21 @@ export class ProcessHandle implements Disposable {
    */
   waitForExit(opts?: WaitForExitOptions | null): Promise<void> {
     try {
-      // The one read of `signal` (its listener lives here); the native side decides its type.
-      const signal: unknown = opts == null ? undefined : (opts as { signal?: unknown }).signal
+      // The one read of `signal` (its listener lives here). `signalOf` is the one place that
+      // decides what an AbortSignal is (duck-typed, so one from another realm works); a value
+      // it refuses goes to the native side, which reports it after the other options.
+      const raw: unknown = opts == null ? undefined : (opts as { signal?: unknown }).signal
+      let signal: AbortSignal | undefined
+      let refused: unknown
+      try {
+        signal = signalOf({ signal: raw })
+      } catch (err) {
+        // Only signalOf's own refusal; a getter's exception passes through unchanged.
+        if ((err as { argument?: unknown }).argument !== 'signal') throw err
+        refused = raw
+      }
       const wait = new native.ExitWait()
-      const p = this.#h.waitForExit(opts, signal, wait)
+      const p = this.#h.waitForExit(opts, signal?.aborted, refused, wait)
       if (p === null) return Promise.reject(abortError(signal as AbortSignal))
       if (signal == null) return p.then(() => undefined)
       const abort = signal as AbortSignal
@@ -196,24 +191,6 @@ export class ProcessHandle implements Disposable {
  */
 export function verifyProcess(expected: ExpectedIdentity): ProcessHandle {
   return ProcessHandle.fromNative(native.verifyProcess(expected))
-}
-
-/** How `terminateGracefully` ended. */
-export interface TerminateResult {
-  pid: number
-  /**
-   * `'not-running'`: it had already exited (nothing was sent); `'terminated'`: it exited
-   * within `timeoutMs` of SIGTERM; `'killed'`: it was still running and got SIGKILL.
-   */
-  outcome: 'not-running' | 'terminated' | 'killed'
-}
-
-/** `terminateGracefully` options (`null`/`undefined`: the defaults). */
-export interface TerminateOptions {
-  /** How long to wait after SIGTERM before SIGKILL: 0 to `Number.MAX_SAFE_INTEGER`. Default 5000 ms. */
-  timeoutMs?: number | null
-  /** The polite signal, by name or number. Default `'SIGTERM'`. */
-  signal?: NodeJS.Signals | number | null
 }
 
 /**

@@ -27,10 +27,9 @@
 use std::sync::{Arc, Mutex, Weak};
 
 use napi::bindgen_prelude::*;
-use napi::JsValue;
 use napi_derive::napi;
 
-use sole_error::{Error as SoleError, Kind};
+use sole_error::Error as SoleError;
 use sole_procid::{Cancel, Expected, HandleKind, Identity, WaitEnd};
 
 use crate::args::{self, type_name, Opts};
@@ -75,10 +74,76 @@ pub(crate) fn to_js_identity(id: Identity, sha: Option<String>) -> ProcessIdenti
 }
 
 // ---------------------------------------------------------------------------------------------
-// Arguments
+// Option objects, declared here so that their typings are generated into `index.d.ts`
+//
+// The exports take these as raw values and decide every field themselves (`err.argument`, see
+// the module doc), so the structs are never converted (`object_from_js = false`,
+// `object_to_js = false`): they exist for the typings, and `lib/procid.ts` re-exports them.
 
-/// The largest start time accepted from JavaScript: `Number.MAX_SAFE_INTEGER`.
-const MAX_START_TIME: f64 = 9_007_199_254_740_991.0;
+/// `processIdentity` options (`null`/`undefined`: the defaults).
+#[napi(object, object_from_js = false, object_to_js = false)]
+pub struct ProcessIdentityOptions {
+    /// Add the SHA-256 of the executable (`exeSha256`). Must be a boolean.
+    #[napi(ts_type = "boolean | null")]
+    pub exe_sha256: Option<bool>,
+}
+
+/// A recorded identity to check; only the fields given are compared (`null` or absent: not
+/// checked). A field of the wrong type is `EINVAL` with `err.argument` such as
+/// `'identity.startTime'`; a missing or bad `pid` is `EINVALIDPID`.
+#[napi(object, object_from_js = false, object_to_js = false)]
+pub struct ExpectedIdentity {
+    pub pid: i32,
+    #[napi(ts_type = "number | null")]
+    pub start_time: Option<f64>,
+    #[napi(ts_type = "string | null")]
+    pub boot_id: Option<String>,
+    /// Compared after canonicalisation (symlinks resolved).
+    #[napi(ts_type = "string | null")]
+    pub exe_path: Option<String>,
+    /// Lowercase or uppercase hex SHA-256 of the executable (64 hex digits, else `EINVAL`).
+    #[napi(ts_type = "string | null")]
+    pub exe_sha256: Option<String>,
+}
+
+/// `waitForExit` options (`null`/`undefined`: the defaults).
+#[napi(object, object_from_js = false, object_to_js = false)]
+pub struct WaitForExitOptions {
+    /// Reject with `ETIMEDOUT` if the process still runs after this many milliseconds: any
+    /// number from 0 to `Number.MAX_SAFE_INTEGER` waits that long; anything else is `EINVAL`
+    /// with `err.argument === 'timeoutMs'`. Absent: no bound.
+    #[napi(ts_type = "number | null")]
+    pub timeout_ms: Option<f64>,
+    /// Abort the wait: rejects with `AbortError` (`code: 'ABORT_ERR'`). (Its Rust type is a
+    /// placeholder: an AbortSignal is read by the TypeScript layer.)
+    #[napi(ts_type = "AbortSignal | null")]
+    pub signal: Option<()>,
+}
+
+/// `terminateGracefully` options (`null`/`undefined`: the defaults).
+#[napi(object, object_from_js = false, object_to_js = false)]
+pub struct TerminateOptions {
+    /// How long to wait after SIGTERM before SIGKILL: 0 to `Number.MAX_SAFE_INTEGER`. Default
+    /// 5000 ms.
+    #[napi(ts_type = "number | null")]
+    pub timeout_ms: Option<f64>,
+    /// The polite signal, by name or number. Default `'SIGTERM'`.
+    #[napi(ts_type = "NodeJS.Signals | number | null")]
+    pub signal: Option<String>,
+}
+
+/// How `terminateGracefully` ended (built by the TypeScript layer).
+#[napi(object, object_from_js = false, object_to_js = false)]
+pub struct TerminateResult {
+    pub pid: i32,
+    /// `'not-running'`: it had already exited (nothing was sent); `'terminated'`: it exited
+    /// within `timeoutMs` of SIGTERM; `'killed'`: it was still running and got SIGKILL.
+    #[napi(ts_type = "'not-running' | 'terminated' | 'killed'")]
+    pub outcome: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arguments
 
 /// A pid argument of any JavaScript type: the pid, or `EINVALIDPID` (a non-number too, so
 /// every bad pid reads the same and none is one of napi's conversion errors).
@@ -92,22 +157,10 @@ fn pid_arg(env: &Env, v: &Unknown) -> Result<i32> {
         ValueType::String => {
             // SAFETY: the type was checked just above.
             let s: String = unsafe { v.cast::<String>() }?;
-            let shown: String = s.chars().take(40).collect();
-            Err(js_error(
-                env,
-                sole_procid::pid::not_a_pid(&format!("the string {shown:?}")),
-            ))
+            Err(js_error(env, sole_procid::pid::string_is_not_a_pid(&s)))
         }
         t => Err(js_error(env, sole_procid::pid::not_a_pid(type_name(t)))),
     }
-}
-
-/// `EINVAL` for `argument` of process `pid`: `detail` says what is wrong and what to pass.
-fn invalid(env: &Env, argument: &str, pid: i32, detail: String) -> napi::Error {
-    js_error(
-        env,
-        SoleError::invalid_argument(argument, detail).with_pid(pid),
-    )
 }
 
 /// A recorded identity (`verifyProcess`, `ProcessHandle.open(identity)`): an object whose
@@ -117,39 +170,17 @@ fn invalid(env: &Env, argument: &str, pid: i32, detail: String) -> napi::Error {
 fn identity_arg(env: &Env, v: &Unknown) -> Result<Expected> {
     let t = v.get_type()?;
     if t != ValueType::Object {
-        return Err(js_error(
-            env,
-            SoleError::new(
-                Kind::InvalidPid,
-                format!(
-                    "an identity is an object with a pid (as processIdentity() returns it), got {}: pass the recorded identity, or a pid.",
-                    type_name(t)
-                ),
-            ),
-        ));
+        return Err(js_error(env, Expected::not_an_object(type_name(t))));
     }
     let o = Opts::new(env, Some(v), "identity", String::new())?;
     let pid = match o.get("pid")? {
         Some((p, _)) => pid_arg(env, &p)?,
-        None => {
-            return Err(js_error(
-                env,
-                SoleError::new(
-                    Kind::InvalidPid,
-                    "the identity has no pid (undefined or null): pass an identity from processIdentity(), which has one.",
-                ),
-            ))
-        }
+        None => return Err(js_error(env, Expected::no_pid())),
     };
     let wrong = |field: &str, expected: &str, t: ValueType| {
-        invalid(
+        js_error(
             env,
-            &format!("identity.{field}"),
-            pid,
-            format!(
-                "identity.{field} must be {expected} (as processIdentity() returns it), got {}: fix the recorded identity of process {pid}.",
-                type_name(t)
-            ),
+            Expected::wrong_field(field, expected, type_name(t), pid),
         )
     };
     let start_time = match o.get("startTime")? {
@@ -157,17 +188,7 @@ fn identity_arg(env: &Env, v: &Unknown) -> Result<Expected> {
         Some((v, ValueType::Number)) => {
             // SAFETY: the type was checked.
             let n = unsafe { v.cast::<f64>() }?;
-            if n.fract() == 0.0 && (0.0..=MAX_START_TIME).contains(&n) {
-                // A whole number in 0..=2^53-1: exact as u64.
-                Some(n as u64)
-            } else {
-                return Err(invalid(
-                    env,
-                    "identity.startTime",
-                    pid,
-                    format!("identity.startTime {n} of process {pid} is not a start time: pass the integer from processIdentity()."),
-                ));
-            }
+            Some(Expected::start_time_from_f64(n, pid).map_err(|e| js_error(env, e))?)
         }
         Some((_, t)) => return Err(wrong("startTime", "a number", t)),
     };
@@ -200,14 +221,7 @@ fn signal_arg(env: &Env, v: &Unknown, pid: Option<i32>, context: &str) -> Result
         ValueType::String => sole_procid::signal_number(&unsafe { v.cast::<String>() }?),
         // SAFETY: the type was checked.
         ValueType::Number => sole_procid::signal_from_number(unsafe { v.cast::<f64>() }?),
-        t => Err(SoleError::invalid_argument(
-            "signal",
-            format!(
-                "signal must be a name such as 'SIGTERM' or a number from 0 to {}, got {}{context}.",
-                sole_procid::SIGNAL_MAX,
-                type_name(t)
-            ),
-        )),
+        t => Err(sole_procid::signal::not_a_signal(type_name(t), context)),
     };
     decided.map_err(|e| {
         js_error(
@@ -220,32 +234,26 @@ fn signal_arg(env: &Env, v: &Unknown, pid: Option<i32>, context: &str) -> Result
     })
 }
 
-/// The `signal` option of `waitForExit`: `None` when absent, else whether that AbortSignal has
-/// already fired. Anything but an `AbortSignal` is `EINVAL` with `argument: 'signal'`.
-fn abort_signal_arg(env: &Env, v: Option<Unknown>, context: &str) -> Result<Option<bool>> {
-    let Some((v, t)) = args::present(v)? else {
-        return Ok(None);
-    };
-    if t == ValueType::Object {
-        let ctor: Unknown = env.get_global()?.get_named_property("AbortSignal")?;
-        if ctor.get_type()? == ValueType::Function && v.instanceof(ctor)? {
-            // SAFETY: the type was checked.
-            let signal = unsafe { v.cast::<Object>() }?;
-            let aborted: Unknown = signal.get_named_property("aborted")?;
-            return Ok(Some(
-                aborted.get_type()? == ValueType::Boolean
-                    // SAFETY: the type was checked.
-                    && unsafe { aborted.cast::<bool>() }?,
-            ));
-        }
+/// The `signal` option of `waitForExit`, as `lib/wait.ts`'s `signalOf` decided it (the one
+/// place that decides what an AbortSignal is): `aborted` is its state when it is one;
+/// `refused` is the value it refused (reported here, after the other options, so the order of
+/// the checks and the message naming the process stay one). `None` when absent.
+fn abort_signal_arg(
+    env: &Env,
+    aborted: Option<bool>,
+    refused: Option<Unknown>,
+    context: &str,
+) -> Result<Option<bool>> {
+    if let Some((_, t)) = args::present(refused)? {
+        return Err(args::wrong_type(
+            env,
+            "signal",
+            "an AbortSignal",
+            t,
+            context,
+        ));
     }
-    Err(args::wrong_type(
-        env,
-        "signal",
-        "an AbortSignal",
-        t,
-        context,
-    ))
+    Ok(aborted)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -257,19 +265,13 @@ fn abort_signal_arg(env: &Env, v: Option<Unknown>, context: &str) -> Result<Opti
 /// before the number path. Test: `procid-args.spec.ts` "isAlive: …", `procid.spec.ts`.
 #[napi(catch_unwind)]
 pub fn is_alive(env: Env, #[napi(ts_arg_type = "number")] pid: Unknown) -> Result<bool> {
-    let n = match pid.get_type()? {
+    match pid.get_type()? {
         // SAFETY: the type was checked.
-        ValueType::Number => unsafe { pid.cast::<f64>() }?,
-        _ => return pid_arg(&env, &pid).map(|_| false),
-    };
-    Ok(
-        if n.fract() == 0.0 && (1.0..=sole_procid::PID_MAX as f64).contains(&n) {
-            // A whole number in 1..=2^31-1: exact.
-            sole_procid::pid_alive(n as i64)
-        } else {
-            false
-        },
-    )
+        ValueType::Number => Ok(sole_procid::pid::alive_from_f64(unsafe {
+            pid.cast::<f64>()
+        }?)),
+        _ => pid_arg(&env, &pid).map(|_| false),
+    }
 }
 
 /// `pidAlive` of the procid API: like `isAlive`, but a number that is not an integer (a
@@ -277,27 +279,19 @@ pub fn is_alive(env: Env, #[napi(ts_arg_type = "number")] pid: Unknown) -> Resul
 /// Test: `procid-args.spec.ts` "pidAlive: …".
 #[napi(catch_unwind)]
 pub fn pid_alive(env: Env, #[napi(ts_arg_type = "number")] pid: Unknown) -> Result<bool> {
-    let n = match pid.get_type()? {
+    match pid.get_type()? {
         // SAFETY: the type was checked.
-        ValueType::Number => unsafe { pid.cast::<f64>() }?,
-        _ => return pid_arg(&env, &pid).map(|_| false),
-    };
-    if n.fract() != 0.0 {
-        return Err(js_error(&env, sole_procid::pid::not_a_pid(&n.to_string())));
+        ValueType::Number => sole_procid::pid::alive_from_f64_strict(unsafe { pid.cast::<f64>() }?)
+            .map_err(|e| js_error(&env, e)),
+        _ => pid_arg(&env, &pid).map(|_| false),
     }
-    Ok(if (1.0..=sole_procid::PID_MAX as f64).contains(&n) {
-        // A whole number in 1..=2^31-1: exact.
-        sole_procid::pid_alive(n as i64)
-    } else {
-        false
-    })
 }
 
 /// The identity of the live process `pid` (`ENOTFOUND` if none, `EINVALIDPID` for bad input;
 /// `opts.exeSha256` must be a boolean). Test: `procid.spec.ts`, `procid-args.spec.ts`.
 #[napi(
     catch_unwind,
-    ts_args_type = "pid: number, opts?: { exeSha256?: boolean | null } | null"
+    ts_args_type = "pid: number, opts?: ProcessIdentityOptions | null"
 )]
 pub fn process_identity(env: Env, pid: Unknown, opts: Option<Unknown>) -> Result<ProcessIdentity> {
     let pid = pid_arg(&env, &pid)?;
@@ -308,24 +302,7 @@ pub fn process_identity(env: Env, pid: Unknown, opts: Option<Unknown>) -> Result
         format!(" (processIdentity of process {pid})"),
     )?;
     let hash = opts.bool(&env, "exeSha256")?.unwrap_or(false);
-    let id = sole_procid::identity(pid).map_err(|e| js_error(&env, e))?;
-    let sha = if hash {
-        let h = sole_procid::exe_sha256(pid).map_err(|e| js_error(&env, e))?;
-        // The hash was read by pid: confirm the process is the one identified.
-        if sole_procid::identity::start_time(pid) != Some(id.start_time) {
-            return Err(js_error(
-                &env,
-                SoleError::new(
-                    Kind::NotFound,
-                    format!("process {pid} exited while it was being identified."),
-                )
-                .with_pid(pid),
-            ));
-        }
-        Some(h)
-    } else {
-        None
-    };
+    let (id, sha) = sole_procid::identify(pid, hash).map_err(|e| js_error(&env, e))?;
     Ok(to_js_identity(id, sha))
 }
 
@@ -335,7 +312,7 @@ pub fn process_identity(env: Env, pid: Unknown, opts: Option<Unknown>) -> Result
 #[napi(catch_unwind)]
 pub fn verify_process(
     env: Env,
-    #[napi(ts_arg_type = "unknown")] expected_identity: Unknown,
+    #[napi(ts_arg_type = "ExpectedIdentity")] expected_identity: Unknown,
 ) -> Result<NativeProcessHandle> {
     let e = identity_arg(&env, &expected_identity)?;
     sole_procid::verify(&e)
@@ -355,7 +332,7 @@ pub struct TerminateSettings {
 /// Decide `terminateGracefully`'s options before anything is signalled: `timeoutMs` (default
 /// 5000) by the one timeout rule, `signal` (default `SIGTERM`) as for `ProcessHandle.signal`.
 /// Test: `procid-args.spec.ts` "terminateGracefully: bad options …".
-#[napi(catch_unwind, ts_args_type = "opts?: unknown")]
+#[napi(catch_unwind, ts_args_type = "opts?: TerminateOptions | null")]
 pub fn terminate_options(env: Env, opts: Option<Unknown>) -> Result<TerminateSettings> {
     let context = " (terminateGracefully)";
     let opts = Opts::new(&env, opts.as_ref(), "opts", context.into())?;
@@ -371,7 +348,7 @@ pub fn terminate_options(env: Env, opts: Option<Unknown>) -> Result<TerminateSet
         }
     };
     let signal = match opts.get("signal")? {
-        None => libc::SIGTERM,
+        None => sole_procid::TERMINATE_DEFAULT,
         Some((v, _)) => signal_arg(&env, &v, None, context)?,
     };
     Ok(TerminateSettings { timeout_ms, signal })
@@ -454,23 +431,9 @@ fn settle(
 ) -> impl FnOnce(Env) -> Result<bool> {
     move |env: Env| {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let err = |e: SoleError| Err(js_error(&env, e.with_pid(pid)));
-            match end {
-                Ok(WaitEnd::Exited) => Ok(true),
-                Ok(WaitEnd::TimedOut) => err(SoleError::new(
-                    Kind::TimedOut,
-                    format!("process {pid} was still running after {waited} ms: nothing was sent to it; wait longer, or end it with terminate() or kill()."),
-                )),
-                Ok(WaitEnd::Cancelled) => err(SoleError::new(
-                    Kind::Cancelled,
-                    format!("the wait for process {pid} to exit was aborted."),
-                )),
-                Ok(WaitEnd::Closed) => err(SoleError::new(
-                    Kind::Os(libc::EBADF),
-                    format!("the handle on process {pid} was closed while waiting for it to exit: the process was not touched; open a new handle to wait again."),
-                )),
-                Err(e) => err(e),
-            }
+            end.and_then(|end| end.outcome(pid, &waited))
+                .map(|()| true)
+                .map_err(|e| js_error(&env, e.with_pid(pid)))
         }))
         .unwrap_or_else(|p| {
             Err(js_error(
@@ -530,7 +493,10 @@ impl NativeProcessHandle {
     /// Open a handle on a live process: `target` is a pid, or an identity object verified on
     /// the process the pidfd is bound to (as `verifyProcess`). Anything else is `EINVALIDPID`.
     #[napi(factory, catch_unwind)]
-    pub fn open(env: Env, #[napi(ts_arg_type = "unknown")] target: Unknown) -> Result<Self> {
+    pub fn open(
+        env: Env,
+        #[napi(ts_arg_type = "number | ExpectedIdentity")] target: Unknown,
+    ) -> Result<Self> {
         if target.get_type()? == ValueType::Object {
             let e = identity_arg(&env, &target)?;
             return sole_procid::verify(&e)
@@ -578,16 +544,18 @@ impl NativeProcessHandle {
     }
     /// Start waiting for the process to exit: a promise that resolves `true` when it exits and
     /// rejects `ETIMEDOUT` after `opts.timeoutMs`, `ECANCELED` when `wait.cancel()` is called,
-    /// `EBADF` when the handle is closed. `null` (nothing started) when `signal`, the
-    /// `AbortSignal` the TypeScript layer read from `opts.signal`, has already fired. Every
+    /// `EBADF` when the handle is closed. `null` (nothing started) when the `AbortSignal`
+    /// the TypeScript layer read from `opts.signal` has already fired (`aborted`; a value it
+    /// refused as a signal comes as `refused_signal`, reported here in order). Every
     /// argument is decided first (`EINVAL`), then the handle's state (`EBADF`). The wait runs
     /// on a dedicated thread in `poll` (never libuv's threadpool, no polling loop).
     #[napi(catch_unwind, ts_return_type = "Promise<boolean> | null")]
     pub fn wait_for_exit<'env>(
         &self,
         env: &'env Env,
-        #[napi(ts_arg_type = "unknown")] opts: Option<Unknown>,
-        #[napi(ts_arg_type = "unknown")] signal: Option<Unknown>,
+        #[napi(ts_arg_type = "WaitForExitOptions | null | undefined")] opts: Option<Unknown>,
+        aborted: Option<bool>,
+        #[napi(ts_arg_type = "unknown")] refused_signal: Option<Unknown>,
         wait: &mut ExitWait,
     ) -> Result<Option<Object<'env>>> {
         let pid = self.inner.pid();
@@ -602,7 +570,7 @@ impl NativeProcessHandle {
                 &format!("the exit of process {pid}"),
             )?),
         };
-        let aborted = abort_signal_arg(env, signal, &context)?;
+        let aborted = abort_signal_arg(env, aborted, refused_signal, &context)?;
         let waiter = self.inner.waiter().map_err(|e| js_error(env, e))?;
         if aborted == Some(true) {
             return Ok(None);
@@ -646,10 +614,7 @@ impl NativeProcessHandle {
             Err(e) => {
                 let deferred = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
                 if let Some(d) = deferred {
-                    let err = SoleError::new(
-                        Kind::Os(e.raw_os_error().unwrap_or(libc::EAGAIN)),
-                        format!("cannot start a thread to wait for process {pid}: {e}. Too many threads: end other waits (close their handles) and retry."),
-                    );
+                    let err = sole_procid::wait::no_wait_thread(pid, &e);
                     d.resolve(settle(pid, String::new(), Err(err)));
                 }
             }

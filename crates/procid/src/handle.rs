@@ -2,10 +2,10 @@
 //!
 //! Why: `kill(pid, sig)` names a process by a number. Between reading that number (from a
 //! pidfile, from `ps`) and the `kill`, the process can exit and the kernel can give the number
-//! to an unrelated process, which then receives the signal (seed 003 signalled by raw pid).
-//! A pidfd (`pidfd_open`, Linux 5.3) is a file descriptor bound to one process: signals sent
-//! through it (`pidfd_send_signal`) reach that process or fail with `ESRCH`, never a newcomer,
-//! and it becomes readable when the process exits, so a wait for exit is a `poll`, not a loop.
+//! to an unrelated process, which then receives the signal. A pidfd (`pidfd_open`, Linux 5.3)
+//! is a file descriptor bound to one process: signals sent through it (`pidfd_send_signal`)
+//! reach that process or fail with `ESRCH`, never a newcomer, and it becomes readable when the
+//! process exits, so a wait for exit is a `poll`, not a loop (`wait.rs`).
 //!
 //! Races closed here:
 //! - **Open vs reuse**: `open(pid)` opens the pidfd first and only then reads the start time,
@@ -15,16 +15,10 @@
 //!   an identity either is that process or is refused.
 //! - **Signal after exit**: `signal` checks the pidfd first; a process that has exited gets
 //!   `ENOTFOUND` and nothing is sent, and nothing can reach a recycled pid.
-//! - **Close during a wait**: each wait thread holds its own reference to the fd, so `close()`
-//!   can never make a waiting `poll` watch a recycled fd number. `close()` cancels every pending
-//!   wait and joins its thread ([`Cancel::end_and_join`]), so when it returns the pidfd and
-//!   every wait's eventfd are closed and no thread is left: nothing waits for the GC.
 //! - **A handle dropped during a wait** (its JavaScript object collected): dropping is not
 //!   closing. The pending wait keeps its own reference and ends when the process exits or its
 //!   timeout passes; a caller still awaiting it gets the real answer, not a spurious `EBADF`.
-//! - **A timeout too long for `poll`**: the wait sleeps in slices from
-//!   [`sole_error::timeout::Deadline::poll_ms`] and loops until the deadline has passed, so no
-//!   bound (up to `Duration::MAX`) is ever handed to `poll(2)` as an overflowing `int`.
+//!   Closing ends every wait at once (see `wait.rs`).
 //!
 //! Fallback (no pidfd: kernels before 5.3, or seccomp filters that refuse it): the handle
 //! remembers the start time read at open; `is_alive` and `signal` re-check it before acting
@@ -32,17 +26,22 @@
 //! waiting polls every 10 ms. `kind()` says which one a handle is.
 //! Test: `tests::*` below; `__test__/procid.spec.ts`.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, Weak};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
-use sole_error::timeout::Deadline;
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+use rustix::process::{
+    kill_process, pidfd_open, pidfd_send_signal, test_kill_process, PidfdFlags, Signal,
+};
 use sole_error::{Error, Kind, Result};
 
-use crate::identity::start_time;
-use crate::pid::{pid_alive, PID_MAX};
+use crate::pid::Pid;
+use crate::proc::Stat;
+use crate::recorded::{Check, Recorded};
+#[cfg(test)]
+use crate::wait::WaitEnd;
+use crate::wait::{Cancel, ExitWaiter};
 
 /// How a handle refers to its process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,96 +52,11 @@ pub enum HandleKind {
     PidStartTime,
 }
 
-/// Why a wait ended without the process exiting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WaitEnd {
-    Exited,
-    TimedOut,
-    Cancelled,
-    Closed,
-}
-
-/// Ends a pending wait from another thread: an eventfd the waiting `poll` also watches, and the
-/// thread doing the waiting, so that whoever ends the wait can also wait for that thread to let
-/// go of its descriptors ([`Cancel::end_and_join`]).
-///
-/// Ownership: the waiting thread holds the only long-lived strong reference; handles, the
-/// binding's per-environment registry and the JavaScript `ExitWait` hold `Weak` ones. So the
-/// eventfd is closed as soon as the wait ends, never later at garbage collection.
-/// Test: `tests::close_ends_waits_and_releases_descriptors`, `__test__/procid.spec.ts`
-/// ("close() releases the pidfd and every pending wait's descriptors at once").
-#[derive(Debug)]
-pub struct Cancel {
-    fd: OwnedFd,
-    reason: AtomicU8,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl Cancel {
-    pub fn new() -> Result<Arc<Cancel>> {
-        // SAFETY: plain eventfd creation.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            let e = std::io::Error::last_os_error();
-            return Err(Error::new(
-                Kind::Os(e.raw_os_error().unwrap_or(libc::EIO)),
-                format!("cannot create an eventfd to wait on: {e}. Too many open files?"),
-            ));
-        }
-        Ok(Arc::new(Cancel {
-            // SAFETY: fresh owned fd.
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-            reason: AtomicU8::new(0),
-            thread: Mutex::new(None),
-        }))
-    }
-
-    /// End the wait (first reason wins). Does not wait for the waiting thread.
-    pub fn cancel(&self, closed: bool) {
-        let _ = self.reason.compare_exchange(
-            0,
-            if closed { 2 } else { 1 },
-            Ordering::SeqCst,
-            Ordering::SeqCst,
-        );
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a local to our eventfd.
-        unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
-    }
-
-    /// Remember the thread that waits on this canceller, for [`Cancel::end_and_join`].
-    pub fn attach_thread(&self, thread: JoinHandle<()>) {
-        *self.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread);
-    }
-
-    /// End the wait and block until its thread has finished, so that every descriptor the
-    /// thread held (its pidfd reference, its own reference to this eventfd) is released when
-    /// this returns. The wake-up is one eventfd write: the thread leaves `poll` at once.
-    /// Never joins the calling thread itself.
-    pub fn end_and_join(&self, closed: bool) {
-        self.cancel(closed);
-        let thread = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(t) = thread {
-            if t.thread().id() != std::thread::current().id() {
-                // A panic on that thread was already turned into an error by its body.
-                let _ = t.join();
-            }
-        }
-    }
-
-    fn end(&self) -> WaitEnd {
-        match self.reason.load(Ordering::SeqCst) {
-            2 => WaitEnd::Closed,
-            _ => WaitEnd::Cancelled,
-        }
-    }
-}
-
 /// A handle on one process. Dropping it releases its own reference to the pidfd; pending waits
 /// keep theirs (see the module doc); `close()` ends them.
 #[derive(Debug)]
 pub struct ProcessHandle {
-    pid: i32,
+    pid: Pid,
     /// Decided once at open; `fd` alone cannot say it after `close()`.
     kind: HandleKind,
     fd: Option<Arc<OwnedFd>>,
@@ -151,62 +65,108 @@ pub struct ProcessHandle {
     waits: Mutex<Vec<Weak<Cancel>>>,
 }
 
-fn exited(pid: i32) -> Error {
+fn exited(pid: Pid) -> Error {
     Error::new(
         Kind::NotFound,
         format!("process {pid} has exited: nothing was sent (a handle never signals another process that reuses the pid)."),
     )
-    .with_pid(pid)
+    .with_pid(pid.get())
 }
 
-fn check_range(pid: i32) -> Result<()> {
-    if (1..=PID_MAX as i32).contains(&pid) {
-        Ok(())
-    } else {
-        crate::pid::validate_pid(pid as f64).map(|_| ())
-    }
+fn not_running(pid: Pid) -> Error {
+    Error::new(
+        Kind::NotFound,
+        format!("no running process has pid {pid} (it exited, or never existed)."),
+    )
+    .with_pid(pid.get())
 }
 
-/// `pidfd_open(pid, 0)`; `Err(errno)` on failure.
-fn pidfd_open(pid: i32) -> std::result::Result<OwnedFd, i32> {
-    // SAFETY: raw syscall with integer arguments; the fd is owned below. pidfds are always
-    // close-on-exec.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_long, 0 as libc::c_long) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO));
-    }
-    // SAFETY: fresh owned fd.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
-/// Has the process behind `fd` exited (the pidfd is readable)?
-fn fd_exited(fd: &OwnedFd) -> bool {
-    let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
+/// Is the process `pid` still the one that started at `start_time`? The fallback's check,
+/// by the one rule of [`Recorded::check`] (a zombie or exiting process is gone).
+pub(crate) fn same_process(pid: Pid, start_time: u64) -> bool {
+    let r = Recorded {
+        pid,
+        start_time: Some(start_time),
+        boot_id: None,
     };
-    // SAFETY: one pollfd on the stack, zero timeout.
-    let n = unsafe { libc::poll(&mut p, 1, 0) };
-    n > 0 && p.revents != 0
+    matches!(r.check(), Check::Alive { .. })
+}
+
+/// Is the pidfd readable (its process has exited)? `None` when `poll` itself failed.
+pub(crate) fn pidfd_readable(fd: &OwnedFd) -> Option<bool> {
+    let mut p = [PollFd::new(fd, PollFlags::IN)];
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    poll(&mut p, Some(&zero)).ok().map(|n| n > 0)
+}
+
+/// Has the process behind `fd` exited (a failed poll says no: the caller reads on)?
+fn fd_exited(fd: &OwnedFd) -> bool {
+    pidfd_readable(fd) == Some(true)
+}
+
+/// The start time of the process the pidfd `fd` is bound to: read by number, then confirmed
+/// by a second poll that the pidfd's process was still alive after the read (a pid is only
+/// reused after its process is reaped).
+fn start_time_of(pid: Pid, fd: &OwnedFd) -> Option<u64> {
+    if fd_exited(fd) {
+        return None;
+    }
+    let st = Stat::read(pid).filter(|s| !s.is_zombie())?;
+    if fd_exited(fd) {
+        return None;
+    }
+    Some(st.start_time)
+}
+
+/// Send `sig` through the pidfd, or by pid in the fallback. rustix's `Signal` cannot hold 0
+/// (the existence check) and holds the real-time signals only through an `unsafe`
+/// constructor, so those go through `libc` (the only `unsafe` here).
+fn send(pid: Pid, fd: Option<&OwnedFd>, sig: i32) -> std::result::Result<(), Errno> {
+    match (fd, Signal::from_named_raw(sig)) {
+        (Some(fd), Some(s)) => pidfd_send_signal(fd, s),
+        (None, Some(s)) => kill_process(pid.rustix(), s),
+        (None, None) if sig == 0 => test_kill_process(pid.rustix()),
+        (fd, None) => {
+            use std::os::fd::AsRawFd;
+            let rc = match fd {
+                // SAFETY: pidfd_send_signal with a null siginfo sends like kill(2); the fd is
+                // borrowed for the call.
+                Some(fd) => unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        fd.as_raw_fd() as libc::c_long,
+                        sig as libc::c_long,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0 as libc::c_long,
+                    )
+                },
+                // SAFETY: plain kill with a validated pid (never 0 or negative).
+                None => unsafe { libc::kill(pid.get(), sig) as libc::c_long },
+            };
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO))
+            }
+        }
+    }
 }
 
 impl ProcessHandle {
-    /// Open a handle on the live process `pid`: `ENOTFOUND` if none (or a zombie).
+    /// Open a handle on the live process `pid`: `EINVALIDPID` out of range, `ENOTFOUND` if
+    /// none (or a zombie). Test: `tests::open_signal_wait_and_exit`.
     pub fn open(pid: i32) -> Result<ProcessHandle> {
-        check_range(pid)?;
-        match pidfd_open(pid) {
+        Self::open_pid(Pid::from_i32(pid)?)
+    }
+
+    /// [`ProcessHandle::open`] for a validated pid.
+    pub fn open_pid(pid: Pid) -> Result<ProcessHandle> {
+        match pidfd_open(pid.rustix(), PidfdFlags::empty()) {
             Ok(fd) => {
-                if fd_exited(&fd) {
-                    return Err(not_running(pid));
-                }
-                let st = start_time(pid).ok_or_else(|| not_running(pid))?;
-                // Still alive after the read: the start time is that of the pidfd's process.
-                if fd_exited(&fd) {
-                    return Err(not_running(pid));
-                }
+                let st = start_time_of(pid, &fd).ok_or_else(|| not_running(pid))?;
                 Ok(ProcessHandle {
                     pid,
                     kind: HandleKind::Pidfd,
@@ -216,44 +176,52 @@ impl ProcessHandle {
                     waits: Mutex::new(Vec::new()),
                 })
             }
-            Err(libc::ESRCH) => Err(not_running(pid)),
+            Err(Errno::SRCH) => Err(not_running(pid)),
             // pidfd_open refuses a thread id that is not its process's leader (EINVAL on older
             // kernels, ENOENT on newer ones).
-            Err(libc::EINVAL) | Err(libc::ENOENT) => Err(Error::new(
+            Err(Errno::INVAL) | Err(Errno::NOENT) => Err(Error::new(
                 Kind::NotFound,
                 format!("{pid} is a thread of another process, not a process: pass the process id (the thread group leader, /proc/{pid}/status Tgid)."),
             )
-            .with_pid(pid)),
-            Err(libc::ENOSYS) | Err(libc::EPERM) => Self::open_without_pidfd(pid),
+            .with_pid(pid.get())),
+            Err(Errno::NOSYS) | Err(Errno::PERM) => Self::open_without_pidfd_pid(pid),
             Err(errno) => Err(Error::new(
-                Kind::Os(errno),
+                Kind::Os(errno.raw_os_error()),
                 format!(
                     "cannot open a pidfd for process {pid}: {}. Close unused file descriptors and retry.",
-                    std::io::Error::from_raw_os_error(errno)
+                    std::io::Error::from(errno)
                 ),
             )
-            .with_pid(pid)),
+            .with_pid(pid.get())),
         }
     }
 
     /// The fallback used when the kernel has no pidfd (also reachable for tests).
     pub fn open_without_pidfd(pid: i32) -> Result<ProcessHandle> {
-        check_range(pid)?;
-        let st = start_time(pid).ok_or_else(|| not_running(pid))?;
-        if !pid_alive(pid as i64) || start_time(pid) != Some(st) {
+        Self::open_without_pidfd_pid(Pid::from_i32(pid)?)
+    }
+
+    fn open_without_pidfd_pid(pid: Pid) -> Result<ProcessHandle> {
+        let st = Stat::read(pid).ok_or_else(|| not_running(pid))?;
+        if !same_process(pid, st.start_time) {
             return Err(not_running(pid));
         }
         Ok(ProcessHandle {
             pid,
             kind: HandleKind::PidStartTime,
             fd: None,
-            start_time: st,
+            start_time: st.start_time,
             closed: false,
             waits: Mutex::new(Vec::new()),
         })
     }
 
     pub fn pid(&self) -> i32 {
+        self.pid.get()
+    }
+
+    /// The pid as a validated [`Pid`].
+    pub fn id(&self) -> Pid {
         self.pid
     }
 
@@ -278,7 +246,7 @@ impl ProcessHandle {
                 self.pid
             ),
         )
-        .with_pid(self.pid)
+        .with_pid(self.pid.get())
     }
 
     /// Is the process still running? `false` after it exited (or when the handle is closed).
@@ -288,7 +256,7 @@ impl ProcessHandle {
         }
         match &self.fd {
             Some(fd) => !fd_exited(fd),
-            None => pid_alive(self.pid as i64) && start_time(self.pid) == Some(self.start_time),
+            None => same_process(self.pid, self.start_time),
         }
     }
 
@@ -300,45 +268,28 @@ impl ProcessHandle {
         if !self.is_alive() {
             return Err(exited(self.pid));
         }
-        let rc = match &self.fd {
-            // SAFETY: pidfd_send_signal with a null siginfo sends like kill(2).
-            Some(fd) => unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    fd.as_raw_fd() as libc::c_long,
-                    sig as libc::c_long,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0 as libc::c_long,
-                )
-            },
-            // SAFETY: plain kill; is_alive just re-checked the start time (fallback window).
-            None => unsafe { libc::kill(self.pid, sig) as libc::c_long },
-        };
-        if rc == 0 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::ESRCH) => Err(exited(self.pid)),
-            Some(libc::EINVAL) => Err(Error::invalid_argument(
+        let pid = self.pid;
+        match send(pid, self.fd.as_deref(), sig) {
+            Ok(()) => Ok(()),
+            Err(Errno::SRCH) => Err(exited(pid)),
+            Err(Errno::INVAL) => Err(Error::invalid_argument(
                 "signal",
-                format!("{sig} is not a signal this kernel knows (process {}): use a name such as 'SIGTERM'.", self.pid),
+                format!("{sig} is not a signal this kernel knows (process {pid}): use a name such as 'SIGTERM'."),
             )
-            .with_pid(self.pid)),
-            Some(errno) => Err(Error::new(
-                Kind::Os(errno),
+            .with_pid(pid.get())),
+            Err(errno) => Err(Error::new(
+                Kind::Os(errno.raw_os_error()),
                 format!(
-                    "cannot signal process {}: {e}. {}",
-                    self.pid,
-                    if errno == libc::EPERM {
+                    "cannot signal process {pid}: {}. {}",
+                    std::io::Error::from(errno),
+                    if errno == Errno::PERM {
                         "It belongs to another user: run as that user or with privilege."
                     } else {
                         ""
                     }
                 ),
             )
-            .with_pid(self.pid)),
-            None => Err(exited(self.pid)),
+            .with_pid(pid.get())),
         }
     }
 
@@ -395,153 +346,11 @@ impl ProcessHandle {
     }
 }
 
-fn not_running(pid: i32) -> Error {
-    Error::new(
-        Kind::NotFound,
-        format!("no running process has pid {pid} (it exited, or never existed)."),
-    )
-    .with_pid(pid)
-}
-
-/// What a wait thread needs: its own reference to the pidfd.
-#[derive(Debug)]
-pub struct ExitWaiter {
-    pid: i32,
-    fd: Option<Arc<OwnedFd>>,
-    start_time: u64,
-}
-
-impl ExitWaiter {
-    pub fn pid(&self) -> i32 {
-        self.pid
-    }
-
-    /// Block until the process exits, `timeout` passes, or `cancel` fires. With a pidfd this is
-    /// one `poll` on the pidfd and the canceller's eventfd: no polling loop, no wakeups (a
-    /// timeout longer than an hour sleeps in one-hour slices, see [`Deadline::poll_ms`]). Any
-    /// `timeout` is safe, `Duration::MAX` included: a deadline past the end of the clock is
-    /// "never". Test: `tests::huge_timeouts_never_overflow`.
-    pub fn wait(&self, timeout: Option<Duration>, cancel: &Cancel) -> WaitEnd {
-        let deadline = Deadline::after(timeout);
-        loop {
-            // -1: unbounded; else 0..=3_600_000 ms, rounded up so a wait never ends early.
-            let slice_ms = deadline.poll_ms();
-            let (fd, tick) = match &self.fd {
-                Some(fd) => (fd.as_raw_fd(), slice_ms),
-                None => {
-                    if !(pid_alive(i64::from(self.pid))
-                        && start_time(self.pid) == Some(self.start_time))
-                    {
-                        return WaitEnd::Exited;
-                    }
-                    // Fallback: no exit notification, look every 10 ms.
-                    let t = if slice_ms < 0 { 10 } else { slice_ms.min(10) };
-                    (-1, t)
-                }
-            };
-            let mut fds = [
-                libc::pollfd {
-                    fd: cancel.fd.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-            ];
-            // SAFETY: two pollfds on the stack (a negative fd is ignored by poll).
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, tick) };
-            if n < 0 {
-                continue; // EINTR: recompute the remaining time and poll again
-            }
-            if fds[0].revents != 0 {
-                return cancel.end();
-            }
-            if fds[1].revents != 0 {
-                return WaitEnd::Exited;
-            }
-            if deadline.passed() {
-                return WaitEnd::TimedOut;
-            }
-        }
-    }
-}
-
-/// The largest signal number Linux has (`SIGRTMAX`).
-pub const SIGNAL_MAX: i32 = 64;
-
-/// A signal given by name (`"SIGTERM"`, `"TERM"`) or as a decimal string, as its number. The one
-/// place signal names are decided; anything else is `EINVAL` with `argument: "signal"`.
-/// Test: `tests::bad_pids_and_signal_names`.
-pub fn signal_number(name: &str) -> Result<i32> {
-    let n = name.trim();
-    let bare = n.strip_prefix("SIG").unwrap_or(n);
-    let sig = match bare {
-        "HUP" => libc::SIGHUP,
-        "INT" => libc::SIGINT,
-        "QUIT" => libc::SIGQUIT,
-        "ILL" => libc::SIGILL,
-        "TRAP" => libc::SIGTRAP,
-        "ABRT" | "IOT" => libc::SIGABRT,
-        "BUS" => libc::SIGBUS,
-        "FPE" => libc::SIGFPE,
-        "KILL" => libc::SIGKILL,
-        "USR1" => libc::SIGUSR1,
-        "SEGV" => libc::SIGSEGV,
-        "USR2" => libc::SIGUSR2,
-        "PIPE" => libc::SIGPIPE,
-        "ALRM" => libc::SIGALRM,
-        "TERM" => libc::SIGTERM,
-        "CHLD" => libc::SIGCHLD,
-        "CONT" => libc::SIGCONT,
-        "STOP" => libc::SIGSTOP,
-        "TSTP" => libc::SIGTSTP,
-        "TTIN" => libc::SIGTTIN,
-        "TTOU" => libc::SIGTTOU,
-        "URG" => libc::SIGURG,
-        "XCPU" => libc::SIGXCPU,
-        "XFSZ" => libc::SIGXFSZ,
-        "VTALRM" => libc::SIGVTALRM,
-        "PROF" => libc::SIGPROF,
-        "WINCH" => libc::SIGWINCH,
-        "IO" | "POLL" => libc::SIGIO,
-        "PWR" => libc::SIGPWR,
-        "SYS" => libc::SIGSYS,
-        _ => match n.parse::<i32>() {
-            Ok(v) if (0..=SIGNAL_MAX).contains(&v) => v,
-            _ => {
-                let shown: String = name.chars().take(40).collect();
-                return Err(Error::invalid_argument(
-                    "signal",
-                    format!("{shown:?} is not a signal: use a name such as 'SIGTERM' or a number from 0 to {SIGNAL_MAX}."),
-                ));
-            }
-        },
-    };
-    Ok(sig)
-}
-
-/// A signal given as a JavaScript number: an integer in `0..=64` (`-0` is 0; 0 only checks that
-/// the process exists). NaN, infinities, fractions and anything out of range are `EINVAL` with
-/// `argument: "signal"`, before any conversion. Test: `tests::bad_pids_and_signal_names`.
-pub fn signal_from_number(n: f64) -> Result<i32> {
-    if n.fract() == 0.0 && (0.0..=f64::from(SIGNAL_MAX)).contains(&n) {
-        // In 0..=64 and integral: exact.
-        Ok(n as i32)
-    } else {
-        Err(Error::invalid_argument(
-            "signal",
-            format!("{n} is not a signal number: use an integer from 0 to {SIGNAL_MAX}, or a name such as 'SIGTERM'."),
-        ))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::process::{Command, Stdio};
+    use std::time::Duration;
 
     fn sleeper() -> std::process::Child {
         Command::new("sleep")
@@ -612,7 +421,8 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let t = std::thread::spawn(move || {
-            tx.send(unsafe { libc::gettid() }).unwrap();
+            tx.send(rustix::thread::gettid().as_raw_nonzero().get())
+                .unwrap();
             let _ = done_rx.recv();
         });
         let tid = rx.recv().unwrap();
@@ -624,35 +434,9 @@ mod tests {
     }
 
     #[test]
-    fn bad_pids_and_signal_names() {
+    fn bad_pids_are_refused() {
         for p in [0, -1, i32::MIN] {
             assert_eq!(ProcessHandle::open(p).unwrap_err().code(), "EINVALIDPID");
-        }
-        assert_eq!(signal_number("SIGTERM").unwrap(), libc::SIGTERM);
-        assert_eq!(signal_number("KILL").unwrap(), libc::SIGKILL);
-        assert_eq!(signal_number("0").unwrap(), 0);
-        for bad in ["SIGFOO", "", "65", "-1", "1.5"] {
-            let e = signal_number(bad).unwrap_err();
-            assert_eq!(e.code(), "EINVAL", "{bad}");
-            assert_eq!(e.details()[0], ("argument", "signal".into()), "{bad}");
-        }
-        assert_eq!(signal_from_number(15.0).unwrap(), 15);
-        assert_eq!(signal_from_number(-0.0).unwrap(), 0);
-        assert_eq!(signal_from_number(64.0).unwrap(), 64);
-        for bad in [
-            f64::NAN,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            -1.0,
-            1.5,
-            65.0,
-            2f64.powi(31),
-            2f64.powi(53),
-            1e300,
-        ] {
-            let e = signal_from_number(bad).unwrap_err();
-            assert_eq!(e.code(), "EINVAL", "{bad}");
-            assert_eq!(e.details()[0], ("argument", "signal".into()), "{bad}");
         }
     }
 

@@ -3,26 +3,20 @@
 //!
 //! Why: a pid is a number the kernel recycles. `(startTime, bootId)` is not: the start time is
 //! field 22 of `/proc/PID/stat` (clock ticks since boot, fixed at fork), the boot id changes on
-//! every boot, so the pair names one process for the life of the machine (seed 003 repaired:
-//! it had no start-time check). The exe path and hash add "is it still the program I think",
+//! every boot, so the pair names one process for the life of the machine. The exe path and hash add "is it still the program I think",
 //! but every Node program runs the same `node` binary, so they never replace the start time.
 //!
-//! Race closed here: reading `/proc/PID/stat`, then `/proc/PID/exe`, then the owner, by path,
-//! could mix two processes if the pid is reused between the reads. [`identity`] opens the
-//! directory `/proc/PID` once and reads everything relative to that fd: the fd is bound to the
-//! process it was opened for, so once that process is gone every later read fails (`ESRCH`)
+//! Race closed here: the facts must all describe one process, so [`identity`] reads them
+//! through one [`ProcDir`] (see `proc.rs`): once that process is gone every later read fails
 //! instead of answering for a newcomer with the same number.
 //! Test: `tests::*` below; `__test__/procid.spec.ts` against real child processes.
 
-use std::ffi::CStr;
-use std::fs::File;
-use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::OnceLock;
 
 use sole_error::{Error, Kind, Result};
 
-use crate::pid::PID_MAX;
+use crate::pid::Pid;
+use crate::proc::{ProcDir, Stat};
 
 /// The identity of one process. `start_time` + `boot_id` identify it across pid reuse.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,141 +55,52 @@ pub fn boot_id() -> Result<String> {
 
 /// The host's name (uname nodename).
 pub fn hostname() -> String {
-    // SAFETY: uname fills a caller-owned struct.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return String::new();
-    }
-    // SAFETY: nodename is NUL-terminated by the kernel.
-    unsafe { CStr::from_ptr(u.nodename.as_ptr()) }
+    rustix::system::uname()
+        .nodename()
         .to_string_lossy()
         .into_owned()
 }
 
-fn not_found(pid: i32) -> Error {
+fn not_found(pid: Pid) -> Error {
     Error::new(
         Kind::NotFound,
         format!("no live process has pid {pid} (it exited, or never existed): nothing to identify or signal."),
     )
-    .with_pid(pid)
+    .with_pid(pid.get())
 }
 
-/// The start time (field 22) and state letter from the text of `/proc/PID/stat`. The fields
-/// are parsed after the *last* `)`: the command name may contain spaces and parentheses.
-pub fn parse_stat(stat: &[u8]) -> Option<(u64, u8)> {
-    let i = stat.iter().rposition(|&b| b == b')')?;
-    let rest = std::str::from_utf8(&stat[i + 1..]).ok()?;
-    let mut f = rest.split_ascii_whitespace();
-    let state = f.next()?.bytes().next()?;
-    // Field 3 is the state; field 22 is 19 further on.
-    let start = f.nth(18)?.parse().ok()?;
-    Some((start, state))
-}
-
-/// Open `/proc/PID` as a directory fd bound to that process.
-fn open_proc_dir(pid: i32) -> Result<OwnedFd> {
-    let path = format!("/proc/{pid}\0");
-    // SAFETY: NUL-terminated path; the fd is owned below.
-    let fd = unsafe {
-        libc::open(
-            path.as_ptr().cast(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(not_found(pid));
-    }
-    // SAFETY: fd is a fresh, owned descriptor.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn read_at(dir: &OwnedFd, name: &CStr, buf: &mut Vec<u8>) -> std::io::Result<()> {
-    // SAFETY: NUL-terminated name relative to a valid dir fd.
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fresh owned fd.
-    let mut f = unsafe { File::from_raw_fd(fd) };
-    buf.clear();
-    f.read_to_end(buf)?;
-    Ok(())
-}
-
-/// `(exe path, deleted)` from `readlinkat(dir, "exe")`, `None` when unreadable.
-fn exe_at(dir: &OwnedFd) -> Option<(String, bool)> {
-    let mut buf = vec![0u8; 4096];
-    // SAFETY: buffer of the given length; the result is not NUL-terminated.
-    let n = unsafe {
-        libc::readlinkat(
-            dir.as_raw_fd(),
-            c"exe".as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    if n <= 0 {
-        return None;
-    }
-    buf.truncate(n as usize);
-    let s = String::from_utf8_lossy(&buf).into_owned();
-    Some(split_deleted(&s))
-}
-
-/// The kernel appends " (deleted)" to the exe link of a binary that was replaced or removed.
-pub fn split_deleted(link: &str) -> (String, bool) {
-    match link.strip_suffix(" (deleted)") {
-        Some(p) => (p.to_string(), true),
-        None => (link.to_string(), false),
-    }
-}
-
-/// The start time of `pid` and whether it is a zombie/dead, by path (one read). `None` when
-/// there is no such process.
+/// The start time of `pid` by path (one read of `/proc/PID/stat`). `None` when there is no
+/// such process or `pid` is out of range. Test: `tests::own_identity_is_consistent`.
 pub fn start_time(pid: i32) -> Option<u64> {
-    if !(1..=PID_MAX as i32).contains(&pid) {
-        return None;
-    }
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&stat).map(|(t, _)| t)
+    Stat::read(Pid::new(i64::from(pid))?).map(|s| s.start_time)
 }
 
 /// Read the identity of the live process `pid`. `ENOTFOUND` when no live process has it (a
 /// zombie has exited: it is not found either).
 pub fn identity(pid: i32) -> Result<Identity> {
-    if !(1..=PID_MAX as i32).contains(&pid) {
-        return Err(crate::pid::validate_pid(pid as f64).unwrap_err());
-    }
-    let dir = open_proc_dir(pid)?;
-    let mut buf = Vec::with_capacity(512);
-    read_at(&dir, c"stat", &mut buf).map_err(|_| not_found(pid))?;
-    let (start_time, state) = parse_stat(&buf).ok_or_else(|| not_found(pid))?;
-    if matches!(state, b'Z' | b'X' | b'x') {
+    Pid::from_i32(pid).and_then(identity_of)
+}
+
+/// [`identity`] for a validated pid: every fact read through one [`ProcDir`].
+pub fn identity_of(pid: Pid) -> Result<Identity> {
+    let dir = ProcDir::open(pid).map_err(|_| not_found(pid))?;
+    let stat = dir.stat().ok_or_else(|| not_found(pid))?;
+    if stat.is_zombie() {
         return Err(not_found(pid));
     }
-    let exe = exe_at(&dir);
-    // SAFETY: fstat on a valid fd into a caller-owned struct.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstat(dir.as_raw_fd(), &mut st) } != 0 {
-        return Err(not_found(pid));
-    }
+    let exe = dir.exe();
+    let uid = dir.uid().ok_or_else(|| not_found(pid))?;
     let (exe_path, exe_deleted) = match exe {
         Some((p, d)) => (Some(p), d),
         None => (None, false),
     };
     Ok(Identity {
-        pid,
-        start_time,
+        pid: pid.get(),
+        start_time: stat.start_time,
         boot_id: boot_id()?,
         exe_path,
         exe_deleted,
-        uid: st.st_uid,
+        uid,
         hostname: hostname(),
     })
 }
@@ -277,13 +182,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stat_is_parsed_after_the_last_paren() {
-        let line = b"42 (a) b) c) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 999 20 21\n";
-        assert_eq!(parse_stat(line), Some((999, b'S')));
-        assert_eq!(parse_stat(b"garbage"), None);
-    }
-
-    #[test]
     fn records_round_trip_and_reject_garbage() {
         let r = Record {
             pid: 42,
@@ -321,15 +219,6 @@ mod tests {
     }
 
     #[test]
-    fn deleted_suffix_is_split() {
-        assert_eq!(
-            split_deleted("/usr/bin/node (deleted)"),
-            ("/usr/bin/node".to_string(), true)
-        );
-        assert_eq!(split_deleted("/bin/x"), ("/bin/x".to_string(), false));
-    }
-
-    #[test]
     fn own_identity_is_consistent() {
         let me = std::process::id() as i32;
         let a = identity(me).unwrap();
@@ -341,7 +230,7 @@ mod tests {
             a.exe_path.as_deref().map(std::path::Path::new),
             std::env::current_exe().ok().as_deref()
         );
-        assert_eq!(a.uid, unsafe { libc::geteuid() });
+        assert_eq!(a.uid, rustix::process::geteuid().as_raw());
     }
 
     #[test]

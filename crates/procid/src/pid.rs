@@ -3,25 +3,83 @@
 //!
 //! Why: `kill(0, 0)` signals the caller's process group and `kill(-1, 0)` every process the
 //! caller may signal, and a pid above `i32::MAX` wraps to a negative `pid_t`: a naive liveness
-//! probe on a corrupt pidfile can answer "alive" for a process that does not exist (seed 000).
-//! `EPERM` means the process exists but belongs to another user: alive (races.md #3). A zombie
-//! answers `kill(pid, 0)` but has closed every fd and holds nothing: dead (races.md #13).
+//! probe on a corrupt pidfile can answer "alive" for a process that does not exist. [`Pid`]
+//! is validated once, so no range check is repeated further down.
+//! `EPERM` means the process exists but belongs to another user: alive. A zombie answers
+//! `kill(pid, 0)` but has closed every fd and holds nothing: dead.
 //! Test: `tests::*` below; `__test__/pidfile.spec.ts` for the JavaScript entry points.
 
 use sole_error::{Error, Kind, Result};
 
+use crate::proc::Stat;
+
 /// The largest pid the kernel can hand out (`PID_MAX_LIMIT` is 2^22; `pid_t` is `i32`).
 pub const PID_MAX: i64 = i32::MAX as i64;
 
-/// Validate a pid given as a JavaScript number: an integer in 1..=2^31-1. Anything else
-/// (0, negatives, NaN, infinities, fractions, 2^31 and above) is `EINVALIDPID`, before any
-/// syscall is made.
-pub fn validate_pid(value: f64) -> Result<i32> {
-    if value.is_finite() && value.fract() == 0.0 && value >= 1.0 && value <= PID_MAX as f64 {
-        Ok(value as i32)
-    } else {
-        Err(not_a_pid(&value.to_string()))
+/// A number validated once as a pid: an integer in 1..=2^31-1, so it is never 0 (the
+/// caller's process group for `kill`), never negative (`-1`: every process), and never wraps
+/// when handed to the kernel as a `pid_t`. Whether a process has it is another question
+/// ([`pid_alive`]). Test: `tests::pids_are_validated_once`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Pid(i32);
+
+impl Pid {
+    /// `Some` for 1..=2^31-1, `None` for anything else.
+    pub fn new(value: i64) -> Option<Pid> {
+        if (1..=PID_MAX).contains(&value) {
+            Some(Pid(value as i32))
+        } else {
+            None
+        }
     }
+
+    /// A pid given as a JavaScript number: anything but an integer in 1..=2^31-1 (0,
+    /// negatives, NaN, infinities, fractions, 2^31 and above) is `EINVALIDPID`, before any
+    /// syscall is made.
+    pub fn from_f64(value: f64) -> Result<Pid> {
+        if value.is_finite() && value.fract() == 0.0 && value >= 1.0 && value <= PID_MAX as f64 {
+            Ok(Pid(value as i32))
+        } else {
+            Err(not_a_pid(&value.to_string()))
+        }
+    }
+
+    /// A pid from Rust code (`EINVALIDPID` out of range), shown as the number it was.
+    pub fn from_i32(value: i32) -> Result<Pid> {
+        Pid::new(i64::from(value)).ok_or_else(|| not_a_pid(&value.to_string()))
+    }
+
+    /// The text of a pidfile's first line, or a record's `pid=` field: ASCII digits only
+    /// (surrounding whitespace allowed), value 1..=2^31-1. `None` for anything else (empty,
+    /// garbage, a sign, 0, overflow).
+    pub fn parse(text: &str) -> Option<Pid> {
+        let t = text.trim();
+        if t.is_empty() || t.len() > 10 || !t.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Pid::new(t.parse().ok()?)
+    }
+
+    /// The pid as the kernel's `pid_t`.
+    pub fn get(self) -> i32 {
+        self.0
+    }
+
+    /// The same pid for rustix's syscalls (never 0, so never `None`).
+    pub(crate) fn rustix(self) -> rustix::process::Pid {
+        rustix::process::Pid::from_raw(self.0).expect("a Pid is never 0")
+    }
+}
+
+impl std::fmt::Display for Pid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// [`Pid::from_f64`] as a plain `i32` (kept for the binding and the scope crate).
+pub fn validate_pid(value: f64) -> Result<i32> {
+    Pid::from_f64(value).map(Pid::get)
 }
 
 /// The `EINVALIDPID` error for a value shown as `shown` (a number, or a JavaScript type name
@@ -35,20 +93,32 @@ pub fn not_a_pid(shown: &str) -> Error {
     )
 }
 
-/// Parse the text of a pidfile's first line as a pid: ASCII digits only (surrounding
-/// whitespace allowed), value 1..=2^31-1. `None` for anything else (empty, garbage, negative,
-/// 0, overflow).
+/// `EINVALIDPID` for a string passed where a pid was expected (shown, up to 40 characters):
+/// a caller passing `"12"` has a bug worth seeing, so it is never parsed.
+pub fn string_is_not_a_pid(s: &str) -> Error {
+    let shown: String = s.chars().take(40).collect();
+    not_a_pid(&format!("the string {shown:?}"))
+}
+
+/// `isAlive` of a JavaScript number: 0, negatives, fractions, NaN and values above 2^31-1 are
+/// never alive (no syscall is made for them). Test: `tests::liveness_from_numbers`.
+pub fn alive_from_f64(n: f64) -> bool {
+    n.fract() == 0.0 && (1.0..=PID_MAX as f64).contains(&n) && pid_alive(n as i64)
+}
+
+/// `pidAlive` of a JavaScript number: like [`alive_from_f64`], but a number that is not an
+/// integer (a fraction, NaN, ±Infinity) is `EINVALIDPID`; integers out of range are not alive.
+/// Test: `tests::liveness_from_numbers`.
+pub fn alive_from_f64_strict(n: f64) -> Result<bool> {
+    if n.fract() != 0.0 {
+        return Err(not_a_pid(&n.to_string()));
+    }
+    Ok(alive_from_f64(n))
+}
+
+/// [`Pid::parse`] as a plain `i32` (kept for callers outside this crate).
 pub fn parse_pid(text: &str) -> Option<i32> {
-    let t = text.trim();
-    if t.is_empty() || t.len() > 10 || !t.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let v: i64 = t.parse().ok()?;
-    if (1..=PID_MAX).contains(&v) {
-        Some(v as i32)
-    } else {
-        None
-    }
+    Pid::parse(text).map(Pid::get)
 }
 
 /// Is `pid` a live, non-zombie process? Out-of-range pids are never alive and make no syscall.
@@ -58,187 +128,104 @@ pub fn parse_pid(text: &str) -> Option<i32> {
 /// inspect it (`EPERM`), then takes its memory map: a zombie has none and answers `EINVAL`,
 /// a live user process has one and answers 0. Only the answers that do not decide
 /// (`EPERM`: another user's process or a seccomp filter; `EINVAL`: a zombie *or* a kernel
-/// thread; `ENOSYS`) fall back to `kill(pid, 0)` plus the state letter in `/proc/PID/stat`,
-/// where `EPERM` from `kill` means alive (races.md #3) and `Z`/`X` or `PF_EXITING` mean dead.
+/// thread; `ENOSYS`) fall back to `kill(pid, 0)` plus the state in `/proc/PID/stat`, where
+/// `EPERM` from `kill` means alive and `Z`/`X` or `PF_EXITING` mean dead.
+/// Test: `tests::liveness_of_self_dead_child_zombie_and_bad_pids`, `tests::eperm_is_alive`.
 pub fn pid_alive(pid: i64) -> bool {
-    if !(1..=PID_MAX).contains(&pid) {
-        return false;
-    }
-    #[cfg(target_os = "linux")]
-    {
-        if live_cache::still_alive(pid as i32) {
-            return true;
-        }
-        // SAFETY: with count 0 no page arrays are read or written; the call only resolves the
-        // process and its mm.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_move_pages,
-                pid as libc::c_long,
-                0 as libc::c_ulong,
-                std::ptr::null::<*const libc::c_void>(),
-                std::ptr::null::<libc::c_int>(),
-                std::ptr::null_mut::<libc::c_int>(),
-                0 as libc::c_int,
-            )
-        };
-        if rc == 0 {
-            live_cache::seen_alive(pid as i32);
-            return true;
-        }
-        if std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
-            return false;
-        }
-    }
-    pid_alive_slow(pid as i32)
+    Pid::new(pid).is_some_and(Pid::is_alive)
 }
 
-/// Pidfds of live pids checked repeatedly, so that checking the same live pid again costs one
-/// `poll` (about 200 ns here) instead of `move_pages` (about 560 ns).
-///
-/// Why it is correct: a pidfd is bound to the process it was opened for and becomes readable
-/// when that process exits (a zombie counts as exited). While it is not readable that process
-/// is alive and still owns its pid (a pid is only reused after its process is reaped), so "the
-/// pid is alive" holds. Once readable, the entry is dropped and the answer comes from the
-/// syscall again, since the pid may belong to a newcomer by then. If the process the pid named
-/// died and the pid was reused between our `move_pages` and our `pidfd_open`, the pidfd is the
-/// newcomer's, which also owns the pid: still a true answer for "is this pid alive".
-///
-/// Cost control: a pid gets a pidfd only the second time in a row it is found alive in its
-/// slot, so a one-off scan over many pids opens nothing; at most `SLOTS` pidfds (O_CLOEXEC) are
-/// held, replaced as other pids take their slots.
-/// Test: `tests::cache_never_outlives_the_process`, the zombie tests in `__test__/procid.spec.ts`.
+impl Pid {
+    /// [`pid_alive`] for a validated pid.
+    pub fn is_alive(self) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            if live_cache::still_alive(self) {
+                return true;
+            }
+            match move_pages_probe(self) {
+                Some(true) => {
+                    live_cache::seen_alive(self);
+                    return true;
+                }
+                Some(false) => return false,
+                None => {}
+            }
+        }
+        self.alive_not_exiting()
+    }
+
+    /// [`alive_not_exiting`] for a validated pid.
+    pub fn alive_not_exiting(self) -> bool {
+        // EPERM: the process exists but belongs to another user: alive.
+        match rustix::process::test_kill_process(self.rustix()) {
+            Ok(()) | Err(rustix::io::Errno::PERM) => {}
+            Err(_) => return false,
+        }
+        !gone_or_going(Stat::read(self))
+    }
+
+    /// [`is_dying`] for a validated pid.
+    pub fn is_dying(self) -> bool {
+        let st = Stat::read(self);
+        st.is_some() && gone_or_going(st)
+    }
+}
+
+/// `move_pages(pid, 0, NULL, NULL, NULL, 0)`: `Some(true)` live with a memory map, `Some(false)`
+/// no such process, `None` undecided (see [`pid_alive`]). rustix has no `move_pages` (it is a
+/// NUMA call outside its scope), so this is the one raw syscall left in the liveness path.
 #[cfg(target_os = "linux")]
-mod live_cache {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    use std::sync::Mutex;
-
-    const SLOTS: usize = 32;
-
-    struct Slot {
-        pid: i32,
-        fd: Option<OwnedFd>,
+fn move_pages_probe(pid: Pid) -> Option<bool> {
+    // SAFETY: with count 0 no page arrays are read or written; the call only resolves the
+    // process and its mm.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_pages,
+            pid.get() as libc::c_long,
+            0 as libc::c_ulong,
+            std::ptr::null::<*const libc::c_void>(),
+            std::ptr::null::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_int,
+        )
+    };
+    if rc == 0 {
+        return Some(true);
     }
-
-    static CACHE: Mutex<[Slot; SLOTS]> = Mutex::new([const { Slot { pid: 0, fd: None } }; SLOTS]);
-
-    fn slot_of(pid: i32) -> usize {
-        pid as usize % SLOTS
+    if std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
+        return Some(false);
     }
-
-    /// `true` when the slot holds a pidfd for `pid` whose process has not exited.
-    pub fn still_alive(pid: i32) -> bool {
-        let mut c = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-        let slot = &mut c[slot_of(pid)];
-        if slot.pid != pid {
-            return false;
-        }
-        let Some(fd) = &slot.fd else { return false };
-        let mut p = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one pollfd on the stack, zero timeout.
-        let n = unsafe { libc::poll(&mut p, 1, 0) };
-        if n == 0 {
-            return true;
-        }
-        // Exited (or poll failed): forget it; the caller asks the kernel again.
-        slot.fd = None;
-        slot.pid = 0;
-        false
-    }
-
-    /// `pid` was just found alive by the syscall: remember it, with a pidfd the second time.
-    pub fn seen_alive(pid: i32) {
-        let mut c = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-        let slot = &mut c[slot_of(pid)];
-        if slot.pid != pid {
-            slot.pid = pid;
-            slot.fd = None;
-            return;
-        }
-        if slot.fd.is_some() {
-            return;
-        }
-        // SAFETY: raw syscall with integer arguments; pidfds are close-on-exec.
-        let fd =
-            unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_long, 0 as libc::c_long) };
-        if fd >= 0 {
-            // SAFETY: fresh owned fd.
-            slot.fd = Some(unsafe { OwnedFd::from_raw_fd(fd as i32) });
-        }
-    }
+    None
 }
+
+#[cfg(target_os = "linux")]
+mod live_cache;
 
 /// The thorough answer, for decisions about lock holders: `kill(pid, 0)` (EPERM = alive),
 /// then the process state, where a process already tearing down (`PF_EXITING`, which the fast
 /// path of [`pid_alive`] still sees as alive until its memory map is gone) counts as dead.
 /// A holder that is exiting releases its locks within milliseconds; readers wait for it with
-/// [`is_dying`] rather than name it as the owner.
+/// [`is_dying`] rather than name it as the owner. Test: `tests::fast_and_slow_paths_agree`.
 pub fn alive_not_exiting(pid: i64) -> bool {
-    (1..=PID_MAX).contains(&pid) && pid_alive_slow(pid as i32)
+    Pid::new(pid).is_some_and(Pid::alive_not_exiting)
 }
 
-/// The portable answer: `kill(pid, 0)` (EPERM = alive), then the process state.
-fn pid_alive_slow(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence and permission.
-    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
-    if rc != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EPERM) {
-        return false;
-    }
-    !is_zombie(pid)
-}
-
-/// What `/proc/PID/stat` says of a process's main thread: its one-letter state, and whether
-/// the kernel has started tearing it down (`PF_EXITING` in the flags field). `None` if it does
-/// not exist.
-#[cfg(target_os = "linux")]
-fn proc_state(pid: i32) -> Option<(u8, bool)> {
-    const PF_EXITING: u64 = 0x4;
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    // The fields follow the *last* ')': the command name may contain spaces and parentheses.
-    let i = stat.iter().rposition(|&b| b == b')')?;
-    let rest = std::str::from_utf8(&stat[i + 1..]).ok()?;
-    let mut f = rest.split_ascii_whitespace();
-    let state = f.next()?.bytes().next()?;
-    // state ppid pgrp session tty_nr tpgid flags
-    let flags: u64 = f.nth(5).and_then(|v| v.parse().ok()).unwrap_or(0);
-    Some((state, flags & PF_EXITING != 0))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn proc_state(_pid: i32) -> Option<(u8, bool)> {
-    Some((b'R', false))
-}
-
-fn gone_or_going(state: Option<(u8, bool)>) -> bool {
-    match state {
-        None => true,
-        Some((s, exiting)) => exiting || matches!(s, b'Z' | b'X' | b'x'),
-    }
-}
-
-/// `true` when the process is a zombie, dead (state `X`), already exiting, or vanished
-/// between `kill` and the read: it is not alive and holds nothing for long.
-fn is_zombie(pid: i32) -> bool {
-    gone_or_going(proc_state(pid))
+/// A process that vanished (no stat), is a zombie, or is already exiting.
+fn gone_or_going(stat: Option<Stat>) -> bool {
+    stat.is_none_or(|s| s.is_gone_or_going())
 }
 
 /// `true` while a process is being torn down: SIGKILLed or exiting (its main thread exiting
 /// or already a zombie), yet still present, so another of its threads may hold its file table,
-/// and with it its locks, for a few milliseconds more.
+/// and with it its locks, for a few milliseconds more. Test: the dying-holder tests of
+/// `sole-pidfile` and `__test__/pidfile.spec.ts`.
 pub fn is_dying(pid: i64) -> bool {
-    if !(1..=PID_MAX).contains(&pid) {
-        return false;
-    }
-    let st = proc_state(pid as i32);
-    st.is_some() && gone_or_going(st)
+    Pid::new(pid).is_some_and(Pid::is_dying)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -257,6 +244,36 @@ mod tests {
         }
         assert_eq!(validate_pid(1.0).unwrap(), 1);
         assert_eq!(validate_pid(2147483647.0).unwrap(), i32::MAX);
+    }
+
+    #[test]
+    fn pids_are_validated_once() {
+        assert_eq!(Pid::new(1).map(Pid::get), Some(1));
+        assert_eq!(Pid::new(PID_MAX).map(Pid::get), Some(i32::MAX));
+        for bad in [0, -1, PID_MAX + 1, i64::MIN] {
+            assert_eq!(Pid::new(bad), None, "{bad}");
+        }
+        assert_eq!(Pid::from_i32(0).unwrap_err().code(), "EINVALIDPID");
+        assert_eq!(Pid::parse(" 7\n"), Pid::new(7));
+        assert_eq!(Pid::from_f64(7.0).unwrap().to_string(), "7");
+    }
+
+    #[test]
+    fn liveness_from_numbers() {
+        let me = f64::from(std::process::id());
+        assert!(alive_from_f64(me));
+        assert!(alive_from_f64_strict(me).unwrap());
+        for n in [0.0, -1.0, 2f64.powi(31), 1e300, f64::NEG_INFINITY] {
+            assert!(!alive_from_f64(n), "{n}");
+        }
+        assert!(!alive_from_f64_strict(2f64.powi(31)).unwrap());
+        for n in [1.5, f64::NAN, f64::INFINITY] {
+            assert!(!alive_from_f64(n), "{n}");
+            assert_eq!(alive_from_f64_strict(n).unwrap_err().code(), "EINVALIDPID");
+        }
+        assert!(string_is_not_a_pid("12")
+            .message()
+            .contains("the string \"12\""));
     }
 
     #[test]
@@ -297,17 +314,14 @@ mod tests {
     }
 
     /// Block until child `pid` has exited, without reaping it (it stays a zombie).
-    fn wait_exited_unreaped(pid: i64) {
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let rc = unsafe {
-            libc::waitid(
-                libc::P_PID,
-                pid as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::WNOWAIT,
-            )
-        };
-        assert_eq!(rc, 0);
+    pub(crate) fn wait_exited_unreaped(pid: i64) {
+        use rustix::process::{waitid, WaitId, WaitIdOptions};
+        let pid = Pid::new(pid).unwrap().rustix();
+        waitid(
+            WaitId::Pid(pid),
+            WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+        )
+        .unwrap();
     }
 
     #[test]
@@ -332,9 +346,9 @@ mod tests {
 
     #[test]
     fn fast_and_slow_paths_agree() {
-        let me = std::process::id() as i32;
-        assert!(pid_alive_slow(me));
-        assert_eq!(pid_alive(me as i64), pid_alive_slow(me));
+        let me = Pid::new(i64::from(std::process::id())).unwrap();
+        assert!(me.alive_not_exiting());
+        assert_eq!(me.is_alive(), me.alive_not_exiting());
         // pid 2 is kthreadd in the root pid namespace: a kernel thread has no mm, so the fast
         // path answers EINVAL and the slow path must still say alive.
         if std::fs::read_to_string("/proc/2/comm")

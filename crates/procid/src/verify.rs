@@ -11,12 +11,14 @@
 //! Test: `tests::*` below; `__test__/procid.spec.ts`.
 
 use std::fs::File;
-use std::os::fd::FromRawFd;
 
+use rustix::fs::{Mode, OFlags};
 use sole_error::{Detail, Error, Kind, Result};
 
 use crate::handle::ProcessHandle;
-use crate::identity::{boot_id, split_deleted};
+use crate::identity::boot_id;
+use crate::proc::split_deleted;
+use crate::recorded::{Check, Observed, Recorded};
 
 /// A recorded identity; `None` fields are not checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,27 +50,30 @@ fn mismatch(
 /// SHA-256 of the executable of the process `pid` (through `/proc/PID/exe`, so the bytes it
 /// runs even if the file was replaced), cached by file identity.
 pub fn exe_sha256(pid: i32) -> Result<String> {
-    let path = format!("/proc/{pid}/exe\0");
-    // SAFETY: NUL-terminated path; fd owned below.
-    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        let e = std::io::Error::last_os_error();
-        let errno = e.raw_os_error().unwrap_or(libc::EIO);
-        if errno == libc::ENOENT || errno == libc::ESRCH {
+    let fd = rustix::fs::open(
+        format!("/proc/{pid}/exe"),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    );
+    let fd = match fd {
+        Ok(fd) => fd,
+        Err(e) if e == rustix::io::Errno::NOENT || e == rustix::io::Errno::SRCH => {
             return Err(Error::new(
                 Kind::NotFound,
                 format!("no running process has pid {pid}: cannot hash its executable."),
             )
             .with_pid(pid));
         }
-        return Err(Error::new(
-            Kind::Os(errno),
-            format!("cannot open the executable of process {pid} (/proc/{pid}/exe): {e}. Hashing another user's process needs privilege."),
-        )
-        .with_pid(pid));
-    }
-    // SAFETY: fresh owned fd.
-    let mut f = unsafe { File::from_raw_fd(fd) };
+        Err(e) => {
+            let e = std::io::Error::from(e);
+            return Err(Error::new(
+                Kind::Os(e.raw_os_error().unwrap_or(libc::EIO)),
+                format!("cannot open the executable of process {pid} (/proc/{pid}/exe): {e}. Hashing another user's process needs privilege."),
+            )
+            .with_pid(pid));
+        }
+    };
+    let mut f = File::from(fd);
     crate::hash::sha256_of(&mut f).map_err(|e| {
         Error::new(
             Kind::Os(e.raw_os_error().unwrap_or(libc::EIO)),
@@ -76,6 +81,76 @@ pub fn exe_sha256(pid: i32) -> Result<String> {
         )
         .with_pid(pid)
     })
+}
+
+/// The identity of the live process `pid`, with the SHA-256 of its executable when `hash`.
+///
+/// Race closed here: the hash is read by pid (`/proc/PID/exe`), so after hashing, the start
+/// time is read again: if it changed, the pid was reused while we hashed and the hash may be a
+/// newcomer's, so this is `ENOTFOUND` rather than a hash attached to the wrong identity.
+/// Test: `tests::identify_with_and_without_hash`.
+pub fn identify(pid: i32, hash: bool) -> Result<(crate::Identity, Option<String>)> {
+    let id = crate::identity(pid)?;
+    if !hash {
+        return Ok((id, None));
+    }
+    let h = exe_sha256(pid)?;
+    if crate::identity::start_time(pid) != Some(id.start_time) {
+        return Err(Error::new(
+            Kind::NotFound,
+            format!("process {pid} exited while it was being identified."),
+        )
+        .with_pid(pid));
+    }
+    Ok((id, Some(h)))
+}
+
+/// The largest start time accepted from JavaScript: `Number.MAX_SAFE_INTEGER`.
+const MAX_START_TIME: f64 = 9_007_199_254_740_991.0;
+
+/// What makes a recorded identity given by a caller (`verifyProcess`, `ProcessHandle.open`)
+/// well formed: the decisions and their wording, on plain values; the binding only reads the
+/// fields. Test: `tests::expected_fields_are_decided_here`.
+impl Expected {
+    /// `EINVALIDPID`: the identity is not an object (`shown`: the JavaScript type).
+    pub fn not_an_object(shown: &str) -> Error {
+        Error::new(
+            Kind::InvalidPid,
+            format!("an identity is an object with a pid (as processIdentity() returns it), got {shown}: pass the recorded identity, or a pid."),
+        )
+    }
+
+    /// `EINVALIDPID`: the identity has no pid.
+    pub fn no_pid() -> Error {
+        Error::new(
+            Kind::InvalidPid,
+            "the identity has no pid (undefined or null): pass an identity from processIdentity(), which has one.",
+        )
+    }
+
+    /// `EINVAL` naming `identity.<field>`: a field of the wrong type (`shown`) in the identity
+    /// of process `pid`.
+    pub fn wrong_field(field: &str, expected: &str, shown: &str, pid: i32) -> Error {
+        Error::invalid_argument(
+            &format!("identity.{field}"),
+            format!("identity.{field} must be {expected} (as processIdentity() returns it), got {shown}: fix the recorded identity of process {pid}."),
+        )
+        .with_pid(pid)
+    }
+
+    /// `identity.startTime` given as a number: a safe integer >= 0, else `EINVAL`.
+    pub fn start_time_from_f64(n: f64, pid: i32) -> Result<u64> {
+        if n.fract() == 0.0 && (0.0..=MAX_START_TIME).contains(&n) {
+            // A whole number in 0..=2^53-1: exact as u64.
+            Ok(n as u64)
+        } else {
+            Err(Error::invalid_argument(
+                "identity.startTime",
+                format!("identity.startTime {n} of process {pid} is not a start time: pass the integer from processIdentity()."),
+            )
+            .with_pid(pid))
+        }
+    }
 }
 
 /// Canonical form of an expected exe path for comparison (the kernel's link is canonical).
@@ -99,26 +174,40 @@ pub fn verify(e: &Expected) -> Result<ProcessHandle> {
         }
     }
     let handle = ProcessHandle::open(pid)?;
-    if let Some(want) = &e.boot_id {
-        let now = boot_id()?;
-        if !want.eq_ignore_ascii_case(&now) {
+    // Boot id, then start time: the one rule of `Recorded`, on the pidfd's start time. The
+    // boot id is read only when one is expected (unreadable: its own error, as before).
+    let now_boot = match &e.boot_id {
+        Some(_) => Some(boot_id()?),
+        None => None,
+    };
+    let recorded = Recorded {
+        pid: handle.id(),
+        start_time: e.start_time,
+        boot_id: e.boot_id.clone(),
+    };
+    let observed = Observed {
+        alive: true,
+        start_time: Some(handle.start_time()),
+        boot_id: now_boot.as_deref(),
+    };
+    match recorded.compare(observed) {
+        Check::Alive { .. } => {}
+        Check::PreviousBoot => {
             return Err(mismatch(
                 Kind::BootId,
                 pid,
                 "the boot id",
-                want.as_str(),
-                now.as_str(),
+                e.boot_id.as_deref().unwrap_or_default(),
+                now_boot.as_deref().unwrap_or_default(),
                 "The record is from a previous boot: the process it names is gone.",
             ));
         }
-    }
-    if let Some(want) = e.start_time {
-        if handle.start_time() != want {
+        Check::PidReused | Check::Exited => {
             return Err(mismatch(
                 Kind::StartTime,
                 pid,
                 "its start time",
-                want,
+                e.start_time.unwrap_or_default(),
                 handle.start_time(),
                 "The pid was reused by another process: the recorded one has exited.",
             ));
@@ -243,6 +332,32 @@ mod tests {
             ..Default::default()
         })
         .is_ok());
+    }
+
+    #[test]
+    fn identify_with_and_without_hash() {
+        let pid = std::process::id() as i32;
+        let (id, none) = identify(pid, false).unwrap();
+        assert_eq!(none, None);
+        let (again, hash) = identify(pid, true).unwrap();
+        assert_eq!(id, again);
+        assert_eq!(hash.unwrap().len(), 64);
+        assert_eq!(identify(0, true).unwrap_err().code(), "EINVALIDPID");
+    }
+
+    #[test]
+    fn expected_fields_are_decided_here() {
+        assert_eq!(Expected::start_time_from_f64(5.0, 1).unwrap(), 5);
+        for bad in [-1.0, 0.5, f64::NAN, f64::INFINITY, 2f64.powi(53)] {
+            let e = Expected::start_time_from_f64(bad, 1).unwrap_err();
+            assert_eq!(e.code(), "EINVAL", "{bad}");
+            assert_eq!(e.details()[0], ("argument", "identity.startTime".into()));
+        }
+        assert_eq!(Expected::not_an_object("a string").code(), "EINVALIDPID");
+        assert_eq!(Expected::no_pid().code(), "EINVALIDPID");
+        let e = Expected::wrong_field("bootId", "a string", "a number", 7);
+        assert_eq!(e.details()[0], ("argument", "identity.bootId".into()));
+        assert_eq!(e.pid(), Some(7));
     }
 
     #[test]
