@@ -359,9 +359,46 @@ pub(crate) mod tests {
         }
     }
 
+    /// `pid_alive` run by an unprivileged user about a live process of another user: `kill(pid,
+    /// 0)` answers `EPERM` there, which must read as alive. Run as root (as CI is), the test runs
+    /// itself again as uid 65534 through `setpriv`, from a copy of the test binary that user may
+    /// execute, against this (root) process; run as another user, it checks pid 1 directly.
     #[test]
     fn eperm_is_alive() {
-        // pid 1 belongs to root; when not root, kill answers EPERM, which means alive.
-        assert!(pid_alive(1));
+        let unprivileged_check = |target: i64| {
+            let errno = rustix::process::test_kill_process(Pid::new(target).unwrap().rustix());
+            assert_eq!(
+                errno,
+                Err(rustix::io::Errno::PERM),
+                "kill({target}, 0) must be EPERM here"
+            );
+            assert!(pid_alive(target), "EPERM means alive");
+            assert!(alive_not_exiting(target));
+        };
+        if let Ok(target) = std::env::var("SOLE_EPERM_TARGET") {
+            return unprivileged_check(target.parse().unwrap());
+        }
+        if !rustix::process::geteuid().is_root() {
+            return unprivileged_check(1);
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let exe = dir.path().join("procid-tests");
+        std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&exe)
+            .args(["--exact", "pid::tests::eperm_is_alive", "--test-threads=1"])
+            .env("SOLE_EPERM_TARGET", std::process::id().to_string())
+            .output()
+            .expect("setpriv (util-linux) runs the check as uid 65534");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "the check as uid 65534 failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
