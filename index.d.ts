@@ -58,16 +58,16 @@ export declare class NativeLockFile {
    * whether it is shared. (Internal: `lib/index.ts` turns this into `Lock | null`.)
    * `timeoutMs` is checked too (the fast path of `lock()` tries here first).
    */
-  tryLockHeld(opts?: { shared?: boolean | null, timeoutMs?: number | null } | null): boolean | null
+  tryLockHeld(opts?: Pick<LockSyncOptions, 'shared' | 'timeoutMs'> | null): boolean | null
   /**
    * Take the lock, waiting on the calling thread, and keep it in the handle; returns
    * whether it is shared.
    */
-  lockSyncHeld(opts?: { shared?: boolean | null, timeoutMs?: number | null } | null): boolean
+  lockSyncHeld(opts?: Pick<LockSyncOptions, 'shared' | 'timeoutMs'> | null): boolean
   /** Release the lock kept in the handle (explicit unlock; the descriptor stays open). */
   releaseHeld(): void
   /** The contended path of `lock()` on this handle. */
-  lockAsync(opts: { shared?: boolean | null, timeoutMs?: number | null } | undefined | null, wait: LockWait): Promise<NativeLock>
+  lockAsync(opts: Pick<LockSyncOptions, 'shared' | 'timeoutMs'> | undefined | null, wait: LockWait): Promise<NativeLock>
   /**
    * Close the handle: release the lock taken through it (however it was taken), cancel a
    * pending wait on it (`EBADF`), close the descriptor. Idempotent.
@@ -108,7 +108,7 @@ export declare class NativeProcessHandle {
    * Open a handle on a live process: `target` is a pid, or an identity object verified on
    * the process the pidfd is bound to (as `verifyProcess`). Anything else is `EINVALIDPID`.
    */
-  static open(target: unknown): NativeProcessHandle
+  static open(target: number | ExpectedIdentity): NativeProcessHandle
   get pid(): number
   /** Start time (clock ticks since boot) of the process the handle is bound to. */
   get startTime(): number
@@ -123,12 +123,13 @@ export declare class NativeProcessHandle {
   /**
    * Start waiting for the process to exit: a promise that resolves `true` when it exits and
    * rejects `ETIMEDOUT` after `opts.timeoutMs`, `ECANCELED` when `wait.cancel()` is called,
-   * `EBADF` when the handle is closed. `null` (nothing started) when `signal`, the
-   * `AbortSignal` the TypeScript layer read from `opts.signal`, has already fired. Every
+   * `EBADF` when the handle is closed. `null` (nothing started) when the `AbortSignal`
+   * the TypeScript layer read from `opts.signal` has already fired (`aborted`; a value it
+   * refused as a signal comes as `refused_signal`, reported here in order). Every
    * argument is decided first (`EINVAL`), then the handle's state (`EBADF`). The wait runs
    * on a dedicated thread in `poll` (never libuv's threadpool, no polling loop).
    */
-  waitForExit(opts: unknown, signal: unknown, wait: ExitWait): Promise<boolean> | null
+  waitForExit(opts: WaitForExitOptions | null | undefined, aborted: boolean | undefined | null, refusedSignal: unknown, wait: ExitWait): Promise<boolean> | null
   /**
    * Close the pidfd and end every pending wait (they reject with `EBADF`), joining their
    * threads: every descriptor is released when this returns. Idempotent.
@@ -217,6 +218,28 @@ export declare function claimPidfileAsync(path: string, opts: PidfileOptions | u
 export declare function daemonLockPath(dir: string): string
 
 /**
+ * A recorded identity to check; only the fields given are compared (`null` or absent: not
+ * checked). A field of the wrong type is `EINVAL` with `err.argument` such as
+ * `'identity.startTime'`; a missing or bad `pid` is `EINVALIDPID`.
+ */
+export interface ExpectedIdentity {
+  pid: number
+  startTime?: number | null
+  bootId?: string | null
+  /** Compared after canonicalisation (symlinks resolved). */
+  exePath?: string | null
+  /** Lowercase or uppercase hex SHA-256 of the executable (64 hex digits, else `EINVAL`). */
+  exeSha256?: string | null
+}
+
+/**
+ * The `EINVAL` error (with `argument`) that the TypeScript layer throws for what only it can
+ * check (an AbortSignal's shape, a constructor called directly), built by the one error mapper
+ * so it has exactly the shape of the native ones. Test: `__test__/args.spec.ts` (`signal`).
+ */
+export declare function invalidArgumentError(argument: string, message: string): Error & { code: 'EINVAL', argument: string }
+
+/**
  * Is `pid` a live, non-zombie process? 0, negatives, fractions, NaN and values above 2^31-1
  * are never alive (no syscall is made for them); a value that is not a number at all throws
  * `EINVALIDPID` (a caller passing a string has a bug worth seeing). Hot: one `typeof` check
@@ -230,25 +253,55 @@ export declare function isAlive(pid: number): boolean
  * Callers try `tryLock` first: this is only the contended path. (The timer lives in
  * `lib/index.ts`; `timeoutMs` is decided here like everywhere.)
  */
-export declare function lockAsync(path: string, opts: LockOptions | undefined | null, wait: LockWait): Promise<NativeLock>
+export declare function lockAsync(path: string, opts: LockSyncOptions | undefined | null, wait: LockWait): Promise<NativeLock>
 
-/**
- * Options of `tryLock`, `lock` and `lockSync` (declared for the generated typings; values are
- * read by [`lock_args`]).
- */
-export interface LockOptions {
-  /** Take a shared (`LOCK_SH`) lock instead of an exclusive one. */
+/** Options of `lock`. */
+export interface LockAsyncOptions {
+  /** Take a shared lock (many shared holders, no exclusive one). Default: exclusive. */
   shared?: boolean
-  /** Permission bits for a newly created lock file (default `0o600`). */
+  /** Permission bits of a newly created lock file, 0 to 0o777. Default `0o600`. */
   mode?: number
-  /** Create missing parent directories with mode `0o700` (default `false`). */
+  /** Create missing parent directories (mode `0o700`). Default `false`. */
   createDirs?: boolean
-  /** Give up after this many milliseconds with `ETIMEDOUT` (0..=Number.MAX_SAFE_INTEGER). */
+  /**
+   * Give up with `ETIMEDOUT` after this many milliseconds (0 to `Number.MAX_SAFE_INTEGER`).
+   * Default: wait forever.
+   */
   timeoutMs?: number
+  /**
+   * Abort the wait; the promise rejects with `AbortError` (`code: 'ABORT_ERR'`). Read by
+   * `lib/index.ts` (an AbortSignal is JavaScript's own), never by the native side.
+   */
+  signal?: AbortSignal
+}
+
+/** Options of every lock call: `tryLock`, `openLockFile` (and the base of the others). */
+export interface LockOptions {
+  /** Take a shared lock (many shared holders, no exclusive one). Default: exclusive. */
+  shared?: boolean
+  /** Permission bits of a newly created lock file, 0 to 0o777. Default `0o600`. */
+  mode?: number
+  /** Create missing parent directories (mode `0o700`). Default `false`. */
+  createDirs?: boolean
 }
 
 /** Wait on the calling thread (start-up code only). */
-export declare function lockSync(path: string, opts?: LockOptions | undefined | null): NativeLock
+export declare function lockSync(path: string, opts?: LockSyncOptions | undefined | null): NativeLock
+
+/** Options of `lockSync`. */
+export interface LockSyncOptions {
+  /** Take a shared lock (many shared holders, no exclusive one). Default: exclusive. */
+  shared?: boolean
+  /** Permission bits of a newly created lock file, 0 to 0o777. Default `0o600`. */
+  mode?: number
+  /** Create missing parent directories (mode `0o700`). Default `false`. */
+  createDirs?: boolean
+  /**
+   * Give up with `ETIMEDOUT` after this many milliseconds (0 to `Number.MAX_SAFE_INTEGER`).
+   * Default: wait forever.
+   */
+  timeoutMs?: number
+}
 
 /** What `readPidfile` found; `lib/index.ts` narrows it to a discriminated union. */
 export interface NativePidfileState {
@@ -261,7 +314,7 @@ export interface NativePidfileState {
 }
 
 /** Open (creating if needed) a lock file for repeated locking. */
-export declare function openLockFile(path: string, opts?: Omit<LockOptions, 'shared' | 'timeoutMs'> | undefined | null): NativeLockFile
+export declare function openLockFile(path: string, opts?: Omit<LockOptions, 'shared'> | undefined | null): NativeLockFile
 
 /**
  * `pidAlive` of the procid API: like `isAlive`, but a number that is not an integer (a
@@ -287,7 +340,7 @@ export interface PidfileOptions {
  * The identity of the live process `pid` (`ENOTFOUND` if none, `EINVALIDPID` for bad input;
  * `opts.exeSha256` must be a boolean). Test: `procid.spec.ts`, `procid-args.spec.ts`.
  */
-export declare function processIdentity(pid: number, opts?: { exeSha256?: boolean | null } | null): ProcessIdentity
+export declare function processIdentity(pid: number, opts?: ProcessIdentityOptions | null): ProcessIdentity
 
 /**
  * The identity of a process, from the kernel. `startTime` + `bootId` identify it across pid
@@ -308,6 +361,12 @@ export interface ProcessIdentity {
   hostname: string
   /** SHA-256 (hex) of the executable, only when asked for (`{ exeSha256: true }`). */
   exeSha256?: string
+}
+
+/** `processIdentity` options (`null`/`undefined`: the defaults). */
+export interface ProcessIdentityOptions {
+  /** Add the SHA-256 of the executable (`exeSha256`). Must be a boolean. */
+  exeSha256?: boolean | null
 }
 
 /** The pid recorded in a lock file: missing, empty or garbage → `null`; other I/O → error. */
@@ -335,7 +394,28 @@ export declare function scopeRulesOverlap(a: string | undefined | null, b: strin
  * 5000) by the one timeout rule, `signal` (default `SIGTERM`) as for `ProcessHandle.signal`.
  * Test: `procid-args.spec.ts` "terminateGracefully: bad options …".
  */
-export declare function terminateOptions(opts?: unknown): TerminateSettings
+export declare function terminateOptions(opts?: TerminateOptions | null): TerminateSettings
+
+/** `terminateGracefully` options (`null`/`undefined`: the defaults). */
+export interface TerminateOptions {
+  /**
+   * How long to wait after SIGTERM before SIGKILL: 0 to `Number.MAX_SAFE_INTEGER`. Default
+   * 5000 ms.
+   */
+  timeoutMs?: number | null
+  /** The polite signal, by name or number. Default `'SIGTERM'`. */
+  signal?: NodeJS.Signals | number | null
+}
+
+/** How `terminateGracefully` ended (built by the TypeScript layer). */
+export interface TerminateResult {
+  pid: number
+  /**
+   * `'not-running'`: it had already exited (nothing was sent); `'terminated'`: it exited
+   * within `timeoutMs` of SIGTERM; `'killed'`: it was still running and got SIGKILL.
+   */
+  outcome: 'not-running' | 'terminated' | 'killed'
+}
 
 /** `terminateGracefully`'s options, decided. */
 export interface TerminateSettings {
@@ -349,11 +429,26 @@ export interface TerminateSettings {
  * Try once, without waiting: the lock, or `null` when another holder has it.
  * (`timeoutMs` is checked too: `lock()` tries here first.)
  */
-export declare function tryLock(path: string, opts?: LockOptions | undefined | null): NativeLock | null
+export declare function tryLock(path: string, opts?: LockSyncOptions | undefined | null): NativeLock | null
 
 /**
  * Verify a recorded identity against the process that has its pid now; a handle on it, or
  * an error whose code names the first field that disagrees (see `sole_procid::verify`).
  * Test: `procid.spec.ts` "verifyProcess: …", `procid-args.spec.ts`.
  */
-export declare function verifyProcess(expectedIdentity: unknown): NativeProcessHandle
+export declare function verifyProcess(expectedIdentity: ExpectedIdentity): NativeProcessHandle
+
+/** `waitForExit` options (`null`/`undefined`: the defaults). */
+export interface WaitForExitOptions {
+  /**
+   * Reject with `ETIMEDOUT` if the process still runs after this many milliseconds: any
+   * number from 0 to `Number.MAX_SAFE_INTEGER` waits that long; anything else is `EINVAL`
+   * with `err.argument === 'timeoutMs'`. Absent: no bound.
+   */
+  timeoutMs?: number | null
+  /**
+   * Abort the wait: rejects with `AbortError` (`code: 'ABORT_ERR'`). (Its Rust type is a
+   * placeholder: an AbortSignal is read by the TypeScript layer.)
+   */
+  signal?: AbortSignal | null
+}
