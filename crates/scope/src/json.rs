@@ -26,8 +26,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use sole_error::{Error, Result};
 
+use crate::check::{check_name, check_rule_count};
 use crate::rule::{normalize_in, Permission, Rule};
-use crate::table::{check_name, check_rule_count};
 use crate::Spec;
 
 /// The key of a tag object standing for a value JSON cannot carry (see the module doc).
@@ -127,7 +127,7 @@ fn known(m: &Map<String, Value>, allowed: &[&str], prefix: &str, ctx: Ctx) -> Re
                 &argument,
                 format!(
                     "unknown option {}{}: the options here are {}. Remove it or check its spelling.",
-                    crate::shown(&argument),
+                    crate::check::shown(&argument),
                     ctx.registry(),
                     allowed.join(", ")
                 ),
@@ -187,7 +187,7 @@ fn pid(m: &Map<String, Value>, ctx: Ctx) -> Result<Option<i32>> {
             }
             None => n.to_string(),
         },
-        Some(Value::String(s)) => format!("the string {}", crate::shown(s)),
+        Some(Value::String(s)) => format!("the string {}", crate::check::shown(s)),
         Some(Value::Object(o)) if matches!(tag(o), Some(("number", _))) => {
             tag(o).map_or(String::new(), |(_, s)| cut(s))
         }
@@ -222,7 +222,7 @@ fn socket(m: &Map<String, Value>, ctx: Ctx) -> Result<Option<String>> {
         "socket",
         format!(
             "socket {} {why}{}: pass the path of the owner's socket, or leave it out.",
-            crate::shown(&s),
+            crate::check::shown(&s),
             ctx.registry()
         ),
     ))
@@ -251,7 +251,7 @@ fn rule_at(v: &Value, argument: &str, ctx: Ctx) -> Result<Rule> {
                 &perm_arg,
                 format!(
                     "{perm_arg} {} is neither 'read' nor 'write'{}: pass one of those.",
-                    crate::shown(s),
+                    crate::check::shown(s),
                     ctx.registry()
                 ),
             ))
@@ -275,7 +275,7 @@ fn rule_at(v: &Value, argument: &str, ctx: Ctx) -> Result<Rule> {
     })
 }
 
-/// `scopes`: an array of at most [`crate::table::MAX_RULES`] rules.
+/// `scopes`: an array of at most [`crate::check::MAX_RULES`] rules.
 fn scopes(m: &Map<String, Value>, ctx: Ctx) -> Result<Vec<Rule>> {
     match field(m, "scopes") {
         Some(Value::Array(items)) => {

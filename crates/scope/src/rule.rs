@@ -138,7 +138,7 @@ pub fn normalize_in(target: &str, argument: &str, context: &str) -> Result<PathB
             argument,
             format!(
                 "scope target {argument} {}{context} {why}.",
-                crate::shown(target)
+                crate::check::shown(target)
             ),
         );
         return Err(if target.len() <= MAX_TARGET_BYTES {

@@ -45,7 +45,7 @@ use std::path::{Path, PathBuf};
 
 use sole_error::{Error, Kind, Result};
 
-use crate::table::Table;
+use crate::table::{Codec, Table};
 
 /// The data file's identity as seen by `fstat`; any write through rename changes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +99,7 @@ fn cstr(s: &std::ffi::OsStr, path: &Path) -> Result<CString> {
             "path",
             format!(
                 "path {} contains a NUL byte, which no path can contain: pass a plain path",
-                crate::shown(&path.to_string_lossy())
+                crate::check::shown(&path.to_string_lossy())
             ),
         )
     })
@@ -359,7 +359,7 @@ pub fn resolve(path: &str) -> Result<PathBuf> {
         "path",
         format!(
             "the scope registry path {} {why}: pass the path of its data file (for example /run/user/1000/sole/scope.json), or nothing for the default.",
-            crate::shown(path)
+            crate::check::shown(path)
         ),
     ))
 }
@@ -499,7 +499,7 @@ impl Store {
 
     /// Read and parse the data file: absent = empty table. Returns the table and the stamp of
     /// the file it was read from.
-    pub fn read(&self) -> Result<(Table, Option<Stamp>)> {
+    pub fn read(&self, codec: &mut Codec) -> Result<(Table, Option<Stamp>)> {
         let mut f = match openat(
             &self.dir,
             &self.data_name,
@@ -518,13 +518,18 @@ impl Store {
         let mut buf = Vec::with_capacity(st.st_size.max(0) as usize + 1);
         f.read_to_end(&mut buf)
             .map_err(|e| Error::os(e, "read registry data file", &self.data_path))?;
-        Ok((Table::parse(&buf, &self.data_path)?, Some(Stamp::of(&st))))
+        Ok((codec.decode(&buf, &self.data_path)?, Some(Stamp::of(&st))))
     }
 
     /// Replace the table atomically (see the module doc). Returns the new stamp and generation.
     /// Must be called with the lock held.
-    pub fn write(&self, _locked: &Locked<'_>, table: &Table) -> Result<(Stamp, u64)> {
-        let bytes = table.to_bytes();
+    pub fn write(
+        &self,
+        _locked: &Locked<'_>,
+        table: &Table,
+        codec: &mut Codec,
+    ) -> Result<(Stamp, u64)> {
+        let bytes = codec.encode(table);
         let p = &self.data_path;
         // A crashed writer's temp file: remove it (never read).
         // SAFETY: valid fd and name.
@@ -586,7 +591,7 @@ impl Store {
     /// existing file) and return the new path; `None` when there is nothing to repair (absent,
     /// or a valid table). Other refusals (symlink, wrong owner) are returned as errors.
     pub fn repair(&self, _locked: &Locked<'_>) -> Result<Option<PathBuf>> {
-        match self.read() {
+        match self.read(&mut Codec::default()) {
             Ok(_) => return Ok(None),
             Err(e) if e.kind() == Kind::Corrupt => {}
             Err(e) => return Err(e),
@@ -656,8 +661,8 @@ mod tests {
         assert_eq!(mode(&s.lock_path), 0o600);
         assert!(!p.exists());
         let l = s.lock().unwrap();
-        assert_eq!(s.read().unwrap().0, Table::new());
-        s.write(&l, &Table::new()).unwrap();
+        assert_eq!(s.read(&mut Codec::default()).unwrap().0, Table::new());
+        s.write(&l, &Table::new(), &mut Codec::default()).unwrap();
         assert_eq!(mode(&p), 0o600);
         assert_eq!(s.generation().unwrap(), 1);
     }
@@ -724,10 +729,13 @@ mod tests {
         let l = s.lock().unwrap();
         assert_eq!(s.repair(&l).unwrap(), None);
         std::fs::write(&p, "{not json").unwrap();
-        assert_eq!(s.read().unwrap_err().code(), "ECORRUPT");
+        assert_eq!(
+            s.read(&mut Codec::default()).unwrap_err().code(),
+            "ECORRUPT"
+        );
         let aside = s.repair(&l).unwrap().unwrap();
         assert_eq!(std::fs::read_to_string(&aside).unwrap(), "{not json");
         assert!(!p.exists());
-        assert_eq!(s.read().unwrap().0, Table::new());
+        assert_eq!(s.read(&mut Codec::default()).unwrap().0, Table::new());
     }
 }
