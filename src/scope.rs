@@ -137,8 +137,8 @@ impl NativeScopeRegistry {
             let path = opt_string(&env, path, "path", None)?;
             // The data file's path, for messages (and its errors before any option's).
             let data = match &path {
-                Some(p) => sole_scope::store::resolve(p),
-                None => sole_scope::store::default_path().map(|(p, _)| p),
+                Some(p) => sole_scope::store::path::resolve(p),
+                None => sole_scope::store::path::default_path().map(|(p, _)| p),
             }
             .map_err(|e| js_error(&env, e))?;
             let context = format!(" (scope registry {})", data.display());

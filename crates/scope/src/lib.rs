@@ -51,7 +51,7 @@ pub mod table;
 pub use guard::Guard;
 pub use registry::Registry;
 pub use rule::{covers_fully, normalize, rules_overlap, Permission, Rule};
-pub use store::DirPolicy;
+pub use store::checks::DirPolicy;
 pub use table::{Allocation, Liveness, SystemLiveness, Table};
 
 /// What a caller asks for: the allocation's name, owner pid (default: this process), socket and

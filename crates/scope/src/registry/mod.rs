@@ -24,7 +24,9 @@ use std::sync::Mutex;
 
 use sole_error::Result;
 
-use crate::store::{self, DirPolicy, Stamp, Store};
+use crate::store::checks::DirPolicy;
+use crate::store::path;
+use crate::store::{self, Stamp, Store};
 use crate::table::{Allocation, Codec, SystemLiveness, Table};
 
 /// The table this handle last read or wrote, with what identified the file then.
@@ -50,7 +52,7 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Open the registry at `path`, or at [`store::default_path`]. Loads the table once, so a
+    /// Open the registry at `path`, or at [`path::default_path`]. Loads the table once, so a
     /// corrupt or hostile file is reported here rather than at the first operation.
     pub fn open(path: Option<&str>) -> Result<Registry> {
         Registry::open_with(path, Some(store::DEFAULT_LOCK_TIMEOUT))
@@ -64,8 +66,8 @@ impl Registry {
         lock_timeout: Option<std::time::Duration>,
     ) -> Result<Registry> {
         let (p, policy) = match path {
-            Some(p) => (store::resolve(p)?, DirPolicy::Given),
-            None => store::default_path()?,
+            Some(p) => (path::resolve(p)?, DirPolicy::Given),
+            None => path::default_path()?,
         };
         let mut store = Store::open(&p, policy)?;
         store.lock_timeout = lock_timeout;
@@ -97,7 +99,7 @@ impl Registry {
     /// Move a corrupt data file at `path` aside under a timestamped name and return that name;
     /// `None` when the file is absent or valid (nothing to repair).
     pub fn repair(path: &str) -> Result<Option<std::path::PathBuf>> {
-        let p = store::resolve(path)?;
+        let p = path::resolve(path)?;
         let s = Store::open(&p, DirPolicy::Given)?;
         let l = s.lock()?;
         s.repair(&l)
