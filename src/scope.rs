@@ -26,20 +26,14 @@ use std::sync::Arc;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use sole_scope::{json, Guard, Registry};
+use sole_scope::{check, json, store, Guard, Registry};
 
 use crate::{args, js_error};
 
 use crate::args::guarded;
 
-/// `" (scope registry /path)"`, appended to argument messages when there is a registry.
-fn context(file: Option<&Path>) -> String {
-    file.map_or(String::new(), |f| {
-        format!(" (scope registry {})", f.display())
-    })
-}
-
-/// A required string argument; a wrong type is `EINVAL` naming `argument` and the registry.
+/// A required string argument; a wrong type is `EINVAL` naming `argument`, the message naming
+/// the registry `file` (`args::string` with the registry in the message).
 fn string_arg(env: &Env, v: &Unknown, argument: &str, file: Option<&Path>) -> Result<String> {
     match v.get_type()? {
         ValueType::String => args::string(env, v, argument),
@@ -48,7 +42,7 @@ fn string_arg(env: &Env, v: &Unknown, argument: &str, file: Option<&Path>) -> Re
             argument,
             "a string",
             t,
-            &context(file),
+            &check::in_registry(file),
         )),
     }
 }
@@ -85,19 +79,9 @@ pub struct NativeScopeRegistry {
 
 impl NativeScopeRegistry {
     fn reg(&self, env: &Env) -> Result<&Arc<Registry>> {
-        self.inner.as_ref().ok_or_else(|| {
-            js_error(
-                env,
-                sole_error::Error::new(
-                    sole_error::Kind::Os(libc::EBADF),
-                    format!(
-                        "the scope registry {} is closed: open it again with ScopeRegistry.open().",
-                        self.path
-                    ),
-                )
-                .with_path(Path::new(&self.path)),
-            )
-        })
+        self.inner
+            .as_ref()
+            .ok_or_else(|| js_error(env, Registry::closed(Path::new(&self.path))))
     }
 
     /// Run `op` on the open registry inside [`guarded`], converting its error.
@@ -136,17 +120,11 @@ impl NativeScopeRegistry {
         guarded(&env, "opening the scope registry", || {
             let path = opt_string(&env, path, "path", None)?;
             // The data file's path, for messages (and its errors before any option's).
-            let data = match &path {
-                Some(p) => sole_scope::store::path::resolve(p),
-                None => sole_scope::store::path::default_path().map(|(p, _)| p),
-            }
-            .map_err(|e| js_error(&env, e))?;
-            let context = format!(" (scope registry {})", data.display());
-            let opts = args::Opts::new(&env, opts.as_ref(), "opts", context)?;
-            let what = format!("the lock of the scope registry {}", data.display());
-            let timeout = opts
-                .timeout(&env, "timeoutMs", &what)?
-                .unwrap_or(sole_scope::store::DEFAULT_LOCK_TIMEOUT);
+            let (data, _) = store::path::locate(path.as_deref()).map_err(|e| js_error(&env, e))?;
+            let opts =
+                args::Opts::new(&env, opts.as_ref(), "opts", check::in_registry(Some(&data)))?;
+            let timeout = Registry::lock_timeout(opts.number(&env, "timeoutMs")?, &data)
+                .map_err(|e| js_error(&env, e))?;
             let r = Registry::open_with(path.as_deref(), Some(timeout))
                 .map_err(|e| js_error(&env, e))?;
             Ok(NativeScopeRegistry {

@@ -29,6 +29,15 @@ pub fn shown(s: &str) -> String {
     }
 }
 
+/// `" (scope registry /path)"`: what every argument message appends when the call concerns a
+/// registry (`None`: the pure rule helpers, nothing appended).
+/// Test: `crate::json::tests` (messages name the registry), `__test__/scope-args.spec.ts`.
+pub fn in_registry(file: Option<&Path>) -> String {
+    file.map_or(String::new(), |f| {
+        format!(" (scope registry {})", f.display())
+    })
+}
+
 fn bad_argument(argument: &str, message: String, file: Option<&Path>) -> Error {
     let e = Error::invalid_argument(argument, message);
     match file {

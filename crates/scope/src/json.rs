@@ -53,9 +53,7 @@ impl Ctx<'_> {
     }
 
     fn registry(&self) -> String {
-        self.file.map_or(String::new(), |f| {
-            format!(" (scope registry {})", f.display())
-        })
+        crate::check::in_registry(self.file)
     }
 
     /// `{argument} must be {expected}, got {what v is}`.

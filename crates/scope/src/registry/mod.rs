@@ -65,10 +65,7 @@ impl Registry {
         path: Option<&str>,
         lock_timeout: Option<std::time::Duration>,
     ) -> Result<Registry> {
-        let (p, policy) = match path {
-            Some(p) => (path::resolve(p)?, DirPolicy::Given),
-            None => path::default_path()?,
-        };
+        let (p, policy) = path::locate(path)?;
         let mut store = Store::open(&p, policy)?;
         store.lock_timeout = lock_timeout;
         let r = Registry {
@@ -80,6 +77,33 @@ impl Registry {
         };
         r.list()?;
         Ok(r)
+    }
+
+    /// The bound on each wait for the lock of the registry `file`, from a caller's `timeoutMs`
+    /// (`None`: [`store::DEFAULT_LOCK_TIMEOUT`]); any number of milliseconds from 0 to
+    /// `Number.MAX_SAFE_INTEGER`, through the one conversion `sole_error::timeout::from_ms`.
+    /// Test: `__test__/scope-args.spec.ts` (every wrong `timeoutMs` is `EINVAL` naming it).
+    pub fn lock_timeout(ms: Option<f64>, file: &Path) -> Result<std::time::Duration> {
+        match ms {
+            None => Ok(store::DEFAULT_LOCK_TIMEOUT),
+            Some(ms) => sole_error::timeout::from_ms(
+                ms,
+                &format!("the lock of the scope registry {}", file.display()),
+            ),
+        }
+    }
+
+    /// `EBADF` for an operation on the registry `file` after it was closed.
+    /// Test: `__test__/scope-args.spec.ts` ("after close").
+    pub fn closed(file: &Path) -> sole_error::Error {
+        sole_error::Error::new(
+            sole_error::Kind::Os(rustix::io::Errno::BADF.raw_os_error()),
+            format!(
+                "the scope registry {} is closed: open it again with ScopeRegistry.open().",
+                file.display()
+            ),
+        )
+        .with_path(file)
     }
 
     /// Replace the liveness probe (tests): `probe(a)` false means `a` is stale.

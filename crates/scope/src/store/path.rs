@@ -33,6 +33,16 @@ pub fn default_path() -> Result<(PathBuf, DirPolicy)> {
     Ok((d.join("scope.json"), DirPolicy::Private))
 }
 
+/// The data file of the registry at the caller's `path` ([`resolve`]d, checked as
+/// [`DirPolicy::Given`]), or at the [`default_path`] when there is none.
+/// Test: `__test__/scope-args.spec.ts` (open: null/undefined path is the default).
+pub fn locate(path: Option<&str>) -> Result<(PathBuf, DirPolicy)> {
+    match path {
+        Some(p) => Ok((resolve(p)?, DirPolicy::Given)),
+        None => default_path(),
+    }
+}
+
 /// Longest registry path accepted, in bytes (`PATH_MAX` minus its terminating NUL).
 pub const MAX_PATH_BYTES: usize = 4095;
 
