@@ -20,6 +20,8 @@
 //! few milliseconds, so nothing waits on libuv's threadpool.
 //! Test: `__test__/scope-args.spec.ts` (every method, every argument), `__test__/scope.spec.ts`.
 
+mod types;
+
 use std::path::Path;
 use std::sync::Arc;
 
