@@ -13,9 +13,11 @@ use std::path::Path;
 use sole_error::{Error, Result};
 
 /// Longest allocation name or session id accepted, in bytes.
+/// Test: `crate::registry::tests::bad_names_are_einval_naming_the_argument`.
 pub const MAX_NAME_BYTES: usize = 1024;
 
 /// Most rules one allocation may hold (each costs every later conflict check).
+/// Test: `crate::registry::tests::bad_names_are_einval_naming_the_argument`.
 pub const MAX_RULES: usize = 1024;
 
 /// `s` as messages show a caller's string: quoted, and cut to its first 60 characters (a

@@ -17,6 +17,7 @@ use crate::Spec;
 impl Registry {
     /// [`Registry::register`], returning a guard that releases the allocation when asked (see
     /// [`Guard`]: dropping it does not).
+    /// Test: `crate::registry::tests::a_dropped_guard_keeps_its_allocation`.
     pub fn install_top_level(self: &Arc<Self>, spec: Spec, session_id: String) -> Result<Guard> {
         let (name, pid) = (spec.name.clone(), pid_or_self(spec.pid));
         self.register(spec, session_id.clone())?;
@@ -25,6 +26,7 @@ impl Registry {
 
     /// [`Registry::adopt`], returning a guard that releases the allocation when asked (see
     /// [`Guard`]: dropping it does not).
+    /// Test: `crate::registry::tests::adopt_allocation_rewrites_pid_and_releases_when_asked`.
     pub fn adopt_allocation(
         self: &Arc<Self>,
         name: &str,
@@ -70,15 +72,20 @@ impl Guard {
         }
     }
 
+    /// The allocation's name.
+    /// Test: `crate::registry::tests::a_dropped_guard_keeps_its_allocation`.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// Whether `release()` ran (whatever it found).
+    /// Test: `crate::registry::tests::guard_does_not_remove_a_newcomer_with_the_same_name`.
     pub fn released(&self) -> bool {
         self.released
     }
 
     /// Remove the allocation. Idempotent; `Ok(false)` when it was already gone.
+    /// Test: `crate::registry::tests::guard_does_not_remove_a_newcomer_with_the_same_name`.
     pub fn release(&mut self) -> Result<bool> {
         if self.released {
             return Ok(false);

@@ -31,9 +31,11 @@ use crate::rule::{normalize_in, Permission, Rule};
 use crate::Spec;
 
 /// The key of a tag object standing for a value JSON cannot carry (see the module doc).
+/// Test: `tests::inputs_are_checked`, `__test__/scope-args.spec.ts` (bigints, cycles, …).
 pub const TAG: &str = "\u{0}sole";
 
 /// Longest `socket` accepted, in bytes (it is stored as given; `PATH_MAX` is generous).
+/// Test: `tests::inputs_are_checked`.
 pub const MAX_SOCKET_BYTES: usize = 4095;
 
 /// Where an argument error happens: the registry file (named in messages and `err.path`), or
@@ -327,6 +329,7 @@ fn spec(m: &Map<String, Value>, ctx: Ctx) -> Result<Spec> {
 
 /// `{ name, pid?, socket?, scopes, sessionId }` for register / installTopLevel (`None`: the
 /// caller passed `undefined`/`null`, so the required options are missing).
+/// Test: `tests::inputs_are_checked`.
 pub fn register_args(json: Option<&str>, file: &Path) -> Result<(Spec, String)> {
     let ctx = Ctx { file: Some(file) };
     let m = options(json, "opts", ctx)?;
@@ -342,6 +345,7 @@ pub fn register_args(json: Option<&str>, file: &Path) -> Result<(Spec, String)> 
 
 /// `{ name, pid?, socket?, scopes }` for delegate (a `sessionId` is refused: a delegated child
 /// has none until it adopts).
+/// Test: `tests::inputs_are_checked`.
 pub fn delegate_args(json: Option<&str>, file: &Path) -> Result<Spec> {
     let ctx = Ctx { file: Some(file) };
     let m = options(json, "opts", ctx)?;
@@ -365,6 +369,7 @@ pub fn delegate_args(json: Option<&str>, file: &Path) -> Result<Spec> {
 }
 
 /// `{ pid?, sessionId }` for adopt / adoptAllocation.
+/// Test: `tests::inputs_are_checked`.
 pub fn adopt_args(json: Option<&str>, file: &Path) -> Result<(Option<i32>, String)> {
     let ctx = Ctx { file: Some(file) };
     let m = options(json, "opts", ctx)?;
@@ -374,6 +379,7 @@ pub fn adopt_args(json: Option<&str>, file: &Path) -> Result<(Option<i32>, Strin
 
 /// A rule argument `{ target, permission, recursive }` named `argument` (`"rule"`), of the
 /// registry `file` (`None`: a pure helper, no registry).
+/// Test: `tests::rules_name_their_argument_and_pure_ones_have_no_path`.
 pub fn rule(json: Option<&str>, argument: &str, file: Option<&Path>) -> Result<Rule> {
     let ctx = Ctx { file };
     match json {
@@ -387,6 +393,7 @@ pub fn rule(json: Option<&str>, argument: &str, file: Option<&Path>) -> Result<R
 }
 
 /// Any result as JSON.
+/// Test: `__test__/scope.spec.ts` (every result read back).
 pub fn to_json<T: Serialize + ?Sized>(v: &T) -> String {
     // Plain data (strings, numbers, booleans, vectors, options) always serialises; should that
     // ever change, an empty JSON `null` is a visible failure rather than a panic.

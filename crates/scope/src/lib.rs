@@ -1,5 +1,5 @@
 //! `sole-scope`: a machine-wide registry of who may write where, with delegation from a parent
-//! process to its children (seed 002, yoi `scope_lock.rs`, repaired).
+//! process to its children.
 //!
 //! Why this crate exists: when cooperating processes (agents, fuzz workers, build steps) write
 //! into one tree, two writers in the same directory corrupt each other's work, and a crashed
@@ -20,7 +20,7 @@
 //! 4. Apply the operation, checking everything before changing anything
 //!    ([`table::operations`]).
 //! 5. If anything changed, replace the file atomically (temp, fsync, rename, fsync dir) and
-//!    report any failure: a save error during reclaim is an error, not swallowed as in the seed.
+//!    report any failure: a save error during reclaim is an error, never swallowed.
 //!
 //! Arguments are checked before the lock is taken, so a refused call writes nothing: names and
 //! session ids ([`check::check_name`]), rule targets ([`rule::normalize_as`]), and the owner pid,

@@ -48,6 +48,7 @@ impl Registry {
     /// Register a top-level allocation (`EINVAL`, `EINVALIDPID`, `ENOTFOUND` for an owner that
     /// is not running; then under the lock `EDUPLICATE` for the name or the session id,
     /// `ECONFLICT`).
+    /// Test: `super::tests::save_and_reopen_roundtrip`.
     pub fn register(&self, spec: Spec, session_id: String) -> Result<()> {
         let file = self.path();
         check_name(&spec.name, "name", Some(file))?;
@@ -59,6 +60,7 @@ impl Registry {
     /// Reserve a child allocation inside `spawner`'s effective write scope (`EINVAL`,
     /// `ENOTFOUND` for an owner that is not running, `EDUPLICATE`, `EUNKNOWN`, `ENOTSUBSET`,
     /// `ECONFLICT`).
+    /// Test: `super::tests::every_operation_reclaims_with_the_probe_and_saves`.
     pub fn delegate(&self, spawner: &str, spec: Spec) -> Result<()> {
         check_name(spawner, "spawner", Some(self.path()))?;
         let req = request(spec, self.path())?;
@@ -66,6 +68,7 @@ impl Registry {
     }
 
     /// Remove `name`, reparenting its children (`EUNKNOWN`).
+    /// Test: `super::tests::another_handle_sees_changes_through_the_generation`.
     pub fn release(&self, name: &str) -> Result<()> {
         check_name(name, "name", Some(self.path()))?;
         self.run(|t, f, _| t.release(name, f).map(|_| ((), true)))
@@ -73,6 +76,7 @@ impl Registry {
 
     /// Remove `name` only if it is still the allocation a guard took (same pid and session):
     /// `false` when it is gone or has been replaced (a guard never removes someone else's).
+    /// Test: `super::tests::guard_does_not_remove_a_newcomer_with_the_same_name`.
     pub fn release_if(&self, name: &str, pid: i32, session_id: &str) -> Result<bool> {
         self.run(|t, f, _| {
             let same = t
@@ -86,6 +90,7 @@ impl Registry {
     }
 
     /// Remove stale allocations now; returns their names.
+    /// Test: `super::tests::real_probe_reclaims_a_dead_child_process`.
     pub fn reclaim_stale(&self) -> Result<Vec<String>> {
         self.run(|_, _, removed| Ok((removed, false)))
     }
@@ -93,6 +98,7 @@ impl Registry {
     /// Give the reserved allocation `name` to `pid` (default: this process) with `session_id`
     /// (`EINVAL`, `ENOTFOUND` for a pid that is not running, `EUNKNOWN`, `EDUPLICATE` for a
     /// session id another allocation has).
+    /// Test: `super::tests::a_session_id_in_use_is_refused`.
     pub fn adopt(&self, name: &str, pid: Option<i32>, session_id: String) -> Result<()> {
         let file = self.path();
         check_name(name, "name", Some(file))?;
@@ -103,17 +109,20 @@ impl Registry {
     }
 
     /// The allocation writing to `session_id`, if any.
+    /// Test: `super::tests::adopt_allocation_rewrites_pid_and_releases_when_asked`.
     pub fn lookup_session(&self, session_id: &str) -> Result<Option<Allocation>> {
         check_name(session_id, "sessionId", Some(self.path()))?;
         self.run(|t, _, _| Ok((t.find_by_session(session_id).cloned(), false)))
     }
 
     /// Every live allocation, in registration order.
+    /// Test: `super::tests::save_and_reopen_roundtrip`.
     pub fn list(&self) -> Result<Vec<Allocation>> {
         self.run(|t, _, _| Ok((t.allocations.clone(), false)))
     }
 
     /// `name`'s own write rules and what its children hold (`EUNKNOWN`).
+    /// Test: `__test__/scope.spec.ts`, `crate::table::allocations::tests::effective_scope_is_own_rules_minus_children`.
     pub fn effective_write_scope(&self, name: &str) -> Result<EffectiveScope> {
         check_name(name, "name", Some(self.path()))?;
         self.run(|t, f, _| match t.effective_write_scope(name) {
@@ -123,6 +132,7 @@ impl Registry {
     }
 
     /// Is `rule` inside `name`'s effective write scope (what it could delegate now)?
+    /// Test: `__test__/scope.spec.ts`, `crate::table::allocations::tests::delegated_scope_returns_to_parent_on_release`.
     pub fn within_effective_write(&self, name: &str, rule: &Rule) -> Result<bool> {
         check_name(name, "name", Some(self.path()))?;
         self.run(|t, f, _| match t.find(name) {
@@ -133,6 +143,7 @@ impl Registry {
 
     /// The allocation that owns a write scope overlapping `rule` (deepest in its delegation
     /// tree), ignoring `exempt`; `None` for read rules or when nobody does.
+    /// Test: `__test__/scope.spec.ts`, `crate::table::allocations::tests::conflict_detection_descends_to_real_owner`.
     pub fn conflict_owner(&self, rule: &Rule, exempt: Option<&str>) -> Result<Option<String>> {
         if let Some(e) = exempt {
             check_name(e, "exempt", Some(self.path()))?;

@@ -30,6 +30,7 @@ pub enum DirPolicy {
 }
 
 /// `ESYMLINK`: `path` is a symbolic link, which the registry never follows.
+/// Test: `super::tests::refuses_symlinks_and_world_writable_dirs`.
 pub fn symlink_error(path: &Path) -> Error {
     Error::new(
         Kind::Symlink,
@@ -42,6 +43,7 @@ pub fn symlink_error(path: &Path) -> Error {
 }
 
 /// `EINSECURE`: `path` `why` (its owner or mode lets another user tamper with it).
+/// Test: `super::tests::refuses_symlinks_and_world_writable_dirs`.
 pub fn insecure(path: &Path, why: &str) -> Error {
     Error::new(
         Kind::Insecure,
@@ -54,11 +56,13 @@ pub fn insecure(path: &Path, why: &str) -> Error {
 }
 
 /// Is `st` a symbolic link?
+/// Test: `super::tests::refuses_symlinks_and_world_writable_dirs`.
 pub fn is_symlink(st: &Stat) -> bool {
     FileType::from_raw_mode(st.st_mode) == FileType::Symlink
 }
 
 /// Check an opened regular file (data or lock): regular, ours, not group/world writable.
+/// Test: `super::tests::refuses_symlinks_and_world_writable_dirs`.
 pub fn check_file(st: &Stat, path: &Path) -> Result<()> {
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
         return Err(Error::new(
@@ -93,6 +97,7 @@ pub fn check_file(st: &Stat, path: &Path) -> Result<()> {
 }
 
 /// Check the opened registry directory under `policy`.
+/// Test: `super::tests::refuses_symlinks_and_world_writable_dirs`.
 pub fn check_dir(st: &Stat, path: &Path, policy: DirPolicy) -> Result<()> {
     if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
         return Err(Error::new(

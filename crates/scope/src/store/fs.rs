@@ -23,6 +23,7 @@ use sole_error::{Error, Result};
 use super::checks::{check_dir, symlink_error, DirPolicy};
 
 /// `s` as a C string for the `*at` calls; a NUL byte is `EINVAL` naming `path`.
+/// Test: `super::path::tests::bad_paths_are_einval_naming_path`.
 pub fn cstr(s: &OsStr, path: &Path) -> Result<CString> {
     CString::new(s.as_bytes()).map_err(|_| {
         Error::invalid_argument(
@@ -36,6 +37,7 @@ pub fn cstr(s: &OsStr, path: &Path) -> Result<CString> {
 }
 
 /// This process's effective uid (the owner every registry file must have).
+/// Test: `super::tests::refuses_symlinks_and_world_writable_dirs`.
 pub fn euid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
@@ -60,6 +62,7 @@ fn mkdirs(dir: &Path) -> Result<()> {
 
 /// Create (0700) and open the registry's directory, then check it under `policy`. With
 /// [`DirPolicy::Private`] the directory itself must not be a symlink (`ESYMLINK`).
+/// Test: `super::tests::open_creates_dir_0700_and_lock_0600_not_data`.
 pub fn open_dir(dir: &Path, policy: DirPolicy) -> Result<OwnedFd> {
     mkdirs(dir)?;
     let mut flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
@@ -83,6 +86,7 @@ pub fn open_dir(dir: &Path, policy: DirPolicy) -> Result<OwnedFd> {
 
 /// Open `name` in `dir` with `flags` plus `O_CLOEXEC|O_NOFOLLOW|O_NOCTTY`, creating it with
 /// `mode` when `flags` has `O_CREAT`.
+/// Test: `super::tests::refuses_symlinks_and_world_writable_dirs`.
 pub fn openat(dir: &OwnedFd, name: &CString, flags: OFlags, mode: u32) -> rustix::io::Result<File> {
     let flags = flags | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NOCTTY;
     let fd = rustix::fs::openat(dir, name.as_c_str(), flags, Mode::from_raw_mode(mode))?;
@@ -90,6 +94,7 @@ pub fn openat(dir: &OwnedFd, name: &CString, flags: OFlags, mode: u32) -> rustix
 }
 
 /// `lstat` of `name` in `dir`; `None` when it does not exist.
+/// Test: `super::tests::refuses_symlinks_and_world_writable_dirs`.
 pub fn statat_nofollow(dir: &OwnedFd, name: &CString) -> io::Result<Option<Stat>> {
     match rustix::fs::statat(dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => Ok(Some(st)),

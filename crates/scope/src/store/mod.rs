@@ -1,9 +1,10 @@
 //! Where the table lives and how it is read and replaced: the only module that touches files.
 //!
-//! Why this module exists: seed 002 truncated the table and rewrote it in place under a flock
-//! on the same file. A crash between truncate and write left an empty or half-written table,
-//! which the next process either could not parse forever or read as "no allocations". Renaming a new file over the flocked one would fix the tear but break the
-//! mutual exclusion (the lock stays on the old inode). So:
+//! Why this module exists: a table truncated and rewritten in place under a flock on the same
+//! file is torn by a crash between truncate and write: the next process finds an empty or
+//! half-written table, which it either cannot parse ever again or reads as "no allocations".
+//! Renaming a new file over the flocked one fixes the tear but breaks the mutual exclusion (the
+//! lock stays on the old inode). So:
 //!
 //! - **One lock, never renamed or unlinked**: `<data>.lock` beside the data file. Every
 //!   operation takes an exclusive `flock` on it for its whole read-modify-write.
@@ -12,7 +13,7 @@
 //!   instant leaves the old table or the new one; a leftover `.tmp` is removed by the next
 //!   writer and never read.
 //! - **Corrupt is not empty**: a file that does not parse as a table this code
-//!   wrote is `ECORRUPT`, never overwritten; [`repair`] moves it aside only when asked. An
+//!   wrote is `ECORRUPT`, never overwritten; [`Store::repair`] moves it aside only when asked. An
 //!   absent or all-whitespace file is the empty table (a first run, or a crash before the first
 //!   rename).
 //! - **Hostile paths**: the directory is opened once and every file is reached with `openat`
@@ -25,8 +26,8 @@
 //! - **A directory is not a data file**: a data path that is itself a directory is `ENOTREG`
 //!   saying so, decided before the parent is looked at (a directory in `/tmp` is not reported
 //!   as `/tmp`'s permissions).
-//! - **No reread when nothing changed** (seed 002 reread and rewrote the whole file on every
-//!   operation): the lock file holds a generation counter (8 bytes) that a writer bumps before
+//! - **No reread when nothing changed** (rereading and rewriting the whole file on every
+//!   operation dominated its cost): the lock file holds a generation counter (8 bytes) that a writer bumps before
 //!   its rename. A reader that finds the generation and the data file's inode, size, mtime and
 //!   ctime as it last saw them reuses its parsed table. Bumping *before* the rename is what makes
 //!   this crash-safe: a writer killed in between only costs others a needless reread.
@@ -34,7 +35,8 @@
 //!
 //! Split: [`path`] (where the registry lives), [`checks`] (ownership and permission rules),
 //! [`fs`] (the system calls, relative to the directory fd); this file is the store itself.
-//! Test: `tests::*` below; `__test__/scope-storage.spec.ts` (crash injection, hostile inputs).
+//! Test: `tests::*` below; `__test__/scope.spec.ts` (storage guarantees, hostile inputs),
+//! `__test__/scope-procs.spec.ts` (crash injection).
 
 pub mod checks;
 pub mod fs;
@@ -56,6 +58,7 @@ use checks::{check_file, is_symlink, symlink_error, DirPolicy};
 use fs::{cstr, open_dir, openat, statat_nofollow};
 
 /// The data file's identity as seen by `fstat`; any write through rename changes it.
+/// Test: `crate::registry::tests::own_writes_do_not_force_a_reread`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
     dev: u64,
@@ -78,6 +81,7 @@ impl Stamp {
 }
 
 /// An opened registry location: the directory fd, the lock file, and the file names.
+/// Test: `tests::open_creates_dir_0700_and_lock_0600_not_data`.
 #[derive(Debug)]
 pub struct Store {
     pub data_path: PathBuf,
@@ -298,6 +302,7 @@ impl Store {
 }
 
 /// Proof that the store's lock is held; unlocks on drop.
+/// Test: `tests::repair_moves_only_corrupt_files`.
 pub struct Locked<'a> {
     _store: &'a Store,
     /// Released (explicit `LOCK_UN`) when the operation's guard is dropped.
@@ -305,6 +310,7 @@ pub struct Locked<'a> {
 }
 
 /// Default bound on the wait for the registry lock.
+/// Test: `crate::registry::tests::a_stuck_holder_gives_etimedout`.
 pub const DEFAULT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[cfg(test)]

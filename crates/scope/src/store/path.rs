@@ -16,6 +16,7 @@ use super::fs::euid;
 /// The default registry path: `$SOLE_RUNTIME_DIR/scope.json`, else
 /// `$XDG_RUNTIME_DIR/sole/scope.json`, else `<temp dir>/sole-<uid>/scope.json` (created 0700,
 /// checked as [`DirPolicy::Private`]).
+/// Test: `__test__/scope-args.spec.ts` (a null/undefined path is the default).
 pub fn default_path() -> Result<(PathBuf, DirPolicy)> {
     let nonempty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
     if let Some(d) = nonempty("SOLE_RUNTIME_DIR") {
@@ -44,10 +45,12 @@ pub fn locate(path: Option<&str>) -> Result<(PathBuf, DirPolicy)> {
 }
 
 /// Longest registry path accepted, in bytes (`PATH_MAX` minus its terminating NUL).
+/// Test: `tests::bad_paths_are_einval_naming_path`.
 pub const MAX_PATH_BYTES: usize = 4095;
 
 /// Resolve a caller's path once: absolute, not empty, no NUL byte, at most
 /// [`MAX_PATH_BYTES`]; each refusal is `EINVAL` with `argument: "path"`.
+/// Test: `tests::bad_paths_are_einval_naming_path`.
 pub fn resolve(path: &str) -> Result<PathBuf> {
     let why = if path.is_empty() {
         "is empty"
@@ -71,6 +74,7 @@ pub fn resolve(path: &str) -> Result<PathBuf> {
 /// `ENOTREG` when `data_path` is a directory (not following a symlink): the caller passed a
 /// directory where the data file's path belongs. Decided first, so the answer does not depend
 /// on the parent directory's permissions.
+/// Test: `tests::a_directory_as_data_path_is_enotreg_whatever_its_parent`.
 pub fn refuse_directory(data_path: &Path) -> Result<()> {
     let is_dir = std::fs::symlink_metadata(data_path).is_ok_and(|m| m.is_dir());
     if !is_dir {
@@ -89,6 +93,8 @@ pub fn refuse_directory(data_path: &Path) -> Result<()> {
     .with_path(&clean))
 }
 
+/// The directory and the file name of the data path (`EINVAL` when it names no file).
+/// Test: `tests::a_directory_as_data_path_is_enotreg_whatever_its_parent`.
 pub fn split(path: &Path) -> Result<(PathBuf, &std::ffi::OsStr)> {
     match (path.parent(), path.file_name()) {
         (Some(d), Some(n)) => Ok((d.to_path_buf(), n)),

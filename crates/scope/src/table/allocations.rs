@@ -41,6 +41,7 @@ pub struct Allocation {
 
 /// What a caller asks for when registering or delegating, with the owner's identity already
 /// captured ([`super::capture_identity`]).
+/// Test: `super::operations::tests::register_detects_write_conflict`.
 #[derive(Debug, Clone)]
 pub struct Request {
     pub name: String,
@@ -54,6 +55,7 @@ pub struct Request {
 impl Allocation {
     /// The allocation `req` becomes: top-level with a session (`register`), or a reserved child
     /// of `delegated_from` without one (`delegate`).
+    /// Test: `super::operations::tests::delegate_succeeds_within_parent_scope`.
     pub fn from_request(
         req: Request,
         delegated_from: Option<String>,
@@ -78,6 +80,7 @@ impl Allocation {
 
 impl Table {
     /// The allocation named `name`.
+    /// Test: `super::operations::tests::release_reparents_children`.
     pub fn find(&self, name: &str) -> Option<&Allocation> {
         self.allocations.iter().find(|a| a.name == name)
     }

@@ -70,6 +70,7 @@ impl Codec {
     /// Parse and validate stored bytes (see the module doc); the JSON of each allocation read
     /// becomes its cached serialisation, so writing back a table another process wrote does
     /// not reserialise it.
+    /// Test: `tests::cached_fragments_always_match_a_full_serialisation`.
     pub fn decode(&mut self, bytes: &[u8], file: &Path) -> Result<Table> {
         self.written.clear();
         if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -104,6 +105,7 @@ impl Codec {
     /// them, so the cache is walked with a cursor in step with the table, skipping forward past
     /// removed entries. An allocation not found ahead of the cursor (new, or a table reordered
     /// by hand) is serialised.
+    /// Test: `tests::unchanged_allocations_reuse_their_bytes`.
     pub fn encode(&mut self, t: &Table) -> Vec<u8> {
         let mut old = std::mem::take(&mut self.written);
         let mut out = Vec::with_capacity(64 + t.allocations.len() * 256);

@@ -52,7 +52,8 @@ impl SystemLiveness {
     ///
     /// `now_boot` is this boot's id. This is the one place the registry decides "is the
     /// recorded process still the same one"; it will become `sole_procid`'s single check.
-    fn decide(a: &Allocation, now_boot: Option<&str>) -> bool {
+    /// Test: `tests::system_liveness_rejects_a_recycled_pid`.
+    pub fn decide(a: &Allocation, now_boot: Option<&str>) -> bool {
         if let Some(b) = &a.boot_id {
             if now_boot != Some(b.as_str()) {
                 return false;

@@ -29,6 +29,7 @@ pub use codec::Codec;
 pub use liveness::{capture_identity, Liveness, SystemLiveness};
 
 /// The on-disk format version this code reads and writes.
+/// Test: `codec::tests::parse_refuses_what_it_did_not_write`.
 pub const VERSION: u32 = 1;
 
 /// The whole table, as stored: `{"version":1,"allocations":[…]}`.
@@ -42,6 +43,7 @@ pub struct Table {
 
 impl Table {
     /// The empty table of the current [`VERSION`].
+    /// Test: `codec::tests::parse_refuses_what_it_did_not_write`.
     pub fn new() -> Table {
         Table {
             version: VERSION,
