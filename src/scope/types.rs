@@ -29,7 +29,12 @@ pub struct ScopeRule {
 }
 
 /// One allocation as stored.
-#[napi(object, object_from_js = false, object_to_js = false, use_nullable = true)]
+#[napi(
+    object,
+    object_from_js = false,
+    object_to_js = false,
+    use_nullable = true
+)]
 pub struct Allocation {
     pub name: String,
     pub pid: u32,
