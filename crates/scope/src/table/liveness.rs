@@ -28,13 +28,13 @@ impl<F: FnMut(&Allocation) -> bool> Liveness for F {
 }
 
 /// The real probe, asking the kernel through `sole_procid` (see [`SystemLiveness::decide`] for
-/// the rule). Answers are cached per (pid, start time, same boot) for one reclaim pass, so a table of
+/// the rule). Answers are cached per (pid, start time) for one reclaim pass, so a table of
 /// 10,000 allocations held by a few processes costs a few `/proc` reads, not 10,000.
 /// Test: `tests::system_liveness_rejects_a_recycled_pid`.
 #[derive(Default)]
 pub struct SystemLiveness {
-    /// Keyed by (pid, recorded start time, recorded boot is this one or none).
-    seen: HashMap<(i32, Option<u64>, bool), bool>,
+    /// Answers for allocations of this boot, keyed by (pid, recorded start time).
+    seen: HashMap<(i32, Option<u64>), bool>,
     /// This boot's id, read once per pass (`Some(None)`: unreadable).
     boot: Option<Option<String>>,
 }
@@ -77,10 +77,14 @@ impl Liveness for SystemLiveness {
                 .as_deref(),
             None => None,
         };
-        let same_boot = a.boot_id.is_none() || now_boot == a.boot_id.as_deref();
+        if a.boot_id.is_some() && now_boot != a.boot_id.as_deref() {
+            // Another boot: decided without a syscall, so not worth caching.
+            return Self::decide(a, now_boot);
+        }
+        // This boot (or none recorded): the answer depends only on (pid, start time).
         *self
             .seen
-            .entry((a.pid, a.start_time, same_boot))
+            .entry((a.pid, a.start_time))
             .or_insert_with(|| Self::decide(a, now_boot))
     }
 }
