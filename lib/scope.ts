@@ -9,64 +9,10 @@
 import * as native from '../index.js'
 import { invalidArgument } from './wait.js'
 
-/** `read` < `write`: a write grant covers a read request. */
-export type Permission = 'read' | 'write'
-
-/**
- * One claim. `target` must be absolute; it is normalised lexically (`.`, `..`, repeated and
- * trailing slashes). A recursive rule claims `target/**`; a non-recursive one claims the target
- * and its direct children.
- */
-export interface ScopeRule {
-  target: string
-  permission: Permission
-  recursive: boolean
-}
-
-/** One allocation as stored. */
-export interface Allocation {
-  name: string
-  pid: number
-  /** Start time of `pid` (clock ticks since boot) when recorded; `null` if it was not alive. */
-  startTime: number | null
-  bootId: string | null
-  socket: string | null
-  scopes: ScopeRule[]
-  /** The parent that delegated this allocation, or `null` for a top-level one. */
-  delegatedFrom: string | null
-  /** `null` while a delegated child is only reserved (until it calls `adopt`). */
-  sessionId: string | null
-}
-
-export interface RegisterOptions {
-  name: string
-  /** Owner process. Default: this process. */
-  pid?: number
-  socket?: string
-  scopes: ScopeRule[]
-  sessionId: string
-}
-
-export interface DelegateOptions {
-  /** The child's name. */
-  name: string
-  /** Placeholder owner until the child adopts it. Default: this process (the spawner). */
-  pid?: number
-  socket?: string
-  scopes: ScopeRule[]
-}
-
-export interface AdoptOptions {
-  /** The adopting process. Default: this process. */
-  pid?: number
-  sessionId: string
-}
-
-/** A name's own write rules, and the write rules its children hold (not part of its scope). */
-export interface EffectiveWriteScope {
-  rules: ScopeRule[]
-  delegated: ScopeRule[]
-}
+// The option objects, rules and results are declared in Rust (`src/scope/types.rs`) and
+// generated into index.d.ts; they are re-exported here under their public names.
+import type { Allocation, AdoptOptions, DelegateOptions, EffectiveWriteScope, RegisterOptions, ScopeRule } from '../index.js'
+export type { Permission, ScopeRule, Allocation, RegisterOptions, DelegateOptions, AdoptOptions, EffectiveWriteScope } from '../index.js'
 
 /**
  * Codes of scope registry errors (besides OS codes such as `EACCES`, `ENOSPC`):

@@ -20,26 +20,22 @@
 //! few milliseconds, so nothing waits on libuv's threadpool.
 //! Test: `__test__/scope-args.spec.ts` (every method, every argument), `__test__/scope.spec.ts`.
 
+mod types;
+
 use std::path::Path;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use sole_scope::{json, Guard, Registry};
+use sole_scope::{check, json, store, Guard, Registry};
 
 use crate::{args, js_error};
 
 use crate::args::guarded;
 
-/// `" (scope registry /path)"`, appended to argument messages when there is a registry.
-fn context(file: Option<&Path>) -> String {
-    file.map_or(String::new(), |f| {
-        format!(" (scope registry {})", f.display())
-    })
-}
-
-/// A required string argument; a wrong type is `EINVAL` naming `argument` and the registry.
+/// A required string argument; a wrong type is `EINVAL` naming `argument`, the message naming
+/// the registry `file` (`args::string` with the registry in the message).
 fn string_arg(env: &Env, v: &Unknown, argument: &str, file: Option<&Path>) -> Result<String> {
     match v.get_type()? {
         ValueType::String => args::string(env, v, argument),
@@ -48,7 +44,7 @@ fn string_arg(env: &Env, v: &Unknown, argument: &str, file: Option<&Path>) -> Re
             argument,
             "a string",
             t,
-            &context(file),
+            &check::in_registry(file),
         )),
     }
 }
@@ -77,6 +73,7 @@ fn opt_string(
 }
 
 /// An opened scope registry (use `ScopeRegistry` from the TypeScript layer).
+/// Test: `__test__/scope.spec.ts`.
 #[napi]
 pub struct NativeScopeRegistry {
     inner: Option<Arc<Registry>>,
@@ -85,19 +82,9 @@ pub struct NativeScopeRegistry {
 
 impl NativeScopeRegistry {
     fn reg(&self, env: &Env) -> Result<&Arc<Registry>> {
-        self.inner.as_ref().ok_or_else(|| {
-            js_error(
-                env,
-                sole_error::Error::new(
-                    sole_error::Kind::Os(libc::EBADF),
-                    format!(
-                        "the scope registry {} is closed: open it again with ScopeRegistry.open().",
-                        self.path
-                    ),
-                )
-                .with_path(Path::new(&self.path)),
-            )
-        })
+        self.inner
+            .as_ref()
+            .ok_or_else(|| js_error(env, Registry::closed(Path::new(&self.path))))
     }
 
     /// Run `op` on the open registry inside [`guarded`], converting its error.
@@ -115,6 +102,7 @@ impl NativeScopeRegistry {
 impl NativeScopeRegistry {
     /// Close the registry's directory and lock-file descriptors (guards it issued keep their
     /// own reference and can still release). Idempotent; later calls throw `EBADF`.
+    /// Test: `__test__/scope-args.spec.ts` ("guards: … release and dispose work").
     #[napi(catch_unwind)]
     pub fn close(&mut self) {
         self.inner = None;
@@ -125,6 +113,7 @@ impl NativeScopeRegistry {
     /// `opts.timeoutMs`: how long an operation waits for another process's operation before
     /// `ETIMEDOUT` (default 10000; any number of milliseconds from 0 to
     /// `Number.MAX_SAFE_INTEGER`, through `sole_error::timeout`).
+    /// Test: `__test__/scope-args.spec.ts`.
     #[napi(factory, catch_unwind)]
     pub fn open(
         env: Env,
@@ -136,17 +125,11 @@ impl NativeScopeRegistry {
         guarded(&env, "opening the scope registry", || {
             let path = opt_string(&env, path, "path", None)?;
             // The data file's path, for messages (and its errors before any option's).
-            let data = match &path {
-                Some(p) => sole_scope::store::resolve(p),
-                None => sole_scope::store::default_path().map(|(p, _)| p),
-            }
-            .map_err(|e| js_error(&env, e))?;
-            let context = format!(" (scope registry {})", data.display());
-            let opts = args::Opts::new(&env, opts.as_ref(), "opts", context)?;
-            let what = format!("the lock of the scope registry {}", data.display());
-            let timeout = opts
-                .timeout(&env, "timeoutMs", &what)?
-                .unwrap_or(sole_scope::store::DEFAULT_LOCK_TIMEOUT);
+            let (data, _) = store::path::locate(path.as_deref()).map_err(|e| js_error(&env, e))?;
+            let opts =
+                args::Opts::new(&env, opts.as_ref(), "opts", check::in_registry(Some(&data)))?;
+            let timeout = Registry::lock_timeout(opts.number(&env, "timeoutMs")?, &data)
+                .map_err(|e| js_error(&env, e))?;
             let r = Registry::open_with(path.as_deref(), Some(timeout))
                 .map_err(|e| js_error(&env, e))?;
             Ok(NativeScopeRegistry {
@@ -157,6 +140,7 @@ impl NativeScopeRegistry {
     }
 
     /// Absolute path of the data file.
+    /// Test: `__test__/scope.spec.ts`.
     #[napi(getter, catch_unwind)]
     pub fn path(&self) -> String {
         self.path.clone()
@@ -164,6 +148,7 @@ impl NativeScopeRegistry {
 
     /// Register a top-level allocation; `opts` is the JSON of `{ name, pid?, socket?, scopes,
     /// sessionId }`.
+    /// Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
     #[napi(catch_unwind)]
     pub fn register(
         &self,
@@ -179,6 +164,7 @@ impl NativeScopeRegistry {
     }
 
     /// Reserve a child of `spawner`; `opts` is the JSON of `{ name, pid?, socket?, scopes }`.
+    /// Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
     #[napi(catch_unwind)]
     pub fn delegate(
         &self,
@@ -195,6 +181,8 @@ impl NativeScopeRegistry {
         })
     }
 
+    /// Remove `name`; its children pass to its parent.
+    /// Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
     #[napi(catch_unwind)]
     pub fn release(&self, env: Env, #[napi(ts_arg_type = "string")] name: Unknown) -> Result<()> {
         self.with(&env, "releasing a scope allocation", |r| {
@@ -204,6 +192,7 @@ impl NativeScopeRegistry {
     }
 
     /// JSON array of the removed names.
+    /// Test: `__test__/scope.spec.ts`.
     #[napi(catch_unwind)]
     pub fn reclaim_stale(&self, env: Env) -> Result<String> {
         self.with(&env, "reclaiming stale scope allocations", |r| {
@@ -214,6 +203,7 @@ impl NativeScopeRegistry {
     }
 
     /// Adopt the reserved `name`; `opts` is the JSON of `{ pid?, sessionId }`.
+    /// Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
     #[napi(catch_unwind)]
     pub fn adopt(
         &self,
@@ -231,6 +221,7 @@ impl NativeScopeRegistry {
     }
 
     /// JSON of the allocation, or `null`.
+    /// Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
     #[napi(catch_unwind)]
     pub fn lookup_session(
         &self,
@@ -246,6 +237,7 @@ impl NativeScopeRegistry {
     }
 
     /// JSON array of allocations.
+    /// Test: `__test__/scope.spec.ts`.
     #[napi(catch_unwind)]
     pub fn list(&self, env: Env) -> Result<String> {
         self.with(&env, "listing scope allocations", |r| {
@@ -256,6 +248,7 @@ impl NativeScopeRegistry {
     }
 
     /// JSON `{ rules, delegated }`.
+    /// Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
     #[napi(catch_unwind)]
     pub fn effective_write_scope(
         &self,
@@ -271,6 +264,7 @@ impl NativeScopeRegistry {
     }
 
     /// `rule` is the JSON of `{ target, permission, recursive }`.
+    /// Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
     #[napi(catch_unwind)]
     pub fn within_effective_write(
         &self,
@@ -289,6 +283,7 @@ impl NativeScopeRegistry {
 
     /// `rule` is the JSON of `{ target, permission, recursive }`; `exempt` a name or
     /// `undefined`/`null`.
+    /// Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
     #[napi(catch_unwind)]
     pub fn conflict_owner(
         &self,
@@ -306,6 +301,7 @@ impl NativeScopeRegistry {
     }
 
     /// `register`, returning a guard (`opts` as for `register`).
+    /// Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
     #[napi(catch_unwind)]
     pub fn install_top_level(
         &self,
@@ -322,6 +318,7 @@ impl NativeScopeRegistry {
     }
 
     /// `adopt`, returning a guard (`opts` as for `adopt`).
+    /// Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
     #[napi(catch_unwind)]
     pub fn adopt_allocation(
         &self,
@@ -344,6 +341,8 @@ impl NativeScopeRegistry {
 /// without `release()` leaves the allocation to its process (the registry reclaims it once that
 /// process has exited), so a claim is never lost to GC while its owner runs (see
 /// `sole_scope::Guard`).
+/// Test: `__test__/scope.spec.ts` ("a guard dropped without release() keeps its allocation
+/// through GC").
 #[napi]
 pub struct NativeScopeGuard {
     inner: Guard,
@@ -357,17 +356,22 @@ impl NativeScopeGuard {
 
 #[napi]
 impl NativeScopeGuard {
+    /// The allocation's name.
+    /// Test: `__test__/scope-args.spec.ts`.
     #[napi(getter, catch_unwind)]
     pub fn name(&self) -> String {
         self.inner.name().to_string()
     }
 
+    /// Whether `release()` ran.
+    /// Test: `__test__/scope-args.spec.ts`.
     #[napi(getter, catch_unwind)]
     pub fn released(&self) -> bool {
         self.inner.released()
     }
 
     /// Remove the allocation; `false` when it was already gone. Idempotent.
+    /// Test: `__test__/scope-args.spec.ts` ("guards: … release and dispose work").
     #[napi(catch_unwind)]
     pub fn release(&mut self, env: Env) -> Result<bool> {
         guarded(&env, "releasing a scope guard", || {
@@ -378,6 +382,7 @@ impl NativeScopeGuard {
 
 /// Move a corrupt registry data file aside; returns the new path, or `null` when there was
 /// nothing to repair.
+/// Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
 // Registered with napi at load time; rustc sees no caller in a `cargo test` build.
 #[allow(dead_code)]
 #[napi(catch_unwind)]
@@ -406,6 +411,8 @@ fn two_rules(
     Ok((a, b))
 }
 
+/// Do the rules `a` and `b` (JSON) claim a common path?
+/// Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
 // Registered with napi at load time; rustc sees no caller in a `cargo test` build.
 #[allow(dead_code)]
 #[napi(catch_unwind)]
@@ -420,6 +427,8 @@ pub fn scope_rules_overlap(
     })
 }
 
+/// Does `cover` (JSON) claim every path `inner` claims, with at least its permission?
+/// Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
 // Registered with napi at load time; rustc sees no caller in a `cargo test` build.
 #[allow(dead_code)]
 #[napi(catch_unwind)]

@@ -3,17 +3,16 @@
 //!
 //! Why this module exists: every decision of the registry (may this allocation write here? who
 //! is in the way?) reduces to two questions about rules, [`rules_overlap`] and
-//! [`covers_fully`]. They are ported from seed 002 unchanged in meaning: a recursive rule
-//! claims `target/**` (the target and everything below it), a non-recursive rule claims the
-//! target and its direct children.
+//! [`covers_fully`]. A recursive rule claims `target/**` (the target and everything below
+//! it); a non-recursive rule claims the target and its direct children.
 //!
-//! Race closed here (a logical one): the seed compared paths as given, so `/src/`, `/src/.`,
-//! `/x/../src` and `src` were four different scopes and two writers could own "different"
-//! rules that name the same directory. Every target goes through [`normalize`] when a rule is
+//! Race closed here (a logical one): compared as given, `/src/`, `/src/.`, `/x/../src` and
+//! `src` would be four different scopes, and two writers could own "different" rules that name
+//! the same directory. Every target goes through [`normalize`] when a rule is
 //! built (absolute only, `.`/`..`/repeated and trailing slashes removed lexically, no
 //! filesystem access, so a symlink swapped in later cannot change an earlier decision), and a
 //! stored table whose targets are not in normal form is refused as corrupt.
-//! Test: `tests::*` below (the seed's overlap cases plus normalisation).
+//! Test: `tests::*` below (the overlap cases plus normalisation).
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -22,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use sole_error::{Detail, Error, Result};
 
 /// Read < Write: a write grant covers a read request, not the other way round.
+/// Test: `tests::covers_fully_cases`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Permission {
@@ -30,6 +30,8 @@ pub enum Permission {
 }
 
 impl Permission {
+    /// `"read"` or `"write"`, as stored and as JavaScript spells it.
+    /// Test: `tests::covers_fully_cases`.
     pub fn as_str(self) -> &'static str {
         match self {
             Permission::Read => "read",
@@ -40,6 +42,7 @@ impl Permission {
 
 /// One claim: `target` (absolute, normalised), its permission and whether it reaches below the
 /// target's direct children.
+/// Test: `tests::rules_overlap_prefix_relation`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
@@ -50,6 +53,7 @@ pub struct Rule {
 
 impl Rule {
     /// Build a rule from a caller's target: normalised, or `EINVAL` when it is not absolute.
+    /// Test: `tests::bad_targets_say_what_is_wrong`.
     pub fn new(target: &str, permission: Permission, recursive: bool) -> Result<Rule> {
         Ok(Rule {
             target: normalize(target)?,
@@ -58,19 +62,26 @@ impl Rule {
         })
     }
 
+    /// A write rule on `target` ([`Rule::new`]).
+    /// Test: `tests::rules_overlap_prefix_relation`.
     pub fn write(target: &str, recursive: bool) -> Result<Rule> {
         Rule::new(target, Permission::Write, recursive)
     }
 
+    /// A read rule on `target` ([`Rule::new`]).
+    /// Test: `tests::covers_fully_cases`.
     pub fn read(target: &str, recursive: bool) -> Result<Rule> {
         Rule::new(target, Permission::Read, recursive)
     }
 
+    /// Does this rule grant writing (the only rules that conflict)?
+    /// Test: `tests::covers_fully_cases`.
     pub fn is_write(&self) -> bool {
         self.permission == Permission::Write
     }
 
     /// The rule as a structured error detail (`err.rule` in JavaScript).
+    /// Test: `__test__/scope.spec.ts` (`err.rule` of `ECONFLICT`).
     pub fn detail(&self) -> Detail {
         Detail::Obj(vec![
             (
@@ -86,6 +97,7 @@ impl Rule {
     }
 
     /// `/src (write, recursive)`: the rule as messages spell it.
+    /// Test: `__test__/scope.spec.ts` (conflict messages).
     pub fn describe(&self) -> String {
         format!(
             "{} ({}, {})",
@@ -101,12 +113,14 @@ impl Rule {
 }
 
 /// Longest rule target accepted, in bytes (`PATH_MAX` minus its terminating NUL).
+/// Test: `tests::bad_targets_say_what_is_wrong`.
 pub const MAX_TARGET_BYTES: usize = 4095;
 
 /// Normalise an absolute target lexically: drop empty and `.` components, resolve `..` against
 /// the preceding component (`/..` stays `/`). Relative or empty targets, NUL bytes and targets
 /// longer than [`MAX_TARGET_BYTES`] are `EINVAL` with `argument: "target"`: a scope must name
 /// the same directory whatever the caller's working directory.
+/// Test: `tests::normalisation_is_lexical_and_absolute_only`.
 pub fn normalize(target: &str) -> Result<PathBuf> {
     normalize_as(target, "target")
 }
@@ -120,6 +134,7 @@ pub fn normalize_as(target: &str, argument: &str) -> Result<PathBuf> {
 
 /// [`normalize_as`] with `context` (e.g. `" (scope registry /run/x/scope.json)"`) after the
 /// target in messages.
+/// Test: `tests::bad_targets_say_what_is_wrong`.
 pub fn normalize_in(target: &str, argument: &str, context: &str) -> Result<PathBuf> {
     let why = if target.len() > MAX_TARGET_BYTES {
         format!(
@@ -138,7 +153,7 @@ pub fn normalize_in(target: &str, argument: &str, context: &str) -> Result<PathB
             argument,
             format!(
                 "scope target {argument} {}{context} {why}.",
-                crate::shown(target)
+                crate::check::shown(target)
             ),
         );
         return Err(if target.len() <= MAX_TARGET_BYTES {
@@ -169,6 +184,7 @@ pub fn normalize_in(target: &str, argument: &str, context: &str) -> Result<PathB
 }
 
 /// Is `target` already in the form [`normalize`] produces?
+/// Test: `tests::normalisation_is_lexical_and_absolute_only`.
 pub fn is_normal(target: &Path) -> bool {
     match target.to_str() {
         // Compare text: `Path` equality ignores a trailing slash.
@@ -200,11 +216,12 @@ fn parent_is(child: &Path, parent: &Path) -> bool {
     }
 }
 
-/// Whether `a` and `b` claim any common concrete path (seed 002's four cases).
+/// Whether `a` and `b` claim any common concrete path (four cases: recursive or not on each side).
 ///
 /// Recursive rules cover `target/**`; non-recursive rules cover the target itself and its
 /// direct children. Targets are normalised and compared by whole components (`/srcfoo` does
 /// not start with `/src`).
+/// Test: `tests::rules_overlap_non_recursive`.
 pub fn rules_overlap(a: &Rule, b: &Rule) -> bool {
     let (at, bt) = (a.target.as_path(), b.target.as_path());
     match (a.recursive, b.recursive) {
@@ -217,6 +234,7 @@ pub fn rules_overlap(a: &Rule, b: &Rule) -> bool {
 }
 
 /// Does `cover` claim every path `inner` claims, with at least `inner`'s permission?
+/// Test: `tests::covers_fully_cases`.
 pub fn covers_fully(cover: &Rule, inner: &Rule) -> bool {
     if cover.permission < inner.permission {
         return false;

@@ -1,0 +1,148 @@
+//! JSON in and out for the JavaScript binding: the binding passes strings, this module turns
+//! them into the crate's types (or an error naming the argument) and results back into JSON.
+//!
+//! Why JSON and not napi objects: the values cross as plain data (`null` stays `null`), and
+//! every check lives in this crate rather than in generated conversion code. Why by hand over
+//! `serde_json::Value` and not with derived structs: a derived parse fails with "invalid type:
+//! integer `1`, expected struct SpecIn at line 1 column 1", which names neither the argument
+//! nor what to do. Here every wrong type or value is `EINVAL` with `err.argument` naming the
+//! exact option (`"name"`, `"scopes[1].target"`, `"rule.permission"`), pids are `EINVALIDPID`
+//! (as everywhere in sole), and unknown options are refused by name.
+//!
+//! What JSON cannot carry: `JSON.stringify` turns NaN and ±Infinity into `null` (a NaN pid
+//! would silently become "this process"), drops symbols and functions, and throws a code-less
+//! `TypeError` for bigints and cycles. The TypeScript layer (`lib/scope.ts`) therefore replaces
+//! each such value with a tag object `{"\u0000sole": kind, "shown": text}` (kinds `bigint`,
+//! `symbol`, `function`, `number` for NaN/±Infinity/-0, `cycle`, `deep`, and `boxed` for
+//! `new String('x')` and the like, which JSON would unwrap), and this module
+//! refuses a tag wherever it appears, naming the option it was given for. So the decision is
+//! made here, once, like every other; a caller's own exception from a getter, Proxy trap or
+//! `toJSON` never reaches this module and passes through `JSON.stringify` unchanged.
+//! Test: `tests::*` below; `__test__/scope-args.spec.ts` (every method, every argument).
+
+mod fields;
+#[cfg(test)]
+mod tests;
+mod value;
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sole_error::Result;
+
+use crate::rule::Rule;
+use crate::Spec;
+use fields::{name, pid, rule_at, scopes, socket};
+use value::{field, known, object, Ctx};
+
+/// The key of a tag object standing for a value JSON cannot carry (see the module doc).
+/// Test: `tests::inputs_are_checked`, `__test__/scope-args.spec.ts` (bigints, cycles, …).
+pub const TAG: &str = "\u{0}sole";
+
+/// Longest `socket` accepted, in bytes (it is stored as given; `PATH_MAX` is generous).
+/// Test: `tests::inputs_are_checked`.
+pub const MAX_SOCKET_BYTES: usize = 4095;
+
+/// Parse the options `json` of `argument`; `None` (JavaScript `undefined`/`null`) is `{}`,
+/// i.e. every option at its default.
+fn options(json: Option<&str>, argument: &str, ctx: Ctx) -> Result<Map<String, Value>> {
+    match json {
+        None => Ok(Map::new()),
+        Some(j) => object(&parse(j, argument, ctx)?, argument, ctx).cloned(),
+    }
+}
+
+fn parse(json: &str, argument: &str, ctx: Ctx) -> Result<Value> {
+    serde_json::from_str(json).map_err(|e| {
+        ctx.err(
+            argument,
+            format!(
+                "{argument} is not valid JSON ({e}){}: call through ScopeRegistry, which serialises it.",
+                ctx.registry()
+            ),
+        )
+    })
+}
+
+fn spec(m: &Map<String, Value>, ctx: Ctx) -> Result<Spec> {
+    Ok(Spec {
+        name: name(m, "name", ctx)?,
+        pid: pid(m, ctx)?,
+        socket: socket(m, ctx)?,
+        scopes: scopes(m, ctx)?,
+    })
+}
+
+/// `{ name, pid?, socket?, scopes, sessionId }` for register / installTopLevel (`None`: the
+/// caller passed `undefined`/`null`, so the required options are missing).
+/// Test: `tests::inputs_are_checked`.
+pub fn register_args(json: Option<&str>, file: &Path) -> Result<(Spec, String)> {
+    let ctx = Ctx { file: Some(file) };
+    let m = options(json, "opts", ctx)?;
+    known(
+        &m,
+        &["name", "pid", "socket", "scopes", "sessionId"],
+        "",
+        ctx,
+    )?;
+    let s = spec(&m, ctx)?;
+    Ok((s, name(&m, "sessionId", ctx)?))
+}
+
+/// `{ name, pid?, socket?, scopes }` for delegate (a `sessionId` is refused: a delegated child
+/// has none until it adopts).
+/// Test: `tests::inputs_are_checked`.
+pub fn delegate_args(json: Option<&str>, file: &Path) -> Result<Spec> {
+    let ctx = Ctx { file: Some(file) };
+    let m = options(json, "opts", ctx)?;
+    known(
+        &m,
+        &["name", "pid", "socket", "scopes", "sessionId"],
+        "",
+        ctx,
+    )?;
+    let s = spec(&m, ctx)?;
+    if field(&m, "sessionId").is_some() {
+        return Err(ctx.err(
+            "sessionId",
+            format!(
+                "a delegated child has no sessionId until it calls adopt(){}: leave sessionId out of delegate().",
+                ctx.registry()
+            ),
+        ));
+    }
+    Ok(s)
+}
+
+/// `{ pid?, sessionId }` for adopt / adoptAllocation.
+/// Test: `tests::inputs_are_checked`.
+pub fn adopt_args(json: Option<&str>, file: &Path) -> Result<(Option<i32>, String)> {
+    let ctx = Ctx { file: Some(file) };
+    let m = options(json, "opts", ctx)?;
+    known(&m, &["pid", "sessionId"], "", ctx)?;
+    Ok((pid(&m, ctx)?, name(&m, "sessionId", ctx)?))
+}
+
+/// A rule argument `{ target, permission, recursive }` named `argument` (`"rule"`), of the
+/// registry `file` (`None`: a pure helper, no registry).
+/// Test: `tests::rules_name_their_argument_and_pure_ones_have_no_path`.
+pub fn rule(json: Option<&str>, argument: &str, file: Option<&Path>) -> Result<Rule> {
+    let ctx = Ctx { file };
+    match json {
+        None => Err(ctx.wrong(
+            argument,
+            "a rule { target, permission, recursive }",
+            &Value::Null,
+        )),
+        Some(j) => rule_at(&parse(j, argument, ctx)?, argument, ctx),
+    }
+}
+
+/// Any result as JSON.
+/// Test: `__test__/scope.spec.ts` (every result read back).
+pub fn to_json<T: Serialize + ?Sized>(v: &T) -> String {
+    // Plain data (strings, numbers, booleans, vectors, options) always serialises; should that
+    // ever change, an empty JSON `null` is a visible failure rather than a panic.
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}

@@ -1,0 +1,387 @@
+//! Where the table lives and how it is read and replaced: the only module that touches files.
+//!
+//! Why this module exists: a table truncated and rewritten in place under a flock on the same
+//! file is torn by a crash between truncate and write: the next process finds an empty or
+//! half-written table, which it either cannot parse ever again or reads as "no allocations".
+//! Renaming a new file over the flocked one fixes the tear but breaks the mutual exclusion (the
+//! lock stays on the old inode). So:
+//!
+//! - **One lock, never renamed or unlinked**: `<data>.lock` beside the data file. Every
+//!   operation takes an exclusive `flock` on it for its whole read-modify-write.
+//! - **Atomic replacement**: the new table goes to `<data>.tmp` (created `O_EXCL`, 0600), is
+//!   `fsync`ed, renamed over the data file, and the directory is `fsync`ed. A SIGKILL at any
+//!   instant leaves the old table or the new one; a leftover `.tmp` is removed by the next
+//!   writer and never read.
+//! - **Corrupt is not empty**: a file that does not parse as a table this code
+//!   wrote is `ECORRUPT`, never overwritten; [`Store::repair`] moves it aside only when asked. An
+//!   absent or all-whitespace file is the empty table (a first run, or a crash before the first
+//!   rename).
+//! - **Hostile paths**: the directory is opened once and every file is reached with `openat`
+//!   relative to that fd, `O_NOFOLLOW|O_CLOEXEC`; a symlinked data or lock file is `ESYMLINK`,
+//!   a file owned by another user or writable by group/others is `EINSECURE`, a directory
+//!   writable by group or others or owned by another (non-root) user is `EINSECURE` (the same
+//!   rule for a path the caller names as for sole's default directory: whoever can write the
+//!   directory can swap the table). Refusals happen before anything is written, so the files
+//!   stay byte-for-byte as they were.
+//! - **A directory is not a data file**: a data path that is itself a directory is `ENOTREG`
+//!   saying so, decided before the parent is looked at (a directory in `/tmp` is not reported
+//!   as `/tmp`'s permissions).
+//! - **No reread when nothing changed** (rereading and rewriting the whole file on every
+//!   operation dominated its cost): the lock file holds a generation counter (8 bytes) that a writer bumps before
+//!   its rename. A reader that finds the generation and the data file's inode, size, mtime and
+//!   ctime as it last saw them reuses its parsed table. Bumping *before* the rename is what makes
+//!   this crash-safe: a writer killed in between only costs others a needless reread.
+//!   Operations that change nothing (lookups, a reclaim that finds nobody dead) write nothing.
+//!
+//! Split: [`path`] (where the registry lives), [`checks`] (ownership and permission rules),
+//! [`fs`] (the system calls, relative to the directory fd); this file is the store itself.
+//! Test: `tests::*` below; `__test__/scope.spec.ts` (storage guarantees, hostile inputs),
+//! `__test__/scope-procs.spec.ts` (crash injection).
+
+pub mod checks;
+pub mod fs;
+pub mod path;
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, OFlags, RenameFlags, Stat};
+use rustix::io::Errno;
+use sole_error::{Error, Kind, Result};
+
+use crate::table::{Codec, Table};
+use checks::{check_file, is_symlink, symlink_error, DirPolicy};
+use fs::{cstr, open_dir, openat, statat_nofollow};
+
+/// The data file's identity as seen by `fstat`; any write through rename changes it.
+/// Test: `crate::registry::tests::own_writes_do_not_force_a_reread`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: i64,
+    mtime: (i64, u64),
+    ctime: (i64, u64),
+}
+
+impl Stamp {
+    fn of(st: &Stat) -> Stamp {
+        Stamp {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: st.st_size,
+            mtime: (st.st_mtime, st.st_mtime_nsec),
+            ctime: (st.st_ctime, st.st_ctime_nsec),
+        }
+    }
+}
+
+/// An opened registry location: the directory fd, the lock file, and the file names.
+/// Test: `tests::open_creates_dir_0700_and_lock_0600_not_data`.
+#[derive(Debug)]
+pub struct Store {
+    pub data_path: PathBuf,
+    pub lock_path: PathBuf,
+    dir: OwnedFd,
+    lock: std::sync::Arc<File>,
+    /// How long [`Store::lock`] waits for another process's operation (`None`: forever).
+    pub lock_timeout: Option<std::time::Duration>,
+    data_name: CString,
+    tmp_name: CString,
+}
+
+impl Store {
+    /// Open the directory (creating it 0700 if missing) and the lock file (0600), checking both.
+    /// The data file is not created here; an existing one is checked before anything is
+    /// created, so a refused location is left as it was.
+    /// Test: `tests::open_creates_dir_0700_and_lock_0600_not_data`.
+    pub fn open(data_path: &Path, policy: DirPolicy) -> Result<Store> {
+        path::refuse_directory(data_path)?;
+        let (dir_path, name) = path::split(data_path)?;
+        let dir = open_dir(&dir_path, policy)?;
+        let data_name = cstr(name, data_path)?;
+        let mut lock_os = name.to_os_string();
+        lock_os.push(".lock");
+        let mut tmp_os = name.to_os_string();
+        tmp_os.push(".tmp");
+        let lock_path = dir_path.join(&lock_os);
+        let lock_name = cstr(&lock_os, &lock_path)?;
+        let tmp_name = cstr(&tmp_os, data_path)?;
+        // Check an existing data file first: nothing is created next to a hostile one.
+        match statat_nofollow(&dir, &data_name) {
+            Ok(Some(st)) if is_symlink(&st) => return Err(symlink_error(data_path)),
+            Ok(Some(st)) => check_file(&st, data_path)?,
+            Ok(None) => {}
+            Err(e) => return Err(Error::os(e, "stat registry data file", data_path)),
+        }
+        let lock = openat(
+            &dir,
+            &lock_name,
+            OFlags::RDWR | OFlags::CREATE | OFlags::NONBLOCK,
+            0o600,
+        )
+        .map_err(|e| match e {
+            Errno::LOOP => symlink_error(&lock_path),
+            e => Error::os(e.into(), "open registry lock file", &lock_path),
+        })?;
+        let st = rustix::fs::fstat(&lock)
+            .map_err(|e| Error::os(e.into(), "stat lock file", &lock_path))?;
+        check_file(&st, &lock_path)?;
+        Ok(Store {
+            data_path: data_path.to_path_buf(),
+            lock_path,
+            dir,
+            lock: std::sync::Arc::new(lock),
+            lock_timeout: Some(DEFAULT_LOCK_TIMEOUT),
+            data_name,
+            tmp_name,
+        })
+    }
+
+    /// Take the exclusive flock on the lock file, waiting on the calling thread; released when
+    /// the returned value is dropped (explicit `LOCK_UN`). Registry operations hold it for
+    /// microseconds to a few milliseconds, so waits are short.
+    /// Test: `crate::registry::tests::a_stuck_holder_gives_etimedout`.
+    pub fn lock(&self) -> Result<Locked<'_>> {
+        // The wait is bounded: operations hold the lock for milliseconds, so a holder that keeps
+        // it for `lock_timeout` is stopped (SIGSTOP), stuck or hostile, and the caller gets
+        // ETIMEDOUT naming it instead of a frozen event loop. The wait runs on sole_lock's
+        // cancellable waiter; EDEADLK if this thread already holds it.
+        let opened = sole_lock::open::Opened::from_file(self.lock.clone(), &self.lock_path)?;
+        let lock = sole_lock::LockFile::lock_on(
+            opened,
+            &self.lock_path,
+            sole_lock::Mode::Exclusive,
+            self.lock_timeout,
+        )?;
+        Ok(Locked {
+            _store: self,
+            _lock: lock,
+        })
+    }
+
+    /// The generation counter in the lock file (0 when the file is new).
+    /// Test: `tests::open_creates_dir_0700_and_lock_0600_not_data`.
+    pub fn generation(&self) -> Result<u64> {
+        let mut b = [0u8; 8];
+        let n = self
+            .lock
+            .read_at(&mut b, 0)
+            .map_err(|e| Error::os(e, "read lock file", &self.lock_path))?;
+        Ok(if n == 8 { u64::from_le_bytes(b) } else { 0 })
+    }
+
+    fn bump_generation(&self) -> Result<u64> {
+        let g = self.generation()?.wrapping_add(1);
+        self.lock
+            .write_all_at(&g.to_le_bytes(), 0)
+            .map_err(|e| Error::os(e, "write lock file", &self.lock_path))?;
+        Ok(g)
+    }
+
+    /// The data file's current stamp (`None`: absent), refusing a symlink.
+    /// Test: `crate::registry::tests::own_writes_do_not_force_a_reread`.
+    pub fn stamp(&self) -> Result<Option<Stamp>> {
+        match statat_nofollow(&self.dir, &self.data_name) {
+            Ok(Some(st)) if is_symlink(&st) => Err(symlink_error(&self.data_path)),
+            Ok(st) => Ok(st.as_ref().map(Stamp::of)),
+            Err(e) => Err(Error::os(e, "stat registry data file", &self.data_path)),
+        }
+    }
+
+    /// Read and parse the data file with `codec`: absent = empty table. Returns the table and
+    /// the stamp of the file it was read from.
+    /// Test: `tests::repair_moves_only_corrupt_files`.
+    pub fn read(&self, codec: &mut Codec) -> Result<(Table, Option<Stamp>)> {
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK;
+        let mut f = match openat(&self.dir, &self.data_name, flags, 0) {
+            Ok(f) => f,
+            Err(Errno::NOENT) => return Ok((Table::new(), None)),
+            Err(Errno::LOOP) => return Err(symlink_error(&self.data_path)),
+            Err(e) => {
+                return Err(Error::os(
+                    e.into(),
+                    "open registry data file",
+                    &self.data_path,
+                ))
+            }
+        };
+        let st = rustix::fs::fstat(&f)
+            .map_err(|e| Error::os(e.into(), "stat registry data file", &self.data_path))?;
+        check_file(&st, &self.data_path)?;
+        let mut buf = Vec::with_capacity(usize::try_from(st.st_size).unwrap_or(0) + 1);
+        f.read_to_end(&mut buf)
+            .map_err(|e| Error::os(e, "read registry data file", &self.data_path))?;
+        Ok((codec.decode(&buf, &self.data_path)?, Some(Stamp::of(&st))))
+    }
+
+    /// Replace the table atomically (see the module doc), serialised by `codec`. Returns the
+    /// new stamp and generation. Must be called with the lock held.
+    /// Test: `tests::open_creates_dir_0700_and_lock_0600_not_data`.
+    pub fn write(
+        &self,
+        _locked: &Locked<'_>,
+        table: &Table,
+        codec: &mut Codec,
+    ) -> Result<(Stamp, u64)> {
+        let bytes = codec.encode(table);
+        self.write_temp(&bytes)?;
+        // Bump the generation before the rename: a crash in between only costs a reread.
+        let gen = self.bump_generation()?;
+        let p = &self.data_path;
+        rustix::fs::renameat(&self.dir, &self.tmp_name, &self.dir, &self.data_name)
+            .map_err(|e| Error::os(e.into(), "rename new table over", p))?;
+        self.sync_dir()?;
+        // Stamp after the rename: rename changes the inode's ctime.
+        let stamp = self
+            .stamp()?
+            .ok_or_else(|| Error::os(Errno::NOENT.into(), "stat new table", p))?;
+        Ok((stamp, gen))
+    }
+
+    /// Write `bytes` to a fresh `<data>.tmp` (0600, `O_EXCL`) and `fdatasync` it. A crashed
+    /// writer's temp file is removed first (it is never read).
+    fn write_temp(&self, bytes: &[u8]) -> Result<()> {
+        let p = &self.data_path;
+        // Absent is the usual case; any other failure shows up as EEXIST just below.
+        let _ = rustix::fs::unlinkat(&self.dir, &self.tmp_name, AtFlags::empty());
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL;
+        let mut tmp = openat(&self.dir, &self.tmp_name, flags, 0o600)
+            .map_err(|e| Error::os(e.into(), "create temporary registry file beside", p))?;
+        tmp.write_all(bytes)
+            .map_err(|e| Error::os(e, "write temporary registry file beside", p))?;
+        // fdatasync: the data and the size that reads need; the rest of the inode's metadata
+        // (times) is not worth a journal commit.
+        tmp.sync_data()
+            .map_err(|e| Error::os(e, "fsync temporary registry file beside", p))
+    }
+
+    fn sync_dir(&self) -> Result<()> {
+        rustix::fs::fsync(&self.dir)
+            .map_err(|e| Error::os(e.into(), "fsync the directory of", &self.data_path))
+    }
+
+    /// Move a corrupt data file aside as `<name>.corrupt-<unix ms>-<pid>` (never replacing an
+    /// existing file) and return the new path; `None` when there is nothing to repair (absent,
+    /// or a valid table). Other refusals (symlink, wrong owner) are returned as errors.
+    /// Test: `tests::repair_moves_only_corrupt_files`.
+    pub fn repair(&self, _locked: &Locked<'_>) -> Result<Option<PathBuf>> {
+        match self.read(&mut Codec::default()) {
+            Ok(_) => return Ok(None),
+            Err(e) if e.kind() == Kind::Corrupt => {}
+            Err(e) => return Err(e),
+        }
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let mut aside = self
+            .data_path
+            .file_name()
+            .expect("checked at open")
+            .to_os_string();
+        aside.push(format!(".corrupt-{ms}-{}", std::process::id()));
+        let aside_path = self.data_path.with_file_name(&aside);
+        let aside_c = cstr(&aside, &aside_path)?;
+        self.bump_generation()?;
+        rustix::fs::renameat_with(
+            &self.dir,
+            &self.data_name,
+            &self.dir,
+            &aside_c,
+            RenameFlags::NOREPLACE,
+        )
+        .map_err(|e| Error::os(e.into(), "move corrupt registry aside:", &self.data_path))?;
+        self.sync_dir()?;
+        Ok(Some(aside_path))
+    }
+}
+
+/// Proof that the store's lock is held; unlocks on drop.
+/// Test: `tests::repair_moves_only_corrupt_files`.
+pub struct Locked<'a> {
+    _store: &'a Store,
+    /// Released (explicit `LOCK_UN`) when the operation's guard is dropped.
+    _lock: sole_lock::LockFile,
+}
+
+/// Default bound on the wait for the registry lock.
+/// Test: `crate::registry::tests::a_stuck_holder_gives_etimedout`.
+pub const DEFAULT_LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn dir() -> (tempfile::TempDir, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("reg/scope.json");
+        (d, p)
+    }
+
+    #[test]
+    fn open_creates_dir_0700_and_lock_0600_not_data() {
+        let (_d, p) = dir();
+        let s = Store::open(&p, DirPolicy::Given).unwrap();
+        let mode = |q: &Path| std::fs::metadata(q).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(p.parent().unwrap()), 0o700);
+        assert_eq!(mode(&s.lock_path), 0o600);
+        assert!(!p.exists());
+        let l = s.lock().unwrap();
+        assert_eq!(s.read(&mut Codec::default()).unwrap().0, Table::new());
+        s.write(&l, &Table::new(), &mut Codec::default()).unwrap();
+        assert_eq!(mode(&p), 0o600);
+        assert_eq!(s.generation().unwrap(), 1);
+    }
+
+    #[test]
+    fn refuses_symlinks_and_world_writable_dirs() {
+        let (d, p) = dir();
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let target = d.path().join("precious");
+        std::fs::write(&target, "keep").unwrap();
+        std::os::unix::fs::symlink(&target, &p).unwrap();
+        assert_eq!(
+            Store::open(&p, DirPolicy::Given).unwrap_err().code(),
+            "ESYMLINK"
+        );
+        std::fs::remove_file(&p).unwrap();
+        std::os::unix::fs::symlink(&target, p.with_file_name("scope.json.lock")).unwrap();
+        assert_eq!(
+            Store::open(&p, DirPolicy::Given).unwrap_err().code(),
+            "ESYMLINK"
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        for mode in [0o777, 0o770, 0o730, 0o1777] {
+            let open_dir = d.path().join(format!("open-{mode:o}"));
+            std::fs::create_dir(&open_dir).unwrap();
+            std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = Store::open(&open_dir.join("scope.json"), DirPolicy::Given).unwrap_err();
+            assert_eq!(e.code(), "EINSECURE", "{mode:o}");
+            assert!(e.message().contains("group or others"), "{}", e.message());
+            assert!(!open_dir.join("scope.json.lock").exists());
+        }
+    }
+
+    #[test]
+    fn repair_moves_only_corrupt_files() {
+        let (_d, p) = dir();
+        let s = Store::open(&p, DirPolicy::Given).unwrap();
+        let l = s.lock().unwrap();
+        assert_eq!(s.repair(&l).unwrap(), None);
+        std::fs::write(&p, "{not json").unwrap();
+        assert_eq!(
+            s.read(&mut Codec::default()).unwrap_err().code(),
+            "ECORRUPT"
+        );
+        let aside = s.repair(&l).unwrap().unwrap();
+        assert_eq!(std::fs::read_to_string(&aside).unwrap(), "{not json");
+        assert!(!p.exists());
+        assert_eq!(s.read(&mut Codec::default()).unwrap().0, Table::new());
+    }
+}
