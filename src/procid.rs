@@ -30,7 +30,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use sole_error::Error as SoleError;
-use sole_procid::{Cancel, Expected, HandleKind, Identity, WaitEnd};
+use sole_procid::{Cancel, Expected, HandleKind, Identity, Pid, WaitEnd};
 
 use crate::args::{self, type_name, Opts};
 use crate::js_error;
@@ -147,12 +147,12 @@ pub struct TerminateResult {
 
 /// A pid argument of any JavaScript type: the pid, or `EINVALIDPID` (a non-number too, so
 /// every bad pid reads the same and none is one of napi's conversion errors).
-fn pid_arg(env: &Env, v: &Unknown) -> Result<i32> {
+fn pid_arg(env: &Env, v: &Unknown) -> Result<Pid> {
     match v.get_type()? {
         ValueType::Number => {
             // SAFETY: the type was checked just above.
             let n = unsafe { v.cast::<f64>() }?;
-            sole_procid::validate_pid(n).map_err(|e| js_error(env, e))
+            Pid::from_f64(n).map_err(|e| js_error(env, e))
         }
         ValueType::String => {
             // SAFETY: the type was checked just above.
@@ -174,7 +174,7 @@ fn identity_arg(env: &Env, v: &Unknown) -> Result<Expected> {
     }
     let o = Opts::new(env, Some(v), "identity", String::new())?;
     let pid = match o.get("pid")? {
-        Some((p, _)) => pid_arg(env, &p)?,
+        Some((p, _)) => pid_arg(env, &p)?.get(),
         None => return Err(js_error(env, Expected::no_pid())),
     };
     let wrong = |field: &str, expected: &str, t: ValueType| {

@@ -28,13 +28,10 @@
 //! Test: the unit tests in each module, `tests/` for multi-process behaviour, and the
 //! JavaScript suite (`__test__/lock.spec.ts`, the harness).
 
-pub mod error;
 pub mod fs;
 pub mod handle;
 pub mod holder;
 pub mod open;
-/// Temporary, removed at merge: a re-export shim of `sole_procid::pid`; use that crate.
-pub use sole_procid::pid;
 pub mod registry;
 pub mod signal;
 pub mod wait;
@@ -50,13 +47,7 @@ pub use handle::Handle;
 pub use open::OpenOptions;
 use rustix::fs::FlockOperation;
 use rustix::io::Errno;
-/// Temporary, removed at merge: re-exports of `sole_error` kept for the other slices' crates
-/// (`sole_lock::Error`, …). Code in this crate means `sole_error`'s types by these names.
-pub use sole_error::{Error, Kind, Result};
-
-/// Temporary, removed at merge: the old name of [`Lock`], kept so that the crates of the other
-/// slices still compile until they are merged.
-pub type LockFile = Lock;
+use sole_error::{Error, Kind, Result};
 
 /// What kind of lock to take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,8 +303,9 @@ pub fn live_holder_pid(path: &Path) -> Option<i32> {
     let o = open::open_for_read(path).ok()??;
     holder::flock_holders(o.dev, o.ino)
         .into_iter()
-        .map(|h| h.pid)
-        .find(|&p| sole_procid::pid::alive_not_exiting(p as i64))
+        .filter_map(|h| sole_procid::Pid::new(i64::from(h.pid)))
+        .find(|p| p.alive_not_exiting())
+        .map(sole_procid::Pid::get)
 }
 
 #[cfg(test)]

@@ -174,7 +174,7 @@ fn flock_waiter_on(p: &Path) -> bool {
 
 /// `Lock::lock` with a bound, run on another thread so a hang fails the test instead of
 /// hanging it.
-fn bounded_lock(p: &Path, t: Duration) -> mpsc::Receiver<sole_lock::Result<Lock>> {
+fn bounded_lock(p: &Path, t: Duration) -> mpsc::Receiver<sole_error::Result<Lock>> {
     let p = p.to_path_buf();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -188,7 +188,7 @@ fn bounded_lock(p: &Path, t: Duration) -> mpsc::Receiver<sole_lock::Result<Lock>
     rx
 }
 
-fn spawn_waiter(p: &Path) -> (Waiter, mpsc::Receiver<sole_lock::Result<Lock>>) {
+fn spawn_waiter(p: &Path) -> (Waiter, mpsc::Receiver<sole_error::Result<Lock>>) {
     let (tx, rx) = mpsc::channel();
     let w = Waiter::spawn(
         open_lock_file(p, &OpenOptions::default()).unwrap(),
@@ -202,7 +202,7 @@ fn spawn_waiter(p: &Path) -> (Waiter, mpsc::Receiver<sole_lock::Result<Lock>>) {
     (w, rx)
 }
 
-fn code(r: sole_lock::Result<Lock>) -> String {
+fn code(r: sole_error::Result<Lock>) -> String {
     match r {
         Ok(_) => "granted".into(),
         Err(e) => e.code(),

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{flock, FlockOperation};
 use rustix::io::Errno;
 use sole_error::{Error, Kind, Result};
-use sole_lock::{LockFile, Mode, OpenOptions};
+use sole_lock::{Lock, Mode, OpenOptions};
 
 use crate::read::read;
 use crate::record::{remove_record, write_record};
@@ -50,7 +50,7 @@ impl Noun {
 #[must_use = "the claim ends as soon as the Pidfile guard is dropped"]
 #[derive(Debug)]
 pub struct Pidfile {
-    lock: Option<LockFile>,
+    lock: Option<Lock>,
     path: PathBuf,
     pid: i32,
 }
@@ -99,7 +99,7 @@ pub(crate) fn claim_as(path: &Path, opts: &OpenOptions, noun: Noun) -> Result<Pi
     // A holder may release between our failed try and the holder lookup; a few attempts let
     // that claim succeed instead of reporting a holder that is gone.
     for _ in 0..3 {
-        if let Some(lock) = LockFile::try_lock(path, Mode::Exclusive, opts)? {
+        if let Some(lock) = Lock::try_lock(path, Mode::Exclusive, opts)? {
             return write_claim(lock, path);
         }
         match read(path) {
@@ -175,11 +175,11 @@ pub(crate) fn locked_by_hidden_holder(f: &std::fs::File) -> bool {
         Err(e) => e == Errno::WOULDBLOCK,
     }
 }
-/// Turn a lock obtained by waiting (an exclusive `LockFile` on the pidfile, e.g. from
+/// Turn a lock obtained by waiting (an exclusive `Lock` on the pidfile, e.g. from
 /// `sole_lock::wait::Waiter`) into a claim: write and fsync the pid under the lock. This is
 /// how a process waits for the previous instance to exit and takes over the instant it does.
 /// Test: `tests::waited_lock_becomes_claim`; `__test__/pidfile.spec.ts`.
-pub fn claim_from_lock(lock: LockFile) -> Result<Pidfile> {
+pub fn claim_from_lock(lock: Lock) -> Result<Pidfile> {
     if lock.mode() != Mode::Exclusive {
         return Err(Error::new(
             Kind::Os(libc::EINVAL),
@@ -208,7 +208,7 @@ fn held(path: &Path, pid: i32, noun: Noun) -> Error {
     .with_pid(pid)
 }
 
-fn write_claim(lock: LockFile, path: &Path) -> Result<Pidfile> {
+fn write_claim(lock: Lock, path: &Path) -> Result<Pidfile> {
     let pid = std::process::id() as i32;
     let f = lock.file();
     let line = format!("{pid}\n");
@@ -275,7 +275,7 @@ mod tests {
     fn waited_lock_becomes_claim() {
         let (_d, p) = tmp();
         std::fs::write(&p, "999\n").unwrap();
-        let l = LockFile::lock(&p, Mode::Exclusive, &OpenOptions::default(), None).unwrap();
+        let l = Lock::lock(&p, Mode::Exclusive, &OpenOptions::default(), None).unwrap();
         let g = claim_from_lock(l).unwrap();
         assert_eq!(
             std::fs::read_to_string(&p).unwrap(),

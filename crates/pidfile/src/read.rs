@@ -72,18 +72,15 @@ fn read_inner(path: &Path, open_handle: bool) -> Result<(State, Option<ProcessHa
         if holders.is_empty() {
             return judge_free_file(path, &target).map(|s| (s, None));
         }
-        if let Some(h) = holders
-            .iter()
-            .find(|h| sole_procid::alive_not_exiting(h.pid as i64))
-        {
-            if let Some(found) = confirm_live_holder(&target, h.pid, open_handle) {
+        let listed = || holders.iter().filter_map(|h| Pid::new(i64::from(h.pid)));
+        if let Some(pid) = listed().find(|p| p.alive_not_exiting()) {
+            if let Some(found) = confirm_live_holder(&target, pid, open_handle) {
                 return Ok(found);
             }
             std::thread::yield_now();
             continue;
         }
-        if holders.iter().any(|h| sole_procid::is_dying(h.pid as i64)) && Instant::now() < deadline
-        {
+        if listed().any(Pid::is_dying) && Instant::now() < deadline {
             // Wait for a dying holder's teardown to drop its lock.
             std::thread::sleep(Duration::from_millis(1));
             continue;
@@ -120,7 +117,7 @@ fn judge_free_file(path: &Path, target: &Target) -> Result<State> {
 /// look again.
 fn confirm_live_holder(
     target: &Target,
-    pid: i32,
+    pid: Pid,
     open_handle: bool,
 ) -> Option<(State, Option<ProcessHandle>)> {
     // Asked for a handle: open the pidfd now, before the confirmation below.
@@ -131,10 +128,10 @@ fn confirm_live_holder(
     let still_holds = || {
         holder::flock_holders(target.dev, target.ino)
             .iter()
-            .any(|x| x.pid == pid)
+            .any(|x| x.pid == pid.get())
     };
     let held = |identity| State::Held {
-        pid,
+        pid: pid.get(),
         identity,
         locked: true,
     };
@@ -148,7 +145,7 @@ fn confirm_live_holder(
         }
         // /proc hides the process from us (hidepid) but the kernel names it as the live
         // holder: held, identity unknown.
-        Err(_) => (sole_procid::alive_not_exiting(pid as i64)
+        Err(_) => (pid.alive_not_exiting()
             && handle.as_ref().is_none_or(|hd| hd.is_alive())
             && still_holds())
         .then(|| (held(None), handle)),
@@ -222,7 +219,7 @@ fn judge_unlocked(pid: Pid, record: Option<Record>, file_uid: Option<u32>) -> St
         Check::PidReused => free(StaleReason::PidReused),
         // The uid comes from a fresh identity read; its start time must still be the
         // recorded one (a reuse between the two reads is a reuse).
-        Check::Alive { .. } => match identity(pid.get()) {
+        Check::Alive { .. } => match identity(pid) {
             Ok(id) if id.start_time != rec.start_time => free(StaleReason::PidReused),
             Ok(id) if file_uid == Some(0) || file_uid == Some(id.uid) => State::Held {
                 pid: pid.get(),
@@ -296,7 +293,7 @@ mod tests {
     use super::*;
     use crate::test_util::*;
     use crate::{claim, read_lock_pid};
-    use sole_lock::{LockFile, Mode, OpenOptions};
+    use sole_lock::{Lock, Mode, OpenOptions};
 
     #[test]
     fn unlocked_files_are_judged_by_their_identity_record() {
@@ -307,7 +304,7 @@ mod tests {
             .spawn()
             .unwrap();
         let opid = other.id() as i32;
-        let oid = identity(opid).unwrap();
+        let oid = identity(Pid::from_i32(opid).unwrap()).unwrap();
         let stale = |reason| State::Free {
             stale_pid: Some(opid),
             reason: Some(reason),
@@ -343,7 +340,7 @@ mod tests {
         set_xattr(&p, &old_boot.to_text());
         assert_eq!(read(&p).unwrap(), stale(StaleReason::PreviousBoot));
         // Another tool's record for another pid than the content's does not apply...
-        let mine = identity(std::process::id() as i32).unwrap();
+        let mine = identity(Pid::from_i32(std::process::id() as i32).unwrap()).unwrap();
         set_xattr(&p, &Record::of(&mine, false).to_text());
         assert_eq!(read(&p).unwrap(), State::Unverified { pid: opid });
         // ...but sole's own (lock=flock) marks the file as lock-managed whatever pid it names.
@@ -390,14 +387,19 @@ mod tests {
             read(&p).unwrap(),
             State::Held {
                 pid: std::process::id() as i32,
-                identity: Some(identity(std::process::id() as i32).unwrap()),
+                identity: Some(
+                    identity(Pid::from_i32(std::process::id() as i32).unwrap()).unwrap()
+                ),
                 locked: true
             }
         );
         let rec = Record::parse(&xattr(&p).unwrap()).unwrap();
         assert_eq!(
             rec,
-            Record::of(&identity(std::process::id() as i32).unwrap(), true)
+            Record::of(
+                &identity(Pid::from_i32(std::process::id() as i32).unwrap()).unwrap(),
+                true
+            )
         );
     }
 
@@ -407,7 +409,7 @@ mod tests {
         // someone else.
         let (_d, p) = tmp();
         std::fs::write(&p, "1\n").unwrap();
-        let l = LockFile::try_lock(&p, Mode::Exclusive, &OpenOptions::default())
+        let l = Lock::try_lock(&p, Mode::Exclusive, &OpenOptions::default())
             .unwrap()
             .unwrap();
         assert_eq!(

@@ -45,7 +45,7 @@ fn own_identity(pid: i32) -> Result<Identity> {
     if let Some(id) = g.as_ref().filter(|id| id.pid == pid) {
         return Ok(id.clone());
     }
-    let id = identity(pid)?;
+    let id = identity(sole_procid::Pid::from_i32(pid)?)?;
     *g = Some(id.clone());
     Ok(id)
 }

@@ -156,14 +156,9 @@ fn send(pid: Pid, fd: Option<&OwnedFd>, sig: i32) -> std::result::Result<(), Err
 }
 
 impl ProcessHandle {
-    /// Open a handle on the live process `pid`: `EINVALIDPID` out of range, `ENOTFOUND` if
-    /// none (or a zombie). Test: `tests::open_signal_wait_and_exit`.
-    pub fn open(pid: i32) -> Result<ProcessHandle> {
-        Self::open_pid(Pid::from_i32(pid)?)
-    }
-
-    /// [`ProcessHandle::open`] for a validated pid.
-    pub fn open_pid(pid: Pid) -> Result<ProcessHandle> {
+    /// Open a handle on the live process `pid`: `ENOTFOUND` if none (or a zombie).
+    /// Test: `tests::open_signal_wait_and_exit`.
+    pub fn open(pid: Pid) -> Result<ProcessHandle> {
         match pidfd_open(pid.rustix(), PidfdFlags::empty()) {
             Ok(fd) => {
                 let st = start_time_of(pid, &fd).ok_or_else(|| not_running(pid))?;
@@ -184,7 +179,7 @@ impl ProcessHandle {
                 format!("{pid} is a thread of another process, not a process: pass the process id (the thread group leader, /proc/{pid}/status Tgid)."),
             )
             .with_pid(pid.get())),
-            Err(Errno::NOSYS) | Err(Errno::PERM) => Self::open_without_pidfd_pid(pid),
+            Err(Errno::NOSYS) | Err(Errno::PERM) => Self::open_without_pidfd(pid),
             Err(errno) => Err(Error::new(
                 Kind::Os(errno.raw_os_error()),
                 format!(
@@ -197,11 +192,7 @@ impl ProcessHandle {
     }
 
     /// The fallback used when the kernel has no pidfd (also reachable for tests).
-    pub fn open_without_pidfd(pid: i32) -> Result<ProcessHandle> {
-        Self::open_without_pidfd_pid(Pid::from_i32(pid)?)
-    }
-
-    fn open_without_pidfd_pid(pid: Pid) -> Result<ProcessHandle> {
+    pub fn open_without_pidfd(pid: Pid) -> Result<ProcessHandle> {
         let st = Stat::read(pid).ok_or_else(|| not_running(pid))?;
         if !same_process(pid, st.start_time) {
             return Err(not_running(pid));
@@ -349,6 +340,10 @@ impl ProcessHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pid_of(c: &std::process::Child) -> Pid {
+        Pid::from_i32(c.id() as i32).unwrap()
+    }
     use std::process::{Command, Stdio};
     use std::time::Duration;
 
@@ -366,9 +361,9 @@ mod tests {
             let mut c = sleeper();
             let pid = c.id() as i32;
             let h = if fallback {
-                ProcessHandle::open_without_pidfd(pid).unwrap()
+                ProcessHandle::open_without_pidfd(Pid::from_i32(pid).unwrap()).unwrap()
             } else {
-                ProcessHandle::open(pid).unwrap()
+                ProcessHandle::open(Pid::from_i32(pid).unwrap()).unwrap()
             };
             assert_eq!(
                 h.kind(),
@@ -392,14 +387,19 @@ mod tests {
             assert_eq!(h.signal(libc::SIGTERM).unwrap_err().code(), "ENOTFOUND");
             c.wait().unwrap();
             assert_eq!(h.signal(0).unwrap_err().code(), "ENOTFOUND");
-            assert_eq!(ProcessHandle::open(pid).unwrap_err().code(), "ENOTFOUND");
+            assert_eq!(
+                ProcessHandle::open(Pid::from_i32(pid).unwrap())
+                    .unwrap_err()
+                    .code(),
+                "ENOTFOUND"
+            );
         }
     }
 
     #[test]
     fn cancel_and_close_end_waits() {
         let mut c = sleeper();
-        let mut h = ProcessHandle::open(c.id() as i32).unwrap();
+        let mut h = ProcessHandle::open(pid_of(&c)).unwrap();
         let w = h.waiter().unwrap();
         let cancel = h.new_wait().unwrap();
         let c2 = cancel.clone();
@@ -426,7 +426,7 @@ mod tests {
             let _ = done_rx.recv();
         });
         let tid = rx.recv().unwrap();
-        let e = ProcessHandle::open(tid).unwrap_err();
+        let e = ProcessHandle::open(Pid::from_i32(tid).unwrap()).unwrap_err();
         assert_eq!(e.code(), "ENOTFOUND");
         assert!(e.message().contains("thread"), "{}", e.message());
         done_tx.send(()).unwrap();
@@ -436,7 +436,7 @@ mod tests {
     #[test]
     fn bad_pids_are_refused() {
         for p in [0, -1, i32::MIN] {
-            assert_eq!(ProcessHandle::open(p).unwrap_err().code(), "EINVALIDPID");
+            assert_eq!(Pid::from_i32(p).unwrap_err().code(), "EINVALIDPID");
         }
     }
 
@@ -445,7 +445,7 @@ mod tests {
     #[test]
     fn huge_timeouts_never_overflow() {
         let mut c = sleeper();
-        let h = ProcessHandle::open(c.id() as i32).unwrap();
+        let h = ProcessHandle::open(pid_of(&c)).unwrap();
         let max_ms = sole_error::timeout::from_ms(sole_error::timeout::MAX_MS, "x").unwrap();
         for timeout in [Duration::MAX, Duration::from_secs(u64::MAX / 2), max_ms] {
             let w = h.waiter().unwrap();
@@ -465,7 +465,7 @@ mod tests {
     #[test]
     fn close_ends_waits_and_releases_descriptors() {
         let mut c = sleeper();
-        let mut h = ProcessHandle::open(c.id() as i32).unwrap();
+        let mut h = ProcessHandle::open(pid_of(&c)).unwrap();
         let pidfd = h.pidfd_weak().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let mut cancels = Vec::new();
@@ -496,7 +496,7 @@ mod tests {
     #[test]
     fn dropping_a_handle_does_not_end_its_waits() {
         let mut c = sleeper();
-        let h = ProcessHandle::open(c.id() as i32).unwrap();
+        let h = ProcessHandle::open(pid_of(&c)).unwrap();
         let w = h.waiter().unwrap();
         let cancel = h.new_wait().unwrap();
         let t = std::thread::spawn(move || w.wait(None, &cancel));

@@ -70,19 +70,15 @@ fn not_found(pid: Pid) -> Error {
 }
 
 /// The start time of `pid` by path (one read of `/proc/PID/stat`). `None` when there is no
-/// such process or `pid` is out of range. Test: `tests::own_identity_is_consistent`.
-pub fn start_time(pid: i32) -> Option<u64> {
-    Stat::read(Pid::new(i64::from(pid))?).map(|s| s.start_time)
+/// such process. Test: `tests::own_identity_is_consistent`.
+pub fn start_time(pid: Pid) -> Option<u64> {
+    Stat::read(pid).map(|s| s.start_time)
 }
 
-/// Read the identity of the live process `pid`. `ENOTFOUND` when no live process has it (a
-/// zombie has exited: it is not found either).
-pub fn identity(pid: i32) -> Result<Identity> {
-    Pid::from_i32(pid).and_then(identity_of)
-}
-
-/// [`identity`] for a validated pid: every fact read through one [`ProcDir`].
-pub fn identity_of(pid: Pid) -> Result<Identity> {
+/// Read the identity of the live process `pid`, every fact through one [`ProcDir`].
+/// `ENOTFOUND` when no live process has it (a zombie has exited: it is not found either).
+/// Test: `tests::own_identity_is_consistent`, `tests::reaped_child_is_not_found`.
+pub fn identity(pid: Pid) -> Result<Identity> {
     let dir = ProcDir::open(pid).map_err(|_| not_found(pid))?;
     let stat = dir.stat().ok_or_else(|| not_found(pid))?;
     if stat.is_zombie() {
@@ -157,7 +153,7 @@ impl Record {
         for w in words {
             let (k, v) = w.split_once('=')?;
             match k {
-                "pid" => pid = crate::pid::parse_pid(v),
+                "pid" => pid = Pid::parse(v).map(Pid::get),
                 "start" => start = v.parse::<u64>().ok(),
                 "boot"
                     if v.len() <= 64 && v.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') =>
@@ -220,7 +216,7 @@ mod tests {
 
     #[test]
     fn own_identity_is_consistent() {
-        let me = std::process::id() as i32;
+        let me = Pid::from_i32(std::process::id() as i32).unwrap();
         let a = identity(me).unwrap();
         let b = identity(me).unwrap();
         assert_eq!(a, b);
@@ -238,7 +234,9 @@ mod tests {
         let mut c = std::process::Command::new("true").spawn().unwrap();
         let pid = c.id() as i32;
         c.wait().unwrap();
-        assert_eq!(identity(pid).unwrap_err().code(), "ENOTFOUND");
-        assert_eq!(identity(0).unwrap_err().code(), "EINVALIDPID");
+        assert_eq!(
+            identity(Pid::from_i32(pid).unwrap()).unwrap_err().code(),
+            "ENOTFOUND"
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! Why this crate exists: a pid is a number the kernel recycles. Every tool that reads a pid
 //! from a file and then acts on it ("is it running?", `kill`) can hit an unrelated process
 //! that got the same number. This crate is the one place that decides what a pid is
-//! ([`pid::Pid`]), whether it is alive ([`pid::pid_alive`]), how `/proc/PID` is read
+//! ([`pid::Pid`]), whether it is alive ([`Pid::is_alive`]), how `/proc/PID` is read
 //! ([`proc`]: the one stat parser, reads relative to one directory fd), who it is
 //! ([`identity::identity`]: start time + boot id survive pid reuse), whether a recorded
 //! identity still names the same process ([`recorded::Recorded::check`]: the one rule for
@@ -24,7 +24,7 @@ pub mod wait;
 
 pub use handle::{HandleKind, ProcessHandle};
 pub use identity::{boot_id, identity, Identity, Record};
-pub use pid::{alive_not_exiting, is_dying, parse_pid, pid_alive, validate_pid, Pid, PID_MAX};
+pub use pid::{Pid, PID_MAX};
 pub use recorded::{Check, Observed, Recorded};
 pub use signal::{signal_from_number, signal_number, SIGNAL_MAX, TERMINATE_DEFAULT};
 pub use verify::{exe_sha256, identify, verify, Expected};

@@ -19,7 +19,7 @@ pub const PID_MAX: i64 = i32::MAX as i64;
 /// A number validated once as a pid: an integer in 1..=2^31-1, so it is never 0 (the
 /// caller's process group for `kill`), never negative (`-1`: every process), and never wraps
 /// when handed to the kernel as a `pid_t`. Whether a process has it is another question
-/// ([`pid_alive`]). Test: `tests::pids_are_validated_once`.
+/// ([`Pid::is_alive`]). Test: `tests::pids_are_validated_once`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pid(i32);
 
@@ -77,11 +77,6 @@ impl std::fmt::Display for Pid {
     }
 }
 
-/// [`Pid::from_f64`] as a plain `i32` (kept for the binding and the scope crate).
-pub fn validate_pid(value: f64) -> Result<i32> {
-    Pid::from_f64(value).map(Pid::get)
-}
-
 /// The `EINVALIDPID` error for a value shown as `shown` (a number, or a JavaScript type name
 /// such as `string "12"` when the caller did not pass a number at all).
 pub fn not_a_pid(shown: &str) -> Error {
@@ -103,7 +98,7 @@ pub fn string_is_not_a_pid(s: &str) -> Error {
 /// `isAlive` of a JavaScript number: 0, negatives, fractions, NaN and values above 2^31-1 are
 /// never alive (no syscall is made for them). Test: `tests::liveness_from_numbers`.
 pub fn alive_from_f64(n: f64) -> bool {
-    n.fract() == 0.0 && (1.0..=PID_MAX as f64).contains(&n) && pid_alive(n as i64)
+    Pid::from_f64(n).is_ok_and(Pid::is_alive)
 }
 
 /// `pidAlive` of a JavaScript number: like [`alive_from_f64`], but a number that is not an
@@ -116,27 +111,16 @@ pub fn alive_from_f64_strict(n: f64) -> Result<bool> {
     Ok(alive_from_f64(n))
 }
 
-/// [`Pid::parse`] as a plain `i32` (kept for callers outside this crate).
-pub fn parse_pid(text: &str) -> Option<i32> {
-    Pid::parse(text).map(Pid::get)
-}
-
-/// Is `pid` a live, non-zombie process? Out-of-range pids are never alive and make no syscall.
-///
-/// Fast path (one syscall, so `isAlive` runs well over a million times a second):
-/// `move_pages(pid, 0, …)` looks the process up (`ESRCH`: no such process), checks that we may
-/// inspect it (`EPERM`), then takes its memory map: a zombie has none and answers `EINVAL`,
-/// a live user process has one and answers 0. Only the answers that do not decide
-/// (`EPERM`: another user's process or a seccomp filter; `EINVAL`: a zombie *or* a kernel
-/// thread; `ENOSYS`) fall back to `kill(pid, 0)` plus the state in `/proc/PID/stat`, where
-/// `EPERM` from `kill` means alive and `Z`/`X` or `PF_EXITING` mean dead.
-/// Test: `tests::liveness_of_self_dead_child_zombie_and_bad_pids`, `tests::eperm_is_alive`.
-pub fn pid_alive(pid: i64) -> bool {
-    Pid::new(pid).is_some_and(Pid::is_alive)
-}
-
 impl Pid {
-    /// [`pid_alive`] for a validated pid.
+    /// Is this a live, non-zombie process?
+    ///
+    /// Fast path (one syscall, so `isAlive` runs well over a million times a second):
+    /// `move_pages(pid, 0, …)` looks the process up (`ESRCH`: no such process), checks that we
+    /// may inspect it (`EPERM`), then takes its memory map: a zombie has none and answers
+    /// `EINVAL`, a live user process has one and answers 0. Only the answers that do not decide
+    /// (`EPERM`: another user's process or a seccomp filter; `EINVAL`: a zombie *or* a kernel
+    /// thread; `ENOSYS`) fall back to [`Pid::alive_not_exiting`].
+    /// Test: `tests::liveness_of_self_dead_child_zombie_and_bad_pids`, `tests::eperm_is_alive`.
     pub fn is_alive(self) -> bool {
         #[cfg(target_os = "linux")]
         {
@@ -155,9 +139,13 @@ impl Pid {
         self.alive_not_exiting()
     }
 
-    /// [`alive_not_exiting`] for a validated pid.
+    /// The thorough answer, for decisions about lock holders: `kill(pid, 0)` (`EPERM` = alive:
+    /// another user's process), then the process state, where a zombie or a process already
+    /// tearing down (`PF_EXITING`, which the fast path of [`Pid::is_alive`] still sees as alive
+    /// until its memory map is gone) counts as dead. A holder that is exiting releases its
+    /// locks within milliseconds; readers wait for it with [`Pid::is_dying`] rather than name
+    /// it as the owner. Test: `tests::fast_and_slow_paths_agree`, `tests::eperm_is_alive`.
     pub fn alive_not_exiting(self) -> bool {
-        // EPERM: the process exists but belongs to another user: alive.
         match rustix::process::test_kill_process(self.rustix()) {
             Ok(()) | Err(rustix::io::Errno::PERM) => {}
             Err(_) => return false,
@@ -165,7 +153,10 @@ impl Pid {
         !gone_or_going(Stat::read(self))
     }
 
-    /// [`is_dying`] for a validated pid.
+    /// `true` while the process is being torn down: SIGKILLed or exiting (its main thread
+    /// exiting or already a zombie), yet still present, so another of its threads may hold its
+    /// file table, and with it its locks, for a few milliseconds more. Test: the dying-holder
+    /// tests of `sole-pidfile` and `__test__/pidfile.spec.ts`.
     pub fn is_dying(self) -> bool {
         let st = Stat::read(self);
         st.is_some() && gone_or_going(st)
@@ -173,7 +164,7 @@ impl Pid {
 }
 
 /// `move_pages(pid, 0, NULL, NULL, NULL, 0)`: `Some(true)` live with a memory map, `Some(false)`
-/// no such process, `None` undecided (see [`pid_alive`]). rustix has no `move_pages` (it is a
+/// no such process, `None` undecided (see [`Pid::is_alive`]). rustix has no `move_pages` (it is a
 /// NUMA call outside its scope), so this is the one raw syscall left in the liveness path.
 #[cfg(target_os = "linux")]
 fn move_pages_probe(pid: Pid) -> Option<bool> {
@@ -202,31 +193,19 @@ fn move_pages_probe(pid: Pid) -> Option<bool> {
 #[cfg(target_os = "linux")]
 mod live_cache;
 
-/// The thorough answer, for decisions about lock holders: `kill(pid, 0)` (EPERM = alive),
-/// then the process state, where a process already tearing down (`PF_EXITING`, which the fast
-/// path of [`pid_alive`] still sees as alive until its memory map is gone) counts as dead.
-/// A holder that is exiting releases its locks within milliseconds; readers wait for it with
-/// [`is_dying`] rather than name it as the owner. Test: `tests::fast_and_slow_paths_agree`.
-pub fn alive_not_exiting(pid: i64) -> bool {
-    Pid::new(pid).is_some_and(Pid::alive_not_exiting)
-}
-
 /// A process that vanished (no stat), is a zombie, or is already exiting.
 fn gone_or_going(stat: Option<Stat>) -> bool {
     stat.is_none_or(|s| s.is_gone_or_going())
 }
 
-/// `true` while a process is being torn down: SIGKILLed or exiting (its main thread exiting
-/// or already a zombie), yet still present, so another of its threads may hold its file table,
-/// and with it its locks, for a few milliseconds more. Test: the dying-holder tests of
-/// `sole-pidfile` and `__test__/pidfile.spec.ts`.
-pub fn is_dying(pid: i64) -> bool {
-    Pid::new(pid).is_some_and(Pid::is_dying)
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// Liveness of any number, as the tests ask it: out of range is never alive.
+    fn alive(n: i64) -> bool {
+        Pid::new(n).is_some_and(Pid::is_alive)
+    }
 
     #[test]
     fn validate_rejects_non_pids() {
@@ -240,10 +219,10 @@ pub(crate) mod tests {
             1.5,
             1e300,
         ] {
-            assert_eq!(validate_pid(v).unwrap_err().code(), "EINVALIDPID", "{v}");
+            assert_eq!(Pid::from_f64(v).unwrap_err().code(), "EINVALIDPID", "{v}");
         }
-        assert_eq!(validate_pid(1.0).unwrap(), 1);
-        assert_eq!(validate_pid(2147483647.0).unwrap(), i32::MAX);
+        assert_eq!(Pid::from_f64(1.0).unwrap().get(), 1);
+        assert_eq!(Pid::from_f64(2147483647.0).unwrap().get(), i32::MAX);
     }
 
     #[test]
@@ -278,8 +257,8 @@ pub(crate) mod tests {
 
     #[test]
     fn parse_accepts_only_plain_pids() {
-        assert_eq!(parse_pid("123\n"), Some(123));
-        assert_eq!(parse_pid("  42  "), Some(42));
+        assert_eq!(Pid::parse("123\n").map(Pid::get), Some(123));
+        assert_eq!(Pid::parse("  42  ").map(Pid::get), Some(42));
         for bad in [
             "",
             "\n",
@@ -292,25 +271,25 @@ pub(crate) mod tests {
             "99999999999999999999",
             "1 2",
         ] {
-            assert_eq!(parse_pid(bad), None, "{bad:?}");
+            assert_eq!(Pid::parse(bad), None, "{bad:?}");
         }
     }
 
     #[test]
     fn liveness_of_self_dead_child_zombie_and_bad_pids() {
-        assert!(pid_alive(std::process::id() as i64));
-        assert!(!pid_alive(0));
-        assert!(!pid_alive(-1));
-        assert!(!pid_alive(i32::MAX as i64 + 1));
-        assert!(!pid_alive(u32::MAX as i64));
+        assert!(alive(std::process::id() as i64));
+        assert!(!alive(0));
+        assert!(!alive(-1));
+        assert!(!alive(i32::MAX as i64 + 1));
+        assert!(!alive(u32::MAX as i64));
         // A real child: a zombie until reaped, dead after.
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id() as i64;
         // Wait until it has exited but do not reap it: waitid with WNOWAIT.
         wait_exited_unreaped(pid);
-        assert!(!pid_alive(pid), "a zombie holds nothing and is not alive");
+        assert!(!alive(pid), "a zombie holds nothing and is not alive");
         child.wait().unwrap();
-        assert!(!pid_alive(pid), "a reaped child is dead");
+        assert!(!alive(pid), "a reaped child is dead");
     }
 
     /// Block until child `pid` has exited, without reaping it (it stays a zombie).
@@ -332,16 +311,13 @@ pub(crate) mod tests {
             .unwrap();
         let pid = child.id() as i64;
         for _ in 0..5 {
-            assert!(
-                pid_alive(pid),
-                "checked repeatedly: the cached pidfd answers"
-            );
+            assert!(alive(pid), "checked repeatedly: the cached pidfd answers");
         }
         child.kill().unwrap();
         wait_exited_unreaped(pid);
-        assert!(!pid_alive(pid), "a zombie is dead even with a cached pidfd");
+        assert!(!alive(pid), "a zombie is dead even with a cached pidfd");
         child.wait().unwrap();
-        assert!(!pid_alive(pid));
+        assert!(!alive(pid));
     }
 
     #[test]
@@ -355,11 +331,11 @@ pub(crate) mod tests {
             .map(|c| c.trim() == "kthreadd")
             .unwrap_or(false)
         {
-            assert!(pid_alive(2));
+            assert!(alive(2));
         }
     }
 
-    /// `pid_alive` run by an unprivileged user about a live process of another user: `kill(pid,
+    /// `Pid::is_alive` run by an unprivileged user about a live process of another user: `kill(pid,
     /// 0)` answers `EPERM` there, which must read as alive. Run as root (as CI is), the test runs
     /// itself again as uid 65534 through `setpriv`, from a copy of the test binary that user may
     /// execute, against this (root) process; run as another user, it checks pid 1 directly.
@@ -372,8 +348,8 @@ pub(crate) mod tests {
                 Err(rustix::io::Errno::PERM),
                 "kill({target}, 0) must be EPERM here"
             );
-            assert!(pid_alive(target), "EPERM means alive");
-            assert!(alive_not_exiting(target));
+            assert!(alive(target), "EPERM means alive");
+            assert!(Pid::new(target).unwrap().alive_not_exiting());
         };
         if let Ok(target) = std::env::var("SOLE_EPERM_TARGET") {
             return unprivileged_check(target.parse().unwrap());

@@ -12,7 +12,7 @@
 //! 1. **Exited**: no live process has the pid. A zombie (`Z`/`X`) has exited: it has closed
 //!    every fd and holds nothing, so it counts as exited. When a start time is recorded the
 //!    stat is read anyway, and a process already tearing down (`PF_EXITING`) counts as exited
-//!    too; without one only the one-syscall probe of [`crate::pid_alive`] is made, which sees
+//!    too; without one only the one-syscall probe of [`crate::Pid::is_alive`] is made, which sees
 //!    such a process as alive for the microseconds until its memory map is gone. A process
 //!    whose stat cannot be read while a start time is recorded (`/proc` mounted `hidepid`)
 //!    cannot be shown to be the recorded one, and also counts as exited.

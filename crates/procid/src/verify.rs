@@ -17,6 +17,7 @@ use sole_error::{Detail, Error, Kind, Result};
 
 use crate::handle::ProcessHandle;
 use crate::identity::boot_id;
+use crate::pid::Pid;
 use crate::proc::split_deleted;
 use crate::recorded::{Check, Observed, Recorded};
 
@@ -49,7 +50,7 @@ fn mismatch(
 
 /// SHA-256 of the executable of the process `pid` (through `/proc/PID/exe`, so the bytes it
 /// runs even if the file was replaced), cached by file identity.
-pub fn exe_sha256(pid: i32) -> Result<String> {
+pub fn exe_sha256(pid: Pid) -> Result<String> {
     let fd = rustix::fs::open(
         format!("/proc/{pid}/exe"),
         OFlags::RDONLY | OFlags::CLOEXEC,
@@ -62,7 +63,7 @@ pub fn exe_sha256(pid: i32) -> Result<String> {
                 Kind::NotFound,
                 format!("no running process has pid {pid}: cannot hash its executable."),
             )
-            .with_pid(pid));
+            .with_pid(pid.get()));
         }
         Err(e) => {
             let e = std::io::Error::from(e);
@@ -70,7 +71,7 @@ pub fn exe_sha256(pid: i32) -> Result<String> {
                 Kind::Os(e.raw_os_error().unwrap_or(libc::EIO)),
                 format!("cannot open the executable of process {pid} (/proc/{pid}/exe): {e}. Hashing another user's process needs privilege."),
             )
-            .with_pid(pid));
+            .with_pid(pid.get()));
         }
     };
     let mut f = File::from(fd);
@@ -79,7 +80,7 @@ pub fn exe_sha256(pid: i32) -> Result<String> {
             Kind::Os(e.raw_os_error().unwrap_or(libc::EIO)),
             format!("cannot read the executable of process {pid}: {e}."),
         )
-        .with_pid(pid)
+        .with_pid(pid.get())
     })
 }
 
@@ -89,7 +90,7 @@ pub fn exe_sha256(pid: i32) -> Result<String> {
 /// time is read again: if it changed, the pid was reused while we hashed and the hash may be a
 /// newcomer's, so this is `ENOTFOUND` rather than a hash attached to the wrong identity.
 /// Test: `tests::identify_with_and_without_hash`.
-pub fn identify(pid: i32, hash: bool) -> Result<(crate::Identity, Option<String>)> {
+pub fn identify(pid: Pid, hash: bool) -> Result<(crate::Identity, Option<String>)> {
     let id = crate::identity(pid)?;
     if !hash {
         return Ok((id, None));
@@ -100,7 +101,7 @@ pub fn identify(pid: i32, hash: bool) -> Result<(crate::Identity, Option<String>
             Kind::NotFound,
             format!("process {pid} exited while it was being identified."),
         )
-        .with_pid(pid));
+        .with_pid(pid.get()));
     }
     Ok((id, Some(h)))
 }
@@ -173,7 +174,8 @@ pub fn verify(e: &Expected) -> Result<ProcessHandle> {
             .with_pid(pid));
         }
     }
-    let handle = ProcessHandle::open(pid)?;
+    let id = Pid::from_i32(pid)?;
+    let handle = ProcessHandle::open(id)?;
     // Boot id, then start time: the one rule of `Recorded`, on the pidfd's start time. The
     // boot id is read only when one is expected (unreadable: its own error, as before).
     let now_boot = match &e.boot_id {
@@ -236,7 +238,7 @@ pub fn verify(e: &Expected) -> Result<ProcessHandle> {
         }
     }
     if let Some(want) = &e.exe_sha256 {
-        let actual = exe_sha256(pid)?;
+        let actual = exe_sha256(id)?;
         if !want.eq_ignore_ascii_case(&actual) {
             return Err(mismatch(
                 Kind::ExeHash,
@@ -266,7 +268,7 @@ mod tests {
 
     fn me() -> Expected {
         let pid = std::process::id() as i32;
-        let id = identity(pid).unwrap();
+        let id = identity(Pid::from_i32(pid).unwrap()).unwrap();
         Expected {
             pid,
             start_time: Some(id.start_time),
@@ -336,13 +338,12 @@ mod tests {
 
     #[test]
     fn identify_with_and_without_hash() {
-        let pid = std::process::id() as i32;
+        let pid = Pid::from_i32(std::process::id() as i32).unwrap();
         let (id, none) = identify(pid, false).unwrap();
         assert_eq!(none, None);
         let (again, hash) = identify(pid, true).unwrap();
         assert_eq!(id, again);
         assert_eq!(hash.unwrap().len(), 64);
-        assert_eq!(identify(0, true).unwrap_err().code(), "EINVALIDPID");
     }
 
     #[test]
@@ -364,7 +365,7 @@ mod tests {
     fn reaped_child_never_verifies() {
         let mut c = std::process::Command::new("true").spawn().unwrap();
         let pid = c.id() as i32;
-        let st = crate::identity::start_time(pid);
+        let st = crate::identity::start_time(Pid::from_i32(pid).unwrap());
         c.wait().unwrap();
         let e = verify(&Expected {
             pid,
