@@ -2,14 +2,14 @@
 //! through here, so the rules that close its file races are written once.
 //!
 //! The races, and the rule that closes each:
-//! - **A descriptor inherited by a child**: a child forked in the instant before `exec` keeps an
+//! - **A descriptor inherited by a child** (docs/races.md R7): a child forked in the instant before `exec` keeps an
 //!   inherited descriptor, and with it any flock on its open file description, after its parent
 //!   released or died. Every open here carries `O_CLOEXEC` (there is no way to ask for less).
-//! - **A symlink planted by another user**: `lstat` then `open` is a check-then-use race (the
+//! - **A symlink planted by another user** (R9): `lstat` then `open` is a check-then-use race (the
 //!   link can appear in between), so the open itself refuses: `O_NOFOLLOW` on the last
 //!   component (`ELOOP`, mapped to `ESYMLINK` by [`open_error`]). What was checked is what we
 //!   hold, because every later check is an `fstat` of the opened descriptor ([`fstat`]).
-//! - **A FIFO, device or tty planted at the path**: `O_NONBLOCK` is the caller's choice (a FIFO
+//! - **A FIFO, device or tty planted at the path** (R9): `O_NONBLOCK` is the caller's choice (a FIFO
 //!   must not hang the open), `O_NOCTTY` is always set (a tty must not become the process's
 //!   controlling terminal), and the type is decided by [`FileStat`] from `fstat`, never from
 //!   the path.

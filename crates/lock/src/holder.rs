@@ -1,4 +1,5 @@
-//! Who holds a flock, asked of the kernel without touching the lock.
+//! Who holds a flock, asked of the kernel without touching the lock (docs/races.md R13, R14,
+//! R16).
 //!
 //! Why: a refusal must say who holds the lock, and `readPidfile` must never name a process that
 //! is dead or is not the holder. Reading the pid from the file's *content* cannot promise that:

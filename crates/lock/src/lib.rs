@@ -4,24 +4,24 @@
 //! gap either emulate one with `O_EXCL` files and stale timeouts (a crashed owner blocks
 //! everyone until the timeout, and two reclaimers can both win), or use POSIX
 //! `fcntl` record locks, which belong to the *process*: a second handle in the same process is
-//! silently granted, and closing any fd of the file drops the lock. `flock` locks
+//! silently granted, and closing any fd of the file drops the lock (docs/races.md R6). `flock` locks
 //! belong to the open file description instead: two handles in one process exclude each other,
 //! and the kernel drops the lock the instant the last fd of the description closes, so a
 //! SIGKILLed owner frees the lock at once, with no timeout and no guess about liveness.
 //!
 //! Races this crate closes, each decided in one place:
-//! - **Unlink race**: a lock file is never unlinked, by anything in sole. If A
+//! - **Unlink race** (docs/races.md R1): a lock file is never unlinked, by anything in sole. If A
 //!   unlinked on release while B waited on the old inode, a newcomer C would create and lock a
 //!   new inode, and B and C would both own "the" lock.
-//! - **Inherited locks**: every fd is `O_CLOEXEC` ([`fs`]), and release does an
+//! - **Inherited locks** (R7): every fd is `O_CLOEXEC` ([`fs`]), and release does an
 //!   explicit `LOCK_UN` before `close`, so a child forked in the instant before exec cannot keep
 //!   our lock alive after we released it.
-//! - **Boolean try-lock**: [`Lock::try_lock`] returns the lock or `None`; it
+//! - **Boolean try-lock** (R5): [`Lock::try_lock`] returns the lock or `None`; it
 //!   cannot be mistaken for success.
-//! - **Self-deadlock**: a blocking wait on a lock the calling thread itself holds would never
+//! - **Self-deadlock** (R8): a blocking wait on a lock the calling thread itself holds would never
 //!   end (flock does not detect deadlock); [`Lock::lock`] refuses it with `EDEADLK` using
 //!   the in-process [`registry`].
-//! - **Waits that cannot be cancelled**: cancelling a wait settles its caller at once, and the
+//! - **Waits that cannot be cancelled** (R10, R11): cancelling a wait settles its caller at once, and the
 //!   thread blocked in `flock` is woken by a signal sent to that thread alone ([`wait`]), even
 //!   when another component has taken sole's signal; waits never sit on libuv's threadpool.
 //!

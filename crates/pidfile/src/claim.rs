@@ -8,13 +8,13 @@
 //! Races closed here:
 //! - **Holder gone between our failed try and the lookup**: a few attempts let that claim
 //!   succeed instead of reporting a holder that is gone.
-//! - **Half-made claims**: truncate, write and fsync all happen under the lock; if any step
+//! - **Half-made claims** (docs/races.md R3): truncate, write and fsync all happen under the lock; if any step
 //!   fails the lock is dropped with the error.
-//! - **A holder the pid namespace hides**: in a container the kernel's lock list omits holders
+//! - **A holder the pid namespace hides** (R17): in a container the kernel's lock list omits holders
 //!   outside our pid namespace; [`locked_by_hidden_holder`] asks the lock itself, so such a
 //!   file is refused as held rather than claimed twice.
 //! - **Release**: the record is removed and the file emptied while still locked, so no reader
-//!   or claimer sees a half state, and the file is never unlinked (see the crate doc).
+//!   or claimer sees a half state, and the file is never unlinked (R1).
 //!
 //! Test: `tests::*` below; `__test__/pidfile.spec.ts`.
 

@@ -3,12 +3,12 @@
 //! Why: a pidfile says "this program is running, as PID N". The classic implementation
 //! (create with `O_EXCL`, and if the file exists, treat it as stale when `kill(pid, 0)` fails)
 //! is a check-then-act race: two starters can both judge the old pid dead and both "win", and a
-//! recycled pid keeps a dead daemon's file "live" forever. Here staleness is not guessed at
+//! recycled pid keeps a dead daemon's file "live" forever (docs/races.md R2). Here staleness is not guessed at
 //! all: a claim is an exclusive `flock` on the file, held for as long as the [`Pidfile`] guard
 //! lives, and the kernel drops it the instant the owner exits, however it exits. The pid written into the file is for humans and other tools
 //! (`kill $(cat file)`, systemd `PIDFile=`, start-stop-daemon); the lock is the truth.
 //!
-//! ## Never unlink a pidfile
+//! ## Never unlink a pidfile (docs/races.md R1)
 //! Removing the file on exit looks tidy and is catastrophic. Suppose A owns `app.pid`. B starts,
 //! opens `app.pid` and blocks in `flock`. A shuts down: it unlinks `app.pid`, then exits, which
 //! releases its lock and wakes B. B now holds a lock on an inode that no longer has a name, and
@@ -16,14 +16,14 @@
 //! contention and writes its pid. B and C both believe they are the only instance. So
 //! [`Pidfile::release`] empties the file and unlocks it, and nothing in sole ever unlinks it. An empty or stale file is harmless: the next claim locks and rewrites it.
 //!
-//! ## Reading never lies about the holder
+//! ## Reading never lies about the holder (docs/races.md R13, R16)
 //! Between a new owner's `flock` and its `write`, the file still holds the previous owner's pid.
 //! [`read`] therefore never takes the holder's pid from the content: it asks the kernel which process holds the flock on this inode (`sole_lock::holder`), checks
 //! that this process is alive and not a zombie, and reports that pid. The content only feeds
 //! `stale_pid` for a file nobody holds. Reading takes no lock of its own, so a reader can never
 //! make a concurrent claim fail, and it never writes the file.
 //!
-//! ## Identity beside the pid
+//! ## Identity beside the pid (docs/races.md R18)
 //! The content stays `PID\n` and nothing else, so `kill $(cat file)`, systemd `PIDFile=` and
 //! `start-stop-daemon` keep working (a second line would make `kill $(cat file)` fail). The
 //! writer's identity (pid, start time, boot id: `sole_procid::Record`) goes into the file's

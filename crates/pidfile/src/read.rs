@@ -10,13 +10,13 @@
 //!   ([`confirm_live_holder`]): the identity is read, then the same pid must still hold the
 //!   lock with the same start time; a handle, when asked for, is opened *before* that
 //!   confirmation, so it is bound to the process that held the claim.
-//! - **A dying holder** (SIGKILLed: its main thread is a zombie while another thread still
+//! - **A dying holder** (docs/races.md R15; SIGKILLed: its main thread is a zombie while another thread still
 //!   closes its files): its lock is about to vanish, so we look again every millisecond for at
 //!   most [`DYING_WAIT`] instead of naming a dead process or calling the file free while a claim
 //!   would still be refused. A bounded wait for the kernel's teardown, never for a live holder.
-//! - **An orphaned lock** (the locker is gone while a child that inherited the descriptor holds
+//! - **An orphaned lock** (R15; the locker is gone while a child that inherited the descriptor holds
 //!   it): nobody we can name; after a few looks that is `EUNKNOWNHOLDER`.
-//! - **A record that lies** ([`judge_unlocked`]): "is the recorded writer still the same
+//! - **A record that lies** (R18, [`judge_unlocked`]): "is the recorded writer still the same
 //!   process?" is `sole_procid::Recorded::check`, the one rule shared with `verify`.
 //!
 //! Test: `tests::*` below; `__test__/pidfile.spec.ts`.

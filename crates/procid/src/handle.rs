@@ -1,4 +1,5 @@
-//! `ProcessHandle`: a reference to one process that cannot drift to another after pid reuse.
+//! `ProcessHandle`: a reference to one process that cannot drift to another after pid reuse
+//! (docs/races.md R20).
 //!
 //! Why: `kill(pid, sig)` names a process by a number. Between reading that number (from a
 //! pidfile, from `ps`) and the `kill`, the process can exit and the kernel can give the number

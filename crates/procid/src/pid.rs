@@ -5,8 +5,8 @@
 //! caller may signal, and a pid above `i32::MAX` wraps to a negative `pid_t`: a naive liveness
 //! probe on a corrupt pidfile can answer "alive" for a process that does not exist. [`Pid`]
 //! is validated once, so no range check is repeated further down.
-//! `EPERM` means the process exists but belongs to another user: alive. A zombie answers
-//! `kill(pid, 0)` but has closed every fd and holds nothing: dead.
+//! `EPERM` means the process exists but belongs to another user: alive (docs/races.md R21). A
+//! zombie answers `kill(pid, 0)` but has closed every fd and holds nothing: dead (R22).
 //! Test: `tests::*` below; `__test__/pidfile.spec.ts` for the JavaScript entry points.
 
 use sole_error::{Error, Kind, Result};

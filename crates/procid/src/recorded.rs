@@ -1,4 +1,5 @@
-//! "Is the recorded process still the same one?" — decided here, and only here.
+//! "Is the recorded process still the same one?" — decided here, and only here (pid reuse:
+//! docs/races.md R19).
 //!
 //! Why: sole records who held something (a pidfile's identity record, a scope allocation, an
 //! identity passed to `verifyProcess`) as a pid plus, where known, a start time and a boot id.
