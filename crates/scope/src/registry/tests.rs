@@ -6,7 +6,13 @@ use std::sync::Arc;
 use super::*;
 use crate::check::{MAX_NAME_BYTES, MAX_RULES};
 use crate::{Guard, Rule, Spec};
+use sole_procid::Pid;
 use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The pid of a child this test started.
+fn pid_of(c: &std::process::Child) -> Pid {
+    Pid::new(i64::from(c.id())).unwrap()
+}
 
 fn open() -> (tempfile::TempDir, Arc<Registry>) {
     let d = tempfile::tempdir().unwrap();
@@ -146,7 +152,7 @@ fn a_dropped_guard_keeps_its_allocation() {
         "still owned by this (running) process"
     );
     // Released when asked.
-    let mut g = Guard::new(&r, "child".into(), std::process::id() as i32, "cs".into());
+    let mut g = Guard::new(&r, "child".into(), ops::pid_or_self(None), "cs".into());
     assert!(g.release().unwrap());
 }
 
@@ -168,7 +174,7 @@ fn an_owner_that_is_not_running_is_refused() {
     r.register(spec("p", vec![w("/src")]), "ps".into()).unwrap();
     r.delegate("p", spec("kid", vec![w("/src/k")])).unwrap();
     let c = sleeper();
-    let dead = c.id() as i32;
+    let dead = pid_of(&c);
     kill_and_reap(c);
     let before = std::fs::read(d.path().join("scope.json")).unwrap();
     let with = |name: &str, rules| Spec {
@@ -186,7 +192,7 @@ fn an_owner_that_is_not_running_is_refused() {
     ];
     for e in errs {
         assert_eq!(e.code(), "ENOTFOUND", "{}", e.message());
-        assert_eq!(e.pid(), Some(dead));
+        assert_eq!(e.pid(), Some(dead.get()));
         assert!(e.message().contains(&dead.to_string()));
     }
     assert_eq!(std::fs::read(d.path().join("scope.json")).unwrap(), before);
@@ -276,7 +282,7 @@ fn every_operation_reclaims_with_the_probe_and_saves() {
         .with_liveness(|a| a.pid != DEAD.load(Ordering::SeqCst));
     // b's owner runs throughout: only the probe calls it dead.
     let owner = sleeper();
-    let b_pid = owner.id() as i32;
+    let b_pid = pid_of(&owner);
     r.register(spec("a", vec![w("/src")]), "s".into()).unwrap();
     r.delegate(
         "a",
@@ -287,7 +293,7 @@ fn every_operation_reclaims_with_the_probe_and_saves() {
     )
     .unwrap();
     r.delegate("b", spec("d", vec![w("/src/core/x")])).unwrap();
-    DEAD.store(b_pid, Ordering::SeqCst);
+    DEAD.store(b_pid.get(), Ordering::SeqCst);
     assert!(r.lookup_session("nope").unwrap().is_none());
     // Saved: a fresh handle with the real probe (to which b's owner is alive) sees b gone
     // and d under a.
@@ -306,7 +312,7 @@ fn every_operation_reclaims_with_the_probe_and_saves() {
 fn real_probe_reclaims_a_dead_child_process() {
     let (_d, r) = open();
     let child = sleeper();
-    let pid = child.id() as i32;
+    let pid = pid_of(&child);
     r.register(spec("me", vec![w("/me")]), "s".into()).unwrap();
     r.register(
         Spec {
