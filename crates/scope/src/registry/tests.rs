@@ -93,7 +93,7 @@ fn own_writes_do_not_force_a_reread() {
 fn a_stuck_holder_gives_etimedout() {
     let (_d, r) = open();
     // Another open file description holds the registry lock (as a stopped process would).
-    let holder = sole_lock::LockFile::lock(
+    let holder = sole_lock::Lock::lock(
         &r.store.lock_path,
         sole_lock::Mode::Exclusive,
         &sole_lock::OpenOptions::default(),
@@ -105,7 +105,7 @@ fn a_stuck_holder_gives_etimedout() {
     drop(holder);
     let path = r.store.lock_path.clone();
     let t = std::thread::spawn(move || {
-        let l = sole_lock::LockFile::lock(
+        let l = sole_lock::Lock::lock(
             &path,
             sole_lock::Mode::Exclusive,
             &sole_lock::OpenOptions::default(),
@@ -116,7 +116,7 @@ fn a_stuck_holder_gives_etimedout() {
         drop(l);
     });
     // Wait until the other thread holds it (the kernel says so), then time out.
-    while sole_lock::LockFile::try_lock(
+    while sole_lock::Lock::try_lock(
         &r.store.lock_path,
         sole_lock::Mode::Exclusive,
         &sole_lock::OpenOptions::default(),
