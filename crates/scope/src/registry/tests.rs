@@ -168,6 +168,35 @@ fn kill_and_reap(mut c: std::process::Child) {
     c.wait().unwrap();
 }
 
+/// A zombie has exited and holds nothing: procid's rule calls it exited, so it is refused as
+/// an owner exactly as a reaped pid is (the reclaim would remove its allocation at once).
+#[test]
+fn a_zombie_owner_is_refused() {
+    use rustix::process::{waitid, WaitId, WaitIdOptions};
+    let (d, r) = open();
+    let mut c = std::process::Command::new("true").spawn().unwrap();
+    let zombie = pid_of(&c);
+    let raw = rustix::process::Pid::from_raw(zombie.get()).unwrap();
+    waitid(
+        WaitId::Pid(raw),
+        WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+    )
+    .unwrap();
+    let e = r
+        .register(
+            Spec {
+                pid: Some(zombie),
+                ..spec("z", vec![w("/z")])
+            },
+            "z".into(),
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "ENOTFOUND", "{}", e.message());
+    assert_eq!(e.pid(), Some(zombie.get()));
+    assert!(!d.path().join("scope.json").exists(), "nothing written");
+    c.wait().unwrap();
+}
+
 #[test]
 fn an_owner_that_is_not_running_is_refused() {
     let (d, r) = open();
