@@ -20,10 +20,12 @@ use crate::{EffectiveScope, Spec};
 
 /// `pid`, or this process's own pid when none is given.
 pub(crate) fn pid_or_self(pid: Option<Pid>) -> Pid {
-    // std::process::id() is this process's pid_t: never 0, never above 2^31-1, so `Pid::new`
-    // accepts it (the fallback is unreachable, but a panic must not cross into Node).
-    pid.or_else(|| Pid::new(i64::from(std::process::id())))
-        .unwrap_or(Pid::new(1).expect("1 is a pid"))
+    // std::process::id() is this process's pid_t: never 0 and never above 2^31-1, so
+    // `Pid::new` always accepts it. Any stand-in pid would name another process as the owner,
+    // so there is none: were it ever refused, the binding's `guarded` reports EINTERNAL.
+    pid.unwrap_or_else(|| {
+        Pid::new(i64::from(std::process::id())).expect("this process's pid is a valid pid")
+    })
 }
 
 /// The identity to record for the owner `pid`, which must be a running process: `ENOTFOUND`
