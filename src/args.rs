@@ -66,10 +66,23 @@ fn pending(e: &napi::Error) -> bool {
 
 /// A required string argument.
 pub(crate) fn string(env: &Env, v: &Unknown, argument: &str) -> Result<String> {
+    string_in(env, v, argument, String::new)
+}
+
+/// A required string argument whose type error ends with `context()` (e.g. `" (scope registry
+/// /x)"`, naming what the call concerns); `context` is only called when the type is wrong, so
+/// the usual call builds no message. Test: `__test__/scope-args.spec.ts` (messages name the
+/// registry).
+pub(crate) fn string_in(
+    env: &Env,
+    v: &Unknown,
+    argument: &str,
+    context: impl FnOnce() -> String,
+) -> Result<String> {
     match v.get_type()? {
         // SAFETY: the type was checked just above.
         ValueType::String => unsafe { v.cast::<String>() },
-        t => Err(wrong_type(env, argument, "a string", t, "")),
+        t => Err(wrong_type(env, argument, "a string", t, &context())),
     }
 }
 

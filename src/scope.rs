@@ -34,32 +34,20 @@ use crate::{args, js_error};
 
 use crate::args::guarded;
 
-/// A required string argument; a wrong type is `EINVAL` naming `argument`, the message naming
-/// the registry `file` (`args::string` with the registry in the message).
-fn string_arg(env: &Env, v: &Unknown, argument: &str, file: Option<&Path>) -> Result<String> {
-    match v.get_type()? {
-        ValueType::String => args::string(env, v, argument),
-        t => Err(args::wrong_type(
-            env,
-            argument,
-            "a string",
-            t,
-            &check::in_registry(file),
-        )),
-    }
+/// The suffix every argument message of a call on the registry `file` ends with
+/// (`check::in_registry`), built only when a message is.
+fn in_registry(file: Option<&Path>) -> impl FnOnce() -> String + '_ {
+    move || check::in_registry(file)
 }
 
 /// An argument that crosses as JSON (options, rules): `None` for `undefined`/`null`, the string
 /// otherwise; any other type is `EINVAL` naming `argument` (only a direct caller of the native
 /// class can pass one: `lib/scope.ts` always serialises).
 fn json_arg(env: &Env, v: &Unknown, argument: &str, file: Option<&Path>) -> Result<Option<String>> {
-    match v.get_type()? {
-        ValueType::Undefined | ValueType::Null => Ok(None),
-        _ => string_arg(env, v, argument, file).map(Some),
-    }
+    opt_string(env, Some(*v), argument, file)
 }
 
-/// An optional string argument (`undefined`/`null`: `None`).
+/// An optional string argument (`undefined`/`null`: `None`, by `args::present`).
 fn opt_string(
     env: &Env,
     v: Option<Unknown>,
@@ -68,7 +56,7 @@ fn opt_string(
 ) -> Result<Option<String>> {
     match args::present(v)? {
         None => Ok(None),
-        Some((v, _)) => string_arg(env, &v, argument, file).map(Some),
+        Some((v, _)) => args::string_in(env, &v, argument, in_registry(file)).map(Some),
     }
 }
 
@@ -173,7 +161,7 @@ impl NativeScopeRegistry {
         #[napi(ts_arg_type = "string | undefined | null")] opts: Unknown,
     ) -> Result<()> {
         self.with(&env, "delegating a scope allocation", |r| {
-            let spawner = string_arg(&env, &spawner, "spawner", Some(r.path()))?;
+            let spawner = args::string_in(&env, &spawner, "spawner", in_registry(Some(r.path())))?;
             let opts = json_arg(&env, &opts, "opts", Some(r.path()))?;
             json::delegate_args(opts.as_deref(), r.path())
                 .and_then(|spec| r.delegate(&spawner, spec))
@@ -186,7 +174,7 @@ impl NativeScopeRegistry {
     #[napi(catch_unwind)]
     pub fn release(&self, env: Env, #[napi(ts_arg_type = "string")] name: Unknown) -> Result<()> {
         self.with(&env, "releasing a scope allocation", |r| {
-            let name = string_arg(&env, &name, "name", Some(r.path()))?;
+            let name = args::string_in(&env, &name, "name", in_registry(Some(r.path())))?;
             r.release(&name).map_err(|e| js_error(&env, e))
         })
     }
@@ -212,7 +200,7 @@ impl NativeScopeRegistry {
         #[napi(ts_arg_type = "string | undefined | null")] opts: Unknown,
     ) -> Result<()> {
         self.with(&env, "adopting a scope allocation", |r| {
-            let name = string_arg(&env, &name, "name", Some(r.path()))?;
+            let name = args::string_in(&env, &name, "name", in_registry(Some(r.path())))?;
             let opts = json_arg(&env, &opts, "opts", Some(r.path()))?;
             json::adopt_args(opts.as_deref(), r.path())
                 .and_then(|(pid, sid)| r.adopt(&name, pid, sid))
@@ -229,7 +217,8 @@ impl NativeScopeRegistry {
         #[napi(ts_arg_type = "string")] session_id: Unknown,
     ) -> Result<String> {
         self.with(&env, "looking up a scope session", |r| {
-            let session_id = string_arg(&env, &session_id, "sessionId", Some(r.path()))?;
+            let session_id =
+                args::string_in(&env, &session_id, "sessionId", in_registry(Some(r.path())))?;
             r.lookup_session(&session_id)
                 .map(|v| json::to_json(&v))
                 .map_err(|e| js_error(&env, e))
@@ -256,7 +245,7 @@ impl NativeScopeRegistry {
         #[napi(ts_arg_type = "string")] name: Unknown,
     ) -> Result<String> {
         self.with(&env, "reading an effective write scope", |r| {
-            let name = string_arg(&env, &name, "name", Some(r.path()))?;
+            let name = args::string_in(&env, &name, "name", in_registry(Some(r.path())))?;
             r.effective_write_scope(&name)
                 .map(|v| json::to_json(&v))
                 .map_err(|e| js_error(&env, e))
@@ -273,7 +262,7 @@ impl NativeScopeRegistry {
         #[napi(ts_arg_type = "string | undefined | null")] rule: Unknown,
     ) -> Result<bool> {
         self.with(&env, "checking an effective write scope", |r| {
-            let name = string_arg(&env, &name, "name", Some(r.path()))?;
+            let name = args::string_in(&env, &name, "name", in_registry(Some(r.path())))?;
             let rule = json_arg(&env, &rule, "rule", Some(r.path()))?;
             json::rule(rule.as_deref(), "rule", Some(r.path()))
                 .and_then(|rule| r.within_effective_write(&name, &rule))
@@ -327,7 +316,7 @@ impl NativeScopeRegistry {
         #[napi(ts_arg_type = "string | undefined | null")] opts: Unknown,
     ) -> Result<NativeScopeGuard> {
         self.with(&env, "adopting a scope allocation", |r| {
-            let name = string_arg(&env, &name, "name", Some(r.path()))?;
+            let name = args::string_in(&env, &name, "name", in_registry(Some(r.path())))?;
             let opts = json_arg(&env, &opts, "opts", Some(r.path()))?;
             json::adopt_args(opts.as_deref(), r.path())
                 .and_then(|(pid, sid)| r.adopt_allocation(&name, pid, sid))
@@ -391,7 +380,7 @@ pub fn scope_repair(
     #[napi(ts_arg_type = "string")] path: Unknown,
 ) -> Result<Option<String>> {
     guarded(&env, "repairing a scope registry", || {
-        let path = string_arg(&env, &path, "path", None)?;
+        let path = args::string(&env, &path, "path")?;
         Registry::repair(&path)
             .map(|p| p.map(|p| p.to_string_lossy().into_owned()))
             .map_err(|e| js_error(&env, e))

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use sole_error::Result;
+use sole_procid::Pid;
 
 use crate::registry::ops::pid_or_self;
 use crate::registry::Registry;
@@ -30,7 +31,7 @@ impl Registry {
     pub fn adopt_allocation(
         self: &Arc<Self>,
         name: &str,
-        pid: Option<i32>,
+        pid: Option<Pid>,
         session_id: String,
     ) -> Result<Guard> {
         let pid = pid_or_self(pid);
@@ -56,13 +57,13 @@ impl Registry {
 pub struct Guard {
     reg: Arc<Registry>,
     name: String,
-    pid: i32,
+    pid: Pid,
     session_id: String,
     released: bool,
 }
 
 impl Guard {
-    pub(crate) fn new(reg: &Arc<Registry>, name: String, pid: i32, session_id: String) -> Guard {
+    pub(crate) fn new(reg: &Arc<Registry>, name: String, pid: Pid, session_id: String) -> Guard {
         Guard {
             reg: reg.clone(),
             name,

@@ -60,7 +60,7 @@ pub use table::{Allocation, Liveness, SystemLiveness, Table};
 #[derive(Debug, Clone)]
 pub struct Spec {
     pub name: String,
-    pub pid: Option<i32>,
+    pub pid: Option<sole_procid::Pid>,
     pub socket: Option<String>,
     pub scopes: Vec<Rule>,
 }

@@ -30,6 +30,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sole_error::Result;
+use sole_procid::Pid;
 
 use crate::rule::Rule;
 use crate::Spec;
@@ -117,7 +118,7 @@ pub fn delegate_args(json: Option<&str>, file: &Path) -> Result<Spec> {
 
 /// `{ pid?, sessionId }` for adopt / adoptAllocation.
 /// Test: `tests::inputs_are_checked`.
-pub fn adopt_args(json: Option<&str>, file: &Path) -> Result<(Option<i32>, String)> {
+pub fn adopt_args(json: Option<&str>, file: &Path) -> Result<(Option<Pid>, String)> {
     let ctx = Ctx { file: Some(file) };
     let m = options(json, "opts", ctx)?;
     known(&m, &["pid", "sessionId"], "", ctx)?;

@@ -89,7 +89,7 @@ fn inputs_are_checked() {
     );
     assert_eq!(
         adopt_args(Some(r#"{"pid":12,"sessionId":"s"}"#), f).unwrap(),
-        (Some(12), "s".into())
+        (sole_procid::Pid::new(12), "s".into())
     );
     assert_eq!(
         adopt_args(Some(r#"{"pid":null,"sessionId":"s"}"#), f).unwrap(),

@@ -9,6 +9,7 @@
 use std::path::Path;
 
 use sole_error::{Error, Kind, Result};
+use sole_procid::{Check, Pid, Recorded};
 
 use super::Registry;
 use crate::check::{check_name, check_rule_count};
@@ -18,19 +19,31 @@ use crate::table::{capture_identity, Allocation, Request};
 use crate::{EffectiveScope, Spec};
 
 /// `pid`, or this process's own pid when none is given.
-pub(crate) fn pid_or_self(pid: Option<i32>) -> i32 {
-    // A pid_t is an i32 on Linux; the conversion cannot fail there (0 never happens: it is
-    // this process's own id).
-    pid.unwrap_or_else(|| i32::try_from(std::process::id()).unwrap_or(i32::MAX))
+pub(crate) fn pid_or_self(pid: Option<Pid>) -> Pid {
+    // std::process::id() is this process's pid_t: never 0 and never above 2^31-1, so
+    // `Pid::new` always accepts it. Any stand-in pid would name another process as the owner,
+    // so there is none: were it ever refused, the binding's `guarded` reports EINTERNAL.
+    pid.unwrap_or_else(|| {
+        Pid::new(i64::from(std::process::id())).expect("this process's pid is a valid pid")
+    })
 }
 
 /// The identity to record for the owner `pid`, which must be a running process: `ENOTFOUND`
-/// naming it otherwise (exited, a zombie, or never existed). Checked before the lock; a pid
-/// that dies right after is reclaimed by the next operation like any dead owner.
+/// naming it otherwise (exited, a zombie, or never existed). "Running" is
+/// `sole_procid::Recorded::check` on the identity just read, the same rule the reclaim applies
+/// ([`crate::table::SystemLiveness::decide`]), so an owner accepted here is one the next
+/// reclaim keeps while it runs. Checked before the lock; a pid that dies right after is
+/// reclaimed by the next operation like any dead owner.
 /// Test: `super::tests::an_owner_that_is_not_running_is_refused`.
-fn live_identity(pid: i32, file: &Path) -> Result<(Option<u64>, Option<String>)> {
-    let id = capture_identity(pid);
-    if id.0.is_none() || !sole_procid::pid_alive(i64::from(pid)) {
+fn live_identity(pid: Pid, file: &Path) -> Result<(Option<u64>, Option<String>)> {
+    let (start_time, boot_id) = capture_identity(pid);
+    let recorded = Recorded {
+        pid,
+        start_time,
+        boot_id,
+    };
+    // Without a start time there is nothing that names one process across pid reuse.
+    if recorded.start_time.is_none() || !matches!(recorded.check(), Check::Alive { .. }) {
         return Err(Error::new(
             Kind::NotFound,
             format!(
@@ -38,10 +51,10 @@ fn live_identity(pid: i32, file: &Path) -> Result<(Option<u64>, Option<String>)>
                 file.display()
             ),
         )
-        .with_pid(pid)
+        .with_pid(pid.get())
         .with_path(file));
     }
-    Ok(id)
+    Ok((recorded.start_time, recorded.boot_id))
 }
 
 impl Registry {
@@ -77,11 +90,11 @@ impl Registry {
     /// Remove `name` only if it is still the allocation a guard took (same pid and session):
     /// `false` when it is gone or has been replaced (a guard never removes someone else's).
     /// Test: `super::tests::guard_does_not_remove_a_newcomer_with_the_same_name`.
-    pub fn release_if(&self, name: &str, pid: i32, session_id: &str) -> Result<bool> {
+    pub fn release_if(&self, name: &str, pid: Pid, session_id: &str) -> Result<bool> {
         self.run(|t, f, _| {
             let same = t
                 .find(name)
-                .is_some_and(|a| a.pid == pid && a.session_id.as_deref() == Some(session_id));
+                .is_some_and(|a| a.pid == pid.get() && a.session_id.as_deref() == Some(session_id));
             if same {
                 t.release(name, f)?;
             }
@@ -99,13 +112,16 @@ impl Registry {
     /// (`EINVAL`, `ENOTFOUND` for a pid that is not running, `EUNKNOWN`, `EDUPLICATE` for a
     /// session id another allocation has).
     /// Test: `super::tests::a_session_id_in_use_is_refused`.
-    pub fn adopt(&self, name: &str, pid: Option<i32>, session_id: String) -> Result<()> {
+    pub fn adopt(&self, name: &str, pid: Option<Pid>, session_id: String) -> Result<()> {
         let file = self.path();
         check_name(name, "name", Some(file))?;
         check_name(&session_id, "sessionId", Some(file))?;
         let pid = pid_or_self(pid);
         let id = live_identity(pid, file)?;
-        self.run(|t, f, _| t.adopt(name, pid, id, session_id, f).map(|()| ((), true)))
+        self.run(|t, f, _| {
+            t.adopt(name, pid.get(), id, session_id, f)
+                .map(|()| ((), true))
+        })
     }
 
     /// The allocation writing to `session_id`, if any.
@@ -160,7 +176,7 @@ fn request(spec: Spec, file: &Path) -> Result<Request> {
     let (start_time, boot_id) = live_identity(pid, file)?;
     Ok(Request {
         name: spec.name,
-        pid,
+        pid: pid.get(),
         start_time,
         boot_id,
         socket: spec.socket,

@@ -6,7 +6,13 @@ use std::sync::Arc;
 use super::*;
 use crate::check::{MAX_NAME_BYTES, MAX_RULES};
 use crate::{Guard, Rule, Spec};
+use sole_procid::Pid;
 use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The pid of a child this test started.
+fn pid_of(c: &std::process::Child) -> Pid {
+    Pid::new(i64::from(c.id())).unwrap()
+}
 
 fn open() -> (tempfile::TempDir, Arc<Registry>) {
     let d = tempfile::tempdir().unwrap();
@@ -87,7 +93,7 @@ fn own_writes_do_not_force_a_reread() {
 fn a_stuck_holder_gives_etimedout() {
     let (_d, r) = open();
     // Another open file description holds the registry lock (as a stopped process would).
-    let holder = sole_lock::LockFile::lock(
+    let holder = sole_lock::Lock::lock(
         &r.store.lock_path,
         sole_lock::Mode::Exclusive,
         &sole_lock::OpenOptions::default(),
@@ -99,7 +105,7 @@ fn a_stuck_holder_gives_etimedout() {
     drop(holder);
     let path = r.store.lock_path.clone();
     let t = std::thread::spawn(move || {
-        let l = sole_lock::LockFile::lock(
+        let l = sole_lock::Lock::lock(
             &path,
             sole_lock::Mode::Exclusive,
             &sole_lock::OpenOptions::default(),
@@ -110,7 +116,7 @@ fn a_stuck_holder_gives_etimedout() {
         drop(l);
     });
     // Wait until the other thread holds it (the kernel says so), then time out.
-    while sole_lock::LockFile::try_lock(
+    while sole_lock::Lock::try_lock(
         &r.store.lock_path,
         sole_lock::Mode::Exclusive,
         &sole_lock::OpenOptions::default(),
@@ -146,7 +152,7 @@ fn a_dropped_guard_keeps_its_allocation() {
         "still owned by this (running) process"
     );
     // Released when asked.
-    let mut g = Guard::new(&r, "child".into(), std::process::id() as i32, "cs".into());
+    let mut g = Guard::new(&r, "child".into(), ops::pid_or_self(None), "cs".into());
     assert!(g.release().unwrap());
 }
 
@@ -162,13 +168,42 @@ fn kill_and_reap(mut c: std::process::Child) {
     c.wait().unwrap();
 }
 
+/// A zombie has exited and holds nothing: procid's rule calls it exited, so it is refused as
+/// an owner exactly as a reaped pid is (the reclaim would remove its allocation at once).
+#[test]
+fn a_zombie_owner_is_refused() {
+    use rustix::process::{waitid, WaitId, WaitIdOptions};
+    let (d, r) = open();
+    let mut c = std::process::Command::new("true").spawn().unwrap();
+    let zombie = pid_of(&c);
+    let raw = rustix::process::Pid::from_raw(zombie.get()).unwrap();
+    waitid(
+        WaitId::Pid(raw),
+        WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+    )
+    .unwrap();
+    let e = r
+        .register(
+            Spec {
+                pid: Some(zombie),
+                ..spec("z", vec![w("/z")])
+            },
+            "z".into(),
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "ENOTFOUND", "{}", e.message());
+    assert_eq!(e.pid(), Some(zombie.get()));
+    assert!(!d.path().join("scope.json").exists(), "nothing written");
+    c.wait().unwrap();
+}
+
 #[test]
 fn an_owner_that_is_not_running_is_refused() {
     let (d, r) = open();
     r.register(spec("p", vec![w("/src")]), "ps".into()).unwrap();
     r.delegate("p", spec("kid", vec![w("/src/k")])).unwrap();
     let c = sleeper();
-    let dead = c.id() as i32;
+    let dead = pid_of(&c);
     kill_and_reap(c);
     let before = std::fs::read(d.path().join("scope.json")).unwrap();
     let with = |name: &str, rules| Spec {
@@ -186,7 +221,7 @@ fn an_owner_that_is_not_running_is_refused() {
     ];
     for e in errs {
         assert_eq!(e.code(), "ENOTFOUND", "{}", e.message());
-        assert_eq!(e.pid(), Some(dead));
+        assert_eq!(e.pid(), Some(dead.get()));
         assert!(e.message().contains(&dead.to_string()));
     }
     assert_eq!(std::fs::read(d.path().join("scope.json")).unwrap(), before);
@@ -276,7 +311,7 @@ fn every_operation_reclaims_with_the_probe_and_saves() {
         .with_liveness(|a| a.pid != DEAD.load(Ordering::SeqCst));
     // b's owner runs throughout: only the probe calls it dead.
     let owner = sleeper();
-    let b_pid = owner.id() as i32;
+    let b_pid = pid_of(&owner);
     r.register(spec("a", vec![w("/src")]), "s".into()).unwrap();
     r.delegate(
         "a",
@@ -287,7 +322,7 @@ fn every_operation_reclaims_with_the_probe_and_saves() {
     )
     .unwrap();
     r.delegate("b", spec("d", vec![w("/src/core/x")])).unwrap();
-    DEAD.store(b_pid, Ordering::SeqCst);
+    DEAD.store(b_pid.get(), Ordering::SeqCst);
     assert!(r.lookup_session("nope").unwrap().is_none());
     // Saved: a fresh handle with the real probe (to which b's owner is alive) sees b gone
     // and d under a.
@@ -306,7 +341,7 @@ fn every_operation_reclaims_with_the_probe_and_saves() {
 fn real_probe_reclaims_a_dead_child_process() {
     let (_d, r) = open();
     let child = sleeper();
-    let pid = child.id() as i32;
+    let pid = pid_of(&child);
     r.register(spec("me", vec![w("/me")]), "s".into()).unwrap();
     r.register(
         Spec {

@@ -11,11 +11,9 @@
 
 use std::path::Path;
 
-use rustix::fs::{FileType, Stat};
 use rustix::io::Errno;
 use sole_error::{Error, Kind, Result};
-
-use super::fs::euid;
+use sole_lock::fs::{euid, not_regular, FileStat};
 
 /// How strictly the directory is checked.
 /// Test: `super::tests::refuses_symlinks_and_world_writable_dirs`.
@@ -27,19 +25,6 @@ pub enum DirPolicy {
     /// sole's own per-user directory in the shared temp dir: not a symlink, owned by this
     /// user, not writable by group or others.
     Private,
-}
-
-/// `ESYMLINK`: `path` is a symbolic link, which the registry never follows.
-/// Test: `super::tests::refuses_symlinks_and_world_writable_dirs`.
-pub fn symlink_error(path: &Path) -> Error {
-    Error::new(
-        Kind::Symlink,
-        format!(
-            "{} is a symbolic link; sole does not follow symlinks for the scope registry (a link planted by another user could redirect it). Remove the link or pass the real path.",
-            path.display()
-        ),
-    )
-    .with_path(path)
 }
 
 /// `EINSECURE`: `path` `why` (its owner or mode lets another user tamper with it).
@@ -55,41 +40,25 @@ pub fn insecure(path: &Path, why: &str) -> Error {
     .with_path(path)
 }
 
-/// Is `st` a symbolic link?
+/// Check an opened regular file (data or lock): regular (`ENOTREG` naming what it is
+/// otherwise, worded by `sole_lock::fs`), ours, not group/world writable.
 /// Test: `super::tests::refuses_symlinks_and_world_writable_dirs`.
-pub fn is_symlink(st: &Stat) -> bool {
-    FileType::from_raw_mode(st.st_mode) == FileType::Symlink
-}
-
-/// Check an opened regular file (data or lock): regular, ours, not group/world writable.
-/// Test: `super::tests::refuses_symlinks_and_world_writable_dirs`.
-pub fn check_file(st: &Stat, path: &Path) -> Result<()> {
-    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-        return Err(Error::new(
-            Kind::NotRegular,
-            format!(
-                "{} is not a regular file; the scope registry only uses regular files. Remove it or choose another path.",
-                path.display()
-            ),
-        )
-        .with_path(path));
+pub fn check_file(st: &FileStat, path: &Path) -> Result<()> {
+    if !st.is_regular() {
+        return Err(not_regular(path, st.type_phrase()));
     }
-    if st.st_uid != euid() {
+    if st.uid != euid() {
         return Err(insecure(
             path,
-            &format!(
-                "is owned by uid {}, not this user (uid {})",
-                st.st_uid,
-                euid()
-            ),
+            &format!("is owned by uid {}, not this user (uid {})", st.uid, euid()),
         ));
     }
-    if st.st_mode & 0o022 != 0 {
+    if st.perms() & 0o022 != 0 {
         return Err(insecure(
             path,
             &format!(
                 "is writable by group or others (mode {:o})",
-                st.st_mode & 0o777
+                st.perms() & 0o777
             ),
         ));
     }
@@ -98,8 +67,8 @@ pub fn check_file(st: &Stat, path: &Path) -> Result<()> {
 
 /// Check the opened registry directory under `policy`.
 /// Test: `super::tests::refuses_symlinks_and_world_writable_dirs`.
-pub fn check_dir(st: &Stat, path: &Path, policy: DirPolicy) -> Result<()> {
-    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+pub fn check_dir(st: &FileStat, path: &Path, policy: DirPolicy) -> Result<()> {
+    if !st.is_dir() {
         return Err(Error::new(
             Kind::Os(Errno::NOTDIR.raw_os_error()),
             format!(
@@ -110,8 +79,8 @@ pub fn check_dir(st: &Stat, path: &Path, policy: DirPolicy) -> Result<()> {
         .with_path(path));
     }
     let owner_ok = match policy {
-        DirPolicy::Given => st.st_uid == euid() || st.st_uid == 0,
-        DirPolicy::Private => st.st_uid == euid(),
+        DirPolicy::Given => st.uid == euid() || st.uid == 0,
+        DirPolicy::Private => st.uid == euid(),
     };
     if !owner_ok {
         let allowed = match policy {
@@ -120,10 +89,10 @@ pub fn check_dir(st: &Stat, path: &Path, policy: DirPolicy) -> Result<()> {
         };
         return Err(insecure(
             path,
-            &format!("(a directory) is owned by uid {}, not {allowed}", st.st_uid),
+            &format!("(a directory) is owned by uid {}, not {allowed}", st.uid),
         ));
     }
-    let mode = st.st_mode & 0o7777;
+    let mode = st.perms();
     if mode & 0o022 != 0 {
         return Err(insecure(
             path,

@@ -1,104 +1,62 @@
-//! The few file system calls the store makes, through `rustix` (no `unsafe`): open the
-//! registry's directory once, then reach every file relative to that directory fd.
+//! The registry's directory, opened once, and the one place the store names what its files are
+//! used for in errors. Every system call goes through `sole_lock::fs`, sole's one fs-helper
+//! module (`O_CLOEXEC|O_NOFOLLOW|O_NOCTTY` on every open, files 0600, directories 0700, `*at`
+//! calls relative to one directory fd, no `unsafe`); this file adds only what is the
+//! registry's own: its directory policy and its error wording.
 //!
 //! Why relative to one directory fd: the directory is checked once ([`super::checks`]) and
 //! every later open, stat, rename and unlink happens in *that* directory, so a directory
-//! renamed or swapped for a symlink after the check cannot redirect the registry's files. Each
-//! file is opened `O_NOFOLLOW|O_CLOEXEC|O_NOCTTY`: a symlink planted as the data or lock file
-//! fails with `ELOOP` instead of being followed, and no fd leaks into a child process.
+//! renamed or swapped for a symlink after the check cannot redirect the registry's files. A
+//! symlink planted as the data or lock file fails with `ELOOP` (`ESYMLINK`) instead of being
+//! followed, and no fd leaks into a child process.
 //! Test: `super::tests::refuses_symlinks_and_world_writable_dirs`.
 
-use std::ffi::{CString, OsStr};
-use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
-use rustix::fs::{AtFlags, Mode, OFlags, Stat};
 use rustix::io::Errno;
 use sole_error::{Error, Result};
+use sole_lock::fs;
 
-use super::checks::{check_dir, symlink_error, DirPolicy};
+use super::checks::{check_dir, DirPolicy};
 
-/// `s` as a C string for the `*at` calls; a NUL byte is `EINVAL` naming `path`.
-/// Test: `super::path::tests::bad_paths_are_einval_naming_path`.
-pub fn cstr(s: &OsStr, path: &Path) -> Result<CString> {
-    CString::new(s.as_bytes()).map_err(|_| {
-        Error::invalid_argument(
-            "path",
-            format!(
-                "path {} contains a NUL byte, which no path can contain: pass a plain path",
-                crate::check::shown(&path.to_string_lossy())
-            ),
-        )
-    })
-}
+/// What the registry's files are used for, as `sole_lock::fs`'s errors name it ("sole does
+/// not follow symlinks for the scope registry").
+pub const USED_FOR: &str = "the scope registry";
 
-/// This process's effective uid (the owner every registry file must have).
+/// `ESYMLINK` for a registry file or directory that is a symbolic link.
 /// Test: `super::tests::refuses_symlinks_and_world_writable_dirs`.
-pub fn euid() -> u32 {
-    rustix::process::geteuid().as_raw()
+pub fn symlink_error(path: &Path) -> Error {
+    fs::symlink_error(path, USED_FOR)
 }
 
-/// Create `dir` and its missing parents, each 0700. One that exists already is left as it is
-/// (a non-directory there is reported by the open that follows, as `ENOTDIR`).
-fn mkdirs(dir: &Path) -> Result<()> {
-    if dir.as_os_str().is_empty() {
-        return Ok(());
-    }
-    match std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-    {
-        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
-            Err(Error::os(e, "create directory", dir))
-        }
-        _ => Ok(()),
-    }
+/// A failed open of a registry file (`doing`: "open registry lock file"), mapped by
+/// `sole_lock::fs::open_error` (`ELOOP` under `O_NOFOLLOW`: `ESYMLINK`; a directory, socket,
+/// FIFO or device: `ENOTREG`; anything else the OS error).
+/// Test: `super::tests::refuses_symlinks_and_world_writable_dirs`.
+pub fn open_error(err: io::Error, doing: &str, path: &Path) -> Error {
+    fs::open_error(err, doing, path, USED_FOR)
 }
 
-/// Create (0700) and open the registry's directory, then check it under `policy`. With
-/// [`DirPolicy::Private`] the directory itself must not be a symlink (`ESYMLINK`).
+/// Create (0700, with missing parents) and open the registry's directory, then check it under
+/// `policy`. With [`DirPolicy::Private`] the directory itself must not be a symlink
+/// (`ESYMLINK`); a directory the caller named may be reached through one. Scope's own wrapper
+/// because the refusals name the registry and the checks are the registry's
+/// ([`check_dir`]).
 /// Test: `super::tests::open_creates_dir_0700_and_lock_0600_not_data`.
 pub fn open_dir(dir: &Path, policy: DirPolicy) -> Result<OwnedFd> {
-    mkdirs(dir)?;
-    let mut flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-    if policy == DirPolicy::Private {
-        flags |= OFlags::NOFOLLOW;
-    }
-    let fd = rustix::fs::open(dir, flags, Mode::empty()).map_err(|e| {
+    fs::mkdirs(dir)?;
+    let fd = fs::open_dir(dir, policy != DirPolicy::Private).map_err(|e| {
         // O_NOFOLLOW|O_DIRECTORY on a symlink fails with ELOOP or ENOTDIR: say which it is.
         let is_link = std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink());
-        match e {
-            Errno::LOOP => symlink_error(dir),
-            Errno::NOTDIR if is_link => symlink_error(dir),
-            _ => Error::os(e.into(), "open registry directory", dir),
+        match fs::errno(&e) {
+            Some(Errno::LOOP) => symlink_error(dir),
+            Some(Errno::NOTDIR) if is_link => symlink_error(dir),
+            _ => Error::os(e, "open registry directory", dir),
         }
     })?;
-    let st =
-        rustix::fs::fstat(&fd).map_err(|e| Error::os(e.into(), "stat registry directory", dir))?;
+    let st = fs::fstat(&fd).map_err(|e| Error::os(e, "stat registry directory", dir))?;
     check_dir(&st, dir, policy)?;
     Ok(fd)
-}
-
-/// Open `name` in `dir` with `flags` plus `O_CLOEXEC|O_NOFOLLOW|O_NOCTTY`, creating it with
-/// `mode` when `flags` has `O_CREAT`.
-/// Test: `super::tests::refuses_symlinks_and_world_writable_dirs`.
-pub fn openat(dir: &OwnedFd, name: &CString, flags: OFlags, mode: u32) -> rustix::io::Result<File> {
-    let flags = flags | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NOCTTY;
-    let fd = rustix::fs::openat(dir, name.as_c_str(), flags, Mode::from_raw_mode(mode))?;
-    Ok(File::from(fd))
-}
-
-/// `lstat` of `name` in `dir`; `None` when it does not exist.
-/// Test: `super::tests::refuses_symlinks_and_world_writable_dirs`.
-pub fn statat_nofollow(dir: &OwnedFd, name: &CString) -> io::Result<Option<Stat>> {
-    match rustix::fs::statat(dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(st) => Ok(Some(st)),
-        Err(Errno::NOENT) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
 }

@@ -34,7 +34,8 @@
 //!   Operations that change nothing (lookups, a reclaim that finds nobody dead) write nothing.
 //!
 //! Split: [`path`] (where the registry lives), [`checks`] (ownership and permission rules),
-//! [`fs`] (the system calls, relative to the directory fd); this file is the store itself.
+//! [`fs`] (the registry's directory and error wording); every system call is made through
+//! `sole_lock::fs`, sole's one fs-helper module. This file is the store itself.
 //! Test: `tests::*` below; `__test__/scope.spec.ts` (storage guarantees, hostile inputs),
 //! `__test__/scope-procs.spec.ts` (crash injection).
 
@@ -42,20 +43,20 @@ pub mod checks;
 pub mod fs;
 pub mod path;
 
-use std::ffi::CString;
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, OFlags, RenameFlags, Stat};
 use rustix::io::Errno;
 use sole_error::{Error, Kind, Result};
+use sole_lock::fs::{self as sfs, FileStat, Flags, FILE_MODE};
 
 use crate::table::{Codec, Table};
-use checks::{check_file, is_symlink, symlink_error, DirPolicy};
-use fs::{cstr, open_dir, openat, statat_nofollow};
+use checks::{check_file, DirPolicy};
+use fs::{open_dir, open_error, symlink_error};
 
 /// The data file's identity as seen by `fstat`; any write through rename changes it.
 /// Test: `crate::registry::tests::own_writes_do_not_force_a_reread`.
@@ -64,18 +65,18 @@ pub struct Stamp {
     dev: u64,
     ino: u64,
     size: i64,
-    mtime: (i64, u64),
-    ctime: (i64, u64),
+    mtime: (i64, i64),
+    ctime: (i64, i64),
 }
 
 impl Stamp {
-    fn of(st: &Stat) -> Stamp {
+    fn of(st: &FileStat) -> Stamp {
         Stamp {
-            dev: st.st_dev,
-            ino: st.st_ino,
-            size: st.st_size,
-            mtime: (st.st_mtime, st.st_mtime_nsec),
-            ctime: (st.st_ctime, st.st_ctime_nsec),
+            dev: st.dev,
+            ino: st.ino,
+            size: st.size,
+            mtime: st.mtime,
+            ctime: st.ctime,
         }
     }
 }
@@ -90,8 +91,8 @@ pub struct Store {
     lock: std::sync::Arc<File>,
     /// How long [`Store::lock`] waits for another process's operation (`None`: forever).
     pub lock_timeout: Option<std::time::Duration>,
-    data_name: CString,
-    tmp_name: CString,
+    data_name: OsString,
+    tmp_name: OsString,
 }
 
 impl Store {
@@ -103,33 +104,23 @@ impl Store {
         path::refuse_directory(data_path)?;
         let (dir_path, name) = path::split(data_path)?;
         let dir = open_dir(&dir_path, policy)?;
-        let data_name = cstr(name, data_path)?;
-        let mut lock_os = name.to_os_string();
-        lock_os.push(".lock");
-        let mut tmp_os = name.to_os_string();
-        tmp_os.push(".tmp");
-        let lock_path = dir_path.join(&lock_os);
-        let lock_name = cstr(&lock_os, &lock_path)?;
-        let tmp_name = cstr(&tmp_os, data_path)?;
+        let data_name = name.to_os_string();
+        let mut lock_name = name.to_os_string();
+        lock_name.push(".lock");
+        let mut tmp_name = name.to_os_string();
+        tmp_name.push(".tmp");
+        let lock_path = dir_path.join(&lock_name);
         // Check an existing data file first: nothing is created next to a hostile one.
-        match statat_nofollow(&dir, &data_name) {
-            Ok(Some(st)) if is_symlink(&st) => return Err(symlink_error(data_path)),
+        match sfs::statat_nofollow(&dir, &data_name) {
+            Ok(Some(st)) if st.is_symlink() => return Err(symlink_error(data_path)),
             Ok(Some(st)) => check_file(&st, data_path)?,
             Ok(None) => {}
             Err(e) => return Err(Error::os(e, "stat registry data file", data_path)),
         }
-        let lock = openat(
-            &dir,
-            &lock_name,
-            OFlags::RDWR | OFlags::CREATE | OFlags::NONBLOCK,
-            0o600,
-        )
-        .map_err(|e| match e {
-            Errno::LOOP => symlink_error(&lock_path),
-            e => Error::os(e.into(), "open registry lock file", &lock_path),
-        })?;
-        let st = rustix::fs::fstat(&lock)
-            .map_err(|e| Error::os(e.into(), "stat lock file", &lock_path))?;
+        let flags = Flags::RDWR | Flags::CREATE | Flags::NONBLOCK;
+        let lock = sfs::openat(&dir, &lock_name, flags, FILE_MODE)
+            .map_err(|e| open_error(e, "open registry lock file", &lock_path))?;
+        let st = sfs::fstat(&lock).map_err(|e| Error::os(e, "stat lock file", &lock_path))?;
         check_file(&st, &lock_path)?;
         Ok(Store {
             data_path: data_path.to_path_buf(),
@@ -152,7 +143,7 @@ impl Store {
         // ETIMEDOUT naming it instead of a frozen event loop. The wait runs on sole_lock's
         // cancellable waiter; EDEADLK if this thread already holds it.
         let opened = sole_lock::open::Opened::from_file(self.lock.clone(), &self.lock_path)?;
-        let lock = sole_lock::LockFile::lock_on(
+        let lock = sole_lock::Lock::lock_on(
             opened,
             &self.lock_path,
             sole_lock::Mode::Exclusive,
@@ -186,8 +177,8 @@ impl Store {
     /// The data file's current stamp (`None`: absent), refusing a symlink.
     /// Test: `crate::registry::tests::own_writes_do_not_force_a_reread`.
     pub fn stamp(&self) -> Result<Option<Stamp>> {
-        match statat_nofollow(&self.dir, &self.data_name) {
-            Ok(Some(st)) if is_symlink(&st) => Err(symlink_error(&self.data_path)),
+        match sfs::statat_nofollow(&self.dir, &self.data_name) {
+            Ok(Some(st)) if st.is_symlink() => Err(symlink_error(&self.data_path)),
             Ok(st) => Ok(st.as_ref().map(Stamp::of)),
             Err(e) => Err(Error::os(e, "stat registry data file", &self.data_path)),
         }
@@ -197,23 +188,16 @@ impl Store {
     /// the stamp of the file it was read from.
     /// Test: `tests::repair_moves_only_corrupt_files`.
     pub fn read(&self, codec: &mut Codec) -> Result<(Table, Option<Stamp>)> {
-        let flags = OFlags::RDONLY | OFlags::NONBLOCK;
-        let mut f = match openat(&self.dir, &self.data_name, flags, 0) {
+        let flags = Flags::RDONLY | Flags::NONBLOCK;
+        let mut f = match sfs::openat(&self.dir, &self.data_name, flags, 0) {
             Ok(f) => f,
-            Err(Errno::NOENT) => return Ok((Table::new(), None)),
-            Err(Errno::LOOP) => return Err(symlink_error(&self.data_path)),
-            Err(e) => {
-                return Err(Error::os(
-                    e.into(),
-                    "open registry data file",
-                    &self.data_path,
-                ))
-            }
+            Err(e) if sfs::errno(&e) == Some(Errno::NOENT) => return Ok((Table::new(), None)),
+            Err(e) => return Err(open_error(e, "open registry data file", &self.data_path)),
         };
-        let st = rustix::fs::fstat(&f)
-            .map_err(|e| Error::os(e.into(), "stat registry data file", &self.data_path))?;
+        let st =
+            sfs::fstat(&f).map_err(|e| Error::os(e, "stat registry data file", &self.data_path))?;
         check_file(&st, &self.data_path)?;
-        let mut buf = Vec::with_capacity(usize::try_from(st.st_size).unwrap_or(0) + 1);
+        let mut buf = Vec::with_capacity(usize::try_from(st.size).unwrap_or(0) + 1);
         f.read_to_end(&mut buf)
             .map_err(|e| Error::os(e, "read registry data file", &self.data_path))?;
         Ok((codec.decode(&buf, &self.data_path)?, Some(Stamp::of(&st))))
@@ -233,8 +217,8 @@ impl Store {
         // Bump the generation before the rename: a crash in between only costs a reread.
         let gen = self.bump_generation()?;
         let p = &self.data_path;
-        rustix::fs::renameat(&self.dir, &self.tmp_name, &self.dir, &self.data_name)
-            .map_err(|e| Error::os(e.into(), "rename new table over", p))?;
+        sfs::rename_at(&self.dir, &self.tmp_name, &self.data_name, false)
+            .map_err(|e| Error::os(e, "rename new table over", p))?;
         self.sync_dir()?;
         // Stamp after the rename: rename changes the inode's ctime.
         let stamp = self
@@ -248,10 +232,10 @@ impl Store {
     fn write_temp(&self, bytes: &[u8]) -> Result<()> {
         let p = &self.data_path;
         // Absent is the usual case; any other failure shows up as EEXIST just below.
-        let _ = rustix::fs::unlinkat(&self.dir, &self.tmp_name, AtFlags::empty());
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL;
-        let mut tmp = openat(&self.dir, &self.tmp_name, flags, 0o600)
-            .map_err(|e| Error::os(e.into(), "create temporary registry file beside", p))?;
+        let _ = sfs::unlink_at(&self.dir, &self.tmp_name);
+        let flags = Flags::WRONLY | Flags::CREATE | Flags::EXCL;
+        let mut tmp = sfs::openat(&self.dir, &self.tmp_name, flags, FILE_MODE)
+            .map_err(|e| Error::os(e, "create temporary registry file beside", p))?;
         tmp.write_all(bytes)
             .map_err(|e| Error::os(e, "write temporary registry file beside", p))?;
         // fdatasync: the data and the size that reads need; the rest of the inode's metadata
@@ -261,8 +245,7 @@ impl Store {
     }
 
     fn sync_dir(&self) -> Result<()> {
-        rustix::fs::fsync(&self.dir)
-            .map_err(|e| Error::os(e.into(), "fsync the directory of", &self.data_path))
+        sfs::sync(&self.dir).map_err(|e| Error::os(e, "fsync the directory of", &self.data_path))
     }
 
     /// Move a corrupt data file aside as `<name>.corrupt-<unix ms>-<pid>` (never replacing an
@@ -286,16 +269,9 @@ impl Store {
             .to_os_string();
         aside.push(format!(".corrupt-{ms}-{}", std::process::id()));
         let aside_path = self.data_path.with_file_name(&aside);
-        let aside_c = cstr(&aside, &aside_path)?;
         self.bump_generation()?;
-        rustix::fs::renameat_with(
-            &self.dir,
-            &self.data_name,
-            &self.dir,
-            &aside_c,
-            RenameFlags::NOREPLACE,
-        )
-        .map_err(|e| Error::os(e.into(), "move corrupt registry aside:", &self.data_path))?;
+        sfs::rename_at(&self.dir, &self.data_name, &aside, true)
+            .map_err(|e| Error::os(e, "move corrupt registry aside:", &self.data_path))?;
         self.sync_dir()?;
         Ok(Some(aside_path))
     }
@@ -306,7 +282,7 @@ impl Store {
 pub struct Locked<'a> {
     _store: &'a Store,
     /// Released (explicit `LOCK_UN`) when the operation's guard is dropped.
-    _lock: sole_lock::LockFile,
+    _lock: sole_lock::Lock,
 }
 
 /// Default bound on the wait for the registry lock.

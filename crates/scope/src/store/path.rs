@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use sole_error::{Error, Kind, Result};
 
 use super::checks::DirPolicy;
-use super::fs::euid;
+use sole_lock::fs::euid;
 
 /// The default registry path: `$SOLE_RUNTIME_DIR/scope.json`, else
 /// `$XDG_RUNTIME_DIR/sole/scope.json`, else `<temp dir>/sole-<uid>/scope.json` (created 0700,

@@ -4,14 +4,18 @@
 //! Race closed here: the kernel recycles pids, so "pid alive" does not mean "owner alive" (a
 //! check by `kill(pid, 0)` alone would keep a dead owner's allocation forever once its pid went
 //! to a newcomer). Each allocation records its owner's start time and boot id when it is
-//! written ([`capture_identity`]); [`SystemLiveness`] calls it stale when the pid is dead, or
-//! when the process that now has the pid started at another time or in another boot.
+//! written ([`capture_identity`]); whether that record still names a running process is
+//! decided by `sole_procid::Recorded::check`, the one rule sole applies to every recorded
+//! identity (pidfiles, handles and this registry alike). The registry does not spell its own.
 //!
 //! Liveness is a parameter ([`Liveness`]) so unit tests decide staleness without processes.
 //! The one function that asks the kernel is [`SystemLiveness::decide`].
 //! Test: `tests::*` below; `crate::registry::tests::real_probe_reclaims_a_dead_child_process`.
 
 use std::collections::{HashMap, HashSet};
+
+use sole_procid::proc::Stat;
+use sole_procid::{Check, Pid, Recorded};
 
 use super::{Allocation, Table};
 
@@ -27,73 +31,71 @@ impl<F: FnMut(&Allocation) -> bool> Liveness for F {
     }
 }
 
-/// The real probe, asking the kernel through `sole_procid` (see [`SystemLiveness::decide`] for
-/// the rule). Answers are cached per (pid, start time) for one reclaim pass, so a table of
-/// 10,000 allocations held by a few processes costs a few `/proc` reads, not 10,000.
-/// Test: `tests::system_liveness_rejects_a_recycled_pid`.
+/// The real probe: `sole_procid`'s one rule ([`SystemLiveness::decide`]). Answers are cached
+/// for one reclaim pass, keyed by the whole record (boot id, pid, start time), so a table of
+/// 10,000 allocations held by a few processes costs a few `/proc` reads, not 10,000 (the boot
+/// id itself is read once per process by `sole_procid`; the cache saves the per-pid `stat`).
+/// Test: `tests::system_liveness_rejects_a_recycled_pid`,
+/// `tests::one_pass_asks_the_kernel_once_per_owner`.
 #[derive(Default)]
 pub struct SystemLiveness {
-    /// Answers for allocations of this boot, keyed by (pid, recorded start time).
-    seen: HashMap<(i32, Option<u64>), bool>,
-    /// This boot's id, read once per pass (`Some(None)`: unreadable).
-    boot: Option<Option<String>>,
+    /// Answers of this pass: per recorded boot id, per (pid, recorded start time). Looked up
+    /// by reference, so a hit allocates nothing.
+    seen: HashMap<Option<String>, Answers>,
 }
 
+/// The answers for one recorded boot id, keyed by (pid, recorded start time).
+type Answers = HashMap<(i32, Option<u64>), bool>;
+
 impl SystemLiveness {
-    /// The rule, applied in this order (the first that holds decides):
-    /// 1. A boot id was recorded and differs from this boot's (or this boot's is unreadable):
-    ///    **stale**; every process of another boot is gone.
-    /// 2. The pid is not a live process (`sole_procid::pid_alive`; a zombie counts as dead,
-    ///    since it has exited and holds nothing): **stale**.
-    /// 3. A start time was recorded and the process that has the pid now started at another
-    ///    time (`sole_procid::identity::start_time`, clock ticks since boot; unreadable counts
-    ///    as different): **stale**; the pid was recycled.
-    /// 4. Otherwise (including no recorded start time): **live**.
-    ///
-    /// `now_boot` is this boot's id. This is the one place the registry decides "is the
-    /// recorded process still the same one"; it will become `sole_procid`'s single check.
-    /// Test: `tests::system_liveness_rejects_a_recycled_pid`.
-    pub fn decide(a: &Allocation, now_boot: Option<&str>) -> bool {
-        if let Some(b) = &a.boot_id {
-            if now_boot != Some(b.as_str()) {
-                return false;
-            }
-        }
-        sole_procid::pid_alive(i64::from(a.pid))
-            && match a.start_time {
-                None => true,
-                Some(t) => sole_procid::identity::start_time(a.pid) == Some(t),
-            }
+    /// Live only when `sole_procid::Recorded::check` answers `Alive` for the allocation's
+    /// recorded pid, start time and boot id: an exited or zombie owner, a pid now held by a
+    /// process that started at another time, or a record from another boot (or one whose boot
+    /// cannot be proven) is stale. A pid the kernel could never have handed out (0, negative)
+    /// names no process: stale. The rule is procid's, stated once in `sole_procid::recorded`.
+    /// Test: `tests::system_liveness_rejects_a_recycled_pid`,
+    /// `tests::a_zombie_owner_is_reclaimed`.
+    pub fn decide(a: &Allocation) -> bool {
+        let Some(pid) = Pid::new(i64::from(a.pid)) else {
+            return false;
+        };
+        let recorded = Recorded {
+            pid,
+            start_time: a.start_time,
+            boot_id: a.boot_id.clone(),
+        };
+        matches!(recorded.check(), Check::Alive { .. })
+    }
+
+    /// How many distinct records this pass has decided (for the caching test).
+    #[cfg(test)]
+    fn decided(&self) -> usize {
+        self.seen.values().map(HashMap::len).sum()
     }
 }
 
 impl Liveness for SystemLiveness {
     fn is_live(&mut self, a: &Allocation) -> bool {
-        // This boot's id is read only when an allocation recorded one.
-        let now_boot = match &a.boot_id {
-            Some(_) => self
-                .boot
-                .get_or_insert_with(|| sole_procid::boot_id().ok())
-                .as_deref(),
-            None => None,
-        };
-        if a.boot_id.is_some() && now_boot != a.boot_id.as_deref() {
-            // Another boot: decided without a syscall, so not worth caching.
-            return Self::decide(a, now_boot);
+        let key = (a.pid, a.start_time);
+        if let Some(&live) = self.seen.get(&a.boot_id).and_then(|m| m.get(&key)) {
+            return live;
         }
-        // This boot (or none recorded): the answer depends only on (pid, start time).
-        *self
-            .seen
-            .entry((a.pid, a.start_time))
-            .or_insert_with(|| Self::decide(a, now_boot))
+        let live = Self::decide(a);
+        self.seen
+            .entry(a.boot_id.clone())
+            .or_default()
+            .insert(key, live);
+        live
     }
 }
 
-/// The identity to record for `pid` now: (start time, boot id).
+/// The identity to record for `pid` now: (start time, boot id), the facts
+/// `sole_procid::Recorded::check` later compares. `None` where unreadable (no such process,
+/// `/proc` not mounted).
 /// Test: `tests::system_liveness_rejects_a_recycled_pid`.
-pub fn capture_identity(pid: i32) -> (Option<u64>, Option<String>) {
+pub fn capture_identity(pid: Pid) -> (Option<u64>, Option<String>) {
     (
-        sole_procid::identity::start_time(pid),
+        Stat::read(pid).map(|s| s.start_time),
         sole_procid::boot_id().ok(),
     )
 }
@@ -189,20 +191,33 @@ mod tests {
         assert_eq!(t, before);
     }
 
-    #[test]
-    fn system_liveness_rejects_a_recycled_pid() {
-        let me = std::process::id() as i32;
-        let (st, boot) = capture_identity(me);
-        let mut a = Allocation {
+    fn me() -> Pid {
+        Pid::new(i64::from(std::process::id())).unwrap()
+    }
+
+    /// An allocation owned by `pid` with the identity recorded for it now.
+    fn owned_by(pid: Pid) -> Allocation {
+        let (start_time, boot_id) = capture_identity(pid);
+        Allocation {
             name: "x".into(),
-            pid: me,
-            start_time: st,
-            boot_id: boot.clone(),
+            pid: pid.get(),
+            start_time,
+            boot_id,
             socket: None,
             scopes: vec![],
             delegated_from: None,
             session_id: None,
-        };
+        }
+    }
+
+    #[test]
+    fn system_liveness_rejects_a_recycled_pid() {
+        let mut a = owned_by(me());
+        let (st, boot) = (a.start_time, a.boot_id.clone());
+        assert!(
+            st.is_some() && boot.is_some(),
+            "this process's identity is readable"
+        );
         assert!(SystemLiveness::default().is_live(&a));
         // Same pid, other start time: the pid now belongs to another process.
         a.start_time = Some(st.unwrap() + 1);
@@ -210,41 +225,71 @@ mod tests {
         a.start_time = st;
         a.boot_id = Some("00000000-0000-0000-0000-000000000000".into());
         assert!(!SystemLiveness::default().is_live(&a));
+        // The boot id compared as procid compares it: case does not matter.
+        a.boot_id = boot.as_ref().map(|b| b.to_ascii_uppercase());
+        assert!(SystemLiveness::default().is_live(&a));
         a.boot_id = boot;
-        a.pid = i32::MAX;
-        assert!(!SystemLiveness::default().is_live(&a));
+        // Pids no process can have: never live, whatever else was recorded.
+        for bad in [i32::MAX, 0, -1, i32::MIN] {
+            a.pid = bad;
+            assert!(!SystemLiveness::default().is_live(&a), "{bad}");
+        }
         // No recorded identity: the pid alone decides.
-        a.pid = me;
+        a.pid = me().get();
         a.start_time = None;
         a.boot_id = None;
         assert!(SystemLiveness::default().is_live(&a));
     }
 
     #[test]
-    fn one_pass_asks_the_kernel_once_per_owner() {
-        let me = std::process::id() as i32;
-        let (st, boot) = capture_identity(me);
-        let a = Allocation {
-            name: "x".into(),
-            pid: me,
-            start_time: st,
-            boot_id: boot,
-            socket: None,
-            scopes: vec![],
-            delegated_from: None,
-            session_id: None,
+    fn a_zombie_owner_is_reclaimed() {
+        use rustix::process::{waitid, WaitId, WaitIdOptions};
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = Pid::new(i64::from(child.id())).unwrap();
+        let a = owned_by(pid);
+        // Exited but not reaped: a zombie, which still answers kill(pid, 0).
+        let raw = rustix::process::Pid::from_raw(pid.get()).unwrap();
+        waitid(
+            WaitId::Pid(raw),
+            WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
+        )
+        .unwrap();
+        let bare = Allocation {
+            start_time: None,
+            boot_id: None,
+            ..a.clone()
         };
+        let mut t = Table::new();
+        t.allocations.push(a);
+        t.allocations.push(Allocation {
+            name: "y".into(),
+            ..bare
+        });
+        let removed = t.reclaim_stale_with(&mut SystemLiveness::default());
+        assert_eq!(removed, vec!["x".to_string(), "y".to_string()]);
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn one_pass_asks_the_kernel_once_per_owner() {
+        let a = owned_by(me());
         let mut probe = SystemLiveness::default();
         assert!(probe.is_live(&a));
-        assert_eq!(probe.seen.len(), 1);
+        assert_eq!(probe.decided(), 1);
         assert!(probe.is_live(&Allocation {
             name: "y".into(),
             ..a.clone()
         }));
         assert_eq!(
-            probe.seen.len(),
+            probe.decided(),
             1,
             "the second allocation reused the answer"
         );
+        // Another boot id is another record: decided on its own, never from this boot's answer.
+        assert!(!probe.is_live(&Allocation {
+            boot_id: Some("00000000-0000-0000-0000-000000000000".into()),
+            ..a.clone()
+        }));
+        assert_eq!(probe.decided(), 2);
     }
 }
