@@ -143,19 +143,36 @@ export declare class NativeProcessHandle {
  * without `release()` leaves the allocation to its process (the registry reclaims it once that
  * process has exited), so a claim is never lost to GC while its owner runs (see
  * `sole_scope::Guard`).
+ * Test: `__test__/scope.spec.ts` ("a guard dropped without release() keeps its allocation
+ * through GC").
  */
 export declare class NativeScopeGuard {
+  /**
+   * The allocation's name.
+   * Test: `__test__/scope-args.spec.ts`.
+   */
   get name(): string
+  /**
+   * Whether `release()` ran.
+   * Test: `__test__/scope-args.spec.ts`.
+   */
   get released(): boolean
-  /** Remove the allocation; `false` when it was already gone. Idempotent. */
+  /**
+   * Remove the allocation; `false` when it was already gone. Idempotent.
+   * Test: `__test__/scope-args.spec.ts` ("guards: … release and dispose work").
+   */
   release(): boolean
 }
 
-/** An opened scope registry (use `ScopeRegistry` from the TypeScript layer). */
+/**
+ * An opened scope registry (use `ScopeRegistry` from the TypeScript layer).
+ * Test: `__test__/scope.spec.ts`.
+ */
 export declare class NativeScopeRegistry {
   /**
    * Close the registry's directory and lock-file descriptors (guards it issued keep their
    * own reference and can still release). Idempotent; later calls throw `EBADF`.
+   * Test: `__test__/scope-args.spec.ts` ("guards: … release and dispose work").
    */
   close(): void
   /**
@@ -164,43 +181,102 @@ export declare class NativeScopeRegistry {
    * `opts.timeoutMs`: how long an operation waits for another process's operation before
    * `ETIMEDOUT` (default 10000; any number of milliseconds from 0 to
    * `Number.MAX_SAFE_INTEGER`, through `sole_error::timeout`).
+   * Test: `__test__/scope-args.spec.ts`.
    */
   static open(path?: string | undefined | null, opts?: { timeoutMs?: number | null } | undefined | null): NativeScopeRegistry
-  /** Absolute path of the data file. */
+  /**
+   * Absolute path of the data file.
+   * Test: `__test__/scope.spec.ts`.
+   */
   get path(): string
   /**
    * Register a top-level allocation; `opts` is the JSON of `{ name, pid?, socket?, scopes,
    * sessionId }`.
+   * Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
    */
   register(opts: string | undefined | null): void
-  /** Reserve a child of `spawner`; `opts` is the JSON of `{ name, pid?, socket?, scopes }`. */
+  /**
+   * Reserve a child of `spawner`; `opts` is the JSON of `{ name, pid?, socket?, scopes }`.
+   * Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
+   */
   delegate(spawner: string, opts: string | undefined | null): void
+  /**
+   * Remove `name`; its children pass to its parent.
+   * Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
+   */
   release(name: string): void
-  /** JSON array of the removed names. */
+  /**
+   * JSON array of the removed names.
+   * Test: `__test__/scope.spec.ts`.
+   */
   reclaimStale(): string
-  /** Adopt the reserved `name`; `opts` is the JSON of `{ pid?, sessionId }`. */
+  /**
+   * Adopt the reserved `name`; `opts` is the JSON of `{ pid?, sessionId }`.
+   * Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
+   */
   adopt(name: string, opts: string | undefined | null): void
-  /** JSON of the allocation, or `null`. */
+  /**
+   * JSON of the allocation, or `null`.
+   * Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
+   */
   lookupSession(sessionId: string): string
-  /** JSON array of allocations. */
+  /**
+   * JSON array of allocations.
+   * Test: `__test__/scope.spec.ts`.
+   */
   list(): string
-  /** JSON `{ rules, delegated }`. */
+  /**
+   * JSON `{ rules, delegated }`.
+   * Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
+   */
   effectiveWriteScope(name: string): string
-  /** `rule` is the JSON of `{ target, permission, recursive }`. */
+  /**
+   * `rule` is the JSON of `{ target, permission, recursive }`.
+   * Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
+   */
   withinEffectiveWrite(name: string, rule: string | undefined | null): boolean
   /**
    * `rule` is the JSON of `{ target, permission, recursive }`; `exempt` a name or
    * `undefined`/`null`.
+   * Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
    */
   conflictOwner(rule: string | undefined | null, exempt?: string | undefined | null): string | null
-  /** `register`, returning a guard (`opts` as for `register`). */
+  /**
+   * `register`, returning a guard (`opts` as for `register`).
+   * Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
+   */
   installTopLevel(opts: string | undefined | null): NativeScopeGuard
-  /** `adopt`, returning a guard (`opts` as for `adopt`). */
+  /**
+   * `adopt`, returning a guard (`opts` as for `adopt`).
+   * Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
+   */
   adoptAllocation(name: string, opts: string | undefined | null): NativeScopeGuard
 }
 
 /** Claim the daemon lock (a file, or a directory that gets `daemon.lock`). */
 export declare function acquireDaemonLock(pathOrDir: string, opts?: PidfileOptions | undefined | null): NativePidfile
+
+/** Options of `adopt` and `adoptAllocation`. */
+export interface AdoptOptions {
+  /** The adopting process. Default: this process. */
+  pid?: number
+  sessionId: string
+}
+
+/** One allocation as stored. */
+export interface Allocation {
+  name: string
+  pid: number
+  /** Start time of `pid` (clock ticks since boot) when recorded; `null` if it was not alive. */
+  startTime: number | null
+  bootId: string | null
+  socket: string | null
+  scopes: Array<ScopeRule>
+  /** The parent that delegated this allocation, or `null` for a top-level one. */
+  delegatedFrom: string | null
+  /** `null` while a delegated child is only reserved (until it calls `adopt`). */
+  sessionId: string | null
+}
 
 /**
  * Claim a pidfile for this process, or throw `EHELD` naming the holder. (`timeoutMs` is
@@ -216,6 +292,22 @@ export declare function claimPidfileAsync(path: string, opts: PidfileOptions | u
 
 /** `dir/daemon.lock`. */
 export declare function daemonLockPath(dir: string): string
+
+/** Options of `delegate`. */
+export interface DelegateOptions {
+  /** The child's name. */
+  name: string
+  /** Placeholder owner until the child adopts it. Default: this process (the spawner). */
+  pid?: number
+  socket?: string
+  scopes: Array<ScopeRule>
+}
+
+/** A name's own write rules, and the write rules its children hold (not part of its scope). */
+export interface EffectiveWriteScope {
+  rules: Array<ScopeRule>
+  delegated: Array<ScopeRule>
+}
 
 /**
  * A recorded identity to check; only the fields given are compared (`null` or absent: not
@@ -316,6 +408,9 @@ export interface NativePidfileState {
 /** Open (creating if needed) a lock file for repeated locking. */
 export declare function openLockFile(path: string, opts?: Omit<LockOptions, 'shared'> | undefined | null): NativeLockFile
 
+/** `read` < `write`: a write grant covers a read request. */
+export type Permission = 'read' | 'write'
+
 /**
  * `pidAlive` of the procid API: like `isAlive`, but a number that is not an integer (a
  * fraction, NaN, ±Infinity) is `EINVALIDPID` too; integers out of range are not alive.
@@ -379,14 +474,44 @@ export declare function readLockPid(path: string): number | null
  */
 export declare function readPidfile(path: string, opts?: { handle?: boolean | null } | undefined | null): NativePidfileRead
 
+/** Options of `register` and `installTopLevel`. */
+export interface RegisterOptions {
+  name: string
+  /** Owner process. Default: this process. */
+  pid?: number
+  socket?: string
+  scopes: Array<ScopeRule>
+  sessionId: string
+}
+
+/**
+ * Does `cover` (JSON) claim every path `inner` claims, with at least its permission?
+ * Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
+ */
 export declare function scopeCoversFully(cover: string | undefined | null, inner: string | undefined | null): boolean
 
 /**
  * Move a corrupt registry data file aside; returns the new path, or `null` when there was
  * nothing to repair.
+ * Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
  */
 export declare function scopeRepair(path: string): string | null
 
+/**
+ * One claim. `target` must be absolute; it is normalised lexically (`.`, `..`, repeated and
+ * trailing slashes). A recursive rule claims `target/**`; a non-recursive one claims the target
+ * and its direct children.
+ */
+export interface ScopeRule {
+  target: string
+  permission: Permission
+  recursive: boolean
+}
+
+/**
+ * Do the rules `a` and `b` (JSON) claim a common path?
+ * Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
+ */
 export declare function scopeRulesOverlap(a: string | undefined | null, b: string | undefined | null): boolean
 
 /**

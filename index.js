@@ -853,6 +853,7 @@ module.exports.isAlive = nativeBinding.isAlive
 module.exports.lockAsync = nativeBinding.lockAsync
 module.exports.lockSync = nativeBinding.lockSync
 module.exports.openLockFile = nativeBinding.openLockFile
+module.exports.Permission = nativeBinding.Permission
 module.exports.pidAlive = nativeBinding.pidAlive
 module.exports.processIdentity = nativeBinding.processIdentity
 module.exports.readLockPid = nativeBinding.readLockPid
