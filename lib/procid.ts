@@ -5,6 +5,7 @@
  * values (a wrong type or value is `EINVALIDPID` for pids, else `EINVAL` with `err.argument`).
  */
 import * as native from '../index.js'
+import { Code } from './codes.js'
 import { abortError, type SoleError } from './errors.js'
 import { invalidArgument, signalOf } from './wait.js'
 
@@ -161,7 +162,7 @@ export class ProcessHandle implements Disposable {
         },
         (err: SoleError) => {
           abort.removeEventListener('abort', onAbort)
-          throw err.code === 'ECANCELED' ? abortError(abort) : err
+          throw err.code === Code.ECANCELED ? abortError(abort) : err
         },
       )
     } catch (err) {
@@ -215,7 +216,7 @@ export async function terminateGracefully(
       handle = ProcessHandle.open(target)
     } catch (err) {
       // ENOTFOUND always names the pid it looked for.
-      if ((err as SoleError).code === 'ENOTFOUND') return { pid: (err as SoleError).pid as number, outcome: 'not-running' }
+      if ((err as SoleError).code === Code.ENOTFOUND) return { pid: (err as SoleError).pid as number, outcome: 'not-running' }
       throw err
     }
   }
@@ -224,20 +225,20 @@ export async function terminateGracefully(
     try {
       handle.signal(signal)
     } catch (err) {
-      if ((err as SoleError).code === 'ENOTFOUND') return { pid, outcome: 'not-running' }
+      if ((err as SoleError).code === Code.ENOTFOUND) return { pid, outcome: 'not-running' }
       throw err
     }
     try {
       await handle.waitForExit({ timeoutMs })
       return { pid, outcome: 'terminated' }
     } catch (err) {
-      if ((err as SoleError).code !== 'ETIMEDOUT') throw err
+      if ((err as SoleError).code !== Code.ETIMEDOUT) throw err
     }
     try {
       handle.kill()
     } catch (err) {
       // Exited between the timeout and SIGKILL: it ended on its own.
-      if ((err as SoleError).code === 'ENOTFOUND') return { pid, outcome: 'terminated' }
+      if ((err as SoleError).code === Code.ENOTFOUND) return { pid, outcome: 'terminated' }
       throw err
     }
     await handle.waitForExit()

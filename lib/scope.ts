@@ -12,10 +12,12 @@ import { invalidArgument } from './wait.js'
 // The option objects, rules and results are declared in Rust (`src/scope/types.rs`) and
 // generated into index.d.ts; they are re-exported here under their public names.
 import type { Allocation, AdoptOptions, DelegateOptions, EffectiveWriteScope, RegisterOptions, ScopeRule } from '../index.js'
+import type { SoleErrorCode } from './errors.js'
 export type { Permission, ScopeRule, Allocation, RegisterOptions, DelegateOptions, AdoptOptions, EffectiveWriteScope } from '../index.js'
 
 /**
- * Codes of scope registry errors (besides OS codes such as `EACCES`, `ENOSPC`):
+ * Codes of scope registry errors (the same `SoleErrorCode` as every sole error, generated from
+ * the one table in `crates/error`; besides OS codes such as `EACCES`, `ENOSPC`):
  * - `EDUPLICATE` (`err.allocation`): the name is already registered; or (with
  *   `err.sessionId`) another live allocation, `err.allocation`, already has the session id.
  * - `ECONFLICT` (`err.competitor`, `err.rule`): a write rule overlaps another allocation's.
@@ -37,21 +39,7 @@ export type { Permission, ScopeRule, Allocation, RegisterOptions, DelegateOption
  * - `ETIMEDOUT` (`err.pid` of the holder): another process held the registry lock longer than
  *   `timeoutMs` (see {@link ScopeRegistry.open}).
  */
-export type ScopeErrorCode =
-  | 'EDUPLICATE'
-  | 'ECONFLICT'
-  | 'ENOTSUBSET'
-  | 'EUNKNOWN'
-  | 'ECORRUPT'
-  | 'ESYMLINK'
-  | 'EINSECURE'
-  | 'ENOTREG'
-  | 'EINVAL'
-  | 'EINVALIDPID'
-  | 'ENOTFOUND'
-  | 'ETIMEDOUT'
-  | 'EBADF'
-  | (string & {})
+export type ScopeErrorCode = SoleErrorCode
 
 /**
  * Releases its allocation on `release()` or at the end of a `using` block, and only then. A

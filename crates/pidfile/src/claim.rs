@@ -290,12 +290,7 @@ mod tests {
         // holds the file; SIGKILL it and claim at once.
         let (_d, p) = tmp();
         std::fs::write(&p, "").unwrap();
-        let mut child = std::process::Command::new("flock")
-            .args(["-o", "-x"])
-            .arg(&p)
-            .args(["sleep", "30"])
-            .spawn()
-            .expect("flock(1) from util-linux");
+        let mut child = flock_holder(&p);
         // Wait until the child holds it (the kernel tells us), without sleeping blindly.
         let mut held_by = None;
         for _ in 0..5000 {

@@ -433,12 +433,7 @@ mod tests {
         let (_d, p) = tmp();
         std::fs::write(&p, "").unwrap();
         assert!(read_with_handle(&p).unwrap().1.is_none(), "free: no handle");
-        let mut child = std::process::Command::new("flock")
-            .args(["-o", "-x"])
-            .arg(&p)
-            .args(["sleep", "30"])
-            .spawn()
-            .expect("flock(1) from util-linux");
+        let mut child = flock_holder(&p);
         let (state, handle) = loop {
             let (s, h) = read_with_handle(&p).unwrap();
             if matches!(s, State::Held { .. }) {

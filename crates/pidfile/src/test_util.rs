@@ -36,3 +36,14 @@ pub fn tmp() -> (tempfile::TempDir, PathBuf) {
     let p = d.path().join("app.pid");
     (d, p)
 }
+
+/// Another process holding an exclusive flock on `p`: util-linux `flock(1)` with `-o` (its
+/// `sleep` child does not inherit the descriptor, so the holder the kernel lists is `flock`).
+pub fn flock_holder(p: &Path) -> std::process::Child {
+    std::process::Command::new("flock")
+        .args(["-o", "-x"])
+        .arg(p)
+        .args(["sleep", "30"])
+        .spawn()
+        .expect("flock(1) from util-linux")
+}

@@ -79,6 +79,15 @@ fn spec(m: &Map<String, Value>, ctx: Ctx) -> Result<Spec> {
 /// caller passed `undefined`/`null`, so the required options are missing).
 /// Test: `tests::inputs_are_checked`.
 pub fn register_args(json: Option<&str>, file: &Path) -> Result<(Spec, String)> {
+    let (m, s, ctx) = spec_options(json, file)?;
+    Ok((s, name(&m, "sessionId", ctx)?))
+}
+
+/// The options object of register / delegate, with only their keys, and the [`Spec`] in it.
+fn spec_options<'f>(
+    json: Option<&str>,
+    file: &'f Path,
+) -> Result<(Map<String, Value>, Spec, Ctx<'f>)> {
     let ctx = Ctx { file: Some(file) };
     let m = options(json, "opts", ctx)?;
     known(
@@ -88,22 +97,14 @@ pub fn register_args(json: Option<&str>, file: &Path) -> Result<(Spec, String)> 
         ctx,
     )?;
     let s = spec(&m, ctx)?;
-    Ok((s, name(&m, "sessionId", ctx)?))
+    Ok((m, s, ctx))
 }
 
 /// `{ name, pid?, socket?, scopes }` for delegate (a `sessionId` is refused: a delegated child
 /// has none until it adopts).
 /// Test: `tests::inputs_are_checked`.
 pub fn delegate_args(json: Option<&str>, file: &Path) -> Result<Spec> {
-    let ctx = Ctx { file: Some(file) };
-    let m = options(json, "opts", ctx)?;
-    known(
-        &m,
-        &["name", "pid", "socket", "scopes", "sessionId"],
-        "",
-        ctx,
-    )?;
-    let s = spec(&m, ctx)?;
+    let (m, s, ctx) = spec_options(json, file)?;
     if field(&m, "sessionId").is_some() {
         return Err(ctx.err(
             "sessionId",
