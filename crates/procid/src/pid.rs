@@ -368,6 +368,7 @@ pub(crate) mod tests {
             .arg(&exe)
             .args(["--exact", "pid::tests::eperm_is_alive", "--test-threads=1"])
             .env("SOLE_EPERM_TARGET", std::process::id().to_string())
+            .current_dir(dir.path())
             .output()
             .expect("setpriv (util-linux) runs the check as uid 65534");
         let stdout = String::from_utf8_lossy(&out.stdout);
