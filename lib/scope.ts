@@ -70,7 +70,7 @@ const MAX_DEPTH = 32
 /**
  * `value` as JSON for the native layer, with what JSON cannot carry replaced by a tag object
  * `{ "\u0000sole": kind, shown }` that the Rust side refuses, naming the option it was given for
- * (see `crates/scope/src/json.rs`): bigints (`JSON.stringify` would throw a code-less
+ * (see `crates/scope/src/json/`): bigints (`JSON.stringify` would throw a code-less
  * TypeError), symbols and functions (silently dropped), NaN, ±Infinity and -0 (`null` and `0`:
  * a NaN pid would become "this process"), cycles (a code-less TypeError), absurd nesting, and
  * boxed primitives such as `new String('x')` (refused like everywhere else a string is due).

@@ -149,7 +149,7 @@ impl Lock {
     /// conflicting lock on the same file: that wait could never end, because the thread that
     /// would release is the one waiting. An unbounded wait blocks in `flock` directly; a
     /// bounded one waits on a [`wait`] thread and cancels it at the deadline.
-    /// Test: `tests::blocking_lock_deadlock_is_refused`, `tests::timeout_expires`.
+    /// Test: `tests::blocking_lock_deadlock_is_refused`, `tests::timeout_expires_and_other_thread_release_wakes`.
     // `Lock::lock` reads as the verb it is (`Lock::try_lock`, `Lock::lock`), and the other
     // crates call it by that name.
     #[allow(clippy::self_named_constructors)]
