@@ -17,6 +17,7 @@ mod lock_file;
 mod pidfile;
 #[cfg(feature = "planted-panic")]
 mod planted;
+pub mod process_handle;
 pub mod procid;
 
 mod scope;

@@ -21,7 +21,7 @@ use sole_pidfile::Pidfile;
 
 use crate::args::{self, Opts};
 use crate::lock::{spawn_wait, LockArgs, LockWait};
-use crate::{js_error, procid};
+use crate::{js_error, process_handle, procid};
 
 /// Claims whose JavaScript object was garbage-collected without `release()`: kept until the
 /// process exits.
@@ -224,8 +224,10 @@ impl NativePidfileRead {
     /// The handle (once; `null` when none was asked for or the file is not held under the
     /// lock).
     #[napi(catch_unwind)]
-    pub fn take_handle(&mut self) -> Option<procid::NativeProcessHandle> {
-        self.handle.take().map(procid::NativeProcessHandle::new)
+    pub fn take_handle(&mut self) -> Option<process_handle::NativeProcessHandle> {
+        self.handle
+            .take()
+            .map(process_handle::NativeProcessHandle::new)
     }
 }
 
