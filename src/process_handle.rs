@@ -21,7 +21,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use sole_error::Error as SoleError;
-use sole_procid::{Cancel, HandleKind, WaitEnd};
+use sole_procid::{Cancel, HandleKind, WaitEnd, Waits};
 
 use crate::args::{self, Opts};
 use crate::js_error;
@@ -35,7 +35,7 @@ use crate::procid::{abort_signal_arg, identity_arg, pid_arg, signal_arg};
 /// descriptor behind. Weak references: a wait that ended holds nothing here.
 struct EnvWaits {
     env: usize,
-    waits: Mutex<Vec<Weak<Cancel>>>,
+    waits: Waits,
 }
 
 /// Every environment that has had a wait, keyed by its `napi_env` (unique while it lives; its
@@ -55,18 +55,10 @@ fn env_waits(env: &Env) -> Result<Arc<EnvWaits>> {
     env.add_env_cleanup_hook(key, end_env_waits)?;
     let w = Arc::new(EnvWaits {
         env: key,
-        waits: Mutex::new(Vec::new()),
+        waits: Waits::default(),
     });
     all.push(w.clone());
     Ok(w)
-}
-
-impl EnvWaits {
-    fn add(&self, cancel: &Arc<Cancel>) {
-        let mut w = self.waits.lock().unwrap_or_else(|p| p.into_inner());
-        w.retain(|c| c.strong_count() > 0);
-        w.push(Arc::downgrade(cancel));
-    }
 }
 
 /// The cleanup hook of an environment that is going away: end every pending wait and join its
@@ -79,17 +71,7 @@ fn end_env_waits(key: usize) {
             i.map(|i| all.swap_remove(i))
         };
         if let Some(env) = gone {
-            let waits: Vec<Weak<Cancel>> = env
-                .waits
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .drain(..)
-                .collect();
-            for w in waits {
-                if let Some(c) = w.upgrade() {
-                    c.end_and_join(false);
-                }
-            }
+            env.waits.end_all(false);
         }
     });
 }
@@ -256,7 +238,7 @@ impl NativeProcessHandle {
             return Ok(Some(promise));
         }
         let cancel = self.inner.new_wait().map_err(|e| js_error(env, e))?;
-        registry.add(&cancel);
+        registry.waits.add(&cancel);
         if wait.cancelled {
             cancel.cancel(false);
         }

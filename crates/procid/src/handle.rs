@@ -28,7 +28,7 @@
 //! Test: `tests::*` below; `__test__/procid.spec.ts`.
 
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
@@ -42,7 +42,7 @@ use crate::proc::Stat;
 use crate::recorded::{Check, Recorded};
 #[cfg(test)]
 use crate::wait::WaitEnd;
-use crate::wait::{Cancel, ExitWaiter};
+use crate::wait::{Cancel, ExitWaiter, Waits};
 
 /// How a handle refers to its process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +63,7 @@ pub struct ProcessHandle {
     fd: Option<Arc<OwnedFd>>,
     start_time: u64,
     closed: bool,
-    waits: Mutex<Vec<Weak<Cancel>>>,
+    waits: Waits,
 }
 
 fn exited(pid: Pid) -> Error {
@@ -169,7 +169,7 @@ impl ProcessHandle {
                     fd: Some(Arc::new(fd)),
                     start_time: st,
                     closed: false,
-                    waits: Mutex::new(Vec::new()),
+                    waits: Waits::default(),
                 })
             }
             Err(Errno::SRCH) => Err(not_running(pid)),
@@ -204,7 +204,7 @@ impl ProcessHandle {
             fd: None,
             start_time: st.start_time,
             closed: false,
-            waits: Mutex::new(Vec::new()),
+            waits: Waits::default(),
         })
     }
 
@@ -291,9 +291,7 @@ impl ProcessHandle {
             return Err(self.closed_error());
         }
         let c = Cancel::new()?;
-        let mut w = self.waits.lock().unwrap_or_else(|p| p.into_inner());
-        w.retain(|x| x.strong_count() > 0);
-        w.push(Arc::downgrade(&c));
+        self.waits.add(&c);
         Ok(c)
     }
 
@@ -317,23 +315,13 @@ impl ProcessHandle {
             return;
         }
         self.closed = true;
-        let waits: Vec<Weak<Cancel>> = self
-            .waits
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-            .collect();
-        for w in waits {
-            if let Some(c) = w.upgrade() {
-                c.end_and_join(true);
-            }
-        }
+        self.waits.end_all(true);
         self.fd = None;
     }
 
     /// A weak reference to the pidfd, to check in tests that it was closed.
     #[cfg(test)]
-    fn pidfd_weak(&self) -> Option<Weak<OwnedFd>> {
+    fn pidfd_weak(&self) -> Option<std::sync::Weak<OwnedFd>> {
         self.fd.as_ref().map(Arc::downgrade)
     }
 }

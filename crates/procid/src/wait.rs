@@ -18,7 +18,7 @@
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -27,6 +27,41 @@ use sole_error::timeout::Deadline;
 use sole_error::{Error, Kind, Result};
 
 use crate::handle::same_process;
+
+/// The pending waits of one owner that must end them all at once: a [`crate::ProcessHandle`]
+/// on `close()`, or the binding's napi environment when a worker terminates. Weak references,
+/// so a wait that ended holds nothing here and is pruned on the next registration.
+/// Test: `handle::tests::close_ends_waits_and_releases_descriptors`; `__test__/procid.spec.ts`
+/// ("a worker terminated during waitForExit leaves no wait thread and no descriptor behind").
+#[derive(Debug, Default)]
+pub struct Waits(Mutex<Vec<Weak<Cancel>>>);
+
+impl Waits {
+    /// Register `cancel` so that [`Waits::end_all`] ends it.
+    pub fn add(&self, cancel: &Arc<Cancel>) {
+        let mut w = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        w.retain(|c| c.strong_count() > 0);
+        w.push(Arc::downgrade(cancel));
+    }
+
+    /// End every wait still pending and join its thread ([`Cancel::end_and_join`]; `closed`:
+    /// they end as closed rather than cancelled). The list is taken out under the lock and the
+    /// joins run after it is released, so a wait thread that settles meanwhile never blocks on
+    /// this lock.
+    pub fn end_all(&self, closed: bool) {
+        let waits: Vec<Weak<Cancel>> = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect();
+        for w in waits {
+            if let Some(c) = w.upgrade() {
+                c.end_and_join(closed);
+            }
+        }
+    }
+}
 use crate::pid::Pid;
 
 /// Why a wait ended without the process exiting.
