@@ -60,7 +60,7 @@ export async function main(argv: readonly string[]): Promise<never> {
 
 async function dispatch(argv: readonly string[], json: boolean): Promise<number> {
   // `sole --json COMMAND …` is `sole COMMAND --json …`.
-  const [first, ...rest] = argv[0] === '--json' ? [...argv.slice(1), '--json'] : argv
+  const [first, ...rest] = argv[0] === '--json' && argv.length > 1 ? [argv[1], '--json', ...argv.slice(2)] : argv
   if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
     const topic = first === 'help' ? rest[0] : undefined
     if (topic !== undefined) return dispatch([topic, '--help'], json)
