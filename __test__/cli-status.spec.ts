@@ -69,6 +69,21 @@ test('a file shared by two flock -s holders lists both, shared; exit 0', async (
   t.regex(text.stdout, new RegExp(`held \\(shared\\) by PID ${b.pid}\\n`))
 })
 
+test('a lock kept by an orphan (flock(1) SIGKILLed, its command holds the description): held, unnamed, never the dead pid', async (t) => {
+  const p = path.join(tmpdir(t), 'orphan.lock')
+  fs.writeFileSync(p, '')
+  const fl = await flockHolder(t, p, ['-x'])
+  const end = exited(fl)
+  fl.kill('SIGKILL')
+  await end
+  const s = await status(t, [p])
+  t.is(s.code, 0)
+  t.deepEqual(s.paths[0], { path: p, kind: 'lock-file', state: 'held', pid: null, locked: true, holders: [], hidden: 'unnamed', since: null })
+  const text = await sole(['status', p])
+  t.regex(text.stdout, /held, but the process that locked it has exited/)
+  t.notRegex(text.stdout, new RegExp(`\\b${fl.pid}\\b`))
+})
+
 test('a pidfile claimed by sole in another process: pidfile, held by that process, since its claim', async (t) => {
   const p = path.join(tmpdir(t), 'app.pid')
   const before = Date.now()
