@@ -367,7 +367,10 @@ export interface LockAsyncOptions {
   signal?: AbortSignal
 }
 
-/** One process holding a flock on a file, as `lockHolders` lists it. */
+/**
+ * One process holding a flock on a file, as `lockHolders` lists it.
+ * Test: `__test__/cli-status.spec.ts` (shared flock(1) holders).
+ */
 export interface LockHolder {
   /** The holder's pid: a live process of this pid namespace, never a dead one. */
   pid: number
@@ -382,7 +385,10 @@ export interface LockHolder {
  */
 export declare function lockHolders(path: string): LockHolders | null
 
-/** Who holds flocks on a file, and sole's identity record on it (`lockHolders`). */
+/**
+ * Who holds flocks on a file, and sole's identity record on it (`lockHolders`).
+ * Test: `__test__/cli-status.spec.ts` (holders; the record is compared unchanged).
+ */
 export interface LockHolders {
   /** Every live holder the kernel lists, each pid once, in the kernel's order. */
   holders: Array<LockHolder>

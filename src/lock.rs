@@ -363,6 +363,7 @@ pub fn lock_async<'env>(
 }
 
 /// One process holding a flock on a file, as `lockHolders` lists it.
+/// Test: `__test__/cli-status.spec.ts` (shared flock(1) holders).
 #[napi(object)]
 pub struct LockHolder {
     /// The holder's pid: a live process of this pid namespace, never a dead one.
@@ -372,6 +373,7 @@ pub struct LockHolder {
 }
 
 /// Who holds flocks on a file, and sole's identity record on it (`lockHolders`).
+/// Test: `__test__/cli-status.spec.ts` (holders; the record is compared unchanged).
 #[napi(object)]
 pub struct LockHolders {
     /// Every live holder the kernel lists, each pid once, in the kernel's order.

@@ -108,6 +108,7 @@ pub fn parse_proc_locks(text: &str, dev: u64, ino: u64) -> Vec<Holder> {
 
 /// Every live process holding a flock on one file, and what a reader may know of the file
 /// without locking it: the answer of [`list_holders`].
+/// Test: `tests::lists_shared_holders_once_and_alive`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listing {
     /// The live holders the kernel lists, in its order, each pid once (a process holding the
