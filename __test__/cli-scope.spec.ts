@@ -78,6 +78,12 @@ test('reclaim removes the SIGKILLed owner and its child, names them; a second re
   const again = await sole(['scope', 'reclaim', '--registry', data])
   t.is(again.code, 1)
   t.is(again.stdout, `${data}: nothing to reclaim (no allocation is stale)\n`)
+  // No registry at all: nothing to reclaim, and nothing created by asking.
+  const none = path.join(path.dirname(data), 'none', 'scope.json')
+  const n = await sole(['scope', 'reclaim', '--json', '--registry', none])
+  t.is(n.code, 1)
+  t.deepEqual(json(n), { registry: none, reclaimed: [] })
+  t.false(fs.existsSync(path.dirname(none)))
 })
 
 test('repair moves a corrupt data file aside and says where; list and reclaim refuse it first', async (t) => {

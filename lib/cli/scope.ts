@@ -235,7 +235,14 @@ function list(registry: string, json: boolean): number {
 function reclaim(registry: string, json: boolean): number {
   // Opening the registry reclaims already (every operation does), so judge first what is
   // stale, then name those that the registry removed.
-  const before = reportAllocations(readTable(registry) ?? [])
+  const table = readTable(registry)
+  if (table === null) {
+    // No data file: nothing to reclaim, and nothing is created by asking.
+    if (json) printJson({ registry, reclaimed: [] } satisfies ScopeReclaimReport)
+    else process.stdout.write(`${registry}: nothing to reclaim (no data file)\n`)
+    return EXIT_NO
+  }
+  const before = reportAllocations(table)
   const reg = ScopeRegistry.open(registry)
   let reclaimed: string[]
   try {
