@@ -367,6 +367,40 @@ export interface LockAsyncOptions {
   signal?: AbortSignal
 }
 
+/**
+ * One process holding a flock on a file, as `lockHolders` lists it.
+ * Test: `__test__/cli-status.spec.ts` (shared flock(1) holders).
+ */
+export interface LockHolder {
+  /** The holder's pid: a live process of this pid namespace, never a dead one. */
+  pid: number
+  /** `true` for a shared (`LOCK_SH`) lock, `false` for an exclusive one. */
+  shared: boolean
+}
+
+/**
+ * Every live holder of a flock on `path` (shared holders too), from the kernel's lock list,
+ * without locking, writing or following a symlink; `null` when the file does not exist.
+ * For `sole status`. Test: `__test__/cli-status.spec.ts` (`sole_lock::holder::list_holders`).
+ */
+export declare function lockHolders(path: string): LockHolders | null
+
+/**
+ * Who holds flocks on a file, and sole's identity record on it (`lockHolders`).
+ * Test: `__test__/cli-status.spec.ts` (holders; the record is compared unchanged).
+ */
+export interface LockHolders {
+  /** Every live holder the kernel lists, each pid once, in the kernel's order. */
+  holders: Array<LockHolder>
+  /**
+   * Locks whose locker is no live process we can see (exited, while a child that
+   * inherited the descriptor keeps the lock).
+   */
+  unnamed: number
+  /** The `user.sole.identity` extended attribute (`sole-identity/1 pid=…`), or `null`. */
+  identityRecord?: string
+}
+
 /** Options of every lock call: `tryLock`, `openLockFile` (and the base of the others). */
 export interface LockOptions {
   /** Take a shared lock (many shared holders, no exclusive one). Default: exclusive. */

@@ -851,6 +851,7 @@ module.exports.daemonLockPath = nativeBinding.daemonLockPath
 module.exports.invalidArgumentError = nativeBinding.invalidArgumentError
 module.exports.isAlive = nativeBinding.isAlive
 module.exports.lockAsync = nativeBinding.lockAsync
+module.exports.lockHolders = nativeBinding.lockHolders
 module.exports.lockSync = nativeBinding.lockSync
 module.exports.openLockFile = nativeBinding.openLockFile
 module.exports.Permission = nativeBinding.Permission

@@ -470,3 +470,19 @@ export function readLockPid(path: string): number | null {
 
 
 export * from './scope.js'
+
+/** What {@link lockHolders} answers (declared in `src/lock.rs`). */
+export type { LockHolder, LockHolders } from '../index.js'
+
+/**
+ * Every live process holding a flock on `path`, shared holders included, from the kernel's
+ * lock list (`/proc/locks`): never locks, writes or follows a symlink (`ESYMLINK`; a directory
+ * or other non-regular file is `ENOTREG`). `null` when the file does not exist. Each pid once;
+ * a dead or exiting process is never listed (a lock whose locker exited while a child keeps
+ * the descriptor is counted in `unnamed`). `identityRecord`: the file's `user.sole.identity`
+ * attribute, or `null`. A holder outside this pid namespace is not visible here (use
+ * `readPidfile`, which says so). What `sole status` shows for shared locks.
+ */
+export function lockHolders(path: string): native.LockHolders | null {
+  return native.lockHolders(path)
+}

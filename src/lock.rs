@@ -361,3 +361,50 @@ pub fn lock_async<'env>(
         spawn_wait(env, opened, &a, wait, None, |l| Ok(NativeLock::new(l)))
     })
 }
+
+/// One process holding a flock on a file, as `lockHolders` lists it.
+/// Test: `__test__/cli-status.spec.ts` (shared flock(1) holders).
+#[napi(object)]
+pub struct LockHolder {
+    /// The holder's pid: a live process of this pid namespace, never a dead one.
+    pub pid: i32,
+    /// `true` for a shared (`LOCK_SH`) lock, `false` for an exclusive one.
+    pub shared: bool,
+}
+
+/// Who holds flocks on a file, and sole's identity record on it (`lockHolders`).
+/// Test: `__test__/cli-status.spec.ts` (holders; the record is compared unchanged).
+#[napi(object)]
+pub struct LockHolders {
+    /// Every live holder the kernel lists, each pid once, in the kernel's order.
+    pub holders: Vec<LockHolder>,
+    /// Locks whose locker is no live process we can see (exited, while a child that
+    /// inherited the descriptor keeps the lock).
+    pub unnamed: u32,
+    /// The `user.sole.identity` extended attribute (`sole-identity/1 pid=…`), or `null`.
+    pub identity_record: Option<String>,
+}
+
+/// Every live holder of a flock on `path` (shared holders too), from the kernel's lock list,
+/// without locking, writing or following a symlink; `null` when the file does not exist.
+/// For `sole status`. Test: `__test__/cli-status.spec.ts` (`sole_lock::holder::list_holders`).
+#[napi(catch_unwind, ts_args_type = "path: string")]
+pub fn lock_holders(env: Env, path: Unknown) -> Result<Option<LockHolders>> {
+    args::guarded(&env, "running lockHolders()", || {
+        let p = args::path(&env, &path, "path")?;
+        let listing = sole_lock::holder::list_holders(&p, sole_pidfile::RECORD_XATTR)
+            .map_err(|e| js_error(&env, e))?;
+        Ok(listing.map(|l| LockHolders {
+            holders: l
+                .holders
+                .iter()
+                .map(|h| LockHolder {
+                    pid: h.pid,
+                    shared: !h.exclusive,
+                })
+                .collect(),
+            unnamed: u32::try_from(l.unnamed).unwrap_or(u32::MAX),
+            identity_record: l.xattr,
+        }))
+    })
+}

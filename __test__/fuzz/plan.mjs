@@ -341,6 +341,7 @@ const API = {
   daemonLockPath: [1, fc.tuple(fc.oneof(pathArb, hostile))],
   acquireDaemonLock: [3, fc.tuple(pathArb, pidfileOpts), pidfileSteps],
   readLockPid: [3, fc.tuple(pathArb)],
+  lockHolders: [3, fc.tuple(pathArb)],
   isAlive: [2, fc.tuple(pidLook)],
   pidAlive: [2, fc.tuple(pidLook)],
   processIdentity: [3, fc.tuple(pidNarrow, identityOpts)],
@@ -363,7 +364,7 @@ const API = {
 export const EXPORT_OF = {
   tryLock: 'tryLock', lockSync: 'lockSync', lock: 'lock', openLockFile: 'openLockFile', claimPidfile: 'claimPidfile',
   claimPidfileWhenFree: 'claimPidfileWhenFree', readPidfile: 'readPidfile', daemonLockPath: 'daemonLockPath',
-  acquireDaemonLock: 'acquireDaemonLock', readLockPid: 'readLockPid', isAlive: 'isAlive', pidAlive: 'pidAlive',
+  acquireDaemonLock: 'acquireDaemonLock', readLockPid: 'readLockPid', lockHolders: 'lockHolders', isAlive: 'isAlive', pidAlive: 'pidAlive',
   processIdentity: 'processIdentity', verifyProcess: 'verifyProcess', 'ProcessHandle.open': 'ProcessHandle',
   terminateGracefully: 'terminateGracefully', 'ScopeRegistry.open': 'ScopeRegistry', 'ScopeRegistry.repair': 'ScopeRegistry',
   rulesOverlap: 'rulesOverlap', coversFully: 'coversFully', 'new LockFile': 'LockFile', 'new Pidfile': 'Pidfile',

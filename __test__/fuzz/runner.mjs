@@ -570,6 +570,7 @@ const API = {
   daemonLockPath: (a) => sole.daemonLockPath(...a),
   acquireDaemonLock: (a) => sole.acquireDaemonLock(...a),
   readLockPid: (a) => sole.readLockPid(...a),
+  lockHolders: (a) => sole.lockHolders(...a),
   isAlive: (a) => sole.isAlive(...a),
   pidAlive: (a) => sole.pidAlive(...a),
   processIdentity: (a) => sole.processIdentity(...a),
@@ -587,7 +588,7 @@ const API = {
   'new ScopeRegistry': (a) => new sole.ScopeRegistry(...a),
 }
 /** APIs whose first argument is a path sole may create, open or rename. */
-const PATH_APIS = new Set(['tryLock', 'lockSync', 'lock', 'openLockFile', 'claimPidfile', 'claimPidfileWhenFree', 'readPidfile', 'acquireDaemonLock', 'readLockPid', 'ScopeRegistry.open', 'ScopeRegistry.repair'])
+const PATH_APIS = new Set(['tryLock', 'lockSync', 'lock', 'openLockFile', 'claimPidfile', 'claimPidfileWhenFree', 'readPidfile', 'acquireDaemonLock', 'readLockPid', 'lockHolders', 'ScopeRegistry.open', 'ScopeRegistry.repair'])
 const INTERNAL = new Set(['new LockFile', 'new Pidfile', 'new ProcessHandle', 'ProcessHandle.fromNative', 'new ScopeRegistry'])
 const RESULT = {
   tryLock: 'Lock', lockSync: 'Lock', lock: 'Lock', openLockFile: 'LockFile', claimPidfile: 'Pidfile',

@@ -15,7 +15,10 @@
 //! exited, leaving the child holding the description) is detected because the recorded pid is
 //! then dead while the lock persists, and is reported as `EUNKNOWNHOLDER` by callers rather
 //! than naming a dead pid.
-//! Test: `tests::finds_own_lock_by_inode`, and the harness's third-process reads.
+//! [`list_holders`] answers the operator's question (`sole status`): every live holder of a
+//! file, shared ones included, with the same read-only lookup.
+//! Test: `tests::finds_own_lock_by_inode`, `tests::lists_shared_holders_once_and_alive`, and
+//! the harness's third-process reads.
 
 /// One flock on the inode we asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +106,83 @@ pub fn parse_proc_locks(text: &str, dev: u64, ino: u64) -> Vec<Holder> {
     out
 }
 
+/// Every live process holding a flock on one file, and what a reader may know of the file
+/// without locking it: the answer of [`list_holders`].
+/// Test: `tests::lists_shared_holders_once_and_alive`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    /// The live holders the kernel lists, in its order, each pid once (a process holding the
+    /// file through two descriptions is listed once, exclusive if either lock is). Never a
+    /// dead, zombie or exiting process.
+    pub holders: Vec<Holder>,
+    /// Locks listed whose locker is not a live process we can see (it exited and a child that
+    /// inherited the description holds the lock, or it is exiting this instant).
+    pub unnamed: usize,
+    /// The value of the extended attribute asked for, read on the open file (never through a
+    /// symlink); `None` when absent, unreadable, or the file could not be opened for reading.
+    pub xattr: Option<String>,
+}
+
+/// How long [`list_holders`] waits for a dying holder's lock to vanish (as `readPidfile` does).
+const DYING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Who holds flocks on `path` (shared holders too), asked of the kernel's lock list without
+/// locking, writing or following a symlink: what `sole status` shows for a file several
+/// `flock -s` holders share, where `readPidfile` names one holder. `Ok(None)`: no such file.
+/// A file this user may not read is looked up by `lstat` (holders only, no `xattr`).
+/// Symlinks, directories and other non-regular files are refused as every open in this crate
+/// refuses them (`ESYMLINK`, `ENOTREG`). A holder being SIGKILLed this instant is waited out
+/// (at most [`DYING_WAIT`]) rather than listed.
+/// Test: `tests::lists_shared_holders_once_and_alive`; `__test__/cli-status.spec.ts`.
+pub fn list_holders(path: &std::path::Path, xattr: &str) -> sole_error::Result<Option<Listing>> {
+    use std::os::unix::fs::MetadataExt;
+    let (dev, ino, file) = match crate::open::open_for_read(path) {
+        Ok(None) => return Ok(None),
+        Ok(Some(o)) => (o.dev, o.ino, Some(o.file.clone())),
+        Err(e) if e.errno() == Some(libc::EACCES) => {
+            let m = std::fs::symlink_metadata(path)
+                .map_err(|e| sole_error::Error::os(e, "stat lock file", path))?;
+            if !m.file_type().is_file() {
+                return Err(e);
+            }
+            (m.dev(), m.ino(), None)
+        }
+        Err(e) => return Err(e),
+    };
+    let deadline = std::time::Instant::now() + DYING_WAIT;
+    let (holders, unnamed) = loop {
+        let mut live: Vec<Holder> = Vec::new();
+        let mut unnamed = 0;
+        let mut dying = false;
+        for h in flock_holders(dev, ino) {
+            match sole_procid::Pid::new(i64::from(h.pid)) {
+                Some(p) if p.alive_not_exiting() => {
+                    match live.iter_mut().find(|x| x.pid == h.pid) {
+                        Some(seen) => seen.exclusive |= h.exclusive,
+                        None => live.push(h),
+                    }
+                }
+                Some(p) if p.is_dying() => dying = true,
+                _ => unnamed += 1,
+            }
+        }
+        if !dying || std::time::Instant::now() >= deadline {
+            break (live, unnamed + usize::from(dying));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    let xattr = file.and_then(|f| {
+        let mut buf = [0u8; 4096];
+        let n = rustix::fs::fgetxattr(&*f, xattr, &mut buf[..]).ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    });
+    Ok(Some(Listing {
+        holders,
+        unnamed,
+        xattr,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +222,67 @@ mod tests {
                 pid: std::process::id() as i32,
                 exclusive: true
             }]
+        );
+    }
+
+    #[test]
+    fn lists_shared_holders_once_and_alive() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x");
+        assert_eq!(list_holders(&p, "user.t").unwrap(), None);
+        let a = crate::open::open_lock_file(&p, &Default::default()).unwrap();
+        let b = crate::open::open_lock_file(&p, &Default::default()).unwrap();
+        let free = list_holders(&p, "user.t").unwrap().unwrap();
+        assert!(free.holders.is_empty() && free.unnamed == 0);
+        rustix::fs::flock(&a, rustix::fs::FlockOperation::LockShared).unwrap();
+        rustix::fs::flock(&b, rustix::fs::FlockOperation::LockShared).unwrap();
+        // Two shared locks of this process: one holder, shared.
+        let me = std::process::id() as i32;
+        let l = list_holders(&p, "user.t").unwrap().unwrap();
+        assert_eq!(
+            l.holders,
+            vec![Holder {
+                pid: me,
+                exclusive: false
+            }]
+        );
+        // The attribute is read on the open file.
+        let xa = match rustix::fs::fsetxattr(&a, "user.t", b"v1", rustix::fs::XattrFlags::empty()) {
+            Ok(()) => Some("v1".to_string()),
+            Err(_) => None, // a filesystem without user xattrs: none to read either
+        };
+        assert_eq!(list_holders(&p, "user.t").unwrap().unwrap().xattr, xa);
+        assert_eq!(l.xattr, None);
+        // Another process's shared lock (flock(1)) is named by its pid.
+        rustix::fs::flock(&a, rustix::fs::FlockOperation::Unlock).unwrap();
+        rustix::fs::flock(&b, rustix::fs::FlockOperation::Unlock).unwrap();
+        let mut child = std::process::Command::new("flock")
+            .args(["-s", p.to_str().unwrap(), "sleep", "30"])
+            .spawn()
+            .unwrap();
+        let listed = loop {
+            let l = list_holders(&p, "user.t").unwrap().unwrap();
+            if !l.holders.is_empty() {
+                break l;
+            }
+            std::thread::yield_now();
+        };
+        assert_eq!(
+            listed.holders,
+            vec![Holder {
+                pid: child.id() as i32,
+                exclusive: false
+            }]
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Its lock died with it: its pid is never listed again (its `sleep` child, which
+        // inherited the description, may keep the lock: that one is counted as unnamed).
+        let after = list_holders(&p, "user.t").unwrap().unwrap();
+        assert!(after.holders.iter().all(|h| h.pid != child.id() as i32));
+        assert_eq!(
+            list_holders(dir.path(), "user.t").unwrap_err().code(),
+            "ENOTREG"
         );
     }
 }
