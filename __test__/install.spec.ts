@@ -236,7 +236,7 @@ async function requireError(dir: string, fake: { platform?: string; arch?: strin
   return JSON.parse(out)
 }
 
-test.serial('installed sole on another machine throws ENOTSUP naming it; without its platform package, ENOBINDING saying how to fix it', async (t) => {
+test.serial('installed sole on another machine throws ENOTSUP naming it; without a loadable addon, ENOBINDING saying how to fix it', async (t) => {
   const { full, bare } = installed!
   for (const dir of [full, bare]) {
     write(dir, {
@@ -292,4 +292,25 @@ if (fake.libc === 'musl') {
     t.true(missing.message!.includes(part), `${part} in: ${missing.message}`)
   }
   t.false(missing.message!.includes('Cannot find native binding'))
+
+  // A platform package whose addon does not load (here: not an ELF file): ENOBINDING with the
+  // loader's own reason, as message and cause.
+  const broken = path.join(bare, 'node_modules', PLATFORM_PACKAGE)
+  fs.mkdirSync(broken)
+  fs.copyFileSync(path.join(full, 'node_modules', PLATFORM_PACKAGE, 'package.json'), path.join(broken, 'package.json'))
+  fs.writeFileSync(path.join(broken, 'sole.linux-x64-gnu.node'), Buffer.alloc(4096))
+  const unloadable = await requireError(bare, {})
+  t.is(unloadable.code, 'ENOBINDING', JSON.stringify(unloadable))
+  t.true(unloadable.message!.includes(`could not load its native addon from ${broken}`), unloadable.message)
+  t.true(unloadable.message!.includes('invalid ELF header'), unloadable.message)
+  fs.rmSync(broken, { recursive: true })
+
+  // A checkout that was not built (the compiled lib and a Cargo.toml, no .node): ENOBINDING
+  // that says to build it.
+  const checkout = path.join(installed!.tmp, 'unbuilt-checkout')
+  fs.cpSync(path.join(full, 'node_modules', 'sole'), checkout, { recursive: true })
+  fs.writeFileSync(path.join(checkout, 'Cargo.toml'), '')
+  const unbuilt = JSON.parse(await ok(process.execPath, ['-e', `try { require(${JSON.stringify(checkout)}) } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }`], installed!.tmp))
+  t.is(unbuilt.code, 'ENOBINDING', JSON.stringify(unbuilt))
+  t.true(unbuilt.message.includes(`not built in this checkout (${checkout}): run \`npm run build\``), unbuilt.message)
 })
