@@ -231,7 +231,7 @@ Promise.all(workers).then((replies) => {
 })
 
 /** What `require('sole')` throws in `dir`, on the machine `fake` pretends this one is. */
-async function requireError(dir: string, fake: { platform?: string; arch?: string; libc?: 'musl' }): Promise<{ code?: string; message?: string; isError?: boolean; loaded?: boolean }> {
+async function requireError(dir: string, fake: { platform?: string; arch?: string; libc?: 'musl' }): Promise<{ code?: string; message?: string; path?: string; isError?: boolean; loaded?: boolean }> {
   const out = await ok(process.execPath, ['--require', path.join(dir, 'fake-machine.cjs'), 'probe.cjs'], dir, { SOLE_FAKE_MACHINE: JSON.stringify(fake) })
   return JSON.parse(out)
 }
@@ -259,7 +259,7 @@ if (fake.libc === 'musl') {
   require('sole')
   console.log(JSON.stringify({ loaded: true }))
 } catch (e) {
-  console.log(JSON.stringify({ code: e.code, message: e.message, isError: e instanceof Error }))
+  console.log(JSON.stringify({ code: e.code, message: e.message, path: e.path, isError: e instanceof Error }))
 }
 `,
     })
@@ -303,6 +303,7 @@ if (fake.libc === 'musl') {
   t.is(unloadable.code, 'ENOBINDING', JSON.stringify(unloadable))
   t.true(unloadable.message!.includes(`could not load its native addon from ${broken}`), unloadable.message)
   t.true(unloadable.message!.includes('invalid ELF header'), unloadable.message)
+  t.is(unloadable.path, broken)
   fs.rmSync(broken, { recursive: true })
 
   // A checkout that was not built (the compiled lib and a Cargo.toml, no .node): ENOBINDING
@@ -310,7 +311,8 @@ if (fake.libc === 'musl') {
   const checkout = path.join(installed!.tmp, 'unbuilt-checkout')
   fs.cpSync(path.join(full, 'node_modules', 'sole'), checkout, { recursive: true })
   fs.writeFileSync(path.join(checkout, 'Cargo.toml'), '')
-  const unbuilt = JSON.parse(await ok(process.execPath, ['-e', `try { require(${JSON.stringify(checkout)}) } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }`], installed!.tmp))
+  const unbuilt = JSON.parse(await ok(process.execPath, ['-e', `try { require(${JSON.stringify(checkout)}) } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, path: e.path })) }`], installed!.tmp))
   t.is(unbuilt.code, 'ENOBINDING', JSON.stringify(unbuilt))
+  t.is(unbuilt.path, checkout)
   t.true(unbuilt.message.includes(`not built in this checkout (${checkout}): run \`npm run build\``), unbuilt.message)
 })

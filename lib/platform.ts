@@ -10,7 +10,9 @@
  * explains after: it throws `ENOTSUP` (with this machine's platform, architecture and libc) on
  * any other platform, and `ENOBINDING` (with how to fix it) when the platform is supported but
  * the addon is missing or does not load. `./native.ts` imports this module before it re-exports
- * the addon, so no lib module can reach the addon without passing through here.
+ * the addon, so no lib module can reach the addon without passing through here. napi-rs's
+ * `NAPI_RS_NATIVE_LIBRARY_PATH` (load this .node instead; the API fuzz test's planted-panic
+ * build uses it) skips the platform check, and a failure to load it is `ENOBINDING` naming it.
  *
  * Tests: `__test__/install.spec.ts` (a packed and installed package; a preload that makes
  * `process.platform` / `process.arch` / the libc another machine's; an install without the
@@ -37,8 +39,9 @@ interface Machine {
 }
 
 /**
- * The C library, from Node's diagnostic report (`header.glibcVersionRuntime` is set only under
- * glibc). A report costs a few milliseconds, so it is asked only once loading has failed.
+ * This machine: platform, architecture, and the C library from Node's diagnostic report
+ * (`header.glibcVersionRuntime` is set only under glibc). A report costs a few milliseconds, so
+ * it is asked for only once loading has failed (or the platform is already known unsupported).
  */
 function machine(): Machine {
   const { platform, arch } = process
@@ -46,9 +49,10 @@ function machine(): Machine {
   let libc = 'unknown'
   const report = process.report as (NodeJS.ProcessReport & { excludeNetwork?: boolean }) | undefined
   if (report && typeof report.getReport === 'function') {
+    // No network section (it can do reverse DNS lookups); the caller's setting is restored.
     const before = report.excludeNetwork
     try {
-      report.excludeNetwork = true
+      if (typeof before === 'boolean') report.excludeNetwork = true
       const r = report.getReport() as { header?: { glibcVersionRuntime?: string }; sharedObjects?: unknown }
       const objects = Array.isArray(r.sharedObjects) ? r.sharedObjects.map(String) : []
       if (r.header?.glibcVersionRuntime) libc = `glibc ${r.header.glibcVersionRuntime}`
@@ -56,7 +60,7 @@ function machine(): Machine {
     } catch {
       // No report: the libc stays 'unknown', and only the message is less precise.
     } finally {
-      report.excludeNetwork = before
+      if (typeof before === 'boolean') report.excludeNetwork = before
     }
   }
   return { platform, arch, libc, glibc: libc.startsWith('glibc') }
@@ -66,9 +70,10 @@ function describe(m: Machine): string {
   return `${m.platform} ${m.arch}${m.platform === 'linux' ? ` with ${m.libc === 'unknown' ? 'an unknown libc' : m.libc}` : ''}`
 }
 
-function soleError(code: Code, message: string, cause?: unknown): SoleError {
+function soleError(code: Code, message: string, cause?: unknown, where?: string): SoleError {
   const err = new Error(message, cause === undefined ? undefined : { cause }) as SoleError
   err.code = code
+  if (where !== undefined) err.path = where
   return err
 }
 
@@ -101,27 +106,26 @@ function platformPackage(): string | undefined {
 function missing(cause: unknown): SoleError {
   const root = path.join(__dirname, '..')
   const v = version()
-  if (process.env.NAPI_RS_NATIVE_LIBRARY_PATH) {
+  const override = process.env.NAPI_RS_NATIVE_LIBRARY_PATH
+  if (override) {
+    // napi's loader requires it from the package root, so a relative path is relative to that.
+    const file = override.startsWith('.') ? path.resolve(root, override) : override
+    const reason = directError(file, cause)
     return soleError(
       Code.ENOBINDING,
-      `sole could not load the native addon NAPI_RS_NATIVE_LIBRARY_PATH names (${process.env.NAPI_RS_NATIVE_LIBRARY_PATH}): ${firstLine(cause)}. Unset NAPI_RS_NATIVE_LIBRARY_PATH to load the installed addon.`,
-      cause,
+      `sole could not load the native addon NAPI_RS_NATIVE_LIBRARY_PATH names (${file}): ${firstLine(reason)}. Unset NAPI_RS_NATIVE_LIBRARY_PATH to load the installed addon.`,
+      reason,
+      file,
     )
   }
   const dir = platformPackage()
   if (dir !== undefined) {
-    // napi's error chains every attempt (and its WASI fallback): ask the package directly for
-    // the one reason that matters (a corrupt file, a glibc older than the addon needs, …).
-    let reason: unknown = cause
-    try {
-      require(PLATFORM_PACKAGE)
-    } catch (e) {
-      reason = e
-    }
+    const reason = directError(PLATFORM_PACKAGE, cause)
     return soleError(
       Code.ENOBINDING,
       `sole could not load its native addon from ${dir} (${PLATFORM_PACKAGE}): ${firstLine(reason)}. Reinstall sole and ${PLATFORM_PACKAGE} ${v} (remove node_modules/${PLATFORM_PACKAGE} first).`,
       reason,
+      dir,
     )
   }
   if (fs.existsSync(path.join(root, 'Cargo.toml'))) {
@@ -129,6 +133,7 @@ function missing(cause: unknown): SoleError {
       Code.ENOBINDING,
       `sole's native addon is not built in this checkout (${root}): run \`npm run build\` there (it writes sole.linux-x64-gnu.node).`,
       cause,
+      root,
     )
   }
   return soleError(
@@ -138,9 +143,23 @@ function missing(cause: unknown): SoleError {
   )
 }
 
+/**
+ * napi's error chains every attempt (and its WASI fallback) under "Cannot find native binding":
+ * require `what` directly for the one reason that matters (a corrupt file, a glibc older than
+ * the addon needs, …). `fallback` when that require works after all.
+ */
+function directError(what: string, fallback: unknown): unknown {
+  try {
+    require(what)
+  } catch (e) {
+    return e
+  }
+  return fallback
+}
+
 function firstLine(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err)
-  return text.split('\n')[0]
+  return text.split('\n')[0].replace(/\.+$/, '')
 }
 
 /**
