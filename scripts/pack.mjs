@@ -50,22 +50,26 @@ if (args.length > 1 || args[0]?.startsWith('-')) die('usage: npm run pack [-- OU
 const out = path.resolve(args[0] ?? path.join(root, 'dist'))
 
 const napi = path.join(root, 'node_modules', '.bin', 'napi')
-const npm = 'npm'
 // npm and napi print progress on stderr; stdout is kept for the JSON this script reads.
 const run = (cmd, argv, cwd) => execFileSync(cmd, argv, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
 
-execFileSync(process.execPath, [path.join(root, 'scripts', 'ensure-built.mjs')], { cwd: root, stdio: 'inherit' })
-if (!fs.existsSync(path.join(root, addon))) die(`the build wrote no ${addon} in ${root}`)
+/** A refusal inside the staging step: reported like `die`, after the staging copy is removed. */
+class Refused extends Error {}
 
 const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-pack-'))
 try {
+  execFileSync(process.execPath, [path.join(root, 'scripts', 'ensure-built.mjs')], { cwd: root, stdio: 'inherit' })
+  if (!fs.existsSync(path.join(root, addon))) throw new Refused(`the build wrote no ${addon} in ${root}`)
+
   const main = path.join(stage, 'pkg')
   const artifacts = path.join(stage, 'artifacts')
+  const packed = path.join(stage, 'tarballs')
   fs.mkdirSync(artifacts)
+  fs.mkdirSync(packed)
 
   // The main package's files, exactly as npm selects them from the checkout (`files`, plus
   // package.json and README.md), copied into the staging copy.
-  const [listing] = JSON.parse(run(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], root))
+  const [listing] = JSON.parse(run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], root))
   for (const { path: rel } of listing.files) {
     fs.mkdirSync(path.dirname(path.join(main, rel)), { recursive: true })
     fs.copyFileSync(path.join(root, rel), path.join(main, rel))
@@ -84,26 +88,34 @@ try {
   const manifest = JSON.parse(fs.readFileSync(path.join(main, 'package.json'), 'utf8'))
   delete manifest.scripts
   delete manifest.ava
-  if (manifest.optionalDependencies?.[platformName] !== pkg.version) die(`napi pre-publish did not name ${platformName}@${pkg.version} in optionalDependencies`)
-  if (manifest.dependencies && Object.keys(manifest.dependencies).length > 0) die('the package must have no runtime dependencies')
+  if (manifest.optionalDependencies?.[platformName] !== pkg.version) throw new Refused(`napi pre-publish did not name ${platformName}@${pkg.version} in optionalDependencies`)
+  if (manifest.dependencies && Object.keys(manifest.dependencies).length > 0) throw new Refused('the package must have no runtime dependencies')
   fs.writeFileSync(path.join(main, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`)
   fs.rmSync(path.join(main, addon), { force: true }) // napi artifacts also copies it to the root
 
-  fs.mkdirSync(out, { recursive: true })
-  const written = []
+  // Packed and checked in the staging copy; only tarballs that passed reach OUTDIR.
+  const done = []
   for (const [dir, mustHave, mustNotHave] of [
     [path.join(main, 'npm', PLATFORM), [addon, 'package.json'], []],
     [main, ['lib/index.js', 'lib/index.d.ts', 'bin/sole.js', 'index.js', 'index.d.ts'], [addon]],
   ]) {
-    const [result] = JSON.parse(run(npm, ['pack', '--json', '--ignore-scripts', '--pack-destination', out], dir))
+    const [result] = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', packed], dir))
     const files = result.files.map((f) => f.path)
     const lacking = mustHave.filter((f) => !files.includes(f))
-    if (lacking.length > 0) die(`${result.filename} lacks ${lacking.join(', ')}`)
-    const extra = files.filter((f) => mustNotHave.includes(f) || f.endsWith('.ts') && !f.endsWith('.d.ts'))
-    if (extra.length > 0) die(`${result.filename} must not contain ${extra.join(', ')}`)
-    written.push(path.join(out, result.filename))
+    if (lacking.length > 0) throw new Refused(`${result.filename} lacks ${lacking.join(', ')}`)
+    const extra = files.filter((f) => mustNotHave.includes(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts')))
+    if (extra.length > 0) throw new Refused(`${result.filename} must not contain ${extra.join(', ')}`)
+    done.push(result.filename)
   }
-  for (const f of written) process.stdout.write(`${f}\n`)
+  fs.mkdirSync(out, { recursive: true })
+  for (const name of done) {
+    fs.copyFileSync(path.join(packed, name), path.join(out, name))
+    process.stdout.write(`${path.join(out, name)}\n`)
+  }
+} catch (e) {
+  // A failed command has already printed its own error (stderr is inherited).
+  process.exitCode = 1
+  process.stderr.write(`pack: ${e instanceof Refused ? e.message : e.message.split('\n')[0]}\n`)
 } finally {
   fs.rmSync(stage, { recursive: true, force: true })
 }
