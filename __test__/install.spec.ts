@@ -68,6 +68,8 @@ interface Installed {
   /** The project installed with --omit=optional: sole without its platform package. */
   bare: string
   tarballs: string[]
+  /** `git status --porcelain` of the checkout before and after the pack script, when it is a git checkout. */
+  gitStatus?: { before: string; after: string }
 }
 
 let installed: Installed | undefined
@@ -75,7 +77,13 @@ let installed: Installed | undefined
 test.before(async () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-install-'))
   const dist = path.join(tmp, 'dist')
+  const status = async () => {
+    const r = await run('git', ['status', '--porcelain', '--untracked-files=all'], ROOT).catch(() => undefined) // no git: not checked
+    return r?.code === 0 ? r.stdout : undefined
+  }
+  const before = await status()
   const printed = await ok(process.execPath, [path.join(ROOT, 'scripts', 'pack.mjs'), dist], ROOT)
+  const after = await status()
   const tarballs = printed.trim().split('\n')
   const main = path.join(dist, `sole-${VERSION}.tgz`)
   const platform = path.join(dist, `${PLATFORM_PACKAGE}-${VERSION}.tgz`)
@@ -83,7 +91,7 @@ test.before(async () => {
     project(tmp, 'consumer', [main, platform]),
     project(tmp, 'consumer-omit-optional', [main], ['--omit=optional']),
   ])
-  installed = { tmp, full, bare, tarballs }
+  installed = { tmp, full, bare, tarballs, gitStatus: before === undefined || after === undefined ? undefined : { before, after } }
 })
 
 test.after.always(() => {
@@ -127,8 +135,11 @@ function tsconfig(module: string, file: string): string {
 }
 
 test.serial('the packed tarballs install offline, and the installed sole works from CJS, ESM, TypeScript, worker threads and npx', async (t) => {
-  const { full, tarballs } = installed!
+  const { full, tarballs, gitStatus } = installed!
   t.deepEqual(tarballs.map((f) => path.basename(f)).sort(), [`sole-${VERSION}.tgz`, `${PLATFORM_PACKAGE}-${VERSION}.tgz`].sort())
+  // The pack script leaves the checkout as it found it (it works in a staging copy).
+  if (gitStatus) t.is(gitStatus.after, gitStatus.before, 'the pack script changed files in the checkout')
+  else t.log('not a git checkout: whether the pack script leaves the working tree unchanged is not checked')
 
   // What was installed: sole and its platform package, nothing else; no runtime dependencies,
   // the platform package named (exact version) as an optional one.
