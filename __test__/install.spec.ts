@@ -73,9 +73,12 @@ interface Installed {
 }
 
 let installed: Installed | undefined
+/** The temp dir of everything below, removed after the tests (also when the setup failed). */
+let tmpRoot: string | undefined
 
 test.before(async () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-install-'))
+  tmpRoot = tmp
   const dist = path.join(tmp, 'dist')
   const status = async () => {
     const r = await run('git', ['status', '--porcelain', '--untracked-files=all'], ROOT).catch(() => undefined) // no git: not checked
@@ -95,7 +98,7 @@ test.before(async () => {
 })
 
 test.after.always(() => {
-  if (installed) fs.rmSync(installed.tmp, { recursive: true, force: true })
+  if (tmpRoot) fs.rmSync(tmpRoot, { recursive: true, force: true })
 })
 
 function write(dir: string, files: Record<string, string>): void {
