@@ -6,7 +6,7 @@
  * and timer handling for `lock()`, and a discriminated union for `readPidfile()`. All locking,
  * validation and error codes live in the Rust crates (`crates/lock`, `crates/pidfile`).
  */
-import * as native from '../index.js'
+import * as native from './native.js'
 
 import { abortError, Code, type SoleError } from './errors.js'
 import { field, invalidArgument, longTimer, signalOf, snapshot } from './wait.js'

@@ -4,7 +4,7 @@
  * `terminateGracefully`. Every argument is decided natively, once: this layer only forwards
  * values (a wrong type or value is `EINVALIDPID` for pids, else `EINVAL` with `err.argument`).
  */
-import * as native from '../index.js'
+import * as native from './native.js'
 import { Code } from './codes.js'
 import { abortError, type SoleError } from './errors.js'
 import { invalidArgument, signalOf } from './wait.js'

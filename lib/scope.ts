@@ -6,7 +6,7 @@
  * `EINVALIDPID`). Every method is synchronous: an operation holds the registry's file lock for
  * microseconds to a few milliseconds.
  */
-import * as native from '../index.js'
+import * as native from './native.js'
 import { invalidArgument } from './wait.js'
 
 // The option objects, rules and results are declared in Rust (`src/scope/types.rs`) and

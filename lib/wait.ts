@@ -12,7 +12,7 @@
  *   `timeoutMs` up to `Number.MAX_SAFE_INTEGER` (the bound the native side accepts) waits that
  *   long.
  */
-import * as native from '../index.js'
+import * as native from './native.js'
 
 import type { SoleError } from './errors.js'
 

@@ -88,6 +88,15 @@ kinds! {
     /// A bug in sole caught before it could take the host process down (`EINTERNAL`): a panic
     /// on a thread sole started, or in a call from JavaScript. Never expected; report it.
     Internal => "EINTERNAL",
+    /// `require('sole')` on a machine sole has no native addon for (`ENOTSUP`): only linux
+    /// x64 with glibc is supported. Thrown by the package's loader (`lib/platform.ts`), never
+    /// by the crates; the message names this machine's platform, architecture and libc.
+    Unsupported => "ENOTSUP",
+    /// `require('sole')` on a supported machine whose native addon is not there or does not
+    /// load (`ENOBINDING`): the platform package `sole-linux-x64-gnu` was left out (installed
+    /// with `--omit=optional`), or a checkout was not built. Thrown by the package's loader
+    /// (`lib/platform.ts`); the message says how to fix it, `cause` holds the loader's error.
+    NoBinding => "ENOBINDING",
 }
 
 /// A structured value attached to an error (expected/actual identity fields, the competing

@@ -1,0 +1,181 @@
+/**
+ * Whether this machine can run sole, and the one place the native addon is loaded.
+ *
+ * Why: the addon is one `.node` file built for linux x64 with glibc. An installed `sole` finds
+ * it in its platform package `sole-linux-x64-gnu` (an optionalDependency npm installs only on
+ * a matching machine), a checkout finds it at its root after `npm run build`. napi-rs's
+ * generated loader (`../index.js`) does the finding; when it fails, all it says is "Cannot find
+ * native binding", which tells neither a user on another platform that sole cannot run there,
+ * nor a user who installed with `--omit=optional` what is missing. This module asks first and
+ * explains after: it throws `ENOTSUP` (with this machine's platform, architecture and libc) on
+ * any other platform, and `ENOBINDING` (with how to fix it) when the platform is supported but
+ * the addon is missing or does not load. `./native.ts` imports this module before it re-exports
+ * the addon, so no lib module can reach the addon without passing through here. napi-rs's
+ * `NAPI_RS_NATIVE_LIBRARY_PATH` (load this .node instead; the API fuzz test's planted-panic
+ * build uses it) skips the platform check, and a failure to load it is `ENOBINDING` naming it.
+ *
+ * Tests: `__test__/install.spec.ts` (a packed and installed package; a preload that makes
+ * `process.platform` / `process.arch` / the libc another machine's; an install without the
+ * platform package).
+ */
+import fs from 'node:fs'
+import path from 'node:path'
+
+import { Code } from './codes.js'
+import type { SoleError } from './errors.js'
+
+/** What sole runs on, as the messages spell it. */
+const SUPPORTED = 'linux x64 with glibc'
+/** The platform package that carries the addon for {@link SUPPORTED}. */
+const PLATFORM_PACKAGE = 'sole-linux-x64-gnu'
+
+/** This machine, as far as sole's support is concerned. */
+interface Machine {
+  platform: string
+  arch: string
+  /** `'glibc 2.36'`, `'musl'`, `'unknown'`, or `'none'` off Linux. */
+  libc: string
+  glibc: boolean
+}
+
+/**
+ * This machine: platform, architecture, and the C library from Node's diagnostic report
+ * (`header.glibcVersionRuntime` is set only under glibc). A report costs a few milliseconds, so
+ * it is asked for only once loading has failed (or the platform is already known unsupported).
+ */
+function machine(): Machine {
+  const { platform, arch } = process
+  if (platform !== 'linux') return { platform, arch, libc: 'none', glibc: false }
+  let libc = 'unknown'
+  const report = process.report as (NodeJS.ProcessReport & { excludeNetwork?: boolean }) | undefined
+  if (report && typeof report.getReport === 'function') {
+    // No network section (it can do reverse DNS lookups); the caller's setting is restored.
+    const before = report.excludeNetwork
+    try {
+      if (typeof before === 'boolean') report.excludeNetwork = true
+      const r = report.getReport() as { header?: { glibcVersionRuntime?: string }; sharedObjects?: unknown }
+      const objects = Array.isArray(r.sharedObjects) ? r.sharedObjects.map(String) : []
+      if (r.header?.glibcVersionRuntime) libc = `glibc ${r.header.glibcVersionRuntime}`
+      else if (objects.some((f) => f.includes('ld-musl-') || f.includes('libc.musl-'))) libc = 'musl'
+    } catch {
+      // No report: the libc stays 'unknown', and only the message is less precise.
+    } finally {
+      if (typeof before === 'boolean') report.excludeNetwork = before
+    }
+  }
+  return { platform, arch, libc, glibc: libc.startsWith('glibc') }
+}
+
+function describe(m: Machine): string {
+  return `${m.platform} ${m.arch}${m.platform === 'linux' ? ` with ${m.libc === 'unknown' ? 'an unknown libc' : m.libc}` : ''}`
+}
+
+function soleError(code: Code, message: string, cause?: unknown, where?: string): SoleError {
+  const err = new Error(message, cause === undefined ? undefined : { cause }) as SoleError
+  err.code = code
+  if (where !== undefined) err.path = where
+  return err
+}
+
+function unsupported(m: Machine, cause?: unknown): SoleError {
+  return soleError(
+    Code.ENOTSUP,
+    `sole supports only ${SUPPORTED} (Node >= 20); this machine is ${describe(m)}, for which sole has no native addon, so it cannot be used here.`,
+    cause,
+  )
+}
+
+/** The package's own version (`package.json` sits next to `lib/`, in a checkout and installed). */
+function version(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version
+  } catch {
+    return 'its version'
+  }
+}
+
+/** Where the platform package is, or `undefined` when it is not installed. */
+function platformPackage(): string | undefined {
+  try {
+    return path.dirname(require.resolve(`${PLATFORM_PACKAGE}/package.json`))
+  } catch {
+    return undefined
+  }
+}
+
+function missing(cause: unknown): SoleError {
+  const root = path.join(__dirname, '..')
+  const v = version()
+  const override = process.env.NAPI_RS_NATIVE_LIBRARY_PATH
+  if (override) {
+    // napi's loader requires it from the package root, so a relative path is relative to that.
+    const file = override.startsWith('.') ? path.resolve(root, override) : override
+    const reason = directError(file, cause)
+    return soleError(
+      Code.ENOBINDING,
+      `sole could not load the native addon NAPI_RS_NATIVE_LIBRARY_PATH names (${file}): ${firstLine(reason)}. Unset NAPI_RS_NATIVE_LIBRARY_PATH to load the installed addon.`,
+      reason,
+      file,
+    )
+  }
+  const dir = platformPackage()
+  if (dir !== undefined) {
+    const reason = directError(PLATFORM_PACKAGE, cause)
+    return soleError(
+      Code.ENOBINDING,
+      `sole could not load its native addon from ${dir} (${PLATFORM_PACKAGE}): ${firstLine(reason)}. Reinstall sole and ${PLATFORM_PACKAGE} ${v} (remove node_modules/${PLATFORM_PACKAGE} first).`,
+      reason,
+      dir,
+    )
+  }
+  if (fs.existsSync(path.join(root, 'Cargo.toml'))) {
+    return soleError(
+      Code.ENOBINDING,
+      `sole's native addon is not built in this checkout (${root}): run \`npm run build\` there (it writes sole.linux-x64-gnu.node).`,
+      cause,
+      root,
+    )
+  }
+  return soleError(
+    Code.ENOBINDING,
+    `sole's native addon for ${SUPPORTED} is in the package ${PLATFORM_PACKAGE}@${v}, an optional dependency of sole, and it is not installed (npm leaves it out when installing with --omit=optional, --no-optional or optional=false, and when it cannot fetch it). Install sole again with optional dependencies (npm install --include=optional), or install the tarball ${PLATFORM_PACKAGE}-${v}.tgz that was built with sole-${v}.tgz (npm run pack).`,
+    cause,
+  )
+}
+
+/**
+ * napi's error chains every attempt (and its WASI fallback) under "Cannot find native binding":
+ * require `what` directly for the one reason that matters (a corrupt file, a glibc older than
+ * the addon needs, …). `fallback` when that require works after all.
+ */
+function directError(what: string, fallback: unknown): unknown {
+  try {
+    require(what)
+  } catch (e) {
+    return e
+  }
+  return fallback
+}
+
+function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err)
+  return text.split('\n')[0].replace(/\.+$/, '')
+}
+
+/**
+ * Load the addon (napi-rs's `../index.js`, which caches it in `require.cache` for `./native.ts`)
+ * or throw `ENOTSUP` / `ENOBINDING`. Runs once per module instance: in each worker thread too.
+ */
+function load(): void {
+  const overridden = Boolean(process.env.NAPI_RS_NATIVE_LIBRARY_PATH)
+  if (!overridden && (process.platform !== 'linux' || process.arch !== 'x64')) throw unsupported(machine())
+  try {
+    require('../index.js')
+  } catch (err) {
+    if (overridden) throw missing(err)
+    const m = machine()
+    throw m.glibc || m.libc === 'unknown' ? missing(err) : unsupported(m, err)
+  }
+}
+
+load()
