@@ -26,6 +26,9 @@ export { Code }
  * - `EBOOTID`, `ESTARTTIME`, `EEXEPATH`, `EEXEHASH`: a recorded identity does not match the
  *   process that has the pid now (another boot; pid reused; another executable; another
  *   binary). The error carries `expected` and `actual`.
+ * - `ENOTSUP`: `require('sole')` on a platform sole has no addon for (only linux x64 glibc).
+ * - `ENOBINDING`: the addon is missing or does not load on a supported machine (the platform
+ *   package was omitted or is damaged, or a checkout is not built); the message says how to fix.
  * - `ECANCELED`: never seen from the promise APIs (they turn it into `AbortError`).
  * - `ABORT_ERR` (with `name === 'AbortError'`): `lock()`, `claimPidfileWhenFree()` or
  *   `waitForExit()` was aborted through its `signal`; `cause` is the signal's reason.
