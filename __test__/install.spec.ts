@@ -137,7 +137,7 @@ function tsconfig(module: string, file: string): string {
   })
 }
 
-test.serial('the packed tarballs install offline, and the installed sole works from CJS, ESM, TypeScript, worker threads and npx', async (t) => {
+test.serial('the packed tarballs install offline, and the installed sole works from CJS, ESM, TypeScript, worker threads and npx (sole --version, sole status)', async (t) => {
   const { full, tarballs, gitStatus } = installed!
   t.deepEqual(tarballs.map((f) => path.basename(f)).sort(), [`sole-${VERSION}.tgz`, `${PLATFORM_PACKAGE}-${VERSION}.tgz`].sort())
   // The pack script leaves the checkout as it found it (it works in a staging copy).
@@ -242,6 +242,18 @@ Promise.all(workers).then((replies) => {
   const npx = await run('npx', [...offline(installed!.tmp), 'sole', '--version'], full)
   t.is(npx.code, 0, npx.stderr)
   t.is(npx.stdout, `sole ${VERSION}\n`)
+
+  // The installed command does real work: flock(1) holds a file while it runs `npx sole
+  // status` on it, which names flock(1) as the holder; an absent path is exit 1.
+  const held = path.join(installed!.tmp, 'held.lock')
+  const status = await run('flock', ['-n', held, 'npx', ...offline(installed!.tmp), 'sole', '--json', 'status', held], full)
+  t.is(status.code, 0, status.stderr)
+  const report = JSON.parse(status.stdout) as { paths: { path: string; state: string; holders: { exe: string }[] }[] }
+  t.is(report.paths[0].state, 'held', status.stdout)
+  t.regex(report.paths[0].holders[0].exe, /\/flock$/, status.stdout)
+  const absent = await run('npx', [...offline(installed!.tmp), 'sole', 'status', path.join(installed!.tmp, 'absent')], full)
+  t.is(absent.code, 1, absent.stderr)
+  t.regex(absent.stdout, /absent/)
 })
 
 /** What `require('sole')` throws in `dir`, on the machine `fake` pretends this one is. */
