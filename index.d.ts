@@ -525,6 +525,14 @@ export interface RegisterOptions {
 export declare function scopeCoversFully(cover: string | undefined | null, inner: string | undefined | null): boolean
 
 /**
+ * The data file a registry call with `path` would use (the default location when
+ * null/undefined), decided by the same rule as `ScopeRegistry.open`, without touching the
+ * disk. For `sole scope repair` without `--registry`.
+ * Test: `__test__/cli-scope.spec.ts` (the default path via `$SOLE_RUNTIME_DIR`).
+ */
+export declare function scopeRegistryPath(path?: string | undefined | null): string
+
+/**
  * Move a corrupt registry data file aside; returns the new path, or `null` when there was
  * nothing to repair.
  * Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
@@ -547,6 +555,15 @@ export interface ScopeRule {
  * Test: `__test__/scope.spec.ts`, `__test__/scope-args.spec.ts`.
  */
 export declare function scopeRulesOverlap(a: string | undefined | null, b: string | undefined | null): boolean
+
+/**
+ * A read-only look at the registry at `path` (default location when null/undefined): JSON
+ * `{ path, exists, allocations: [{ ...allocation, live }] }`. Creates, locks and changes
+ * nothing, and shows stale allocations (opening the registry would reclaim them first). For
+ * `sole scope list` and `sole status`.
+ * Test: `__test__/cli-scope.spec.ts`, `sole_scope::registry::snapshot::tests`.
+ */
+export declare function scopeSnapshot(path?: string | undefined | null): string
 
 /**
  * Decide `terminateGracefully`'s options before anything is signalled: `timeoutMs` (default

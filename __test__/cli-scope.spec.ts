@@ -140,7 +140,7 @@ test('usage errors and refused paths: exit 2, sole: <message>', async (t) => {
     [['scope', 'frob'], /^sole: scope: unknown action 'frob'/],
     [['scope', 'list', 'extra'], /^sole: scope list: unexpected argument 'extra'/],
     [['scope', 'list', '--registry'], /^sole: option --registry needs a value/],
-    [['scope', 'list', '--registry', dir], /^sole: .* is not a regular file \(a directory\)/],
+    [['scope', 'list', '--registry', dir], /^sole: .* is a directory: the scope registry.s path names its data file/],
   ]
   for (const [args, message] of cases) {
     const r = await sole(args)
@@ -153,5 +153,5 @@ test('usage errors and refused paths: exit 2, sole: <message>', async (t) => {
   fs.symlinkSync(target, link)
   const s = await sole(['scope', 'list', '--registry', link])
   t.is(s.code, 2)
-  t.regex(s.stderr, /^sole: .*link\.json is a symlink; sole never follows one/)
+  t.regex(s.stderr, /^sole: .*link\.json is a symbolic link; sole does not follow symlinks/)
 })

@@ -387,6 +387,45 @@ pub fn scope_repair(
     })
 }
 
+/// A read-only look at the registry at `path` (default location when null/undefined): JSON
+/// `{ path, exists, allocations: [{ ...allocation, live }] }`. Creates, locks and changes
+/// nothing, and shows stale allocations (opening the registry would reclaim them first). For
+/// `sole scope list` and `sole status`.
+/// Test: `__test__/cli-scope.spec.ts`, `sole_scope::registry::snapshot::tests`.
+// Registered with napi at load time; rustc sees no caller in a `cargo test` build.
+#[allow(dead_code)]
+#[napi(catch_unwind)]
+pub fn scope_snapshot(
+    env: Env,
+    #[napi(ts_arg_type = "string | undefined | null")] path: Option<Unknown>,
+) -> Result<String> {
+    guarded(&env, "reading a scope registry", || {
+        let path = opt_string(&env, path, "path", None)?;
+        sole_scope::registry::snapshot::snapshot(path.as_deref())
+            .map(|s| s.to_json())
+            .map_err(|e| js_error(&env, e))
+    })
+}
+
+/// The data file a registry call with `path` would use (the default location when
+/// null/undefined), decided by the same rule as `ScopeRegistry.open`, without touching the
+/// disk. For `sole scope repair` without `--registry`.
+/// Test: `__test__/cli-scope.spec.ts` (the default path via `$SOLE_RUNTIME_DIR`).
+// Registered with napi at load time; rustc sees no caller in a `cargo test` build.
+#[allow(dead_code)]
+#[napi(catch_unwind)]
+pub fn scope_registry_path(
+    env: Env,
+    #[napi(ts_arg_type = "string | undefined | null")] path: Option<Unknown>,
+) -> Result<String> {
+    guarded(&env, "locating a scope registry", || {
+        let path = opt_string(&env, path, "path", None)?;
+        store::path::locate(path.as_deref())
+            .map(|(p, _)| p.to_string_lossy().into_owned())
+            .map_err(|e| js_error(&env, e))
+    })
+}
+
 /// Two rules given as JSON, named `an` and `bn` in errors.
 fn two_rules(
     env: &Env,

@@ -5,10 +5,10 @@
  * library's `ScopeRegistry` operations, reported. The read-only table reader here is also what
  * `sole status` uses for a registry data file.
  */
-import fs from 'node:fs'
 import path from 'node:path'
 
-import { type Allocation, type ScopeRule, ScopeRegistry, verifyProcess } from '../index.js'
+import { scopeRegistryPath, scopeSnapshot } from '../../index.js'
+import { type Allocation, type ScopeRule, ScopeRegistry } from '../index.js'
 import { type Command, CliError, EXIT_ERROR, EXIT_NO, EXIT_OK, optionValue, parse, printJson } from './common.js'
 
 /** One allocation as `sole scope list` (and `sole status`) report it. */
@@ -46,107 +46,26 @@ export interface ScopeRepairReport {
   movedTo: string | null
 }
 
-/** Largest data file the read-only reader reads (a registry of 10,000 allocations is ~5 MB). */
-const MAX_TABLE_BYTES = 256 * 1024 * 1024
-
 /**
- * The registry's default data file, by the library's rule (lib/scope.ts, `ScopeRegistry.open`):
- * `$SOLE_RUNTIME_DIR/scope.json`, else `$XDG_RUNTIME_DIR/sole/scope.json` (when absolute), else
- * `$TMPDIR/sole-<uid>/scope.json` (`/tmp` without `TMPDIR`). Computed, not opened: opening
- * creates the directory and reclaims.
+ * The registry at `registry` (the library's default location when `undefined`) as it is on
+ * disk, without creating, locking or changing anything: every allocation, judged live or
+ * stale by the rule the registry reclaims by. Decided natively (`scopeSnapshot`: the
+ * registry's own codec and liveness rule); `ECORRUPT` for a file the registry would refuse.
  */
-export function defaultRegistryPath(): string {
-  const env = (k: string) => (process.env[k] ? process.env[k] : undefined)
-  const sole = env('SOLE_RUNTIME_DIR')
-  if (sole) return path.join(path.resolve(sole), 'scope.json')
-  const xdg = env('XDG_RUNTIME_DIR')
-  if (xdg && path.isAbsolute(xdg)) return path.join(xdg, 'sole', 'scope.json')
-  return path.join(env('TMPDIR') ?? '/tmp', `sole-${process.geteuid?.() ?? 0}`, 'scope.json')
-}
-
-/** Is `v` a table the registry wrote: `{"version": 1, "allocations": [...]}` of allocations? */
-export function isScopeTable(v: unknown): v is { version: number; allocations: Allocation[] } {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false
-  const o = v as Record<string, unknown>
-  const keys = Object.keys(o).sort().join(',')
-  if (keys !== 'allocations,version' || typeof o.version !== 'number' || !Array.isArray(o.allocations)) return false
-  return o.allocations.every((a) => {
-    const x = a as Record<string, unknown>
-    return (
-      typeof x === 'object' &&
-      x !== null &&
-      typeof x.name === 'string' &&
-      typeof x.pid === 'number' &&
-      (x.startTime === null || typeof x.startTime === 'number') &&
-      (x.bootId === null || typeof x.bootId === 'string') &&
-      (x.delegatedFrom === null || typeof x.delegatedFrom === 'string') &&
-      (x.sessionId === null || typeof x.sessionId === 'string') &&
-      Array.isArray(x.scopes)
-    )
-  })
-}
-
-/**
- * Read a registry data file without locking or changing it: `null` when absent. The registry
- * replaces its data file by an atomic rename, so one read sees one whole table. Refuses a
- * symlink (`ESYMLINK`), a non-regular file (`ENOTREG`) and a file that is not a table sole wrote
- * (`ECORRUPT`, pointing at `sole scope repair`).
- */
-export function readTable(file: string): Allocation[] | null {
-  let fd: number
-  try {
-    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') return null
-    if (code === 'ELOOP') throw new CliError(`${file} is a symlink; sole never follows one: name the data file itself`, EXIT_ERROR, 'ESYMLINK')
-    throw e
+export function snapshot(registry: string | undefined): ScopeListReport {
+  const s = JSON.parse(scopeSnapshot(registry)) as { path: string; exists: boolean; allocations: (Allocation & { live: boolean })[] }
+  return {
+    registry: s.path,
+    exists: s.exists,
+    allocations: s.allocations.map((a) => ({
+      name: a.name,
+      pid: a.pid,
+      live: a.live,
+      delegatedFrom: a.delegatedFrom,
+      sessionId: a.sessionId,
+      rules: a.scopes,
+    })),
   }
-  try {
-    const st = fs.fstatSync(fd)
-    if (!st.isFile()) throw new CliError(`${file} is not a regular file (${st.isDirectory() ? 'a directory' : 'a special file'}): name the registry's data file (for example ${path.join(file, 'scope.json')})`, EXIT_ERROR, 'ENOTREG')
-    if (st.size > MAX_TABLE_BYTES) throw new CliError(`${file} is ${st.size} bytes, larger than any scope table sole writes; inspect it, then \`sole scope repair --registry ${file}\``, EXIT_ERROR, 'ECORRUPT')
-    const text = fs.readFileSync(fd, 'utf8')
-    if (text.trim() === '') return []
-    let v: unknown
-    try {
-      v = JSON.parse(text)
-    } catch {
-      v = undefined
-    }
-    if (!isScopeTable(v)) throw new CliError(`${file} is not a scope table sole wrote; inspect it, then \`sole scope repair --registry ${file}\` moves it aside`, EXIT_ERROR, 'ECORRUPT')
-    return v.allocations
-  } finally {
-    fs.closeSync(fd)
-  }
-}
-
-/**
- * Is the allocation's owner still the process that registered it? The library's rule for
- * every recorded identity (`verifyProcess`): the pid runs, with the recorded start time and
- * boot id (fields the record lacks are not checked).
- */
-export function allocationLive(a: Allocation): boolean {
-  try {
-    const h = verifyProcess({ pid: a.pid, ...(a.startTime === null ? {} : { startTime: a.startTime }), ...(a.bootId === null ? {} : { bootId: a.bootId }) })
-    const live = h.isAlive()
-    h.close()
-    return live
-  } catch {
-    return false
-  }
-}
-
-/** Every allocation of a table, judged live or stale. */
-export function reportAllocations(table: Allocation[]): AllocationReport[] {
-  return table.map((a) => ({
-    name: a.name,
-    pid: a.pid,
-    live: allocationLive(a),
-    delegatedFrom: a.delegatedFrom,
-    sessionId: a.sessionId,
-    rules: a.scopes,
-  }))
 }
 
 /** `read /x (recursive)` style text for one rule. */
@@ -194,29 +113,29 @@ export const scope: Command = {
     if (extra.length > 0) throw new CliError(`scope ${action}: unexpected argument '${extra[0]}' (see --help)`)
     const given = optionValue(p, 'registry')
     if (given === '') throw new CliError('--registry needs a path (the registry data file)')
-    const registry = given === undefined ? defaultRegistryPath() : path.resolve(given)
+    const registry = given === undefined ? undefined : path.resolve(given)
     switch (action) {
       case 'list':
         return list(registry, json)
       case 'reclaim':
         return reclaim(registry, json)
       case 'repair':
-        return repair(registry, json)
+        return repair(scopeRegistryPath(registry), json)
       default:
         throw new CliError(`scope: unknown action '${action}' (actions: list, reclaim, repair; see --help)`)
     }
   },
 }
 
-function list(registry: string, json: boolean): number {
-  const table = readTable(registry)
-  const allocations = reportAllocations(table ?? [])
+function list(given: string | undefined, json: boolean): number {
+  const report = snapshot(given)
+  const { registry, allocations } = report
   if (json) {
-    printJson({ registry, exists: table !== null, allocations } satisfies ScopeListReport)
+    printJson(report)
     return EXIT_OK
   }
   if (allocations.length === 0) {
-    process.stdout.write(`${registry}: no allocations${table === null ? ' (no data file)' : ''}\n`)
+    process.stdout.write(`${registry}: no allocations${report.exists ? '' : ' (no data file)'}\n`)
     return EXIT_OK
   }
   const live = allocations.filter((a) => a.live).length
@@ -232,17 +151,16 @@ function list(registry: string, json: boolean): number {
   return EXIT_OK
 }
 
-function reclaim(registry: string, json: boolean): number {
+function reclaim(given: string | undefined, json: boolean): number {
   // Opening the registry reclaims already (every operation does), so judge first what is
   // stale, then name those that the registry removed.
-  const table = readTable(registry)
-  if (table === null) {
+  const { registry, exists, allocations: before } = snapshot(given)
+  if (!exists) {
     // No data file: nothing to reclaim, and nothing is created by asking.
     if (json) printJson({ registry, reclaimed: [] } satisfies ScopeReclaimReport)
     else process.stdout.write(`${registry}: nothing to reclaim (no data file)\n`)
     return EXIT_NO
   }
-  const before = reportAllocations(table)
   const reg = ScopeRegistry.open(registry)
   let reclaimed: string[]
   try {

@@ -14,7 +14,7 @@ import path from 'node:path'
 
 import { type ProcessIdentity, type StaleReason, lockHolders, processIdentity, readPidfile } from '../index.js'
 import { type Command, CliError, EXIT_ERROR, EXIT_NO, EXIT_OK, describe, parse, printJson } from './common.js'
-import { type AllocationReport, isScopeTable, readTable, reportAllocations } from './scope.js'
+import { type AllocationReport, snapshot } from './scope.js'
 
 /**
  * What a path is. `pidfile`: sole's identity record is on it, or its content is one pid
@@ -162,9 +162,9 @@ export function statusOf(given: string): PathStatus {
     if (listing === null) return { path: given, kind, state: 'absent' }
     kind = kindOf(given, head, listing.identityRecord ?? null)
     if (kind === 'scope-registry') {
-      const table = readTable(given)
-      if (table === null) return { path: given, kind: 'missing', state: 'absent' }
-      return { path: given, kind, state: 'registry', allocations: reportAllocations(table) }
+      const table = snapshot(path.resolve(given))
+      if (!table.exists) return { path: given, kind: 'missing', state: 'absent' }
+      return { path: given, kind, state: 'registry', allocations: table.allocations }
     }
     return lockState(given, kind, listing.holders)
   } catch (e) {
@@ -204,16 +204,10 @@ function kindOf(file: string, head: Buffer | null, record: string | null): FileK
   return 'unknown'
 }
 
-/** Does `file` hold a scope table (read-only, never through a symlink)? */
+/** Does `file` hold a scope table? Asked of the registry's own reader (read-only, never through a symlink). */
 function looksLikeTable(file: string): boolean {
   try {
-    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
-    try {
-      if (!fs.fstatSync(fd).isFile()) return false
-      return isScopeTable(JSON.parse(fs.readFileSync(fd, 'utf8')))
-    } finally {
-      fs.closeSync(fd)
-    }
+    return snapshot(path.resolve(file)).exists
   } catch {
     return false
   }

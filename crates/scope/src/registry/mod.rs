@@ -16,6 +16,7 @@
 //! Test: `tests::*` (in `tests.rs`); `__test__/scope*.spec.ts`.
 
 pub(crate) mod ops;
+pub mod snapshot;
 #[cfg(test)]
 mod tests;
 
