@@ -78,12 +78,16 @@ test("the command keeps sole's pid and holds the pidfile until it exits", async 
   t.true(second.stderr.startsWith(`sole: already running as PID ${i.child.pid} (pidfile: ${p})`), second.stderr)
   const json = await soleExec(['--json', '--pidfile', p, 'true'])
   t.is(json.code, 1)
-  t.is(JSON.parse(json.stdout).error.code, 'EHELD')
+  t.deepEqual(JSON.parse(json.stdout), {
+    error: { code: 'EHELD', message: json.stderr.slice('sole: '.length, -1), path: p, pid: i.child.pid },
+  })
 
   t.is(await i.stop(), 0)
   t.true(flockFree(p), 'the lock ends with the command')
+  // The file still names the command's pid: free, and why.
   const after = sole.readPidfile(p)
-  t.is(after.state, 'free')
+  t.like(after, { state: 'free', stalePid: i.child.pid })
+  t.true(after.state === 'free' && (after.reason === 'exited' || after.reason === 'not-locked'), JSON.stringify(after))
   const again = await soleExec(['--pidfile', p, 'sh', '-c', 'echo $$'])
   t.is(again.code, 0)
   t.regex(again.stdout, /^\d+\n$/)
@@ -177,8 +181,7 @@ test('command not found: 127, not executable: 126, and the pidfile is never touc
   t.is(ne.code, 126)
   t.regex(ne.stderr, /^sole: cannot execute .*script\.sh.*: permission denied, it has no execute permission/)
   const err = JSON.parse(ne.stdout).error
-  t.deepEqual(Object.keys(err).sort(), ['code', 'message'], 'the --json error shape')
-  t.is(err.code, 'EACCES')
+  t.deepEqual(err, { code: 'EACCES', message: ne.stderr.slice('sole: '.length, -1), path: script })
   t.false(fs.existsSync(p), 'a command that cannot run never claims the pidfile')
   // A runnable script ran the same way (the ENOEXEC fallback to /bin/sh too).
   fs.chmodSync(script, 0o755)

@@ -20,7 +20,7 @@
  */
 import * as native from '../../index.js'
 import type { SoleError } from '../errors.js'
-import { type Command, CliError, EXIT_ERROR, EXIT_NO, optionValue, parse, printError } from './common.js'
+import { type Command, CliError, describe, EXIT_ERROR, EXIT_NO, optionValue, parse, printJson } from './common.js'
 import { cliWording } from './lock.js'
 
 /** The command was found but could not be executed (as shells exit). */
@@ -41,7 +41,7 @@ default signal dispositions, no blocked signals, and blocking standard streams.
 Options:
   -p, --pidfile PATH    the pidfile to claim (required)
       --create-dirs     create missing parent directories (mode 0700)
-      --json            errors as {"error": {"code", "message", "pid"?}} on stdout
+      --json            errors as {"error": {"code", "message", "path"?, "pid"?}} on stdout
   -h, --help            this text
 
 Exit codes (sole's own, before the command runs; after that, the command's):
@@ -65,10 +65,15 @@ export const exec: Command = {
     try {
       native.execWithPidfile(path, command, { createDirs: p.options.has('create-dirs') })
     } catch (e) {
-      const err = e as SoleError
-      if (err instanceof Error) err.message = cliWording(err.message)
-      printError(err, json)
-      return exitFor(e as SoleError & { stage?: string })
+      const err = e as SoleError & { stage?: string }
+      const message = cliWording(describe(e).message)
+      process.stderr.write(`sole: ${message}\n`)
+      if (json) {
+        const { code } = describe(e)
+        const extra = { ...(typeof err.path === 'string' ? { path: err.path } : {}), ...(typeof err.pid === 'number' ? { pid: err.pid } : {}) }
+        printJson({ error: { code, message, ...extra } })
+      }
+      return exitFor(err)
     }
     // execWithPidfile returns only by throwing.
     return EXIT_ERROR
