@@ -313,9 +313,10 @@ export interface EffectiveWriteScope {
  * Internal to the `sole exec` command line (`lib/cli/exec.ts`), not part of the library's
  * API: claim the pidfile at `path`, then replace this process with `command` (argv, searched
  * in `PATH`) keeping the claim across the exec (`sole_pidfile::exec_holding`). Never returns
- * when it works. Throws, before claiming anything, `ENOENT`/`EACCES` with `command` set when
- * the program cannot be found or run; `EHELD` with `pid` when the pidfile is held; and, when
- * the `execve` itself fails, its errno with `command` set, after releasing the claim.
+ * when it works. Throws, before claiming anything, `ENOENT`/`EACCES` with `command` and
+ * `stage: "lookup"` when the program cannot be found or run; `EHELD` with `pid` when the
+ * pidfile is held; and, when the `execve` itself fails, its errno with `command` and
+ * `stage: "execve"`, after releasing the claim.
  * Test: `__test__/cli-exec.spec.ts`.
  */
 export declare function execWithPidfile(path: string, command: string[], opts?: PidfileOptions | undefined | null): never

@@ -205,6 +205,15 @@ fn candidate(p: &Path) -> Candidate {
     }
 }
 
+/// `name`, and the file it resolved to when that says more (`ls (/usr/bin/ls)`).
+fn named(name: &str, file: &Path) -> String {
+    if Path::new(name) == file {
+        name.to_string()
+    } else {
+        format!("{name} ({})", file.display())
+    }
+}
+
 fn not_found(name: &str, why: &str) -> Error {
     Error::new(
         Kind::Os(libc::ENOENT),
@@ -218,8 +227,8 @@ fn not_executable(name: &str, file: &Path, why: &str) -> Error {
     Error::new(
         Kind::Os(libc::EACCES),
         format!(
-            "cannot execute {name} ({}): permission denied, {why}.",
-            file.display()
+            "cannot execute {}: permission denied, {why}.",
+            named(name, file)
         ),
     )
     .with_detail("command", name)
@@ -293,18 +302,18 @@ pub fn exec_holding(mut claim: Pidfile, program: &Program) -> Error {
         }
     }
     let _ = claim.release();
-    let err = std::io::Error::from_raw_os_error(errno);
-    let hint = match errno {
-        libc::ENOENT => " (the file, or the interpreter its #! line names, does not exist)",
-        libc::EACCES => " (no execute permission, or a noexec mount)",
-        _ => "",
+    let why = match errno {
+        libc::ENOENT => {
+            "the file, or the interpreter its #! line names, does not exist".to_string()
+        }
+        libc::EACCES => "permission denied (no execute permission, or a noexec mount)".to_string(),
+        _ => rustix::io::Errno::from_raw_os_error(errno).to_string(),
     };
     Error::new(
         Kind::Os(errno),
         format!(
-            "cannot execute {} ({}): {err}{hint}; the pidfile {} was released.",
-            program.name,
-            program.file().display(),
+            "cannot execute {}: {why}; the pidfile {} was released.",
+            named(&program.name, program.file()),
             claim.path().display()
         ),
     )
