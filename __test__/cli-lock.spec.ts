@@ -155,13 +155,34 @@ test('-w: the wait ends when the holder releases, and the command runs after it'
   const h = spawn('flock', [p, 'sh', '-c', `echo held; read _; echo released > ${marker}`], { stdio: ['pipe', 'pipe', 'inherit'] })
   t.teardown(() => h.kill('SIGKILL'))
   t.is(await firstLine(h), 'held')
-  const waiter = sole(['-w', '60', p, 'cat', marker])
-  // Meanwhile the lock is still held: a non-blocking attempt is refused.
-  t.is((await sole(['-n', '-q', p, 'true'])).code, 1)
+  const waiter = spawn(process.execPath, [SOLE, 'lock', '-w', '60', p, 'cat', marker], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  waiter.stdout.setEncoding('utf8').on('data', (d: string) => (out += d))
+  const done = new Promise<number | null>((r) => waiter.once('close', (code) => r(code)))
+  // The kernel lists the waiter as blocked on this file (`-> FLOCK … PID dev:ino`) before we
+  // release: the command below runs only after a real wait.
+  await until('sole waits on the lock', () => blockedOn(p).includes(waiter.pid!))
   h.stdin!.end()
-  const r = await waiter
-  t.deepEqual([r.code, r.stdout], [0, 'released\n'])
+  t.deepEqual([await done, out], [0, 'released\n'])
 })
+
+/** Pids the kernel lists as waiting for a flock on `p` (`/proc/locks` "->" lines). */
+function blockedOn(p: string): number[] {
+  const ino = fs.statSync(p).ino
+  return fs
+    .readFileSync('/proc/locks', 'utf8')
+    .split('\n')
+    .map((l) => l.match(/^\d+: -> FLOCK\s+\S+\s+\S+\s+(\d+)\s+[0-9a-f]+:[0-9a-f]+:(\d+)\s/))
+    .filter((m): m is RegExpMatchArray => m !== null && Number(m[2]) === ino)
+    .map((m) => Number(m[1]))
+}
+
+/** Resolve once `cond()` holds, checking on each turn of the event loop (bounded, no sleeps). */
+async function until(what: string, cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 1_000_000 && !cond(); i++) await new Promise((r) => setImmediate(r))
+  if (!cond()) throw new Error(`gave up waiting until ${what}`)
+}
+
 
 test('the command does not inherit the lock descriptor (flock(1) without -o does)', async (t) => {
   const d = tmpdir(t)
