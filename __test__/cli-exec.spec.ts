@@ -48,6 +48,7 @@ async function instance(t: ExecutionContext, p: string) {
   const printed = Number(await firstLine(c))
   return {
     child: c,
+    pid: c.pid!,
     printed,
     stop: async () => {
       c.stdin!.end()
@@ -59,13 +60,13 @@ async function instance(t: ExecutionContext, p: string) {
 test("the command keeps sole's pid and holds the pidfile until it exits", async (t) => {
   const p = path.join(tmpdir(t), 'app.pid')
   const i = await instance(t, p)
-  t.is(i.printed, i.child.pid, 'same pid: sole became the command')
+  t.is(i.printed, i.pid, 'same pid: sole became the command')
   t.is(fs.readFileSync(p, 'utf8'), `${i.printed}\n`)
   t.false(flockFree(p), 'flock(1) is refused while the command runs')
   const s = sole.readPidfile(p)
   t.is(s.state, 'held')
   if (s.state !== 'held') return
-  t.is(s.pid, i.child.pid)
+  t.is(s.pid, i.pid)
   t.true(s.locked)
   // The identity read from the holder is the exec'd program's, not node's.
   t.truthy(s.identity?.exePath)
@@ -75,18 +76,18 @@ test("the command keeps sole's pid and holds the pidfile until it exits", async 
   const second = await soleExec(['--pidfile', p, '--', 'sh', '-c', 'echo second'])
   t.is(second.code, 1)
   t.is(second.stdout, '', 'the second instance never runs')
-  t.true(second.stderr.startsWith(`sole: already running as PID ${i.child.pid} (pidfile: ${p})`), second.stderr)
+  t.true(second.stderr.startsWith(`sole: already running as PID ${i.pid} (pidfile: ${p})`), second.stderr)
   const json = await soleExec(['--json', '--pidfile', p, 'true'])
   t.is(json.code, 1)
   t.deepEqual(JSON.parse(json.stdout), {
-    error: { code: 'EHELD', message: json.stderr.slice('sole: '.length, -1), path: p, pid: i.child.pid },
+    error: { code: 'EHELD', message: json.stderr.slice('sole: '.length, -1), path: p, pid: i.pid },
   })
 
   t.is(await i.stop(), 0)
   t.true(flockFree(p), 'the lock ends with the command')
   // The file still names the command's pid: free, and why.
   const after = sole.readPidfile(p)
-  t.like(after, { state: 'free', stalePid: i.child.pid })
+  t.like(after, { state: 'free', stalePid: i.pid })
   t.true(after.state === 'free' && (after.reason === 'exited' || after.reason === 'not-locked'), JSON.stringify(after))
   const again = await soleExec(['--pidfile', p, 'sh', '-c', 'echo $$'])
   t.is(again.code, 0)
