@@ -223,7 +223,13 @@ function runCommand(r: LockRequest): Promise<number> {
     }
     child.once('error', (e: NodeJS.ErrnoException) => {
       // The command never ran (spawn reports execvp's errno): flock(1) exits 69 (71 for ENOMEM).
-      const message = `failed to execute ${file}: ${e.code === 'ENOENT' ? 'command not found' : (e.code ?? e.message)}`
+      const why =
+        e.code === 'ENOENT'
+          ? 'command not found (give its full path, or fix PATH)'
+          : e.code === 'EACCES'
+            ? 'permission denied (not an executable file)'
+            : `${e.code ?? 'error'}: ${e.message}`
+      const message = `failed to execute ${file}: ${why}`
       process.stderr.write(`sole: ${message}\n`)
       if (r.json) printJson({ error: { code: e.code ?? 'EINTERNAL', message } })
       finish(e.code === 'ENOMEM' ? EX_OSERR : EX_UNAVAILABLE)
