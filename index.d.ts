@@ -310,6 +310,17 @@ export interface EffectiveWriteScope {
 }
 
 /**
+ * Internal to the `sole lock` command line (`lib/cli/lock.ts`), not part of the library's
+ * API: in the short-lived process `sole lock` spawns, ask the kernel to SIGKILL this process
+ * when `parent` (the `sole lock` process holding the lock) exits, then replace this process
+ * with `command` (`sole_pidfile::exec_as_child_of`). Never returns when it works. Throws
+ * `ENOENT`/`EACCES` with `stage: "lookup"` when the program cannot be found or run,
+ * `ENOTFOUND` when `parent` has already exited, and the errno with `stage: "execve"` when
+ * the `execve` fails. Test: `__test__/cli-lock.spec.ts`.
+ */
+export declare function execAsChildOf(parent: number, command: string[]): never
+
+/**
  * Internal to the `sole exec` command line (`lib/cli/exec.ts`), not part of the library's
  * API: claim the pidfile at `path`, then replace this process with `command` (argv, searched
  * in `PATH`) keeping the claim across the exec (`sole_pidfile::exec_holding`). Never returns

@@ -848,6 +848,7 @@ module.exports.acquireDaemonLock = nativeBinding.acquireDaemonLock
 module.exports.claimPidfile = nativeBinding.claimPidfile
 module.exports.claimPidfileAsync = nativeBinding.claimPidfileAsync
 module.exports.daemonLockPath = nativeBinding.daemonLockPath
+module.exports.execAsChildOf = nativeBinding.execAsChildOf
 module.exports.execWithPidfile = nativeBinding.execWithPidfile
 module.exports.invalidArgumentError = nativeBinding.invalidArgumentError
 module.exports.isAlive = nativeBinding.isAlive

@@ -8,6 +8,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+import * as lib from '../lib/index.js'
 import { firstLine } from './fixtures/children.mjs'
 import { tmpdir } from './helpers/index.js'
 
@@ -280,4 +281,29 @@ test('--help documents options and exit codes; usage errors say what to do', asy
   const created = await sole(['--create-dirs', path.join(dir, 'no', 'l'), 'true'])
   t.is(created.code, 0)
   t.true(fs.statSync(path.join(dir, 'no', 'l')).isFile())
+})
+
+test('SIGKILL of sole lock: the lock is released and the command dies with it (PR_SET_PDEATHSIG)', async (t) => {
+  const p = path.join(tmpdir(t), 'l')
+  const c = spawn(process.execPath, [SOLE, 'lock', p, 'sh', '-c', 'echo $$; exec sleep 60'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => c.kill('SIGKILL'))
+  const pid = Number(await firstLine(c))
+  const h = lib.ProcessHandle.open(pid)
+  t.teardown(() => h.close())
+  // The command is sole's own child (the helper became it: same pid), running sleep.
+  t.regex(fs.readFileSync(`/proc/${pid}/status`, 'utf8'), new RegExp(`^PPid:\\s+${c.pid}$`, 'm'))
+  t.true(h.isAlive())
+  t.is(spawnSync('flock', ['-n', p, 'true']).status, 1)
+  c.kill('SIGKILL')
+  await h.waitForExit({ timeoutMs: 30_000 })
+  t.false(h.isAlive(), 'the command is gone with sole')
+  t.is(spawnSync('flock', ['-n', p, 'true']).status, 0)
+})
+
+test('the helper runs nothing when sole lock is no longer its parent', async (t) => {
+  const p = path.join(tmpdir(t), 'l')
+  // Started by the test, not by a sole lock process with pid 1: refused, the command never runs.
+  const r = await run(process.execPath, [SOLE, 'lock', '--exec-child-of', '1', p, '--', 'sh', '-c', 'echo ran'])
+  t.deepEqual([r.code, r.stdout], [69, ''])
+  t.is(r.stderr, 'sole: the process that started this one (PID 1) has exited; not running sh\n')
 })

@@ -346,3 +346,27 @@ fn string_array(env: &Env, v: &Unknown, argument: &str) -> Result<Vec<std::ffi::
         })
         .collect()
 }
+
+/// Internal to the `sole lock` command line (`lib/cli/lock.ts`), not part of the library's
+/// API: in the short-lived process `sole lock` spawns, ask the kernel to SIGKILL this process
+/// when `parent` (the `sole lock` process holding the lock) exits, then replace this process
+/// with `command` (`sole_pidfile::exec_as_child_of`). Never returns when it works. Throws
+/// `ENOENT`/`EACCES` with `stage: "lookup"` when the program cannot be found or run,
+/// `ENOTFOUND` when `parent` has already exited, and the errno with `stage: "execve"` when
+/// the `execve` fails. Test: `__test__/cli-lock.spec.ts`.
+#[napi(
+    catch_unwind,
+    ts_args_type = "parent: number, command: string[]",
+    ts_return_type = "never"
+)]
+pub fn exec_as_child_of(env: Env, parent: Unknown, command: Unknown) -> Result<()> {
+    args::guarded(&env, "running sole lock", || {
+        let parent = procid::pid_arg(&env, &parent)?;
+        let argv = string_array(&env, &command, "command")?;
+        let program = sole_pidfile::Program::resolve(&argv).map_err(|e| js_error(&env, e))?;
+        Err(js_error(
+            &env,
+            sole_pidfile::exec_as_child_of(parent, &program),
+        ))
+    })
+}

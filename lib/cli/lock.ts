@@ -10,8 +10,10 @@
  * this process are forwarded to the command.
  *
  * The other side of that choice, said plainly in the README too: if this process is killed
- * with SIGKILL, the lock is released at once while the command may still run. Node's `spawn`
- * cannot set PR_SET_PDEATHSIG on the child, so nothing here makes the command die with us.
+ * with SIGKILL, the lock is released at once. So the command is made to die with this process
+ * (PR_SET_PDEATHSIG = SIGKILL, set through a helper process, see {@link runCommand}); our
+ * descriptors are closed and our children signalled during the same exit, in no promised
+ * order, so for an instant the lock may be free while the command is being killed.
  *
  * Exit codes are flock(1)'s (util-linux sys-utils/flock.c): the command's status (128+N when
  * a signal N killed it); 1, or `-E N`, on a conflict (`-n`) or timeout (`-w`); 64 (EX_USAGE)
@@ -22,7 +24,9 @@
  */
 import { spawn } from 'node:child_process'
 import os from 'node:os'
+import path from 'node:path'
 
+import * as native from '../../index.js'
 import { lock as takeLock, readPidfile, tryLock, type Lock, type SoleError } from '../index.js'
 import { type Command, CliError, describe, optionValue, parse, printJson, seconds } from './common.js'
 
@@ -43,8 +47,8 @@ const help = `Usage: sole lock [OPTIONS] PATH [--] COMMAND [ARGS…]
 Run COMMAND while holding a lock on PATH (created 0600 if missing), like flock(1). The lock is
 held by sole, never by the command: the command does not inherit the descriptor, and the lock
 is released the moment the command has exited. SIGINT, SIGTERM and SIGHUP sent to sole are
-forwarded to the command. If sole itself is killed with SIGKILL the lock is released while
-the command may run on.
+forwarded to the command. If sole itself is killed with SIGKILL, the lock is released and the
+command is killed with it (PR_SET_PDEATHSIG).
 
 Options:
   -s, --shared                  a shared lock (many holders; excludes exclusive ones)
@@ -80,6 +84,8 @@ const spec = {
   'conflict-exit-code': { short: 'E', value: true },
   quiet: { short: 'q' },
   'create-dirs': {},
+  // Internal: the short-lived process `sole lock` spawns to start the command (see runCommand).
+  'exec-child-of': { value: true },
 }
 
 export interface LockRequest {
@@ -92,6 +98,8 @@ export interface LockRequest {
   json: boolean
   createDirs: boolean
   command: string[]
+  /** Internal (`--exec-child-of PID`): this process only starts the command for `sole lock` PID. */
+  childOf?: number
 }
 
 /** Read `sole lock`'s arguments (usage errors exit 64, as flock(1)'s). */
@@ -128,7 +136,15 @@ export function request(argv: readonly string[]): LockRequest {
     json: has('json'),
     createDirs: has('create-dirs'),
     command,
+    ...childOf(optionValue(p, 'exec-child-of')),
   }
+}
+
+function childOf(v: string | undefined): { childOf?: number } {
+  if (v === undefined) return {}
+  const pid = Number(v)
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(pid) || pid < 1) throw new CliError(`--exec-child-of: '${v}' is not a pid`, EX_USAGE)
+  return { childOf: pid }
 }
 
 /** flock(1)'s exit code for a failure to open or lock the file. */
@@ -204,11 +220,24 @@ async function acquire(r: LockRequest): Promise<Lock | null> {
   }
 }
 
-/** Run the command; resolve with sole's exit code once it has exited (the lock still held). */
+/** This command line, to start the helper process of {@link runCommand}. */
+const SOLE_BIN = path.join(__dirname, '..', '..', 'bin', 'sole.js')
+
+/**
+ * Run the command; resolve with sole's exit code once it has exited (the lock still held).
+ *
+ * The command should die with this process even when this process is SIGKILLed (its lock is
+ * gone then), which takes PR_SET_PDEATHSIG in the child, between fork and exec: Node's `spawn`
+ * has no hook there. So the child spawned is `sole lock --exec-child-of OUR_PID … -- COMMAND`,
+ * a short-lived process that asks the kernel for SIGKILL when we exit, checks that we are still
+ * its parent, and then execs the command in its own place (same pid, so the signals we
+ * forward and the status we wait for are the command's). It costs one more Node start-up.
+ */
 function runCommand(r: LockRequest): Promise<number> {
   return new Promise((resolve) => {
-    const [file, ...args] = r.command
-    const child = spawn(file, args, { stdio: 'inherit' })
+    const file = r.command[0]
+    const helper = ['lock', '--exec-child-of', String(process.pid), ...(r.json ? ['--json'] : []), r.path, '--']
+    const child = spawn(process.execPath, [SOLE_BIN, ...helper, ...r.command], { stdio: 'inherit' })
     const forward = (sig: NodeJS.Signals) => () => {
       child.kill(sig)
     }
@@ -222,7 +251,7 @@ function runCommand(r: LockRequest): Promise<number> {
       resolve(code)
     }
     child.once('error', (e: NodeJS.ErrnoException) => {
-      // The command never ran (spawn reports execvp's errno): flock(1) exits 69 (71 for ENOMEM).
+      // The helper never ran (spawn reports execvp's errno): flock(1) exits 69 (71 for ENOMEM).
       const why =
         e.code === 'ENOENT'
           ? 'command not found (give its full path, or fix PATH)'
@@ -246,6 +275,7 @@ export const lock: Command = {
   help,
   async run(argv) {
     const r = request(argv)
+    if (r.childOf !== undefined) return execChild(r)
     let held: Lock | null
     try {
       held = await acquire(r)
@@ -264,4 +294,21 @@ export const lock: Command = {
       held.release()
     }
   },
+}
+
+/**
+ * The helper process of {@link runCommand}: become the command, set to die with `sole lock`
+ * (`execAsChildOf`, internal to this CLI). Returns only when the command could not be
+ * executed: flock(1)'s 69 (71 for ENOMEM), with the reason.
+ */
+function execChild(r: LockRequest): number {
+  try {
+    native.execAsChildOf(r.childOf!, r.command)
+  } catch (e) {
+    const { code, message } = describe(e)
+    process.stderr.write(`sole: ${message}\n`)
+    if (r.json) printJson({ error: { code, message } })
+    return code === 'ENOMEM' ? EX_OSERR : EX_UNAVAILABLE
+  }
+  return EX_UNAVAILABLE
 }

@@ -15,6 +15,11 @@
 //! holder from the kernel's lock list and reads the holder's identity live, so it names the
 //! new program (`__test__/cli-exec.spec.ts` checks `readPidfile` from another process).
 //!
+//! The same exec, with no descriptor kept, also serves `sole lock` ([`exec_as_child_of`]): the
+//! command it runs must die with the `sole lock` process that holds its lock, which takes
+//! `PR_SET_PDEATHSIG` between fork and exec, where Node's `spawn` runs no code; so a helper
+//! process sets it and execs the command in its own place.
+//!
 //! Everything that can fail for a reason the user can fix is decided *before* the claim
 //! ([`Program::resolve`]: the `PATH` lookup, like `execvp(3)`, and the argument and environment
 //! strings), so "command not found" never claims, or empties, anyone's pidfile.
@@ -254,16 +259,64 @@ pub fn exec_holding(mut claim: Pidfile, program: &Program) -> Error {
         )
         .with_path(claim.path());
     };
+    let errno = exec_keeping(Some(lock_fd), program);
+    let _ = claim.release();
+    exec_failed(
+        program,
+        errno,
+        &format!("; the pidfile {} was released.", claim.path().display()),
+    )
+}
+
+/// Replace this process with `program` (the same resets as [`exec_holding`], no descriptor
+/// kept) after asking the kernel to SIGKILL it when `parent` exits: the command `sole lock`
+/// runs dies with the `sole lock` process that holds its lock, even when that process is
+/// SIGKILLed (`PR_SET_PDEATHSIG`, kept across `execve`). `sole lock` spawns a short-lived
+/// process that calls this, because Node's `spawn` cannot run code between fork and exec.
+/// If this process's parent is no longer `parent` (it died before the request took effect),
+/// nothing is executed: `ENOTFOUND`. Returns only on failure (`stage: "execve"` for a failed
+/// `execve`, as [`exec_holding`]). Test: `__test__/cli-lock.spec.ts` (SIGKILL of sole lock).
+pub fn exec_as_child_of(parent: sole_procid::Pid, program: &Program) -> Error {
+    use rustix::process::{getppid, set_parent_process_death_signal, Signal};
+    if let Err(e) = set_parent_process_death_signal(Some(Signal::KILL)) {
+        return Error::new(
+            Kind::Os(e.raw_os_error()),
+            format!(
+                "cannot ask to die with the parent process (PR_SET_PDEATHSIG): {e}; not running {}",
+                program.name
+            ),
+        );
+    }
+    // The parent may have died between our fork and the request: then it never fires.
+    if getppid().map(|p| p.as_raw_nonzero().get()) != Some(parent.get()) {
+        return Error::new(
+            Kind::NotFound,
+            format!(
+                "the process that started this one (PID {parent}) has exited; not running {}",
+                program.name
+            ),
+        )
+        .with_pid(parent.get());
+    }
+    let errno = exec_keeping(None, program);
+    exec_failed(program, errno, ".")
+}
+
+/// The `execve` of `program` with the resets of the module doc, keeping `keep` open across it.
+/// Returns the errno of a failed exec, after undoing every change.
+fn exec_keeping(keep: Option<BorrowedFd<'_>>, program: &Program) -> libc::c_int {
     let stdio = [
         rustix::stdio::stdin(),
         rustix::stdio::stdout(),
         rustix::stdio::stderr(),
     ];
     let mut undo = Vec::new();
-    // The claim's descriptor crosses the exec; stdio crosses it, in blocking mode.
-    if let Ok(flags) = rustix::io::fcntl_getfd(lock_fd) {
-        if rustix::io::fcntl_setfd(lock_fd, flags - FdFlags::CLOEXEC).is_ok() {
-            undo.push(Undo::FdFlags(lock_fd, flags));
+    // The kept descriptor crosses the exec; stdio crosses it, in blocking mode.
+    if let Some(fd) = keep {
+        if let Ok(flags) = rustix::io::fcntl_getfd(fd) {
+            if rustix::io::fcntl_setfd(fd, flags - FdFlags::CLOEXEC).is_ok() {
+                undo.push(Undo::FdFlags(fd, flags));
+            }
         }
     }
     for fd in stdio {
@@ -293,7 +346,7 @@ pub fn exec_holding(mut claim: Pidfile, program: &Program) -> Error {
         let _ = sys::execve(&CString::new(SHELL).expect("no NUL"), &argv, &program.env);
     }
 
-    // The exec failed: put everything back, release the claim, report.
+    // The exec failed: put everything back.
     signals.restore();
     for u in undo.into_iter().rev() {
         match u {
@@ -301,7 +354,11 @@ pub fn exec_holding(mut claim: Pidfile, program: &Program) -> Error {
             Undo::StatusFlags(fd, f) => drop(rustix::fs::fcntl_setfl(fd, f)),
         }
     }
-    let _ = claim.release();
+    errno
+}
+
+/// The error of a failed `execve` (`stage: "execve"`); `tail` ends the message.
+fn exec_failed(program: &Program, errno: libc::c_int, tail: &str) -> Error {
     let why = match errno {
         libc::ENOENT => {
             "the file, or the interpreter its #! line names, does not exist".to_string()
@@ -312,9 +369,8 @@ pub fn exec_holding(mut claim: Pidfile, program: &Program) -> Error {
     Error::new(
         Kind::Os(errno),
         format!(
-            "cannot execute {}: {why}; the pidfile {} was released.",
-            named(&program.name, program.file()),
-            claim.path().display()
+            "cannot execute {}: {why}{tail}",
+            named(&program.name, program.file())
         ),
     )
     .with_detail("command", program.name.as_str())

@@ -62,7 +62,7 @@ mod test_util;
 
 pub use claim::{claim, claim_from_lock, Pidfile};
 pub use daemon::{acquire_daemon_lock, daemon_lock_path, read_lock_pid, DAEMON_LOCK_FILENAME};
-pub use exec::{exec_holding, Program};
+pub use exec::{exec_as_child_of, exec_holding, Program};
 pub use read::{read, read_with_handle};
 pub use record::RECORD_XATTR;
 
