@@ -57,7 +57,9 @@
 //! `libc` for exactly those three, in [`sys`], each call with its safety argument.
 //! Test: `tests::*` below (the `PATH` lookup); `__test__/cli-exec.spec.ts` (the exec itself:
 //! same pid, the claim held by the program, no descriptor leaked, `SIGPIPE` default, stdio
-//! blocking, the claim released when the program exits, 127/126 and no claim on failure).
+//! blocking, the claim released when the program exits, 127/126 and no claim on failure);
+//! `__test__/cli-lock.spec.ts` (the command killed with a SIGKILLed `sole lock`, a helper whose
+//! parent is gone runs nothing).
 
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::BorrowedFd;
