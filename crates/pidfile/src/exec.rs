@@ -24,7 +24,7 @@
 //! ([`Program::resolve`]: the `PATH` lookup, like `execvp(3)`, and the argument and environment
 //! strings), so "command not found" never claims, or empties, anyone's pidfile.
 //!
-//! What a program must not inherit from Node, reset by [`exec_holding`] just before `execve`:
+//! What a program must not inherit from Node, reset just before either `execve`:
 //! - **`FD_CLOEXEC` on the claim's descriptor**: every descriptor sole opens is close-on-exec
 //!   (a lock must never leak into a child by accident); this one is meant to cross, so its
 //!   flag, and only its flag among sole's descriptors, is cleared.
@@ -54,7 +54,8 @@
 //!
 //! `unsafe`: `execve`, `sigaction` and `pthread_sigmask` have no safe wrapper in the crates this
 //! workspace uses (rustix keeps them in its `unsafe` `runtime` module), so this module calls
-//! `libc` for exactly those three, in [`sys`], each call with its safety argument.
+//! `libc` for exactly those three (and `sigemptyset`, to build their arguments), in [`sys`],
+//! each call with its safety argument. The crate's other system calls stay in rustix.
 //! Test: `tests::*` below (the `PATH` lookup); `__test__/cli-exec.spec.ts` (the exec itself:
 //! same pid, the claim held by the program, no descriptor leaked, `SIGPIPE` default, stdio
 //! blocking, the claim released when the program exits, 127/126 and no claim on failure);
