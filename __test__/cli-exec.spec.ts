@@ -9,6 +9,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+import * as native from '../index.js'
 import * as sole from '../lib/index.js'
 import { firstLine } from './fixtures/children.mjs'
 import { tmpdir } from './helpers/index.js'
@@ -221,4 +222,31 @@ test('usage errors exit 2 with a message; --help exits 0', async (t) => {
   const h = await soleExec(['--help'])
   t.is(h.code, 0)
   for (const s of ['--pidfile', '126', '127', 'already running as PID N']) t.true(h.stdout.includes(s), s)
+})
+
+test('the internal exec exports refuse wrong arguments with EINVAL, before touching anything', (t) => {
+  // Only wrong calls here: a right one would replace this test process.
+  const p = path.join(tmpdir(t), 'app.pid')
+  const codeAndArgument = (f: () => unknown) => {
+    try {
+      f()
+    } catch (e) {
+      const err = e as { code?: string; argument?: string }
+      return [err.code, err.argument]
+    }
+    return undefined
+  }
+  const bad = [undefined, 'sh', 42, {}, [1], ['sh', null]]
+  for (const command of bad) {
+    t.deepEqual(codeAndArgument(() => native.execWithPidfile(p, command as string[])), ['EINVAL', 'command'], String(command))
+    t.deepEqual(codeAndArgument(() => native.execAsChildOf(process.ppid, command as string[])), ['EINVAL', 'command'], String(command))
+  }
+  t.deepEqual(codeAndArgument(() => native.execWithPidfile(p, [])), ['EINVAL', 'command'])
+  // A command that cannot be found: even a wrong order of checks could not exec anything.
+  const none = ['sole-no-such-command-xyz']
+  t.deepEqual(codeAndArgument(() => native.execWithPidfile(42 as unknown as string, none)), ['EINVAL', 'path'])
+  t.deepEqual(codeAndArgument(() => native.execWithPidfile(p, none, 'x' as never)), ['EINVAL', 'options'])
+  t.is(codeAndArgument(() => native.execAsChildOf('1' as unknown as number, none))?.[0], 'EINVALIDPID')
+  t.is(codeAndArgument(() => native.execAsChildOf(0, none))?.[0], 'EINVALIDPID')
+  t.false(fs.existsSync(p), 'nothing was claimed')
 })
