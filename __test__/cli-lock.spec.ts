@@ -276,6 +276,8 @@ test('--help documents options and exit codes; usage errors say what to do', asy
   t.is(j.code, 64)
   t.is(JSON.parse(j.stdout).error.code, 'EUSAGE')
   const dir = tmpdir(t)
+  // -w is a plain decimal number (a documented difference: flock(1) reads 1e3 and 0x10 too).
+  for (const w of ['1e3', '0x10', '-1', 'inf', 'nan', '']) t.is((await sole(['-w', w, path.join(dir, 'l'), 'true'])).code, 64, w)
   const missing = await sole([path.join(dir, 'no', 'l'), 'true'])
   t.regex(missing.stderr, /pass --create-dirs/)
   const created = await sole(['--create-dirs', path.join(dir, 'no', 'l'), 'true'])
