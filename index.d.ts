@@ -310,6 +310,29 @@ export interface EffectiveWriteScope {
 }
 
 /**
+ * Internal to the `sole lock` command line (`lib/cli/lock.ts`), not part of the library's
+ * API: in the short-lived process `sole lock` spawns, ask the kernel to SIGKILL this process
+ * when `parent` (the `sole lock` process holding the lock) exits, then replace this process
+ * with `command` (`sole_pidfile::exec_as_child_of`). Never returns when it works. Throws
+ * `ENOENT`/`EACCES` with `stage: "lookup"` when the program cannot be found or run,
+ * `ENOTFOUND` when `parent` has already exited, and the errno with `stage: "execve"` when
+ * the `execve` fails. Test: `__test__/cli-lock.spec.ts`.
+ */
+export declare function execAsChildOf(parent: number, command: string[]): never
+
+/**
+ * Internal to the `sole exec` command line (`lib/cli/exec.ts`), not part of the library's
+ * API: claim the pidfile at `path`, then replace this process with `command` (argv, searched
+ * in `PATH`) keeping the claim across the exec (`sole_pidfile::exec_holding`). Never returns
+ * when it works. Throws, before claiming anything, `ENOENT`/`EACCES` with `command` and
+ * `stage: "lookup"` when the program cannot be found or run; `EHELD` with `pid` when the
+ * pidfile is held; and, when the `execve` itself fails, its errno with `command` and
+ * `stage: "execve"`, after releasing the claim.
+ * Test: `__test__/cli-exec.spec.ts`.
+ */
+export declare function execWithPidfile(path: string, command: string[], opts?: PidfileOptions | undefined | null): never
+
+/**
  * A recorded identity to check; only the fields given are compared (`null` or absent: not
  * checked). A field of the wrong type is `EINVAL` with `err.argument` such as
  * `'identity.startTime'`; a missing or bad `pid` is `EINVALIDPID`.

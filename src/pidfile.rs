@@ -294,3 +294,79 @@ pub fn read_lock_pid(env: Env, path: Unknown) -> Result<Option<i32>> {
         sole_pidfile::read_lock_pid(&p).map_err(|e| js_error(&env, e))
     })
 }
+
+/// Internal to the `sole exec` command line (`lib/cli/exec.ts`), not part of the library's
+/// API: claim the pidfile at `path`, then replace this process with `command` (argv, searched
+/// in `PATH`) keeping the claim across the exec (`sole_pidfile::exec_holding`). Never returns
+/// when it works. Throws, before claiming anything, `ENOENT`/`EACCES` with `command` and
+/// `stage: "lookup"` when the program cannot be found or run; `EHELD` with `pid` when the
+/// pidfile is held; and, when the `execve` itself fails, its errno with `command` and
+/// `stage: "execve"`, after releasing the claim.
+/// Test: `__test__/cli-exec.spec.ts`.
+#[napi(
+    catch_unwind,
+    ts_args_type = "path: string, command: string[], opts?: PidfileOptions | undefined | null",
+    ts_return_type = "never"
+)]
+pub fn exec_with_pidfile(
+    env: Env,
+    path: Unknown,
+    command: Unknown,
+    opts: Option<Unknown>,
+) -> Result<()> {
+    args::guarded(&env, "running sole exec", || {
+        let a = pidfile_args(&env, &path, opts.as_ref())?;
+        let argv = string_array(&env, &command, "command")?;
+        let program = sole_pidfile::Program::resolve(&argv).map_err(|e| js_error(&env, e))?;
+        let claim = sole_pidfile::claim(&a.path, &a.open).map_err(|e| js_error(&env, e))?;
+        Err(js_error(&env, sole_pidfile::exec_holding(claim, &program)))
+    })
+}
+
+/// A required array of strings (`EINVAL` naming `argument` for anything else).
+fn string_array(env: &Env, v: &Unknown, argument: &str) -> Result<Vec<std::ffi::OsString>> {
+    let not_array = || {
+        js_error(
+            env,
+            sole_error::Error::invalid_argument(
+                argument,
+                format!("{argument} must be an array of strings"),
+            ),
+        )
+    };
+    if v.get_type()? != ValueType::Object || !v.is_array()? {
+        return Err(not_array());
+    }
+    // SAFETY: checked to be an array just above.
+    let arr = unsafe { v.cast::<Array>() }?;
+    (0..arr.len())
+        .map(|i| {
+            let item = arr.get::<Unknown>(i)?.ok_or_else(not_array)?;
+            args::string(env, &item, argument).map(Into::into)
+        })
+        .collect()
+}
+
+/// Internal to the `sole lock` command line (`lib/cli/lock.ts`), not part of the library's
+/// API: in the short-lived process `sole lock` spawns, ask the kernel to SIGKILL this process
+/// when `parent` (the `sole lock` process holding the lock) exits, then replace this process
+/// with `command` (`sole_pidfile::exec_as_child_of`). Never returns when it works. Throws
+/// `ENOENT`/`EACCES` with `stage: "lookup"` when the program cannot be found or run,
+/// `ENOTFOUND` when `parent` has already exited, and the errno with `stage: "execve"` when
+/// the `execve` fails. Test: `__test__/cli-lock.spec.ts`.
+#[napi(
+    catch_unwind,
+    ts_args_type = "parent: number, command: string[]",
+    ts_return_type = "never"
+)]
+pub fn exec_as_child_of(env: Env, parent: Unknown, command: Unknown) -> Result<()> {
+    args::guarded(&env, "running sole lock", || {
+        let parent = procid::pid_arg(&env, &parent)?;
+        let argv = string_array(&env, &command, "command")?;
+        let program = sole_pidfile::Program::resolve(&argv).map_err(|e| js_error(&env, e))?;
+        Err(js_error(
+            &env,
+            sole_pidfile::exec_as_child_of(parent, &program),
+        ))
+    })
+}

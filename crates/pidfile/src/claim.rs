@@ -68,6 +68,13 @@ impl Pidfile {
         self.lock.is_some()
     }
 
+    /// The descriptor that carries the claim's lock, while it is held (for `crate::exec`,
+    /// which keeps it open across `execve`).
+    pub(crate) fn descriptor(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.lock.as_ref().map(|l| l.file().as_fd())
+    }
+
     /// End the claim: empty the file (so readers see no stale pid), unlock, close. Never
     /// unlinks. Idempotent. Test: `tests::release_empties_and_keeps_file`.
     pub fn release(&mut self) -> Result<()> {

@@ -45,6 +45,8 @@
 //! - `record.rs`: the identity record (the `user.sole.identity` xattr).
 //! - `read.rs`: reading a pidfile, step by step; the judgement of an unlocked file.
 //! - `daemon.rs`: the daemon-lock API.
+//! - `exec.rs`: replacing this process with a program that keeps the claim (`sole exec`); the
+//!   only `unsafe` of this crate (`execve`, `sigaction`, `pthread_sigmask`).
 //! - "is the recorded process still the same one?": `sole_procid::Recorded::check`.
 //!
 //! Test: the unit tests of each module; `__test__/pidfile.spec.ts`, `__test__/procid.spec.ts`;
@@ -52,6 +54,7 @@
 
 mod claim;
 mod daemon;
+mod exec;
 mod read;
 mod record;
 #[cfg(test)]
@@ -59,6 +62,7 @@ mod test_util;
 
 pub use claim::{claim, claim_from_lock, Pidfile};
 pub use daemon::{acquire_daemon_lock, daemon_lock_path, read_lock_pid, DAEMON_LOCK_FILENAME};
+pub use exec::{exec_as_child_of, exec_holding, Program};
 pub use read::{read, read_with_handle};
 pub use record::RECORD_XATTR;
 
