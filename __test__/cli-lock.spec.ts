@@ -268,7 +268,7 @@ test('-c runs the string with $SHELL -c, as flock(1) does', async (t) => {
 test('--help documents options and exit codes; usage errors say what to do', async (t) => {
   const h = await sole(['--help'])
   t.is(h.code, 0)
-  for (const s of ['--nonblock', '--timeout', '--conflict-exit-code', 'Exit codes', '128+N', '69']) t.true(h.stdout.includes(s), s)
+  for (const s of ['--nonblock', '--timeout', '--conflict-exit-code', 'Exit status', '128+N', '69']) t.true(h.stdout.includes(s), s)
   const u = await sole(['-n'])
   t.is(u.code, 64)
   t.is(u.stderr, 'sole: a lock file PATH is required (see sole lock --help)\n')

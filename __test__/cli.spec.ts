@@ -4,6 +4,7 @@
 import test from 'ava'
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -127,4 +128,20 @@ test('unknown commands and options: "sole: <message>" on stderr, exit 2, JSON er
   r = sole('__proto__')
   t.is(r.status, 2)
   t.regex(r.stderr, /unknown command '__proto__'/)
+})
+
+test("--json is sole's own only before the program: after --, an error prints no JSON; a library error carries its path", (t) => {
+  let r = sole('frobnicate', '--', '--json')
+  t.is(r.status, 2)
+  t.is(r.stdout, '')
+  const dir = fs.mkdtempSync(path.join(fs.realpathSync(os.tmpdir()), 'sole-cli-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const link = path.join(dir, 'link.pid')
+  fs.symlinkSync(path.join(dir, 'target.pid'), link)
+  r = sole('kill', '--pidfile', link, '--json')
+  t.is(r.status, 2, r.stderr)
+  const { error } = JSON.parse(r.stdout) as { error: { code: string; message: string; path?: string } }
+  t.is(error.code, 'ESYMLINK')
+  t.is(error.path, link)
+  t.is(`sole: ${error.message}\n`, r.stderr)
 })

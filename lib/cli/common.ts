@@ -51,6 +51,20 @@ export interface ParseRules {
   usageExit?: number
 }
 
+/** Whether the last {@link parse} saw `--json` as sole's own option; `undefined` before any parse. */
+let parsedJson: boolean | undefined
+
+/**
+ * Whether errors should also be printed as JSON: what the command's parser decided (a
+ * `--json` after `--`, or in a program's arguments, is the program's, not sole's); before the
+ * command parsed its arguments, any `--json` ahead of a `--`.
+ */
+export function jsonWanted(argv: readonly string[]): boolean {
+  if (parsedJson !== undefined) return parsedJson
+  const end = argv.indexOf('--')
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json')
+}
+
 /**
  * Parse `argv` against `spec` (plus the global `--json` and `-h/--help`). Throws a
  * {@link CliError} for an unknown option, a missing value or a value given to a flag.
@@ -113,6 +127,7 @@ export function parse(argv: readonly string[], spec: Record<string, OptionSpec>,
     } else positionals.push(arg)
   }
   if (command !== null && command.length === 0) command = null
+  parsedJson = options.has('json')
   return { options, positionals, command }
 }
 
@@ -137,18 +152,28 @@ export function seconds(text: string, option: string, usageExit = EXIT_ERROR): n
 }
 
 /** The message of anything thrown, and its code when it has one. */
-export function describe(e: unknown): { code: string; message: string } {
+export function describe(e: unknown): { code: string; message: string; path?: string; pid?: number } {
   if (e instanceof CliError) return { code: e.code, message: e.message }
   const err = e as SoleError
-  if (err instanceof Error) return { code: typeof err.code === 'string' ? err.code : 'EINTERNAL', message: err.message }
+  if (err instanceof Error) {
+    return {
+      code: typeof err.code === 'string' ? err.code : 'EINTERNAL',
+      message: err.message,
+      ...(typeof err.path === 'string' ? { path: err.path } : {}),
+      ...(typeof err.pid === 'number' ? { pid: err.pid } : {}),
+    }
+  }
   return { code: 'EINTERNAL', message: String(e) }
 }
 
-/** Print an error the one way: `sole: <message>` on stderr, and the JSON form with `--json`. */
+/**
+ * Print an error the one way: `sole: <message>` on stderr, and with `--json` also
+ * `{"error": {code, message, path?, pid?}}` on stdout (`path`, `pid`: the library error's own).
+ */
 export function printError(e: unknown, json: boolean): void {
-  const { code, message } = describe(e)
-  process.stderr.write(`sole: ${message}\n`)
-  if (json) printJson({ error: { code, message } })
+  const error = describe(e)
+  process.stderr.write(`sole: ${error.message}\n`)
+  if (json) printJson({ error })
 }
 
 /** One JSON document on stdout, one line. */

@@ -44,7 +44,7 @@ Options:
       --json            errors as {"error": {"code", "message", "path"?, "pid"?}} on stdout
   -h, --help            this text
 
-Exit codes (sole's own, before the command runs; after that, the command's):
+Exit status (sole's own, before the command runs; after that, the command's):
   1    the pidfile is held: "already running as PID N (pidfile: PATH)"
   2    usage error, or the pidfile cannot be claimed (missing directory, permission, symlink)
   126  the command cannot be executed (permission, not a regular file, exec failed)

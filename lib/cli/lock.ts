@@ -62,7 +62,7 @@ Options:
       --json                    errors and conflicts as {"error": {...}} on stdout
   -h, --help                    this text
 
-Exit codes (flock(1)'s):
+Exit status (flock(1)'s):
   the command's exit status, or 128+N when signal N killed it
   1   the lock is held (-n) or the timeout ran out (-w); the -E code instead when given
   64  usage error (unknown option, missing PATH or COMMAND, bad -w or -E value)

@@ -8,7 +8,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 
-import { type Command, CliError, EXIT_ERROR, EXIT_OK, printError, printJson } from './common.js'
+import { type Command, CliError, EXIT_ERROR, EXIT_OK, jsonWanted, printError, printJson } from './common.js'
 import { exec } from './exec.js'
 import { kill } from './kill.js'
 import { lock } from './lock.js'
@@ -47,12 +47,11 @@ Options:
 
 /** Run `sole` with `argv` (without node and the script) and exit with the command's code. */
 export async function main(argv: readonly string[]): Promise<never> {
-  const json = argv.includes('--json')
   let code: number
   try {
-    code = await dispatch(argv, json)
+    code = await dispatch(argv, argv[0] === '--json')
   } catch (e) {
-    printError(e, json)
+    printError(e, jsonWanted(argv))
     code = e instanceof CliError ? e.exit : EXIT_ERROR
   }
   process.exit(code)
