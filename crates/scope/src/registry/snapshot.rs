@@ -115,8 +115,13 @@ pub fn snapshot(path: Option<&str>) -> Result<Snapshot> {
     })
 }
 
+/// Largest data file a snapshot reads: far above any table the registry writes (10,000
+/// allocations are about 5 MB), so that `sole status` of some huge file that happens to start
+/// with `{` answers at once instead of reading gigabytes.
+pub const MAX_SNAPSHOT_BYTES: u64 = 256 * 1024 * 1024;
+
 /// The data file's bytes (`None` when absent), opened `O_NOFOLLOW` relative to the directory
-/// and checked to be a regular file before it is read.
+/// and checked to be a regular file of at most [`MAX_SNAPSHOT_BYTES`] before it is read.
 fn read_data(
     dir: &impl std::os::fd::AsFd,
     name: &OsStr,
@@ -132,8 +137,19 @@ fn read_data(
     if !st.is_regular() {
         return Err(not_regular(data_path, st.type_phrase()));
     }
+    if u64::try_from(st.size).unwrap_or(0) > MAX_SNAPSHOT_BYTES {
+        return Err(crate::table::codec::corrupt(
+            data_path,
+            format!(
+                "it is {} bytes, larger than any table the registry writes",
+                st.size
+            ),
+        ));
+    }
     let mut buf = Vec::with_capacity(usize::try_from(st.size).unwrap_or(0) + 1);
-    f.read_to_end(&mut buf)
+    (&mut f)
+        .take(MAX_SNAPSHOT_BYTES + 1)
+        .read_to_end(&mut buf)
         .map_err(|e| Error::os(e, "read registry data file", data_path))?;
     Ok(Some(buf))
 }
@@ -204,5 +220,14 @@ mod tests {
         assert_eq!(e.code(), "ESYMLINK");
         let e = snapshot(Some(dir.path().to_str().unwrap())).unwrap_err();
         assert_eq!(e.code(), "ENOTREG");
+        // A sparse file larger than the cap: refused from its size, never read.
+        let huge = dir.path().join("huge.json");
+        std::fs::File::create(&huge)
+            .unwrap()
+            .set_len(MAX_SNAPSHOT_BYTES + 1)
+            .unwrap();
+        let e = snapshot(Some(huge.to_str().unwrap())).unwrap_err();
+        assert_eq!(e.code(), "ECORRUPT");
+        assert!(e.to_string().contains("larger than any table"), "{e}");
     }
 }
