@@ -186,4 +186,16 @@ export const killReportSchema: Schema = {
 export const scopeListSchema: Schema = { object: { registry: 'string', exists: 'boolean', allocations: { array: allocationSchema } } }
 export const scopeReclaimSchema: Schema = { object: { registry: 'string', reclaimed: { array: 'string' } } }
 export const scopeRepairSchema: Schema = { object: { registry: 'string', movedTo: nullable('string') } }
-export const errorSchema: Schema = { object: { error: { object: { code: 'string', message: 'string' } } } }
+export const errorSchema: Schema = {
+  // `path` and `pid` appear when the library's error has them (see lib/cli/common.ts printError).
+  object: {
+    error: {
+      anyOf: [
+        { object: { code: 'string', message: 'string' } },
+        { object: { code: 'string', message: 'string', path: 'string' } },
+        { object: { code: 'string', message: 'string', pid: 'integer' } },
+        { object: { code: 'string', message: 'string', path: 'string', pid: 'integer' } },
+      ],
+    },
+  },
+}
