@@ -7,35 +7,14 @@ import test, { type ExecutionContext } from 'ava'
 import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 
 import * as native from '../index.js'
 import * as sole from '../lib/index.js'
 import { firstLine } from './fixtures/children.mjs'
 import { tmpdir } from './helpers/index.js'
+import { run as runProgram, SOLE } from './helpers/operator.js'
 
-const SOLE = fileURLToPath(new URL('../bin/sole.js', import.meta.url))
-
-interface Result {
-  code: number | null
-  signal: NodeJS.Signals | null
-  stdout: string
-  stderr: string
-}
-
-function run(file: string, args: readonly string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] })
-    c.stdin.end()
-    let stdout = ''
-    let stderr = ''
-    c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    c.once('error', reject)
-    c.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
-  })
-}
-
+const run = (file: string, args: readonly string[]) => runProgram(file, args, { stdin: 'pipe' })
 const soleExec = (args: readonly string[], nodeArgs: readonly string[] = []) => run(process.execPath, [...nodeArgs, SOLE, 'exec', ...args])
 const flockFree = (p: string) => spawnSync('flock', ['-n', p, 'true']).status === 0
 

@@ -6,37 +6,13 @@ import test, { type ExecutionContext } from 'ava'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 
 import * as lib from '../lib/index.js'
 import { firstLine } from './fixtures/children.mjs'
 import { tmpdir } from './helpers/index.js'
+import { run, SOLE, sole as soleCli } from './helpers/operator.js'
 
-const SOLE = fileURLToPath(new URL('../bin/sole.js', import.meta.url))
-
-interface Result {
-  code: number | null
-  signal: NodeJS.Signals | null
-  stdout: string
-  stderr: string
-  ms: number
-}
-
-/** Run a program to completion with piped stdio. */
-function run(file: string, args: readonly string[], opts: { cwd?: string } = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const start = performance.now()
-    const c = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts })
-    let stdout = ''
-    let stderr = ''
-    c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    c.once('error', reject)
-    c.once('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: performance.now() - start }))
-  })
-}
-
-const sole = (args: readonly string[], opts?: { cwd?: string }) => run(process.execPath, [SOLE, 'lock', ...args], opts)
+const sole = (args: readonly string[], opts?: { cwd?: string }) => soleCli(['lock', ...args], opts)
 const flock = (args: readonly string[], opts?: { cwd?: string }) => run('flock', args, opts)
 
 /** A process holding `p` (flock(1) or `sole lock`) until the test ends or `release()`. */

@@ -1,5 +1,5 @@
 /**
- * What the operator-command specs (`cli-status`, `cli-kill`, `cli-scope`) share: running the
+ * What the operator-command specs (`cli-status`, `cli-kill`, `cli-scope`, `cli-lock`, `cli-exec`) share: running the
  * real `sole` command in a child process, holders that say when they hold (a line on stdout,
  * printed only once the lock is taken), and a strict schema check for `--json` output (exact
  * key sets and value types, so a renamed, missing or extra field fails).
@@ -20,19 +20,38 @@ export interface Run {
   signal: NodeJS.Signals | null
   stdout: string
   stderr: string
+  /** Wall time from spawn to close, in milliseconds. */
+  ms: number
 }
 
-/** Run `sole ARGS…` to completion (stdin closed), collecting its output. */
-export function sole(args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {}): Promise<Run> {
+export interface RunOptions {
+  cwd?: string
+  env?: NodeJS.ProcessEnv
+  uid?: number
+  gid?: number
+  /** `'pipe'`: stdin is a pipe closed at once (EOF); default `'ignore'` (/dev/null). */
+  stdin?: 'ignore' | 'pipe'
+}
+
+/** Run a program to completion with piped stdout/stderr, collecting them. */
+export function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<Run> {
+  const { stdin = 'ignore', ...spawnOpts } = opts
   return new Promise((resolve, reject) => {
-    const c = spawn(process.execPath, [SOLE, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts })
+    const start = performance.now()
+    const c = spawn(file, args, { stdio: [stdin, 'pipe', 'pipe'], ...spawnOpts })
+    c.stdin?.end()
     let stdout = ''
     let stderr = ''
-    c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+    c.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d))
+    c.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
     c.once('error', reject)
-    c.once('close', (code, signal) => resolve({ code, signal, stdout, stderr }))
+    c.once('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: performance.now() - start }))
   })
+}
+
+/** Run `sole ARGS…` to completion (stdin /dev/null unless `opts.stdin`), collecting its output. */
+export function sole(args: readonly string[], opts: RunOptions = {}): Promise<Run> {
+  return run(process.execPath, [SOLE, ...args], opts)
 }
 
 /** The one JSON document `sole --json` printed. */
