@@ -25,11 +25,10 @@ test('every test docs/races.md cites exists', (t) => {
     for (const m of fs.readFileSync(f, 'utf8').matchAll(/#\[test\]\s*(?:#\[[^\]]*\]\s*)*fn ([a-z0-9_]+)/g)) rustTests.add(m[1])
   }
   // Rust integration test files (crates/*/tests/NAME.rs) and the harness's strategies
-  // (`__test__/harness/strategies.mjs`) are cited by name too.
+  // (`__test__/harness/strategies/NAME.mjs`) are cited by name too.
   const named = new Set<string>()
   for (const f of filesUnder(path.join(ROOT, 'crates'), /\/tests\/[a-z_]+\.rs$/)) named.add(path.basename(f, '.rs'))
-  const strategies = fs.readFileSync(path.join(ROOT, '__test__/harness/strategies.mjs'), 'utf8')
-  for (const m of strategies.matchAll(/^\s+'([a-z-]+)': \{/gm)) named.add(m[1])
+  for (const f of fs.readdirSync(path.join(ROOT, '__test__/harness/strategies'))) named.add(f.replace(/\.mjs$/, ''))
   const doc = fs.readFileSync(path.join(ROOT, 'docs/races.md'), 'utf8')
   // Citations sit in "*Tests.*" paragraphs, in backticks (a title may wrap across lines).
   const cited: string[] = []

@@ -39,9 +39,9 @@ import {
   replayFromEnv,
   REGRESSIONS,
   type CheckReport,
-  type StrategyName,
-} from './harness/schedule.mjs'
-import { isLive, procStat, selfIdentity, Sentinel, type Identity } from './harness/oracle.mjs'
+} from '../harness/schedule.mjs'
+import { isLive, procStat, selfIdentity, Sentinel, type Identity } from '../harness/oracle.mjs'
+import { STRATEGIES, type StrategyName } from './harness/strategies.mjs'
 
 function envMs(name: string, fallback: number): number {
   const v = process.env[name]
@@ -77,7 +77,7 @@ for (const { strategy, what } of REAL) {
     t.timeout(REAL_BUDGET_MS + SHRINK_BUDGET_MS + 60_000)
     t.teardown(killAllWorkers)
     const replay = replayFromEnv(strategy)
-    const r = await checkStrategy(strategy, {
+    const r = await checkStrategy(STRATEGIES[strategy], {
       budgetMs: REAL_BUDGET_MS,
       shrinkBudgetMs: SHRINK_BUDGET_MS,
       examples: true,
@@ -112,7 +112,7 @@ for (const { strategy, race } of BROKEN) {
     t.timeout(BROKEN_BUDGET_MS + SHRINK_BUDGET_MS + 60_000)
     t.teardown(killAllWorkers)
     // No examples: the generator alone has to find the race.
-    const r = await checkStrategy(strategy, {
+    const r = await checkStrategy(STRATEGIES[strategy], {
       budgetMs: BROKEN_BUDGET_MS,
       shrinkBudgetMs: SHRINK_BUDGET_MS,
       examples: false,
@@ -134,7 +134,7 @@ test.serial('proof of power: the harness catches broken-content-reader (a reader
   t.timeout(BROKEN_BUDGET_MS + SHRINK_BUDGET_MS + 60_000)
   t.teardown(killAllWorkers)
   const strategy: StrategyName = 'broken-content-reader'
-  const r = await checkStrategy(strategy, {
+  const r = await checkStrategy(STRATEGIES[strategy], {
     budgetMs: BROKEN_BUDGET_MS,
     shrinkBudgetMs: SHRINK_BUDGET_MS,
     examples: false,

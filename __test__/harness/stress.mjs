@@ -10,7 +10,8 @@
 // shrunk timeline) and exits 1. Replay a reported counterexample with
 //   SOLE_HARNESS_STRATEGY=… SOLE_HARNESS_SEED=… SOLE_HARNESS_PATH=… node __test__/harness/stress.mjs
 // Anomalies fail the run by default; SOLE_HARNESS_STRICT=0 only counts them (see coordinator.mjs).
-import { checkStrategy, formatReport, killAllWorkers, STRATEGIES as ALL } from './schedule.mjs'
+import { checkStrategy, formatReport, killAllWorkers } from '../../harness/schedule.mjs'
+import { STRATEGIES as ALL } from './strategies.mjs'
 
 function envNumber(name, fallback, min) {
   const v = process.env[name]
@@ -74,7 +75,7 @@ async function replayOne() {
     console.error(`replay needs SOLE_HARNESS_STRATEGY (${Object.keys(ALL).join(', ')}), SOLE_HARNESS_SEED and SOLE_HARNESS_PATH`)
     process.exit(2)
   }
-  const r = await checkStrategy(strategy, { seed, path, maxWorkers: MAX_WORKERS, maxSteps: MAX_STEPS, strict: STRICT, replayCommand: REPLAY })
+  const r = await checkStrategy(ALL[strategy], { seed, path, maxWorkers: MAX_WORKERS, maxSteps: MAX_STEPS, strict: STRICT, replayCommand: REPLAY })
   console.log(formatReport(r))
   process.exit(r.failed ? 1 : 0)
 }
@@ -86,7 +87,7 @@ async function main() {
   while (Date.now() < deadline) {
     const strategy = STRATEGIES[round % STRATEGIES.length]
     const budgetMs = Math.min(SLICE_MS, deadline - Date.now())
-    const r = await checkStrategy(strategy, {
+    const r = await checkStrategy(ALL[strategy], {
       budgetMs,
       shrinkBudgetMs: 60_000,
       maxWorkers: MAX_WORKERS,

@@ -44,7 +44,6 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { STRATEGIES } from './strategies.mjs'
 import { procStat } from './oracle.mjs'
 
 const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url))
@@ -125,7 +124,7 @@ class Proc {
     this.expectExit = false
     this.pending = new Map()
     this.nextId = 1
-    this.child = fork(WORKER, [run.strategy, run.target, run.oracleDir, run.fifoPath], {
+    this.child = fork(WORKER, [run.url, run.target, run.oracleDir, run.fifoPath], {
       execArgv: ['--expose-gc'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
@@ -180,9 +179,11 @@ class Run {
     this.strict = opts.strict === true
     /** The holder being SIGKILLed in the current race, if any. */
     this.victim = null
-    this.strategy = strategy
-    this.meta = STRATEGIES[strategy]
-    if (!this.meta) throw new Error(`unknown strategy ${strategy}`)
+    // A loaded strategy (harness/strategy.mjs): `{ name, url, meta }`.
+    this.strategy = strategy.name
+    this.url = strategy.url
+    this.meta = strategy.meta
+    if (!this.meta || !this.url) throw new Error(`not a loaded strategy: ${JSON.stringify(strategy)} (use loadStrategy)`)
     this.schedule = schedule
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-harness-'))
     this.target = path.join(this.dir, this.meta.file)

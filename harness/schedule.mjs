@@ -16,10 +16,8 @@
 // step does something and shrinking keeps schedules meaningful.
 import fc from 'fast-check'
 import { runSchedule } from './coordinator.mjs'
-import { STRATEGIES } from './strategies.mjs'
 
 export { killAllWorkers, LIVENESS_MS } from './coordinator.mjs'
-export { STRATEGIES }
 
 const pick = fc.nat({ max: 11 })
 const shared = fc.boolean()
@@ -181,13 +179,13 @@ export async function checkStrategy(strategy, opts = {}) {
     replayCommand = 'npx ava __test__/harness.spec.ts',
     onRun = () => {},
   } = opts
-  if (!STRATEGIES[strategy]) throw new Error(`unknown strategy ${strategy}`)
+  if (!strategy?.meta || !strategy?.url) throw new Error('checkStrategy needs a loaded strategy (loadStrategy(file))')
   const replay = seed !== undefined && path !== undefined
   const started = Date.now()
   const deadline = started + budgetMs
   let shrinkDeadline = Infinity
-  const out = { strategy, replayCommand, executed: 0, skippedForBudget: 0, firstFailure: null, last: null, stats: {}, anomalies: [], notes: [] }
-  const reuse = STRATEGIES[strategy].pidContent
+  const out = { strategy: strategy.name, replayCommand, executed: 0, skippedForBudget: 0, firstFailure: null, last: null, stats: {}, anomalies: [], notes: [] }
+  const reuse = strategy.meta.pidContent
   const prop = fc.asyncProperty(scheduleArb({ maxWorkers, maxSteps, reuse }), async (schedule) => {
     const now = Date.now()
     if (!replay && (out.firstFailure ? now > shrinkDeadline : now > deadline)) {

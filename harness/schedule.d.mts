@@ -1,16 +1,25 @@
 // Types for schedule.mjs (the harness's fast-check glue), for the TypeScript spec.
 import type { Arbitrary } from 'fast-check'
 
-export type StrategyName = 'sole-lock' | 'sole-pidfile' | 'broken-oexcl-reclaim' | 'broken-unlink-on-release' | 'broken-content-reader'
-
+/** What a strategy's `meta` says (harness/strategy.mjs); every flag defaults to false. */
 export interface StrategyMeta {
   shared: boolean
+  /** sole's own primitives: held reads must come from the kernel, with the holder's identity. */
   real: boolean
   kernelVisible: boolean
   pidContent: boolean
+  /** The target's file name in the run's directory (default `target.lock`). */
   file: string
 }
-export declare const STRATEGIES: Record<StrategyName, StrategyMeta>
+
+/** A strategy module, loaded and checked by `loadStrategy` (harness/strategy.mjs). */
+export interface LoadedStrategy {
+  /** The module's file name without its extension. */
+  name: string
+  /** The module's `file:` URL, imported by every worker process. */
+  url: string
+  meta: StrategyMeta
+}
 
 export type Step =
   | { kind: 'try' | 'block'; pick: number; shared: boolean }
@@ -87,7 +96,7 @@ export interface CheckOptions {
 }
 
 export interface CheckReport {
-  strategy: StrategyName
+  strategy: string
   replayCommand: string
   failed: boolean
   seed: number
@@ -108,8 +117,8 @@ export interface CheckReport {
 export declare function stepArb(maxWorkers?: number, reuse?: boolean): Arbitrary<Step>
 export declare function scheduleArb(opts?: { minWorkers?: number; maxWorkers?: number; maxSteps?: number; reuse?: boolean }): Arbitrary<Schedule>
 export declare const REGRESSIONS: Schedule[]
-export declare function checkStrategy(strategy: StrategyName, opts?: CheckOptions): Promise<CheckReport>
+export declare function checkStrategy(strategy: LoadedStrategy, opts?: CheckOptions): Promise<CheckReport>
 export declare function formatReport(r: CheckReport): string
-export declare function replayFromEnv(strategy: StrategyName, env?: Record<string, string | undefined>): { seed?: number; path?: string }
+export declare function replayFromEnv(strategy: string, env?: Record<string, string | undefined>): { seed?: number; path?: string }
 export declare function killAllWorkers(): void
 export declare const LIVENESS_MS: number

@@ -1,7 +1,7 @@
 // A harness worker: a real Node process (child_process.fork) that loads sole's built entry
 // (`lib/index.js`) and acts on the coordinator's commands over IPC, one lock at a time.
 //
-// argv: STRATEGY TARGET ORACLE_DIR BARRIER_FIFO
+// argv: STRATEGY_URL TARGET ORACLE_DIR BARRIER_FIFO (the strategy module: harness/strategy.mjs)
 // Commands `{ id, op, ... }`, each answered by `{ id, result, ... }` once it has really
 // happened (the coordinator sequences on these acknowledgements, never on sleeps):
 // - `try {shared}` → `acquired` | `busy`
@@ -25,14 +25,14 @@
 // or SIGKILL around it (the unlink race, R1); `exit` ends an owner without release().
 import { createRequire } from 'node:module'
 import fs from 'node:fs'
-import { makeStrategy } from './strategies.mjs'
+import { strategyOf } from './strategy.mjs'
 import { Sentinel, selfIdentity } from './oracle.mjs'
 
 const require = createRequire(import.meta.url)
-const sole = require('../../lib/index.js')
+const sole = require('../lib/index.js')
 
-const [strategyName, target, oracleDir, fifoPath] = process.argv.slice(2)
-const strategy = makeStrategy(strategyName, sole, target)
+const [strategyUrl, target, oracleDir, fifoPath] = process.argv.slice(2)
+const strategy = await strategyOf(await import(strategyUrl)).make(target)
 const me = selfIdentity()
 const sentinel = new Sentinel(oracleDir, me)
 // Read end only: if the coordinator dies, read(2) returns EOF and we exit.
