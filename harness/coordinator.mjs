@@ -31,15 +31,28 @@
 //   then reads at once: it must never call the decoy the owner, nor report `held` at all
 //   (nobody holds the lock). Later acquires must claim the file as usual (a `try` with no
 //   holder and no waiter must succeed, and the content must then name the new owner).
+// - pause (issue 16): a holder is SIGSTOPped for 250 ms .. 4 s (the step's content, not a
+//   synchronisation) while idle workers try or block-acquire at chosen points of the pause
+//   and the reader may read; then SIGCONT, and the resumed holder `touch`es: it re-checks its
+//   sentinel inside what it believes is still its critical section. This is the paused-holder
+//   race (docs/races.md R32): a lease or heartbeat lock decides the frozen holder is gone and
+//   hands the lock over, and the holder, resumed, writes beside the new owner. A kernel lock
+//   keeps a stopped holder's lock (waiters wait, tries are refused, the reader names it). A
+//   stopped worker is sent no IPC; SIGCONT is in a finally (teardown SIGKILLs, which a stopped
+//   process does not ignore); time spent stopped is not counted by REPLY_MS or LIVENESS_MS.
+//   A schedule pauses at most MAX_PAUSED_PER_RUN_MS in all (later pauses are skipped).
 // - await: when the record says a waiter could proceed, one must acquire within
 //   LIVENESS_MS (a generous liveness bound, never a timing assertion). The end of every run
 //   drains: all holders release, and every waiter must get the lock in turn.
 //
 // Safety is judged twice, neither time trusting the library: by the sentinel each owner
 // writes in its critical section (oracle.mjs), and here, by the record built only from the
-// workers' own reports. Steps are sequenced by acknowledgements; nothing here sleeps.
+// workers' own reports. Steps are sequenced by acknowledgements; nothing here sleeps to
+// synchronise (a pause's duration is what the step tests, and a stopped process, which cannot
+// say it has stopped, is watched in /proc).
 import { fork, execFileSync, spawn } from 'node:child_process'
 import { EventEmitter, once } from 'node:events'
+import { setTimeout as delay } from 'node:timers/promises'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -49,8 +62,10 @@ import { procStat } from './oracle.mjs'
 const WORKER = fileURLToPath(new URL('./worker.mjs', import.meta.url))
 /** A waiter whose lock is free must get it within this bound (liveness, not timing). */
 export const LIVENESS_MS = 10_000
-/** Safety net for a worker that stops answering at all. */
+/** Safety net for a worker that stops answering at all (time stopped by a pause excluded). */
 const REPLY_MS = 20_000
+/** At most this much pause time per schedule (later pause steps are skipped): within budget. */
+export const MAX_PAUSED_PER_RUN_MS = 4_000
 /** The pidfile's identity record (see crates/pidfile: `sole-identity/1 pid= start= boot= [lock=flock]`). */
 const RECORD_XATTR = 'user.sole.identity'
 /**
@@ -96,11 +111,22 @@ class Failure extends Error {
 }
 
 const modeName = (shared) => (shared ? 'sh' : 'ex')
-/** Run `p` with a deadline; `onLate` builds the failure when it passes. */
-async function within(ms, p, onLate) {
+/**
+ * Run `p` with a deadline; `onLate` builds the failure when it passes. `paused()` (ms, only
+ * ever growing) is the time workers spent deliberately stopped by pause steps: the deadline
+ * moves by that much, so a bound never counts time its subject was frozen on purpose.
+ */
+async function within(ms, p, onLate, paused = () => 0) {
   let timer
   const late = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(onLate()), ms)
+    const arm = (wait, base) => {
+      timer = setTimeout(() => {
+        const extra = paused() - base
+        if (extra > 0) arm(extra, base + extra)
+        else reject(onLate())
+      }, wait)
+    }
+    arm(ms, paused())
   })
   try {
     return await Promise.race([p, late])
@@ -121,6 +147,8 @@ class Proc {
     this.shared = false
     /** A release, kill or exit is in flight: no longer counted as an owner by the record. */
     this.leaving = false
+    /** SIGSTOPped by a pause step: sent no IPC until SIGCONT (it could not answer). */
+    this.stopped = false
     this.expectExit = false
     this.pending = new Map()
     this.nextId = 1
@@ -167,10 +195,14 @@ class Proc {
   /** Send a command; resolves with its answer. `armed` is called on a barrier ack. */
   request(msg, armed = () => {}) {
     if (this.state === 'dead') return Promise.reject(new Failure('crash', `${this.label} is dead: cannot ${msg.op}`))
+    if (this.stopped) return Promise.reject(new Failure('harness', `${this.label} is stopped (SIGSTOP): no request while it is paused (${msg.op})`))
     const id = this.nextId++
     const p = new Promise((resolve, reject) => this.pending.set(id, { resolve, reject, armed }))
     this.child.send({ ...msg, id })
-    return within(REPLY_MS, p, () => new Failure('hang', `${this.label} did not answer ${msg.op} within ${REPLY_MS / 1000} s`))
+    // Time any worker spent stopped is not counted: a request never waits on the stopped
+    // worker itself, but a stopped holder may delay what it waits behind.
+    const paused = () => this.run.pausedMs()
+    return within(REPLY_MS, p, () => new Failure('hang', `${this.label} did not answer ${msg.op} within ${REPLY_MS / 1000} s`), paused)
   }
 }
 
@@ -202,14 +234,24 @@ class Run {
     /** The live unrelated process a `reuse` step plants in the pidfile (spawned on first use). */
     this.decoy = null
     this.progress = new EventEmitter()
-    this.stats = { steps: 0, acquisitions: 0, kills: 0, races: 0, reads: 0, waits: 0, reuses: 0, gcs: 0, anomalies: 0 }
+    this.stats = { steps: 0, acquisitions: 0, kills: 0, races: 0, reads: 0, waits: 0, reuses: 0, gcs: 0, pauses: 0, anomalies: 0 }
+    /** Time workers spent deliberately stopped by pause steps: ended pauses, and the current one's start. */
+    this.pausedTotal = 0
+    this.pausedSince = null
     this.anomalies = []
+    /** Pause time this schedule has used (capped at MAX_PAUSED_PER_RUN_MS). */
+    this.pausedThisRun = 0
     /** Observations that break no property but differ from the documentation (reported, never failed). */
     this.notes = []
   }
 
   log(line) {
     this.timeline.push(line)
+  }
+
+  /** Milliseconds workers have spent deliberately stopped so far (see `within`). */
+  pausedMs() {
+    return this.pausedTotal + (this.pausedSince === null ? 0 : Date.now() - this.pausedSince)
   }
 
   /**
@@ -328,7 +370,9 @@ class Run {
       this.progress.once('failure', onFail)
     })
     try {
-      await within(LIVENESS_MS, p, () => new Failure('liveness', `no waiter acquired within ${LIVENESS_MS / 1000} s ${why}`))
+      // The bound excludes time a holder was deliberately stopped (pauses): a waiter behind a
+      // SIGSTOPped holder is not slow, it is waiting as it must.
+      await within(LIVENESS_MS, p, () => new Failure('liveness', `no waiter acquired within ${LIVENESS_MS / 1000} s ${why}`), () => this.pausedMs())
     } finally {
       this.progress.off('acquired', onAcq)
       this.progress.off('failure', onFail)
@@ -433,23 +477,7 @@ class Run {
       case 'block': {
         const w = pick(this.idle())
         if (!w) return this.log(`${t} ${s.kind}: every worker holds or waits (skipped)`)
-        const shared = this.mode(s.shared)
-        const what = `${w.label} acquire(${s.kind === 'try' ? 'try' : 'blocking'}, ${modeName(shared)})`
-        if (s.kind === 'block') {
-          w.state = 'waiting'
-          w.shared = shared
-          w.since = this.t
-        }
-        // Nobody holds or waits (the record is settled): a try must get the lock.
-        const free = this.holders().length === 0 && this.waiters().length === 0
-        const done = this.line(`${t} ${what}`)
-        const r = await w.request({ op: s.kind, shared })
-        done(r.result)
-        if (s.kind === 'try' && r.result === 'busy' && free && this.meta.real && this.meta.kernelVisible) {
-          const after = this.decoy ? ` (the pid record was rewritten to name the decoy at t${this.decoy.plantedAt})` : ''
-          this.fail('liveness', `${w.label}'s try was refused (busy) although no worker holds or waits for the lock${after}`)
-        }
-        return this.outcome(w, shared, r)
+        return this.acquire(w, s.kind, s.shared, t)
       }
       case 'release': {
         const w = pick(this.holders())
@@ -493,8 +521,120 @@ class Run {
         return this.reuse(s, t)
       case 'gc':
         return this.collect(s, t)
+      case 'pause':
+        return this.pause(s, t)
       default:
         throw new Error(`unknown step ${s.kind}`)
+    }
+  }
+
+  /** Idle worker `w` tries (`kind` 'try') or starts a blocking acquire ('block'). */
+  async acquire(w, kind, wantShared, prefix) {
+    const shared = this.mode(wantShared)
+    const what = `${w.label} acquire(${kind === 'try' ? 'try' : 'blocking'}, ${modeName(shared)})`
+    if (kind === 'block') {
+      w.state = 'waiting'
+      w.shared = shared
+      w.since = this.t
+    }
+    // Nobody holds or waits (the record is settled): a try must get the lock.
+    const free = this.holders().length === 0 && this.waiters().length === 0
+    const done = this.line(`${prefix} ${what}`)
+    const r = await w.request({ op: kind, shared })
+    done(r.result)
+    if (kind === 'try' && r.result === 'busy' && free && this.meta.real && this.meta.kernelVisible) {
+      const after = this.decoy ? ` (the pid record was rewritten to name the decoy at t${this.decoy.plantedAt})` : ''
+      this.fail('liveness', `${w.label}'s try was refused (busy) although no worker holds or waits for the lock${after}`)
+    }
+    return this.outcome(w, shared, r)
+  }
+
+  /**
+   * `pause`: SIGSTOP a holder for `s.ms` (a process descheduled, swapped out, or suspended in
+   * a debugger or a VM snapshot, as long as a lease's staleness), while idle workers acquire
+   * (`s.ops`, each at `at` percent of the pause; try or blocking) and the reader reads (`s.read`,
+   * at the end). Then SIGCONT, and the resumed holder "writes": `touch` re-checks its sentinel
+   * inside what it believes is still its critical section. A lock that decided the stopped
+   * holder was gone and handed the lock over is caught twice, by the sentinel of the owner
+   * that entered meanwhile (the stopped holder is alive) and by the resumed holder's own.
+   * Kernel locks keep a stopped holder's lock: waiters just wait, tries are refused.
+   * The waits inside the step are its content (how long the holder is frozen), not a
+   * synchronisation; the SIGCONT is in a finally, so no pause ever leaves a worker stopped.
+   */
+  async pause(s, t) {
+    const holders = this.holders()
+    if (!holders.length) return this.log(`${t} pause: nobody holds the lock (skipped)`)
+    if (this.pausedThisRun + s.ms > MAX_PAUSED_PER_RUN_MS) {
+      return this.log(`${t} pause(${s.ms} ms): this schedule already paused ${this.pausedThisRun} ms of at most ${MAX_PAUSED_PER_RUN_MS} (skipped)`)
+    }
+    const w = holders[s.pick % holders.length]
+    this.stats.pauses++
+    this.pausedThisRun += s.ms
+    const was = `holding ${modeName(w.shared)}`
+    const stopLine = this.line(`${t} ${w.label} SIGSTOP for ${s.ms} ms (${was})`)
+    let t0 = Date.now()
+    try {
+      w.stopped = true
+      w.child.kill('SIGSTOP')
+      await this.untilStopped(w)
+      t0 = Date.now()
+      this.pausedSince = t0
+      stopLine('stopped')
+      const ops = [...s.ops].sort((a, b) => a.at - b.at)
+      for (const [i, op] of ops.entries()) {
+        if (this.failure) break
+        const offset = Math.round((s.ms * op.at) / 100)
+        await delay(Math.max(0, t0 + offset - Date.now()))
+        if (this.failure) break
+        const idle = this.idle()
+        const at = `${t} +${Date.now() - t0}ms`
+        if (!idle.length) {
+          this.log(`${at} ${op.block ? 'block' : 'try'}: every other worker holds or waits (skipped)`)
+          continue
+        }
+        await this.acquire(idle[(s.pick + i) % idle.length], op.block ? 'block' : 'try', op.shared, at)
+      }
+      if (!this.failure) await delay(Math.max(0, t0 + s.ms - Date.now()))
+      if (s.read && !this.failure) {
+        const done = this.line(`${t} +${Date.now() - t0}ms reader readPidfile (${w.label} is stopped)`)
+        done(this.checkRead(await this.reader.request({ op: 'read' }), null).text)
+      }
+    } finally {
+      if (w.stopped) {
+        w.stopped = false
+        w.child.kill('SIGCONT')
+      }
+      if (this.pausedSince !== null) {
+        this.pausedTotal += Date.now() - this.pausedSince
+        this.pausedSince = null
+      }
+    }
+    if (w.state === 'dead') return this.log(`${t} ${w.label} SIGCONT: it is dead (no touch)`)
+    // The resumed holder writes: it still believes it owns the lock.
+    const done = this.line(`${t} ${w.label} SIGCONT after ${Date.now() - t0} ms; touch (re-checks its sentinel)`)
+    const r = await w.request({ op: 'touch' })
+    done(r.result === 'touched' ? (r.violation ? `violation: ${r.violation}` : 'still the owner') : `${r.result} ${r.error?.message ?? ''}`)
+    if (r.result !== 'touched') return this.fail('error', `${w.label}'s touch after its pause failed: ${r.error?.code ?? ''} ${r.error?.message}`)
+    if (r.violation) this.fail('exclusion', `sentinel: ${w.label} (pid ${w.pid}, resumed after a ${s.ms} ms pause) found ${r.violation}`)
+  }
+
+  /**
+   * Until every thread of `w` is stopped (/proc/PID/task/* /stat state `T`): a stopped
+   * process cannot say so, and Node has no waitid(WSTOPPED); the kernel's view is polled.
+   */
+  async untilStopped(w) {
+    const deadline = Date.now() + REPLY_MS
+    for (;;) {
+      let states
+      try {
+        states = fs.readdirSync(`/proc/${w.pid}/task`).map((tid) => procStat(`${w.pid}/task/${tid}`)?.state)
+      } catch (err) {
+        if (err.code === 'ENOENT') throw new Failure('crash', `${w.label} (pid ${w.pid}) vanished while being stopped`)
+        throw err
+      }
+      if (states.every((st) => st === 'T' || st === undefined)) return
+      if (Date.now() > deadline) throw new Failure('hang', `${w.label} (pid ${w.pid}) did not stop within ${REPLY_MS / 1000} s of SIGSTOP (thread states ${states.join('')})`)
+      await delay(1)
     }
   }
 
@@ -749,6 +889,7 @@ class Run {
   teardown() {
     for (const w of [...this.workers, this.reader]) {
       if (w && w.state !== 'dead') {
+        // SIGKILL also ends a stopped process (SIGTERM would wait for a SIGCONT).
         w.expectExit = true
         w.child.kill('SIGKILL')
       }

@@ -10,4 +10,6 @@ export declare class Sentinel {
   constructor(dir: string, me: Identity)
   enter(shared: boolean): string | null
   exit(shared: boolean): string | null
+  /** Still inside (a holder's write after a pause): reads only. */
+  check(shared: boolean): string | null
 }

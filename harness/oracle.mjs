@@ -11,6 +11,9 @@
 //
 // Races each part is built to expose, and the false alarms each part avoids:
 // - Two exclusive owners: the second link(2) fails with EEXIST and finds the first one live.
+// - An owner that entered while a holder was frozen (SIGSTOP: a lease lock judged it gone):
+//   the entrant finds the frozen holder live (a stopped process is alive), and the holder,
+//   resumed, finds its sentinel taken over when it checks (`check`, the worker's `touch`).
 // - Exclusive and shared at once: each side writes its own sentinel, then looks for the
 //   other's (Dekker order), so whichever enters second sees the first.
 // - A dead owner's leftover sentinel (SIGKILLed, or exited without releasing) is not a
@@ -99,6 +102,29 @@ export class Sentinel {
     const owner = this.#capture(this.#exclusive)
     if (!owner || owner.pid !== this.#me.pid || owner.start !== this.#me.start) {
       return `my exclusive sentinel was taken over (${owner ? `it named ${show(owner)}` : 'gone'}) while I held the lock`
+    }
+    return null
+  }
+
+  /**
+   * Still inside (a holder's write after a pause, without leaving): my sentinel must still be
+   * mine, and no live owner of the other kind may have entered. Reads only; a violation
+   * description, or null.
+   */
+  check(shared) {
+    if (shared) {
+      if (!fs.existsSync(this.#mine)) return `my shared sentinel was removed while I held the lock`
+      const owner = this.#read(this.#exclusive)
+      return owner && isLive(owner) ? `exclusive sentinel names live owner ${show(owner)}` : null
+    }
+    const owner = this.#read(this.#exclusive)
+    if (!owner || owner.pid !== this.#me.pid || owner.start !== this.#me.start) {
+      return `my exclusive sentinel was taken over (${owner ? `it names ${show(owner)}` : 'gone'}) while I held the lock`
+    }
+    for (const name of fs.readdirSync(this.#sharedDir)) {
+      const [pid, start] = name.split('-')
+      const ident = { pid: Number(pid), start }
+      if (isLive(ident)) return `shared sentinel names live holder ${show(ident)}`
     }
     return null
   }

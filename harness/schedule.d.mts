@@ -32,6 +32,21 @@ export type Step =
    * `kill`: SIGKILL the waiters, then the holder, first (the owner dies, then its pid is reused).
    */
   | { kind: 'reuse'; how: 'content-only' | 'reused-pid' | 'foreign-record'; kill: boolean }
+  /** Pidfiles (issue 8): a holder drops its claim object and forces GC; then it is SIGKILLed. */
+  | { kind: 'gc'; pick: number }
+  /**
+   * Issue 16: SIGSTOP a holder for `ms` (250 ms .. MAX_PAUSE_MS) while idle workers acquire
+   * (each op at `at` percent of the pause: try, or blocking when `block`) and, with `read`, the
+   * reader reads at its end; then SIGCONT, and the holder re-checks its sentinel (`touch`).
+   * Exposes the paused-holder race: a lease lock hands a frozen holder's lock to another.
+   */
+  | {
+      kind: 'pause'
+      pick: number
+      ms: number
+      ops: { at: number; block: boolean; shared: boolean }[]
+      read: boolean
+    }
   | {
       kind: 'race'
       pick: number
@@ -64,6 +79,10 @@ export interface RunStats {
   waits: number
   /** reuse steps that really rewrote the pid record (not skipped). */
   reuses: number
+  /** gc steps that dropped a claim object. */
+  gcs: number
+  /** pause steps that really stopped a holder (not skipped). */
+  pauses: number
   anomalies: number
 }
 
@@ -114,6 +133,12 @@ export interface CheckReport {
   ms: number
 }
 
+/** Run one schedule against `strategy` with real worker processes, and tear them all down. */
+export declare function runSchedule(strategy: LoadedStrategy, schedule: Schedule, opts?: { strict?: boolean }): Promise<RunResult>
+/** Longest generated pause (ms). */
+export declare const MAX_PAUSE_MS: number
+/** Most pause time one schedule spends (ms); later pause steps are skipped. */
+export declare const MAX_PAUSED_PER_RUN_MS: number
 export declare function stepArb(maxWorkers?: number, reuse?: boolean): Arbitrary<Step>
 export declare function scheduleArb(opts?: { minWorkers?: number; maxWorkers?: number; maxSteps?: number; reuse?: boolean }): Arbitrary<Schedule>
 export declare const REGRESSIONS: Schedule[]

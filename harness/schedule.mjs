@@ -11,13 +11,17 @@
 // waiters and the holder themselves first (otherwise a holder is almost always there).
 // `gc` (pidfile strategies too) makes a holder drop its claim's object and force GC; the claim
 // must survive until the holder is SIGKILLed at the end of the step.
+// `pause` (every strategy) SIGSTOPs a holder for 250 ms to MAX_PAUSE_MS (shrinking toward
+// short pauses) while idle workers try or block-acquire and the reader reads, then SIGCONTs
+// it and has it re-check its sentinel (`touch`): the paused-holder race (docs/races.md R32),
+// where a lease or heartbeat lock judges a frozen holder gone and hands the lock over.
 // A step names its target by an index into "the workers this step applies to" (idle
 // workers for an acquire, holders for a release…) modulo their number, so every generated
 // step does something and shrinking keeps schedules meaningful.
 import fc from 'fast-check'
 import { runSchedule } from './coordinator.mjs'
 
-export { killAllWorkers, LIVENESS_MS } from './coordinator.mjs'
+export { killAllWorkers, LIVENESS_MS, MAX_PAUSED_PER_RUN_MS, runSchedule } from './coordinator.mjs'
 
 const pick = fc.nat({ max: 11 })
 const shared = fc.boolean()
@@ -29,6 +33,28 @@ const reuseArb = fc.record({
   kind: fc.constant('reuse'),
   how: fc.constantFrom('content-only', 'reused-pid', 'foreign-record'),
   kill: fc.boolean(),
+})
+
+/** Longest generated pause (ms). A schedule pauses at most MAX_PAUSED_PER_RUN_MS in all. */
+export const MAX_PAUSE_MS = 4_000
+
+/** In a pause, three quarters of the acquirers block (a waiter polls through the whole pause). */
+const blockMostly = fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) })
+
+/** The `pause` step (every strategy; see coordinator.mjs): who, how long, what others do meanwhile. */
+const pauseArb = fc.record({
+  kind: fc.constant('pause'),
+  pick,
+  // Mostly 1–2 s (past a short lease's staleness without spending the budget), some shorter,
+  // some up to MAX_PAUSE_MS.
+  ms: fc.oneof(
+    { weight: 1, arbitrary: fc.integer({ min: 250, max: 999 }) },
+    { weight: 2, arbitrary: fc.integer({ min: 1000, max: 2000 }) },
+    { weight: 1, arbitrary: fc.integer({ min: 2001, max: MAX_PAUSE_MS }) },
+  ),
+  // Each acquisition at `at` percent of the pause; blocking ones mostly.
+  ops: fc.array(fc.record({ at: fc.integer({ min: 0, max: 100 }), block: blockMostly, shared }), { minLength: 1, maxLength: 3 }),
+  read: fc.boolean(),
 })
 
 /**
@@ -64,6 +90,10 @@ export function stepArb(maxWorkers = 6, reuse = false) {
     ...(reuse ? [{ weight: 3, arbitrary: reuseArb }] : []),
     // Issue 8: a holder drops every reference to its claim and forces GC (pidfile strategies).
     ...(reuse ? [{ weight: 2, arbitrary: fc.record({ kind: fc.constant('gc'), pick }) }] : []),
+    // Issue 16: a holder frozen (SIGSTOP) for a while, others acquiring meanwhile.
+    // A pause costs seconds of wall clock where most steps take milliseconds: see
+    // MAX_PAUSED_PER_RUN_MS for the cap per schedule.
+    { weight: 1, arbitrary: pauseArb },
   )
 }
 
@@ -148,6 +178,29 @@ export const REGRESSIONS = [
       { kind: 'try', pick: 0, shared: false },
       { kind: 'read' },
       { kind: 'await' },
+    ],
+  },
+  {
+    // issue 16 (docs/races.md R32): the holder is frozen for 1.5 s (longer than a typical
+    // lease's staleness) while one worker blocks and another tries late; the reader reads
+    // during the pause. The resumed holder must still be the only owner; after its release,
+    // the waiter gets the lock.
+    workers: 3,
+    steps: [
+      { kind: 'try', pick: 0, shared: false },
+      {
+        kind: 'pause',
+        pick: 0,
+        ms: 1500,
+        ops: [
+          { at: 0, block: true, shared: false },
+          { at: 90, block: false, shared: false },
+        ],
+        read: true,
+      },
+      { kind: 'release', pick: 0 },
+      { kind: 'await' },
+      { kind: 'read' },
     ],
   },
 ]

@@ -14,9 +14,14 @@
 //   worker performs its action in the same instant (this is how concurrent acquisitions,
 //   releases and reads are produced for real), then answers as for the action.
 // - `exit` → leaves the critical section (sentinel) and exits without releasing the lock.
+// - `touch` → `touched` with the sentinel's verdict: the holder "writes" inside what it believes
+//   is still its critical section. Sent after a pause step's SIGSTOP/SIGCONT (never while the
+//   worker is stopped): an owner that entered while this one was frozen (a lease lock that
+//   judged it gone) is a violation here, whatever the strategy thinks.
 // - `gc` → drops every reference to the held claim and forces GC (the worker runs with
 //   --expose-gc), then `collected` (with whether the object really was collected). The worker
 //   still counts as the holder: only its exit can end that claim now.
+// A strategy's calls may return Promises (the contract): each is awaited before answering.
 // Every acquisition enters the oracle's sentinel (`oracle.mjs`) before it is reported, and
 // every release leaves it first; a violation the sentinel sees travels with the report.
 // Races these parts exist for: `arm` puts check-then-act code (an O_EXCL stale reclaim, docs/races.md R2)
@@ -49,17 +54,24 @@ function entered(handle, shared) {
   return sentinel.enter(shared)
 }
 
-function perform(id, a) {
+/** One command; a strategy's calls may return Promises (the contract), so each is awaited. */
+async function perform(id, a) {
   switch (a.op) {
     case 'try': {
-      const h = strategy.tryAcquire(a.shared)
+      const h = await strategy.tryAcquire(a.shared)
       if (!h) return { result: 'busy' }
       return { result: 'acquired', violation: entered(h, a.shared) }
     }
     case 'block': {
       // Start the request before acknowledging it: "waiting" means the request is in the
       // kernel's (or the strategy's) hands, so later steps really happen around it.
-      strategy.acquire(a.shared).then(
+      let pending
+      try {
+        pending = Promise.resolve(strategy.acquire(a.shared))
+      } catch (err) {
+        pending = Promise.reject(err)
+      }
+      pending.then(
         (h) => send({ event: 'acquired', id, violation: entered(h, a.shared) }),
         (err) => send({ event: 'error', id, error: describe(err) }),
       )
@@ -68,14 +80,21 @@ function perform(id, a) {
     case 'release': {
       if (!held) return { result: 'error', error: { message: 'release without a lock' } }
       const violation = sentinel.exit(held.shared)
-      strategy.release(held.handle)
+      const { handle } = held
       held = null
+      await strategy.release(handle)
       return { result: 'released', violation }
+    }
+    case 'touch': {
+      // After a pause (SIGSTOP/SIGCONT): the holder still believes it owns the lock and
+      // "writes", checking inside its critical section that nobody entered meanwhile.
+      if (!held) return { result: 'error', error: { message: 'touch without a lock' } }
+      return { result: 'touched', violation: sentinel.check(held.shared) }
     }
     case 'read': {
       // sole's reader is asked for a handle too: it must be bound to the holder it names
       // (the coordinator checks its pid and start time). The handle is closed here.
-      const state = strategy.read ? strategy.read() : sole.readPidfile(target, { handle: true })
+      const state = strategy.read ? await strategy.read() : sole.readPidfile(target, { handle: true })
       let handle
       if (state.handle) {
         handle = { pid: state.handle.pid, startTime: state.handle.startTime }
@@ -95,10 +114,10 @@ function perform(id, a) {
   }
 }
 
-function answer(id, a) {
+async function answer(id, a) {
   let r
   try {
-    r = perform(id, a)
+    r = await perform(id, a)
   } catch (err) {
     r = { result: 'error', error: describe(err) }
   }

@@ -50,7 +50,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 
 const started = Date.now()
 const deadline = started + SECONDS * 1000
-const totals = Object.fromEntries(STRATEGIES.map((s) => [s, { schedules: 0, steps: 0, acquisitions: 0, kills: 0, races: 0, reads: 0, waits: 0, anomalies: 0 }]))
+const totals = Object.fromEntries(STRATEGIES.map((s) => [s, { schedules: 0, steps: 0, acquisitions: 0, kills: 0, races: 0, reads: 0, waits: 0, reuses: 0, gcs: 0, pauses: 0, anomalies: 0 }]))
 let lastProgress = started
 /** Tolerated anomalies by kind (labels and pids stripped), for the summary. */
 const anomalyKinds = new Map()
@@ -62,7 +62,7 @@ function progress(force = false) {
   const s = ((now - started) / 1000).toFixed(0).padStart(4)
   const parts = STRATEGIES.map((name) => {
     const t = totals[name]
-    return `${name}: ${t.schedules} schedules, ${t.steps} steps, ${t.acquisitions} acquisitions, ${t.races} races, ${t.kills} kills, ${t.reads} reads, ${t.anomalies} anomalies`
+    return `${name}: ${t.schedules} schedules, ${t.steps} steps, ${t.acquisitions} acquisitions, ${t.races} races, ${t.kills} kills, ${t.pauses} pauses, ${t.reads} reads, ${t.anomalies} anomalies`
   })
   console.log(`[${s} s / ${SECONDS} s] ${parts.join(' | ')}`)
 }
@@ -97,7 +97,7 @@ async function main() {
       onRun: (res) => {
         const t = totals[strategy]
         t.schedules++
-        for (const k of Object.keys(res.stats)) t[k] += res.stats[k]
+        for (const k of Object.keys(res.stats)) t[k] = (t[k] ?? 0) + res.stats[k]
         for (const a of res.anomalies) {
           const k = `${strategy}: ${a.replace(/w\d+(#\d+)?|pid \d+/g, '…')}`
           anomalyKinds.set(k, (anomalyKinds.get(k) ?? 0) + 1)
