@@ -18,6 +18,11 @@
 //   the mutual-exclusion violation within the budget, every run, seen by the sentinel. A third,
 //   broken-content-reader (sole's claims, but a `kill -0 $(cat pidfile)` reader), must be
 //   caught by the reuse step calling the unrelated process the owner.
+// - Pauses (issue 16): every strategy's schedules SIGSTOP holders for up to 4 s while others
+//   acquire, then SIGCONT them and have them re-check their sentinel (`touch`). sole's kernel
+//   locks keep a stopped holder's lock (waiters wait); broken-lease, a heartbeat lease in the
+//   style of proper-lockfile, hands the lock to a second owner and must be caught, with a pause
+//   in its shrunk timeline (docs/races.md R32).
 // - The oracle itself: "live" means alive, not a zombie or exiting, with the same start time.
 //
 // On failure the report gives the seed, the replay path and the shrunk schedule as a timeline.
@@ -38,6 +43,7 @@ import {
   killAllWorkers,
   replayFromEnv,
   REGRESSIONS,
+  runSchedule,
   type CheckReport,
 } from '../harness/schedule.mjs'
 import { isLive, procStat, selfIdentity, Sentinel, type Identity } from '../harness/oracle.mjs'
@@ -98,28 +104,38 @@ for (const { strategy, what } of REAL) {
       // The pid-reuse step really rewrote pidfiles (the issue 3 example alone does it 3 times).
       if (strategy === 'sole-pidfile') t.true((r.stats.reuses ?? 0) >= 3, `only ${r.stats.reuses} reuse steps rewrote the pidfile`)
       if (strategy === 'sole-pidfile') t.true((r.stats.gcs ?? 0) >= 1, `only ${r.stats.gcs} gc steps dropped a claim object`)
+      // Holders really were frozen (the pause example alone does it once) and kept the lock.
+      t.true((r.stats.pauses ?? 0) >= 1, `only ${r.stats.pauses} pause steps stopped a holder`)
     }
   })
 }
 
-const BROKEN: { strategy: StrategyName; race: string }[] = [
+/**
+ * A pause costs seconds, so the generator makes few (see MAX_PAUSED_PER_RUN_MS): broken-lease
+ * gets a longer budget (measured: caught after 3–29 s, mean about 14 s, in 20 runs). The test
+ * ends at the first catch plus shrinking, so the budget only costs time when it is needed.
+ */
+const LEASE_BUDGET_MS = 60_000
+
+const BROKEN: { strategy: StrategyName; race: string; pause?: true; budgetMs?: number }[] = [
   { strategy: 'broken-oexcl-reclaim', race: 'an O_EXCL create + kill(pid, 0) stale reclaim' },
   { strategy: 'broken-unlink-on-release', race: 'a flock pidfile that unlinks itself on release' },
+  { strategy: 'broken-lease', race: 'a heartbeat lease taken over from a paused holder', pause: true, budgetMs: LEASE_BUDGET_MS },
 ]
 
-for (const { strategy, race } of BROKEN) {
+for (const { strategy, race, pause, budgetMs = BROKEN_BUDGET_MS } of BROKEN) {
   test.serial(`proof of power: the harness catches ${strategy} (${race}) within its budget`, async (t) => {
-    t.timeout(BROKEN_BUDGET_MS + SHRINK_BUDGET_MS + 60_000)
+    t.timeout(budgetMs + SHRINK_BUDGET_MS + 60_000)
     t.teardown(killAllWorkers)
     // No examples: the generator alone has to find the race.
     const r = await checkStrategy(STRATEGIES[strategy], {
-      budgetMs: BROKEN_BUDGET_MS,
+      budgetMs,
       shrinkBudgetMs: SHRINK_BUDGET_MS,
       examples: false,
       ...replayFromEnv(strategy),
     })
     t.log(formatReport(r))
-    t.true(r.failed, `no counterexample against ${strategy} in ${r.executed} schedules (${BROKEN_BUDGET_MS} ms)`)
+    t.true(r.failed, `no counterexample against ${strategy} in ${r.executed} schedules (${budgetMs} ms)`)
     const f = r.last?.failure
     t.is(r.firstFailure?.kind, 'exclusion')
     t.is(f?.kind, 'exclusion')
@@ -127,6 +143,17 @@ for (const { strategy, race } of BROKEN) {
     // live second owner, or its sentinel replaced or removed by another owner while it held.
     t.regex(f?.message ?? '', /sentinel: .*(live (owner|holder)|taken over)/)
     t.true(r.path !== null && r.seed !== undefined, 'the report names a seed and a replay path')
+    if (pause) {
+      // Only a pause breaks it: the shrunk schedule freezes a holder, and a second owner
+      // enters before it is continued (the step line `tN wK SIGSTOP for M ms`).
+      const timeline = r.last?.timeline ?? []
+      const stop = timeline.findIndex((l) => /^t\d+ w\S+ SIGSTOP for \d+ ms/.test(l))
+      t.true(stop >= 0, 'the shrunk timeline shows a pause step')
+      const cont = timeline.findIndex((l, i) => i > stop && / SIGCONT after \d+ ms/.test(l))
+      const seen = timeline.findIndex((l) => l.startsWith('!! EXCLUSION'))
+      t.true(stop >= 0 && seen > stop && (cont < 0 || seen < cont), 'the violation is seen while the holder is stopped')
+      t.true((r.stats.pauses ?? 0) >= 1)
+    }
   })
 }
 
@@ -148,6 +175,43 @@ test.serial('proof of power: the harness catches broken-content-reader (a reader
   t.regex(f?.message ?? '', /after reuse\((content-only|reused-pid|foreign-record)\) readPidfile reports the decoy \(pid \d+, an unrelated live process\) as the owner/)
   t.true(r.last?.timeline.some((l) => / reuse\(/.test(l) && /planted decoy pid/.test(l)) ?? false, 'the shrunk timeline shows the rewrite')
   t.true(r.path !== null && r.seed !== undefined, 'the report names a seed and a replay path')
+})
+
+// ---- pauses --------------------------------------------------------------------------------
+
+test.serial('pause: a holder frozen past a lease\'s staleness loses the lock; both sentinels see the second owner, and the holder is continued', async (t) => {
+  t.timeout(60_000)
+  t.teardown(killAllWorkers)
+  // w0 holds; frozen for 3 s (three times the lease's staleness); w1 blocks at once.
+  const schedule = {
+    workers: 2,
+    steps: [
+      { kind: 'try' as const, pick: 0, shared: false },
+      { kind: 'pause' as const, pick: 0, ms: 3000, ops: [{ at: 0, block: true, shared: false }], read: false },
+    ],
+  }
+  const res = await runSchedule(STRATEGIES['broken-lease'], schedule)
+  t.log(res.timeline.join('\n'))
+  t.is(res.failure?.kind, 'exclusion')
+  t.regex(res.failure?.message ?? '', /^sentinel: w1 \(pid \d+, ex\) found exclusive sentinel names live owner pid \d+/)
+  t.is(res.stats.pauses, 1)
+  // Continued (SIGCONT in the finally), it answered its touch: its own sentinel was taken.
+  t.true(res.timeline.some((l) => /^t2 w0 SIGCONT after \d+ ms; touch \(re-checks its sentinel\) -> violation: my exclusive sentinel was taken over/.test(l)))
+})
+
+test.serial('pause: sole-lock keeps a frozen holder\'s lock: waiters wait, tries are refused, the reader names it', async (t) => {
+  t.timeout(60_000)
+  t.teardown(killAllWorkers)
+  const schedule = REGRESSIONS.find((s) => s.steps.some((x) => x.kind === 'pause'))!
+  const res = await runSchedule(STRATEGIES['sole-lock'], schedule)
+  t.log(res.timeline.join('\n'))
+  t.is(res.failure, null)
+  t.is(res.stats.pauses, 1)
+  const text = res.timeline.join('\n')
+  t.regex(text, /t2 \+\d+ms w2 acquire\(try, ex\) -> busy/)
+  t.regex(text, /reader readPidfile \(w0 is stopped\) -> held by w0/)
+  t.regex(text, /w0 SIGCONT after \d+ ms; touch \(re-checks its sentinel\) -> still the owner/)
+  t.regex(text, /w1 acquired \(blocking, ex; waiting since t2\)/)
 })
 
 // ---- the oracle's own ground truth --------------------------------------------------------
