@@ -99,8 +99,10 @@ for (const { strategy, what } of REAL) {
     t.log(anomalyNote(r))
     if (r.notes.length) t.log(`${r.notes.length} reads differed from the documented state (no property broken): ${[...new Set(r.notes)].join('; ')}`)
     if (replay.path === undefined) {
-      // The known races plus a real amount of generated schedules must actually have run.
-      t.true(r.executed >= REGRESSIONS.length + 10, `only ${r.executed} schedules ran within ${REAL_BUDGET_MS} ms`)
+      // The known races plus a real amount of generated schedules must actually have run
+      // (fewer than before pauses: a pause freezes a holder for up to 4 s of the budget;
+      // measured 16–22 schedules, 230–330 steps, in 35 s on a loaded 2-CPU machine).
+      t.true(r.executed >= REGRESSIONS.length + 8, `only ${r.executed} schedules ran within ${REAL_BUDGET_MS} ms`)
       // The pid-reuse step really rewrote pidfiles (the issue 3 example alone does it 3 times).
       if (strategy === 'sole-pidfile') t.true((r.stats.reuses ?? 0) >= 3, `only ${r.stats.reuses} reuse steps rewrote the pidfile`)
       if (strategy === 'sole-pidfile') t.true((r.stats.gcs ?? 0) >= 1, `only ${r.stats.gcs} gc steps dropped a claim object`)
