@@ -139,8 +139,10 @@ export declare function runSchedule(strategy: LoadedStrategy, schedule: Schedule
 export declare const MAX_PAUSE_MS: number
 /** Most pause time one schedule spends (ms); later pause steps are skipped. */
 export declare const MAX_PAUSED_PER_RUN_MS: number
-export declare function stepArb(maxWorkers?: number, reuse?: boolean): Arbitrary<Step>
-export declare function scheduleArb(opts?: { minWorkers?: number; maxWorkers?: number; maxSteps?: number; reuse?: boolean }): Arbitrary<Schedule>
+export declare function stepArb(maxWorkers?: number, reuse?: boolean, pauseWeight?: number): Arbitrary<Step>
+/** Pause weights: rare for a kernel lock (`kernel`), four times as many for any other (`other`). */
+export declare const PAUSE_WEIGHT: { kernel: number; other: number }
+export declare function scheduleArb(opts?: { minWorkers?: number; maxWorkers?: number; maxSteps?: number; reuse?: boolean; pauseWeight?: number }): Arbitrary<Schedule>
 export declare const REGRESSIONS: Schedule[]
 export declare function checkStrategy(strategy: LoadedStrategy, opts?: CheckOptions): Promise<CheckReport>
 export declare function formatReport(r: CheckReport): string
