@@ -205,6 +205,11 @@ export const harness: Command = {
     const human = `${h.formatReport(report, replay === undefined ? {} : { replay })}\n`
     const humanOut = json || tap ? process.stderr : process.stdout
     humanOut.write(human)
+    if (recorded && report.failed && report.path !== recorded.path) {
+      // fast-check replays *from* a path: when the recorded schedule passes this time, it goes
+      // on with the schedules after it (the next runs, or the next shrink candidates).
+      humanOut.write(`sole harness: the recorded schedule (path ${recorded.path}) did not fail this time; fast-check went on from it and the violation above is a neighbouring schedule (path ${report.path})\n`)
+    }
     if (recorded && !report.failed) {
       humanOut.write(`sole harness: the counterexample did not reproduce this time: the schedule replays exactly, the processes' timing does not; run the replay again\n`)
     }
