@@ -54,7 +54,14 @@ export default function makeStrategy(target) {
     } catch (e) {
       if (e.code !== 'EEXIST') throw e
     }
-    const pid = Number(fs.readFileSync(target, 'utf8'))
+    let text
+    try {
+      text = fs.readFileSync(target, 'utf8')
+    } catch (e) {
+      if (e.code === 'ENOENT') return null // released meanwhile: busy, try again
+      throw e
+    }
+    const pid = Number(text)
     if (pid && alive(pid)) return null
     fs.writeFileSync(target, process.pid + '\\n')
     return true
@@ -142,15 +149,54 @@ test.serial('a correct strategy (sole tryLock/lock, CommonJS, outside the reposi
   t.false(xml.some((e) => e.name === 'failure'))
 })
 
+test.serial('--json: one JSON document with the verdict; SIGINT: every worker killed, exit 130', async (t) => {
+  const dir = tmpdir(t, 'sole-cli-harness-')
+  write(dir, { 'correct.cjs': CORRECT_CJS })
+  const r = await sole(['harness', '--strategy', 'correct.cjs', '--seconds', '2', '--seed', '7', '--json', '--progress', '0'], { cwd: dir })
+  t.is(r.code, 0, r.stderr)
+  const doc = json(r) as Record<string, unknown>
+  t.deepEqual(Object.keys(doc).sort(), ['executed', 'failed', 'failure', 'ms', 'name', 'path', 'replay', 'replayFile', 'seed', 'stats', 'strategy', 'timeline'])
+  t.like(doc, { strategy: path.join(dir, 'correct.cjs'), name: 'correct', failed: false, seed: 7, failure: null, timeline: [], replayFile: null, replay: null })
+  t.true((doc.executed as number) >= 1)
+  t.true(((doc.stats as Record<string, number>).steps ?? 0) >= 1)
+  t.regex(r.stderr, /^correct: \d+ schedules passed in /m, 'the human report on stderr')
+
+  // Interrupted: the command kills its workers before it exits. Its first progress line says
+  // schedules are running; the workers are found by their command line (the strategy's path).
+  const { spawn } = await import('node:child_process')
+  const c = spawn(process.execPath, [path.join(ROOT, 'bin', 'sole.js'), 'harness', '--strategy', 'correct.cjs', '--seconds', '60', '--progress', '1'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
+  t.teardown(() => c.kill('SIGKILL'))
+  let stderr = ''
+  await new Promise<void>((resolve, reject) => {
+    c.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d
+      if (PROGRESS.test(stderr)) resolve()
+    })
+    c.once('exit', () => reject(new Error(`exited before any progress: ${stderr}`)))
+  })
+  const exited = new Promise<number | null>((resolve) => c.once('exit', (code) => resolve(code)))
+  c.kill('SIGINT')
+  t.is(await exited, 130, stderr)
+  const workers = fs.readdirSync('/proc').filter((p) => {
+    if (!/^\d+$/.test(p)) return false
+    try {
+      return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(path.join(dir, 'correct.cjs'))
+    } catch {
+      return false // exited meanwhile
+    }
+  })
+  t.deepEqual(workers, [], 'no worker outlives the command')
+})
+
 test.serial('a broken strategy (O_EXCL + kill(pid, 0) reclaim, unlink on release) is caught: exit 1, timeline, replay file and command, JUnit failure; --replay reproduces it', async (t) => {
   const dir = tmpdir(t, 'sole-cli-harness-')
   write(dir, { 'broken.mjs': BROKEN_ESM })
-  const r = await sole(['harness', '--strategy', 'broken.mjs', '--seconds', '20', '--shrink-seconds', '5', '--workers', '4', '--junit', 'report.xml'], { cwd: dir })
+  const r = await sole(['harness', '--strategy', 'broken.mjs', '--seconds', '30', '--shrink-seconds', '5', '--workers', '4', '--junit', 'report.xml'], { cwd: dir })
   t.is(r.code, 1, `${r.stdout}\n${r.stderr}`)
   t.log(r.stdout)
   // The report: what broke, the shrunk schedule as it ran (steps t1…), and the replay line.
   t.regex(r.stdout, /^broken: EXCLUSION VIOLATION at step t\d+: sentinel: /m)
-  t.regex(r.stdout, /^ {4}t1 w\d+ acquire\((try|blocking), ex\) -> /m)
+  t.regex(r.stdout, /^ {4}t1 (w\d+ acquire\((try|blocking), ex\)|race: .*w\d+ (try|block)\(ex\)) /m)
   t.regex(r.stdout, /^ {4}!! EXCLUSION: /m)
   const seed = Number(/seed: (-?\d+) {3}path: [\d:]+/.exec(r.stdout)?.[1])
   t.true(Number.isInteger(seed), 'the report names the seed')
