@@ -342,3 +342,98 @@ if (fake.libc === 'musl') {
   t.is(unbuilt.path, checkout)
   t.true(unbuilt.message.includes(`not built in this checkout (${checkout}): run \`npm run build\``), unbuilt.message)
 })
+
+/** A strategy as a user writes it in their own project: sole's lock files, imported by name. */
+const CORRECT_STRATEGY = `import { tryLock, lock } from 'sole'
+
+export const meta = { shared: true, kernelVisible: true }
+
+export default function makeStrategy(target) {
+  return {
+    tryAcquire: (shared) => tryLock(target, { shared }),
+    acquire: (shared) => lock(target, { shared }),
+    release: (l) => l.release(),
+  }
+}
+`
+
+/** The same lock, but the file is unlinked on release (docs/races.md R1: a waiter on the old inode and a newcomer both own). */
+const BROKEN_STRATEGY = `import fs from 'node:fs'
+import { tryLock, lock } from 'sole'
+
+export default function makeStrategy(target) {
+  return {
+    tryAcquire: () => tryLock(target),
+    acquire: () => lock(target),
+    release(l) {
+      fs.rmSync(target, { force: true })
+      l.release()
+    },
+  }
+}
+`
+
+/** A strict TypeScript consumer of `sole/harness` (the shipped .d.mts files must compile and type the report). */
+const HARNESS_TS = `import { checkStrategy, formatReport, type CheckReport, type MakeStrategy } from 'sole/harness'
+
+// The contract's type accepts a strategy written against it.
+const typed: MakeStrategy<{ release(): void }> = (target: string) => ({
+  tryAcquire: () => (target === '' ? null : { release() {} }),
+  acquire: async () => ({ release() {} }),
+  release: (h) => h.release(),
+})
+const r: CheckReport = await checkStrategy(process.argv[2], { budgetMs: 8_000, shrinkBudgetMs: 2_000, examples: true })
+console.log(JSON.stringify({ failed: r.failed, kind: r.last?.failure?.kind ?? null, seed: r.seed, typed: typeof typed, report: formatReport(r) }))
+`
+
+test.serial("the user's eye: in a project with sole and fast-check@4 installed from tarballs, `npx sole harness` passes a correct strategy (0) and catches a broken one (1); `import { checkStrategy } from 'sole/harness'` works, typed; without fast-check both say to install it", async (t) => {
+  const { tmp, tarballs, full } = installed!
+  // fast-check (and its one dependency, pure-rand) packed from this checkout's node_modules:
+  // the install stays offline.
+  const deps = path.join(tmp, 'deps')
+  fs.mkdirSync(deps)
+  const packed = await ok('npm', ['pack', '--ignore-scripts', '--pack-destination', deps, path.join(ROOT, 'node_modules', 'fast-check'), path.join(ROOT, 'node_modules', 'pure-rand')], tmp)
+  const depTarballs = packed.trim().split('\n').map((f) => path.join(deps, f.trim()))
+  t.is(depTarballs.length, 2, packed)
+  const dir = await project(tmp, 'consumer-harness', [...tarballs, ...depTarballs], ['--save-dev'])
+  write(dir, {
+    'correct.mjs': CORRECT_STRATEGY,
+    'broken.mjs': BROKEN_STRATEGY,
+    'harness.mts': HARNESS_TS,
+    'tsconfig.json': tsconfig('nodenext', 'harness.mts'),
+  })
+  const npx = (args: string[], cwd = dir) => run('npx', [...offline(tmp), 'sole', ...args], cwd)
+
+  const good = await npx(['harness', '--strategy', 'correct.mjs', '--seconds', '4'])
+  t.is(good.code, 0, `${good.stdout}\n${good.stderr}`)
+  t.regex(good.stdout, /^correct: \d+ schedules passed in /m)
+
+  const bad = await npx(['harness', '--strategy', 'broken.mjs', '--seconds', '15', '--shrink-seconds', '3'])
+  t.is(bad.code, 1, `${bad.stdout}\n${bad.stderr}`)
+  t.regex(bad.stdout, /^broken: EXCLUSION VIOLATION at step t\d+: sentinel: /m)
+  const replay = /^ {2}replay: (npx sole harness --strategy broken\.mjs --replay (sole-harness-replay-\d+\.json))$/m.exec(bad.stdout)
+  t.truthy(replay, bad.stdout)
+  t.true(fs.existsSync(path.join(dir, replay![2])), 'the replay file is written in the current directory')
+
+  // The programmatic API, from TypeScript compiled against the shipped typings.
+  await ok(process.execPath, [TSC, '-p', '.'], dir)
+  const api = JSON.parse(await ok(process.execPath, [path.join('out', 'harness.mjs'), './broken.mjs'], dir))
+  t.like(api, { failed: true, kind: 'exclusion', typed: 'function' })
+  t.regex(api.report, /replay: checkStrategy\("broken", \{ seed: -?\d+, path: "[\d:]+" \}\)/)
+
+  // Without fast-check (the first project: sole only), the command and the import both say
+  // what to install; require() says the entry point is ESM.
+  t.false(fs.existsSync(path.join(full, 'node_modules', 'fast-check')))
+  write(full, { 'correct.mjs': CORRECT_STRATEGY })
+  const missing = await npx(['harness', '--strategy', 'correct.mjs', '--seconds', '1'], full)
+  t.is(missing.code, 2, missing.stderr)
+  t.regex(missing.stderr, /^sole: the sole harness needs fast-check 4, which is not installed .*npm install --save-dev fast-check@4\n$/)
+  const imported = JSON.parse(
+    await ok(process.execPath, ['--input-type=module', '-e', "import('sole/harness').then(() => console.log('{}'), (e) => console.log(JSON.stringify({ code: e.code, message: e.message })))"], full),
+  )
+  t.is(imported.code, 'ENOFASTCHECK', JSON.stringify(imported))
+  t.true(imported.message.includes('fast-check@4'), imported.message)
+  const required = JSON.parse(await ok(process.execPath, ['-e', "try { require('sole/harness') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }"], full))
+  t.is(required.code, 'ERR_REQUIRE_ESM')
+  t.true(required.message.includes("await import('sole/harness')"), required.message)
+})

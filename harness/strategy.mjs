@@ -14,8 +14,9 @@
 //
 // The module is imported once here (for `meta`, and to refuse a module that is not a strategy
 // before any worker starts) and once in every worker process (which calls `makeStrategy`).
+import fs from 'node:fs'
 import path from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 /** A strategy file the harness cannot use: the CLI's exit 2. */
 export class StrategyError extends Error {
@@ -44,6 +45,9 @@ export function strategyOf(mod) {
 export async function loadStrategy(file, cwd = process.cwd()) {
   if (typeof file !== 'string' || file === '') throw new StrategyError('a strategy is a path to a module (ESM or CommonJS) whose default export is makeStrategy(target)')
   const url = file.startsWith('file:') ? file : pathToFileURL(path.resolve(cwd, file)).href
+  // A missing file is said plainly (the loader's own message names this module as the importer).
+  const abs = fileURLToPath(url)
+  if (!fs.existsSync(abs)) throw new StrategyError(`cannot load the strategy ${file}: no such file (${abs})`)
   let mod
   try {
     mod = await import(url)

@@ -10,13 +10,14 @@ import path from 'node:path'
 
 import { type Command, CliError, EXIT_ERROR, EXIT_OK, jsonWanted, printError, printJson } from './common.js'
 import { exec } from './exec.js'
+import { harness } from './harness.js'
 import { kill } from './kill.js'
 import { lock } from './lock.js'
 import { scope } from './scope.js'
 import { status } from './status.js'
 
 /** Every subcommand, in the order `sole --help` lists them. */
-export const commands: Record<string, Command> = { status, lock, exec, kill, scope }
+export const commands: Record<string, Command> = { status, lock, exec, kill, scope, harness }
 
 /** The installed package's version (`sole --version`). */
 export function version(): string {
