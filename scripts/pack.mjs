@@ -97,7 +97,7 @@ try {
   const done = []
   for (const [dir, mustHave, mustNotHave] of [
     [path.join(main, 'npm', PLATFORM), [addon, 'package.json'], []],
-    [main, ['lib/index.js', 'lib/index.d.ts', 'bin/sole.js', 'index.js', 'index.d.ts'], [addon]],
+    [main, ['lib/index.js', 'lib/index.d.ts', 'bin/sole.js', 'index.js', 'index.d.ts', 'harness/index.mjs', 'harness/index.d.mts', 'harness/worker.mjs', 'LICENSE'], [addon]],
   ]) {
     const [result] = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', packed], dir))
     const files = result.files.map((f) => f.path)
