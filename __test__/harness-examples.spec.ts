@@ -10,11 +10,12 @@
 // - proper-lockfile and lockfile must be caught: a second live owner inside the critical
 //   section, seen by the owners' own sentinel (harness/oracle.mjs), not only by the record.
 //   Both are leases: a lock older than `stale` (2 s here) is taken from a holder that is still
-//   alive. proper-lockfile refreshes its lease from a timer, so only a holder that cannot run
-//   for more than 2 s loses it: the harness's pause step (SIGSTOP of a holder, SIGCONT later)
-//   is what reaches that; in 30 s of schedules without pauses it found nothing (measured). lockfile
-//   never refreshes: any holder loses its lock 2 s after taking it. The log names the steps
-//   of the shrunk schedule, so it says which step kind found the race.
+//   alive. proper-lockfile refreshes its lease from a timer, so only a holder that cannot
+//   run for more than 2 s loses it: the harness's pause step (SIGSTOP of a holder, SIGCONT
+//   later) is what reaches that; in 30 s of schedules without pauses the harness found
+//   nothing (measured). lockfile never refreshes: any holder, running or not, loses its lock
+//   2 s after taking it, but schedules without pauses rarely keep a holder that long (30 s:
+//   nothing found either). The log names the step the shrunk schedule failed in.
 //   These two tests need the pause step: a harness whose generator produces no `pause` step
 //   skips them (a real skip, saying so), never passes them.
 //
