@@ -20,8 +20,9 @@
 //   lock and re-checks, which narrows that window.)
 //
 // Handles: lockfile returns nothing on success, so the handle is a plain object; tryAcquire
-// uses `lockSync` (EEXIST → null), acquire uses `lock` with `wait` (as long as it takes) and
-// `pollPeriod`, release uses `unlockSync`, so the worker's "released" means the file is gone.
+// uses `lockSync` (EEXIST, and the ENOENT below, → null), acquire uses `lock` with `wait` (as
+// long as it takes) and `pollPeriod`, release uses `unlockSync`, so the worker's "released"
+// means the file is gone.
 import lockfile from 'lockfile'
 
 /** Locks older than 2 s are judged abandoned (the package has no default: without `stale`, a crashed holder's lock is never reclaimed). */
@@ -39,6 +40,10 @@ export default function makeStrategy(target) {
         return { target }
       } catch (err) {
         if (err.code === 'EEXIST') return null
+        // lockSync's stale check stats the file it failed to create: when the holder releases
+        // in between, statSync throws ENOENT out of lockSync (found by the harness in a race
+        // step). A caller that retries treats it as busy; so does this example.
+        if (err.code === 'ENOENT') return null
         throw err
       }
     },
