@@ -47,10 +47,21 @@ export default function makeStrategy(target) {
         throw err
       }
     },
-    acquire: () =>
-      new Promise((resolve, reject) => {
-        lockfile.lock(target, { stale: STALE, ...WAIT }, (err) => (err ? reject(err) : resolve({ target })))
-      }),
+    async acquire() {
+      // `lock` with `wait` can still fail with EEXIST: its stale reclaim (through
+      // `<file>.STALE`) unlinks the old file and links its own, and another process's create
+      // can land in between, so the link fails (found by the harness). A caller that wants
+      // to wait tries again; so does this example.
+      for (;;) {
+        try {
+          return await new Promise((resolve, reject) => {
+            lockfile.lock(target, { stale: STALE, ...WAIT }, (err) => (err ? reject(err) : resolve({ target })))
+          })
+        } catch (err) {
+          if (err.code !== 'EEXIST') throw err
+        }
+      }
+    },
     release() {
       lockfile.unlockSync(target)
     },
