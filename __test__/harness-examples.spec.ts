@@ -1,0 +1,125 @@
+// The property harness (`harness/`) against the example strategies in `examples/harness/`:
+// sole's lock files as a user writes them (the README's example), and two lock packages from
+// npm, proper-lockfile 4.1.2 and lockfile 1.0.4 (with `stale`), installed in
+// examples/harness/ only (`npm install --prefix examples/harness`; installing sole never
+// installs them, CI does).
+//
+// - sole-lock must pass its budget: one owner at a time (shared holders never beside an
+//   exclusive one), a third process sees the holder, waiters get the lock. It is a flock: a
+//   paused holder keeps the lock however long it is stopped, a dead one loses it at once.
+// - proper-lockfile and lockfile must be caught: a second live owner inside the critical
+//   section, seen by the owners' own sentinel (harness/oracle.mjs), not only by the record.
+//   Both are leases: a lock older than `stale` (2 s here) is taken from a holder that is still
+//   alive. proper-lockfile refreshes its lease from a timer, so a running holder keeps it; a
+//   holder stopped for longer than its last refresh plus `stale` loses it to a waiter: the
+//   harness's pause step (SIGSTOP of a holder, SIGCONT later) reaches that. Its stale reclaim
+//   is also check-then-act (stat, rmdir, mkdir): two waiters polling a SIGKILLed holder's
+//   lock both find it stale, and the second rmdirs the first's fresh lock (found once without
+//   any pause, after 5 s; another 30 s run without pauses found nothing). lockfile never
+//   refreshes: any holder, running or not, loses its lock 2 s after taking it, which schedules
+//   without pauses rarely reach (30 s: nothing found). The log names the failing step.
+//   These two tests need the pause step: a harness whose generator produces no `pause` step
+//   skips them (a real skip, saying so), never passes them.
+//
+// On failure the report gives the kind of violation, the shrunk timeline and the replay line:
+// SOLE_HARNESS_STRATEGY=<name> SOLE_HARNESS_SEED=… SOLE_HARNESS_PATH=… npx ava
+// __test__/harness-examples.spec.ts replays one schedule. SOLE_HARNESS_EXAMPLES_BUDGET_MS
+// changes every budget here (default: sole-lock 25 s, proper-lockfile 60 s, lockfile 25 s).
+import test from 'ava'
+import fc from 'fast-check'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+import { checkStrategy, formatReport, killAllWorkers, replayFromEnv, REGRESSIONS, stepArb, type CheckReport, type LoadedStrategy } from '../harness/schedule.mjs'
+import * as strategyModule from '../harness/strategy.mjs'
+
+const loadStrategy = (strategyModule as unknown as { loadStrategy: (file: string) => Promise<LoadedStrategy> }).loadStrategy
+
+const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
+const EXAMPLES = path.join(ROOT, 'examples', 'harness')
+const REPLAY = 'npx ava __test__/harness-examples.spec.ts'
+
+function envMs(name: string, fallback: number): number {
+  const v = process.env[name]
+  if (v === undefined || v === '') return fallback
+  const n = Number(v)
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number of milliseconds, got ${v}`)
+  return n
+}
+
+/** sole-lock's budget; each package gets its own below (the variable overrides them all). */
+const BUDGET_MS = envMs('SOLE_HARNESS_EXAMPLES_BUDGET_MS', 25_000)
+const budgetFor = (fallback: number) => envMs('SOLE_HARNESS_EXAMPLES_BUDGET_MS', fallback)
+const SHRINK_BUDGET_MS = 10_000
+
+/** The packages the examples need, installed in examples/harness/ (never by installing sole). */
+const PACKAGES = ['proper-lockfile', 'lockfile']
+const missing = PACKAGES.filter((p) => !fs.existsSync(path.join(EXAMPLES, 'node_modules', p, 'package.json')))
+const installed = missing.length === 0
+const INSTALL = `run npm install --prefix examples/harness (${missing.join(', ')} missing)`
+
+/** Does this harness's generator produce pause steps (SIGSTOP of a holder)? */
+const pauses = fc.sample(stepArb(6, false), { numRuns: 5_000, seed: 16 }).some((s) => (s as { kind: string }).kind === 'pause')
+
+/** Which step the shrunk schedule failed in, and the step kinds before it. */
+function foundBy(r: CheckReport): string {
+  if (!r.last?.failure) return '-'
+  const steps = r.last.schedule.steps.slice(0, r.last.failure.atStep)
+  const last = steps.at(-1)?.kind ?? 'the final drain'
+  return `found in a ${last} step (t${r.last.failure.atStep}); the shrunk schedule's steps up to it: ${steps.map((s) => s.kind).join(', ')}`
+}
+
+async function load(name: string): Promise<LoadedStrategy> {
+  return loadStrategy(path.join(EXAMPLES, `${name}.mjs`))
+}
+
+// sole-lock needs only the checkout's build, never the example packages.
+test.serial(`sole-lock (examples/harness, the README's example): one owner, honest reads, waiters get the lock`, async (t) => {
+  t.timeout(BUDGET_MS + SHRINK_BUDGET_MS + 60_000)
+  t.teardown(killAllWorkers)
+  const strategy = await load('sole-lock')
+  t.deepEqual(strategy.meta, { shared: true, kernelVisible: true, pidContent: false, real: false, file: 'target.lock' })
+  const replay = replayFromEnv(strategy.name)
+  const r = await checkStrategy(strategy, { budgetMs: BUDGET_MS, shrinkBudgetMs: SHRINK_BUDGET_MS, examples: true, replayCommand: REPLAY, ...replay })
+  t.log(formatReport(r))
+  if (r.failed) {
+    t.fail(`sole-lock broke a property: see the report above (seed ${r.seed}, path ${r.path})`)
+    return
+  }
+  // The known races, and generated schedules beyond them, must really have run.
+  if (replay.path === undefined) t.true(r.executed >= REGRESSIONS.length + 2, `only ${r.executed} schedules ran within ${BUDGET_MS} ms`)
+  if (pauses) t.true(((r.stats as Record<string, number>).pauses ?? 0) >= 1, 'pause steps really stopped a holder')
+})
+
+// Budgets from measurements on a shared 2-CPU machine: the harness's pause step is rare (a
+// pause needs a holder, and a schedule pauses at most MAX_PAUSED_PER_RUN_MS), and proper-
+// lockfile falls only to a pause longer than its lease's last refresh plus `stale`: found
+// after 63 s in one run, which is why it gets the longest budget.
+const CAUGHT: { name: string; how: string; budgetMs: number }[] = [
+  { name: 'proper-lockfile', how: 'a mkdir lock with an mtime lease (stale 2000, update 1000)', budgetMs: budgetFor(60_000) },
+  { name: 'lockfile', how: 'an O_EXCL lock file judged stale by its age (stale 2000)', budgetMs: budgetFor(25_000) },
+]
+
+for (const { name, how, budgetMs } of CAUGHT) {
+  const why = !installed ? INSTALL : !pauses ? 'this harness generates no pause step (SIGSTOP of a holder), which is what reaches the race' : ''
+  const caught = why ? test.skip : test.serial
+  caught(`the harness catches ${name} (${how}): a second live owner while the first still holds${why ? ` (skipped: ${why})` : ''}`, async (t) => {
+    t.timeout(budgetMs + SHRINK_BUDGET_MS + 60_000)
+    t.teardown(killAllWorkers)
+    const strategy = await load(name)
+    t.deepEqual(strategy.meta, { shared: false, kernelVisible: false, pidContent: false, real: false, file: name === 'proper-lockfile' ? 'resource' : 'target.lock' })
+    // No examples: the generator alone has to find it.
+    const r = await checkStrategy(strategy, { budgetMs, shrinkBudgetMs: SHRINK_BUDGET_MS, examples: false, replayCommand: REPLAY, ...replayFromEnv(name) })
+    t.log(formatReport(r))
+    t.true(r.failed, `no counterexample against ${name} in ${r.executed} schedules (${budgetMs} ms)`)
+    if (!r.failed) return
+    t.log(`first found in run ${r.firstFailure?.run} (${((r.firstFailure?.ms ?? 0) / 1000).toFixed(1)} s in); ${foundBy(r)}`)
+    const f = r.last?.failure
+    t.is(f?.kind, 'exclusion', `the violation is ${f?.kind}: ${f?.message}`)
+    // Seen by the owners' own sentinel: a live second owner, or its sentinel taken over.
+    t.regex(f?.message ?? '', /sentinel: .*(live (owner|holder)|taken over)/)
+    t.true(r.path !== null && r.seed !== undefined, 'the report names a seed and a replay path')
+    t.regex(formatReport(r), /replay: SOLE_HARNESS_STRATEGY=\S+ SOLE_HARNESS_SEED=-?\d+ SOLE_HARNESS_PATH='[\d:]+' npx ava __test__\/harness-examples\.spec\.ts/)
+  })
+}
