@@ -45,12 +45,14 @@ const blockMostly = fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weig
 const pauseArb = fc.record({
   kind: fc.constant('pause'),
   pick,
-  // Mostly 1–2 s (past a short lease's staleness without spending the budget), some shorter,
-  // some up to MAX_PAUSE_MS.
+  // Half of them 2–4 s: a pause only breaks a lease when it outlasts the lease's staleness
+  // plus the time since its last refresh, and leases are rarely judged stale in under 2 s
+  // (proper-lockfile's minimum `stale`); the rest shorter, down to 250 ms (a short lease, a
+  // GC-sized stall).
   ms: fc.oneof(
     { weight: 1, arbitrary: fc.integer({ min: 250, max: 999 }) },
-    { weight: 2, arbitrary: fc.integer({ min: 1000, max: 2000 }) },
-    { weight: 1, arbitrary: fc.integer({ min: 2001, max: MAX_PAUSE_MS }) },
+    { weight: 1, arbitrary: fc.integer({ min: 1000, max: 2000 }) },
+    { weight: 2, arbitrary: fc.integer({ min: 2001, max: MAX_PAUSE_MS }) },
   ),
   // Each acquisition at `at` percent of the pause; blocking ones mostly.
   ops: fc.array(fc.record({ at: fc.integer({ min: 0, max: 100 }), block: blockMostly, shared }), { minLength: 1, maxLength: 3 }),
