@@ -32,22 +32,13 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+import { loadStrategy } from '../harness/index.mjs'
 import { checkStrategy, formatReport, killAllWorkers, replayFromEnv, REGRESSIONS, stepArb, type CheckReport, type LoadedStrategy } from '../harness/schedule.mjs'
-import * as strategyModule from '../harness/strategy.mjs'
-
-const loadStrategy = (strategyModule as unknown as { loadStrategy: (file: string) => Promise<LoadedStrategy> }).loadStrategy
+import { envMs } from './helpers/index.js'
 
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..')
 const EXAMPLES = path.join(ROOT, 'examples', 'harness')
 const REPLAY = 'npx ava __test__/harness-examples.spec.ts'
-
-function envMs(name: string, fallback: number): number {
-  const v = process.env[name]
-  if (v === undefined || v === '') return fallback
-  const n = Number(v)
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number of milliseconds, got ${v}`)
-  return n
-}
 
 /** sole-lock's budget; each package gets its own below (the variable overrides them all). */
 const BUDGET_MS = envMs('SOLE_HARNESS_EXAMPLES_BUDGET_MS', 25_000)

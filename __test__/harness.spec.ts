@@ -48,14 +48,7 @@ import {
 } from '../harness/schedule.mjs'
 import { isLive, procStat, selfIdentity, Sentinel, type Identity } from '../harness/oracle.mjs'
 import { STRATEGIES, type StrategyName } from './harness/strategies.mjs'
-
-function envMs(name: string, fallback: number): number {
-  const v = process.env[name]
-  if (v === undefined || v === '') return fallback
-  const n = Number(v)
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number of milliseconds, got ${v}`)
-  return n
-}
+import { envMs } from './helpers/index.js'
 
 /** Time the real strategies get (each), and the budget the broken ones must be caught in. */
 const REAL_BUDGET_MS = envMs('SOLE_HARNESS_BUDGET_MS', 35_000)

@@ -62,3 +62,15 @@ export const w = (target: string, recursive = true) => ({ target, permission: 'w
 
 /** `test` as root, a real `test.skip` (reported as skipped, never passed) otherwise. */
 export const rootTest = isRoot ? test : test.skip
+
+/**
+ * A duration from the environment (a test budget a CI job may raise): `fallback` when unset or
+ * empty; anything but a positive number of milliseconds throws, naming the variable.
+ */
+export function envMs(name: string, fallback: number): number {
+  const v = process.env[name]
+  if (v === undefined || v === '') return fallback
+  const n = Number(v)
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number of milliseconds, got ${v}`)
+  return n
+}
