@@ -45,6 +45,8 @@ export const Code = {
   EINVAL: 'EINVAL',
   /** A bug in sole caught before it could take the host process down (`EINTERNAL`): a panic on a thread sole started, or in a call from JavaScript. Never expected; report it. */
   EINTERNAL: 'EINTERNAL',
+  /** A daemon `spawnDaemon` started could not be started, or died or reported failure before it was ready (`EDAEMON`). `stage` says where: `setup` (the start sequence before exec: cwd, user, files), `exec` (the program could not be executed) or `startup` (it ran but exited, was killed, or sent `ERRNO=` before `READY=1`); `exitCode`/`signal`, `status` (its last `STATUS=`) and `stderr` (the last lines of its stderr file) say more. */
+  EDAEMON: 'EDAEMON',
   /** `require('sole')` on a machine sole has no native addon for (`ENOTSUP`): only linux x64 with glibc is supported. Thrown by the package's loader (`lib/platform.ts`), never by the crates; the message names this machine's platform, architecture and libc. */
   ENOTSUP: 'ENOTSUP',
   /** `require('sole')` on a supported machine whose native addon is not there or does not load (`ENOBINDING`): the platform package `sole-linux-x64-gnu` was left out (installed with `--omit=optional`), or a checkout was not built. Thrown by the package's loader (`lib/platform.ts`); the message says how to fix it, `cause` holds the loader's error. */

@@ -15,6 +15,8 @@ import { ProcessHandle, type ProcessIdentity } from './procid.js'
 export type { SoleError, SoleErrorCode } from './errors.js'
 export type { Code } from './errors.js'
 export * from './procid.js'
+export * from './daemon.js'
+export * from './spawn.js'
 
 /** The options of the lock calls, declared in Rust (`src/lock.rs`) and generated. */
 export type { LockOptions, LockSyncOptions, LockAsyncOptions } from '../index.js'

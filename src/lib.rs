@@ -12,6 +12,8 @@ use napi::JsValue;
 use napi_derive::napi;
 
 pub mod args;
+mod daemon;
+mod daemon_spawn;
 mod lock;
 mod lock_file;
 mod pidfile;

@@ -9,6 +9,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import { type Command, CliError, EXIT_ERROR, EXIT_OK, jsonWanted, printError, printJson } from './common.js'
+import { daemon } from './daemon.js'
 import { exec } from './exec.js'
 import { harness } from './harness.js'
 import { kill } from './kill.js'
@@ -17,7 +18,7 @@ import { scope } from './scope.js'
 import { status } from './status.js'
 
 /** Every subcommand, in the order `sole --help` lists them. */
-export const commands: Record<string, Command> = { status, lock, exec, kill, scope, harness }
+export const commands: Record<string, Command> = { status, lock, exec, kill, daemon, scope, harness }
 
 /** The installed package's version (`sole --version`). */
 export function version(): string {

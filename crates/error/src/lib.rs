@@ -88,6 +88,13 @@ kinds! {
     /// A bug in sole caught before it could take the host process down (`EINTERNAL`): a panic
     /// on a thread sole started, or in a call from JavaScript. Never expected; report it.
     Internal => "EINTERNAL",
+    /// A daemon `spawnDaemon` started could not be started, or died or reported failure
+    /// before it was ready (`EDAEMON`). `stage` says where: `setup` (the start sequence
+    /// before exec: cwd, user, files), `exec` (the program could not be executed) or
+    /// `startup` (it ran but exited, was killed, or sent `ERRNO=` before `READY=1`);
+    /// `exitCode`/`signal`, `status` (its last `STATUS=`) and `stderr` (the last lines of its
+    /// stderr file) say more.
+    Daemon => "EDAEMON",
     /// `require('sole')` on a machine sole has no native addon for (`ENOTSUP`): only linux
     /// x64 with glibc is supported. Thrown by the package's loader (`lib/platform.ts`), never
     /// by the crates; the message names this machine's platform, architecture and libc.
