@@ -296,3 +296,31 @@ pub(crate) fn no_panic<T>(
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
         .unwrap_or_else(|p| Err(SoleError::internal(what, p.as_ref())))
 }
+
+/// A required array of strings (`EINVAL` naming `argument` for anything else).
+pub(crate) fn string_array(
+    env: &Env,
+    v: &Unknown,
+    argument: &str,
+) -> Result<Vec<std::ffi::OsString>> {
+    let not_array = || {
+        js_error(
+            env,
+            sole_error::Error::invalid_argument(
+                argument,
+                format!("{argument} must be an array of strings"),
+            ),
+        )
+    };
+    if v.get_type()? != ValueType::Object || !v.is_array()? {
+        return Err(not_array());
+    }
+    // SAFETY: checked to be an array just above.
+    let arr = unsafe { v.cast::<Array>() }?;
+    (0..arr.len())
+        .map(|i| {
+            let item = arr.get::<Unknown>(i)?.ok_or_else(not_array)?;
+            string(env, &item, argument).map(Into::into)
+        })
+        .collect()
+}

@@ -316,35 +316,11 @@ pub fn exec_with_pidfile(
 ) -> Result<()> {
     args::guarded(&env, "running sole exec", || {
         let a = pidfile_args(&env, &path, opts.as_ref())?;
-        let argv = string_array(&env, &command, "command")?;
+        let argv = args::string_array(&env, &command, "command")?;
         let program = sole_pidfile::Program::resolve(&argv).map_err(|e| js_error(&env, e))?;
         let claim = sole_pidfile::claim(&a.path, &a.open).map_err(|e| js_error(&env, e))?;
         Err(js_error(&env, sole_pidfile::exec_holding(claim, &program)))
     })
-}
-
-/// A required array of strings (`EINVAL` naming `argument` for anything else).
-fn string_array(env: &Env, v: &Unknown, argument: &str) -> Result<Vec<std::ffi::OsString>> {
-    let not_array = || {
-        js_error(
-            env,
-            sole_error::Error::invalid_argument(
-                argument,
-                format!("{argument} must be an array of strings"),
-            ),
-        )
-    };
-    if v.get_type()? != ValueType::Object || !v.is_array()? {
-        return Err(not_array());
-    }
-    // SAFETY: checked to be an array just above.
-    let arr = unsafe { v.cast::<Array>() }?;
-    (0..arr.len())
-        .map(|i| {
-            let item = arr.get::<Unknown>(i)?.ok_or_else(not_array)?;
-            args::string(env, &item, argument).map(Into::into)
-        })
-        .collect()
 }
 
 /// Internal to the `sole lock` command line (`lib/cli/lock.ts`), not part of the library's
@@ -362,7 +338,7 @@ fn string_array(env: &Env, v: &Unknown, argument: &str) -> Result<Vec<std::ffi::
 pub fn exec_as_child_of(env: Env, parent: Unknown, command: Unknown) -> Result<()> {
     args::guarded(&env, "running sole lock", || {
         let parent = procid::pid_arg(&env, &parent)?;
-        let argv = string_array(&env, &command, "command")?;
+        let argv = args::string_array(&env, &command, "command")?;
         let program = sole_pidfile::Program::resolve(&argv).map_err(|e| js_error(&env, e))?;
         Err(js_error(
             &env,

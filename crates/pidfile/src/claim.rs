@@ -201,6 +201,12 @@ pub fn claim_from_lock(lock: Lock) -> Result<Pidfile> {
     write_claim(lock, &path)
 }
 
+/// The `EHELD` refusal of a pidfile held by `pid` (the one wording, also used by
+/// `sole-daemon` when a daemon finds its pidfile held).
+pub fn held_error(path: &Path, pid: i32) -> Error {
+    held(path, pid, Noun::Pidfile)
+}
+
 fn held(path: &Path, pid: i32, noun: Noun) -> Error {
     Error::new(
         Kind::Held,

@@ -64,7 +64,7 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::BorrowedFd;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -102,6 +102,14 @@ impl Program {
     /// and `stage: "lookup"`.
     /// Test: `tests::resolves_like_execvp`, `tests::not_found_and_not_executable`.
     pub fn resolve(argv: &[OsString]) -> Result<Program> {
+        let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        Program::resolve_with_env(argv, &env)
+    }
+
+    /// [`Program::resolve`] for a program that will run with `env` instead of this process's
+    /// environment: `PATH` is looked up in `env` (as `execvp(3)` in the new program would).
+    /// Test: `tests::resolves_with_given_env`.
+    pub fn resolve_with_env(argv: &[OsString], env: &[(OsString, OsString)]) -> Result<Program> {
         let Some(first) = argv.first() else {
             return Err(Error::invalid_argument(
                 "command",
@@ -113,15 +121,20 @@ impl Program {
             .iter()
             .map(|a| c_string(a.as_bytes(), &name))
             .collect::<Result<Vec<_>>>()?;
-        let env = std::env::vars_os()
+        let path = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone());
+        let env = env
+            .iter()
             .map(|(k, v)| {
-                let mut kv = k.into_vec();
+                let mut kv = k.as_bytes().to_vec();
                 kv.push(b'=');
                 kv.extend_from_slice(v.as_bytes());
                 c_string(&kv, &name)
             })
             .collect::<Result<Vec<_>>>()?;
-        let file = find(first, &name)?;
+        let file = find(first, &name, path)?;
         Ok(Program {
             file: c_string(file.as_os_str().as_bytes(), &name)?,
             name,
@@ -139,6 +152,18 @@ impl Program {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The file, the arguments and the `KEY=VALUE` environment strings, ready for `execve`
+    /// (for a caller that must not allocate between `fork` and `execve`: `sole-daemon`).
+    pub fn exec_parts(&self) -> (&CString, &[CString], &[CString]) {
+        (&self.file, &self.argv, &self.env)
+    }
+
+    /// The error of an `execve` of this program that failed with `errno` (as `sole exec`
+    /// reports it: the file, and what the errno means for a program).
+    pub fn exec_error(&self, errno: libc::c_int) -> Error {
+        exec_failed(self, errno, ".")
+    }
 }
 
 fn c_string(bytes: &[u8], name: &str) -> Result<CString> {
@@ -151,7 +176,7 @@ fn c_string(bytes: &[u8], name: &str) -> Result<CString> {
 }
 
 /// The `execvp(3)` search: the file to run for `command`.
-fn find(command: &OsStr, name: &str) -> Result<PathBuf> {
+fn find(command: &OsStr, name: &str, path: Option<OsString>) -> Result<PathBuf> {
     if command.is_empty() {
         return Err(not_found(name, "an empty command names no program"));
     }
@@ -163,7 +188,7 @@ fn find(command: &OsStr, name: &str) -> Result<PathBuf> {
             Candidate::NotRunnable(why) => Err(not_executable(name, &p, why)),
         };
     }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
+    let path = path.unwrap_or_else(|| DEFAULT_PATH.into());
     let mut refused: Option<(PathBuf, &'static str)> = None;
     for dir in path.as_bytes().split(|b| *b == b':') {
         let dir = if dir.is_empty() {
@@ -502,6 +527,20 @@ mod tests {
         // A name with a slash is taken as a path, not searched.
         let p = Program::resolve(&os(&["/bin/sh"])).unwrap();
         assert_eq!(p.file(), Path::new("/bin/sh"));
+    }
+
+    #[test]
+    fn resolves_with_given_env() {
+        // PATH comes from the given environment, not from this process's.
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("sole-only-here");
+        std::fs::write(&f, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let env = vec![(OsString::from("PATH"), d.path().as_os_str().to_owned())];
+        let p = Program::resolve_with_env(&os(&["sole-only-here"]), &env).unwrap();
+        assert_eq!(p.file(), f.as_path());
+        assert_eq!(p.exec_parts().2.len(), 1, "only the given environment");
+        assert!(Program::resolve(&os(&["sole-only-here"])).is_err());
     }
 
     #[test]

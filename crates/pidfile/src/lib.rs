@@ -60,7 +60,7 @@ mod record;
 #[cfg(test)]
 mod test_util;
 
-pub use claim::{claim, claim_from_lock, Pidfile};
+pub use claim::{claim, claim_from_lock, held_error, Pidfile};
 pub use daemon::{acquire_daemon_lock, daemon_lock_path, read_lock_pid, DAEMON_LOCK_FILENAME};
 pub use exec::{exec_as_child_of, exec_holding, Program};
 pub use read::{read, read_with_handle};

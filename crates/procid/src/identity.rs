@@ -134,13 +134,16 @@ impl Record {
     }
 
     pub fn to_text(&self) -> String {
-        format!(
-            "{RECORD_VERSION} pid={} start={} boot={}{}",
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = write_record(
+            &mut text,
             self.pid,
             self.start_time,
-            self.boot_id,
-            if self.locked { " lock=flock" } else { "" }
-        )
+            &self.boot_id,
+            self.locked,
+        );
+        text
     }
 
     /// Parse a record; `None` for anything that is not a complete version-1 record.
@@ -171,6 +174,23 @@ impl Record {
             locked,
         })
     }
+}
+
+/// The one writer of the record's text ([`Record::to_text`]), to any `fmt::Write`: a daemon
+/// being started writes its own record between `fork` and `execve`, where nothing may
+/// allocate, into a buffer on its stack (`sole-daemon`).
+pub fn write_record(
+    w: &mut impl std::fmt::Write,
+    pid: i32,
+    start_time: u64,
+    boot_id: &str,
+    locked: bool,
+) -> std::fmt::Result {
+    write!(
+        w,
+        "{RECORD_VERSION} pid={pid} start={start_time} boot={boot_id}{}",
+        if locked { " lock=flock" } else { "" }
+    )
 }
 
 #[cfg(test)]

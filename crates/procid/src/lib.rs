@@ -26,6 +26,6 @@ pub use handle::{HandleKind, ProcessHandle};
 pub use identity::{boot_id, identity, Identity, Record};
 pub use pid::{Pid, PID_MAX};
 pub use recorded::{Check, Observed, Recorded};
-pub use signal::{signal_from_number, signal_number, SIGNAL_MAX, TERMINATE_DEFAULT};
+pub use signal::{signal_from_number, signal_name, signal_number, SIGNAL_MAX, TERMINATE_DEFAULT};
 pub use verify::{exe_sha256, identify, verify, Expected};
 pub use wait::{Cancel, ExitWaiter, WaitEnd, Waits};

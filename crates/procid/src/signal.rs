@@ -14,55 +14,71 @@ pub const TERMINATE_DEFAULT: i32 = libc::SIGTERM;
 /// The largest signal number Linux has (`SIGRTMAX`).
 pub const SIGNAL_MAX: i32 = 64;
 
+/// The signal names sole knows, without `SIG`, each with its number: the one table (names
+/// listed first for a number are the ones [`signal_name`] gives).
+const NAMES: &[(&str, i32)] = &[
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("IOT", libc::SIGABRT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("CHLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+    ("VTALRM", libc::SIGVTALRM),
+    ("PROF", libc::SIGPROF),
+    ("WINCH", libc::SIGWINCH),
+    ("IO", libc::SIGIO),
+    ("POLL", libc::SIGIO),
+    ("PWR", libc::SIGPWR),
+    ("SYS", libc::SIGSYS),
+];
+
 /// A signal given by name (`"SIGTERM"`, `"TERM"`) or as a decimal string, as its number. The one
 /// place signal names are decided; anything else is `EINVAL` with `argument: "signal"`.
 /// Test: `tests::signal_names_and_numbers`.
 pub fn signal_number(name: &str) -> Result<i32> {
     let n = name.trim();
     let bare = n.strip_prefix("SIG").unwrap_or(n);
-    let sig = match bare {
-        "HUP" => libc::SIGHUP,
-        "INT" => libc::SIGINT,
-        "QUIT" => libc::SIGQUIT,
-        "ILL" => libc::SIGILL,
-        "TRAP" => libc::SIGTRAP,
-        "ABRT" | "IOT" => libc::SIGABRT,
-        "BUS" => libc::SIGBUS,
-        "FPE" => libc::SIGFPE,
-        "KILL" => libc::SIGKILL,
-        "USR1" => libc::SIGUSR1,
-        "SEGV" => libc::SIGSEGV,
-        "USR2" => libc::SIGUSR2,
-        "PIPE" => libc::SIGPIPE,
-        "ALRM" => libc::SIGALRM,
-        "TERM" => libc::SIGTERM,
-        "CHLD" => libc::SIGCHLD,
-        "CONT" => libc::SIGCONT,
-        "STOP" => libc::SIGSTOP,
-        "TSTP" => libc::SIGTSTP,
-        "TTIN" => libc::SIGTTIN,
-        "TTOU" => libc::SIGTTOU,
-        "URG" => libc::SIGURG,
-        "XCPU" => libc::SIGXCPU,
-        "XFSZ" => libc::SIGXFSZ,
-        "VTALRM" => libc::SIGVTALRM,
-        "PROF" => libc::SIGPROF,
-        "WINCH" => libc::SIGWINCH,
-        "IO" | "POLL" => libc::SIGIO,
-        "PWR" => libc::SIGPWR,
-        "SYS" => libc::SIGSYS,
-        _ => match n.parse::<i32>() {
-            Ok(v) if (0..=SIGNAL_MAX).contains(&v) => v,
-            _ => {
-                let shown: String = name.chars().take(40).collect();
-                return Err(Error::invalid_argument(
-                    "signal",
-                    format!("{shown:?} is not a signal: use a name such as 'SIGTERM' or a number from 0 to {SIGNAL_MAX}."),
-                ));
-            }
-        },
-    };
-    Ok(sig)
+    if let Some((_, sig)) = NAMES.iter().find(|(k, _)| *k == bare) {
+        return Ok(*sig);
+    }
+    match n.parse::<i32>() {
+        Ok(v) if (0..=SIGNAL_MAX).contains(&v) => Ok(v),
+        _ => {
+            let shown: String = name.chars().take(40).collect();
+            Err(Error::invalid_argument(
+                "signal",
+                format!("{shown:?} is not a signal: use a name such as 'SIGTERM' or a number from 0 to {SIGNAL_MAX}."),
+            ))
+        }
+    }
+}
+
+/// The name of signal `n` (`"SIGTERM"`), or `None` for a number without one (real-time
+/// signals). Test: `tests::signal_names_and_numbers`.
+pub fn signal_name(n: i32) -> Option<String> {
+    NAMES
+        .iter()
+        .find(|(_, sig)| *sig == n)
+        .map(|(k, _)| format!("SIG{k}"))
 }
 
 /// `EINVAL` for a signal argument that is neither a name nor a number (`shown`: its type);
@@ -98,6 +114,9 @@ mod tests {
         assert_eq!(signal_number("SIGTERM").unwrap(), libc::SIGTERM);
         assert_eq!(signal_number("KILL").unwrap(), libc::SIGKILL);
         assert_eq!(signal_number("0").unwrap(), 0);
+        assert_eq!(signal_name(libc::SIGKILL).as_deref(), Some("SIGKILL"));
+        assert_eq!(signal_name(libc::SIGABRT).as_deref(), Some("SIGABRT"));
+        assert_eq!(signal_name(40), None);
         for bad in ["SIGFOO", "", "65", "-1", "1.5"] {
             let e = signal_number(bad).unwrap_err();
             assert_eq!(e.code(), "EINVAL", "{bad}");
