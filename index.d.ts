@@ -9,6 +9,15 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** Ends one pending `spawnDaemon` (its timer and AbortSignal, in `lib/spawn.ts`). */
+export declare class DaemonStart {
+  constructor()
+  /** Abort: the start rejects with `ECANCELED` (the TS layer makes it an `AbortError`). */
+  cancel(): void
+  /** The caller's `timeoutMs` ran out: the start rejects with `ETIMEDOUT`. */
+  timeOut(): void
+}
+
 /**
  * Cancels one pending `waitForExit` (the TypeScript layer calls it when its AbortSignal
  * fires). Holds the wait weakly: it never keeps the wait's eventfd open.
@@ -292,6 +301,14 @@ export declare function claimPidfileAsync(path: string, opts: PidfileOptions | u
 
 /** `dir/daemon.lock`. */
 export declare function daemonLockPath(dir: string): string
+
+/** What `spawnDaemon` resolves with. */
+export interface DaemonStarted {
+  /** The daemon's pid (it holds the pidfile, if one was given). */
+  pid: number
+  /** Its last `STATUS=` message (readiness `'notify'`), or `null`. */
+  status?: string
+}
 
 /** Options of `delegate`. */
 export interface DelegateOptions {
@@ -587,6 +604,57 @@ export declare function scopeRulesOverlap(a: string | undefined | null, b: strin
  * Test: `__test__/cli-scope.spec.ts`, `sole_scope::registry::snapshot::tests`.
  */
 export declare function scopeSnapshot(path?: string | undefined | null): string
+
+/**
+ * Start a daemon (see `SpawnDaemonOptions`); resolves when it is ready. Every option is
+ * checked, and the command, user, group and files resolved, before any process is created:
+ * those errors are thrown here (`lib/spawn.ts` turns them into a rejection).
+ */
+export declare function spawnDaemon(opts: SpawnDaemonOptions, start: DaemonStart): Promise<DaemonStarted>
+
+/** The options of `spawnDaemon` (a shape for the generated typings; read by [`read_options`]). */
+export interface SpawnDaemonOptions {
+  /** The program: a path, or a name looked up in the daemon's `PATH`. */
+  command: string
+  /** Its arguments (without the program name). */
+  args?: Array<string>
+  /** Its working directory. Default `/`. */
+  cwd?: string
+  /**
+   * Its whole environment. Default: this process's, without `NOTIFY_SOCKET` and
+   * `WATCHDOG_*` (they belong to this process's own supervisor).
+   */
+  env?: Record<string, string>
+  /**
+   * A pidfile the daemon claims itself (flock, its pid, an identity record) and holds
+   * until it exits. A held pidfile rejects with `EHELD` naming the holder.
+   */
+  pidfile?: string
+  /** Its umask, 0 to 0o777. Default `0o027`. */
+  umask?: number
+  /** A file its stdout is appended to (created 0640). Default `/dev/null`. */
+  stdout?: string
+  /** A file its stderr is appended to (created 0640). Default `/dev/null`. */
+  stderr?: string
+  /**
+   * Run as this user (name or uid): supplementary groups, gid and uid are set after the
+   * pidfile is claimed. Root only.
+   */
+  user?: string | number
+  /** Run with this group (name or gid). Default: the user's primary group. */
+  group?: string | number
+  /**
+   * When the promise resolves: `'notify'` (the daemon sends `READY=1`, the default),
+   * `'exec'` (the program was executed) or `'none'` (its pid is known).
+   */
+  readiness?: 'notify' | 'exec' | 'none'
+  /** Reject with `ETIMEDOUT` when it is not ready after this many milliseconds. Default 60000. */
+  timeoutMs?: number
+  /** SIGKILL a daemon that is not ready at the timeout or abort. Default `true`. */
+  killOnTimeout?: boolean
+  /** Abort the start (rejects with `AbortError`; the unready daemon is killed). */
+  signal?: AbortSignal
+}
 
 /**
  * Decide `terminateGracefully`'s options before anything is signalled: `timeoutMs` (default

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.DaemonStart = nativeBinding.DaemonStart
 module.exports.ExitWait = nativeBinding.ExitWait
 module.exports.LockWait = nativeBinding.LockWait
 module.exports.NativeLock = nativeBinding.NativeLock
@@ -866,6 +867,7 @@ module.exports.scopeRegistryPath = nativeBinding.scopeRegistryPath
 module.exports.scopeRepair = nativeBinding.scopeRepair
 module.exports.scopeRulesOverlap = nativeBinding.scopeRulesOverlap
 module.exports.scopeSnapshot = nativeBinding.scopeSnapshot
+module.exports.spawnDaemon = nativeBinding.spawnDaemon
 module.exports.terminateOptions = nativeBinding.terminateOptions
 module.exports.tryLock = nativeBinding.tryLock
 module.exports.verifyProcess = nativeBinding.verifyProcess
