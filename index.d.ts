@@ -307,7 +307,7 @@ export interface DaemonStarted {
   /** The daemon's pid (it holds the pidfile, if one was given). */
   pid: number
   /** Its last `STATUS=` message (readiness `'notify'`), or `null`. */
-  status?: string
+  status?: string | null
 }
 
 /** Options of `delegate`. */

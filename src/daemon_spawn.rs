@@ -62,6 +62,7 @@ pub struct DaemonStarted {
     /// The daemon's pid (it holds the pidfile, if one was given).
     pub pid: i32,
     /// Its last `STATUS=` message (readiness `'notify'`), or `null`.
+    #[napi(ts_type = "string | null")]
     pub status: Option<String>,
 }
 
