@@ -164,16 +164,31 @@ fn monotonic_us() -> u64 {
 /// sent, when `NOTIFY_SOCKET` is unset or empty (the process was not started by a manager that
 /// listens), so a daemon can call it unconditionally. The fields are validated first either
 /// way, so a bad call fails the same with and without a manager.
-/// Test: `tests::notify_reads_the_environment` (in a child process).
+///
+/// Also `Ok(false)` when nobody listens at `NOTIFY_SOCKET` any more (`ENOENT`: the socket is
+/// gone; `ECONNREFUSED`: it is closed): a manager that stopped listening is not the daemon's
+/// failure. That is the normal case for a daemon `spawnDaemon` started: sole listens until the
+/// daemon is ready, then removes its socket, so a later `notify({ stopping: true })` is
+/// delivered to nobody and returns `false` instead of throwing in the daemon's shutdown path.
+/// Test: `tests::notify_reads_the_environment` (in a child process),
+/// `tests::notify_to_a_gone_listener_is_false`.
 pub fn notify(fields: &Fields) -> Result<bool> {
     let text = format(fields)?;
     match std::env::var_os("NOTIFY_SOCKET") {
         Some(socket) if !socket.is_empty() => {
-            send(&socket, text.as_bytes(), "NOTIFY_SOCKET", SEND_TIMEOUT)?;
-            Ok(true)
+            match send(&socket, text.as_bytes(), "NOTIFY_SOCKET", SEND_TIMEOUT) {
+                Ok(()) => Ok(true),
+                Err(e) if nobody_listens(&e) => Ok(false),
+                Err(e) => Err(e),
+            }
         }
         _ => Ok(false),
     }
+}
+
+/// A send error that only means "no listener at that address" (see [`notify`]).
+fn nobody_listens(e: &Error) -> bool {
+    matches!(e.errno(), Some(libc::ENOENT) | Some(libc::ECONNREFUSED))
 }
 
 /// Send `fields` to the socket `socket`: an absolute filesystem path, or `@name` for the
@@ -850,6 +865,28 @@ print(json.dumps({"text": msg.decode(), "creds": creds}), flush=True)
         assert_eq!(got[0].pid, pid);
         assert!(got[0].ready);
         assert_eq!(got[0].status.as_deref(), Some("from env"));
+    }
+
+    #[test]
+    fn notify_to_a_gone_listener_is_false() {
+        // What notify() does with these errors: a removed socket (ENOENT) and a socket file
+        // nobody has open (ECONNREFUSED) mean "nobody listens" (false); others stay errors.
+        let fields = Fields {
+            stopping: true,
+            ..Fields::default()
+        };
+        let r = crate::receiver::Receiver::new(None).unwrap();
+        let path = r.path().to_path_buf();
+        drop(r);
+        let e = notify_to(path.as_os_str(), &fields).unwrap_err();
+        assert!(nobody_listens(&e), "{e:?}");
+        let d = tempfile::tempdir().unwrap();
+        let closed = d.path().join("closed");
+        drop(std::os::unix::net::UnixDatagram::bind(&closed).unwrap());
+        let e = notify_to(closed.as_os_str(), &fields).unwrap_err();
+        assert!(nobody_listens(&e), "{e:?}");
+        let e = notify_to(OsStr::new("relative/path"), &fields).unwrap_err();
+        assert!(!nobody_listens(&e), "{e:?}");
     }
 
     #[test]
