@@ -72,7 +72,7 @@ impl Prepared {
                     "setup",
                     format!("cannot start daemon {name}: fork failed: {e}. Too many processes, or out of memory?"),
                 )
-                .with_detail("errno", e.raw_os_error().unwrap_or(0)))
+                .with_errno(e.raw_os_error().unwrap_or(0)))
             }
         };
         // The children's descriptors (pipe write ends, stdio files, the pidfile) are closed in
@@ -172,10 +172,10 @@ impl Watch {
                         "reported failure ERRNO={errno} ({}) before it was ready",
                         std::io::Error::from_raw_os_error(errno)
                     ))
-                    .with_detail("errno", errno));
+                    .with_errno(errno));
             }
             if let Some(exit) = self.exit {
-                if !self.ready && (self.err_eof || readiness == Readiness::Notify) {
+                if !self.ready {
                     let how = match exit {
                         Exit::Code(c) => format!("exited with code {c}"),
                         Exit::Signal(s) => format!(
@@ -235,12 +235,16 @@ impl Watch {
     }
 
     fn read_all(&mut self) {
-        if !self.err_eof {
-            self.err_eof = drain(&self.err_r, &mut self.err_buf);
-        }
+        // The status pipe first: its `S` is written after both write ends of the error pipe
+        // are closed, so once `S` is read, the error pipe read next shows its whole report and
+        // EOF. (The other order could see `S` before a report that was already there, and
+        // call a refused claim a startup failure.)
         if !self.st_eof {
             self.st_eof = drain(&self.status_r, &mut self.st_buf);
             self.parse_status();
+        }
+        if !self.err_eof {
+            self.err_eof = drain(&self.err_r, &mut self.err_buf);
         }
         if let Some(r) = &self.receiver {
             if let Ok(messages) = r.drain(self.uid) {
@@ -417,7 +421,7 @@ impl Watch {
                 format!("cannot start daemon {name}: {step}: {os}"),
             ),
         };
-        let e = e.with_detail("errno", errno);
+        let e = e.with_errno(errno);
         match &self.pidfile {
             Some(p) if step.contains("pidfile") => e.with_path(p),
             _ => e,
