@@ -242,7 +242,7 @@ test('SIGKILL of a daemon frees its pidfile at once, and a new start takes it', 
   t.is(now.state === 'held' && now.pid, second.pid)
 })
 
-test("while a start is pending, the process between the caller and the daemon holds none of the caller's descriptors", async (t) => {
+test(`while a start is pending, the process between the caller and the daemon holds none of the caller's descriptors`, async (t) => {
   const d = tmpdir(t)
   const pidOut = path.join(d, 'pid')
   const go = path.join(d, 'go')
