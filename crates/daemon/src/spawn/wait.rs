@@ -340,6 +340,15 @@ impl Watch {
     }
 
     fn stopped(&mut self, reason: StopReason, waited: Option<Duration>, kill: bool) -> Error {
+        // A stop that comes before the daemon's pid must still reach the daemon: the
+        // intermediate process may have forked it already. Its `P` record (or the pipe's end,
+        // if it died first) comes at once.
+        while self.pid.is_none() && !self.st_eof {
+            let mut fds = [PollFd::new(&self.status_r, PollFlags::IN)];
+            let _ = poll(&mut fds, None);
+            self.st_eof = drain(&self.status_r, &mut self.st_buf);
+            self.parse_status();
+        }
         let who = match self.pid {
             Some(pid) => format!("daemon {} (PID {pid})", self.name),
             None => format!("daemon {}", self.name),
