@@ -7,6 +7,7 @@ import test, { type ExecutionContext } from 'ava'
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
+import { Worker } from 'node:worker_threads'
 
 import * as sole from '../lib/index.js'
 import { rejected, rootTest, tmpdir } from './helpers/index.js'
@@ -429,4 +430,35 @@ test('an unknown user or group is refused before anything starts', async (t) => 
     t.is(e.stage, 'setup')
     t.true(/unknown (user|group)/.test(e.message), e.message)
   }
+})
+
+test('a worker terminated while its spawnDaemon waits leaves no daemon and no start thread behind', async (t) => {
+  const d = tmpdir(t)
+  const pidOut = path.join(d, 'pid')
+  const threads = (): number =>
+    fs.readdirSync('/proc/self/task').filter((id) => {
+      try {
+        return fs.readFileSync(`/proc/self/task/${id}/comm`, 'utf8').trim() === 'sole-daemon-sta'
+      } catch {
+        return false // a thread that ended while we listed
+      }
+    }).length
+  const before = threads()
+  const w = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads')
+     const sole = require(workerData.lib)
+     sole.spawnDaemon({ command: 'sh', args: ['-c', 'echo $$ > ' + workerData.pidOut + '; exec sleep 60'] }).catch(() => {})
+     parentPort.postMessage('started')`,
+    { eval: true, workerData: { lib: path.resolve('lib/index.js'), pidOut } },
+  )
+  await new Promise((r) => w.once('message', r))
+  await waitForFile(pidOut)
+  const daemon = Number(fs.readFileSync(pidOut, 'utf8'))
+  reap(t, daemon)
+  t.true(sole.pidAlive(daemon))
+  await w.terminate()
+  await gone(daemon)
+  t.false(sole.pidAlive(daemon), 'the unready daemon was killed with its start')
+  for (let i = 0; i < 1000 && threads() > before; i++) await new Promise((r) => setImmediate(r))
+  t.is(threads(), before)
 })
