@@ -310,7 +310,9 @@ impl Watch {
     /// Is the daemon still running (its pidfd not readable)?
     fn alive(&self) -> bool {
         let Some(p) = &self.pidfd else {
-            return false;
+            // No pidfd (a kernel without pidfd_open, or out of descriptors): alive until the
+            // intermediate process says otherwise.
+            return self.exit.is_none();
         };
         let mut fds = [PollFd::new(p, PollFlags::IN)];
         matches!(
@@ -328,8 +330,15 @@ impl Watch {
     /// SIGKILL the daemon (through its pidfd) and wait for the intermediate process to report
     /// its death.
     fn kill_and_wait(&mut self) {
-        if let Some(p) = &self.pidfd {
-            let _ = rustix::process::pidfd_send_signal(p, Signal::KILL);
+        match (&self.pidfd, self.pid.and_then(RPid::from_raw)) {
+            (Some(p), _) => drop(rustix::process::pidfd_send_signal(p, Signal::KILL)),
+            // Without a pidfd, by pid, and only while the intermediate process runs and has
+            // not reported an exit: it holds the daemon's zombie until then, so the pid cannot
+            // have been reused.
+            (None, Some(pid)) if self.exit.is_none() && !self.st_eof => {
+                drop(rustix::process::kill_process(pid, Signal::KILL))
+            }
+            _ => {}
         }
         while self.exit.is_none() && !self.st_eof && self.pid.is_some() {
             let mut fds = [PollFd::new(&self.status_r, PollFlags::IN)];
