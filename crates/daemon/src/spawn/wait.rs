@@ -331,12 +331,14 @@ impl Watch {
     /// its death.
     fn kill_and_wait(&mut self) {
         match (&self.pidfd, self.pid.and_then(RPid::from_raw)) {
-            (Some(p), _) => drop(rustix::process::pidfd_send_signal(p, Signal::KILL)),
+            (Some(p), _) => {
+                let _ = rustix::process::pidfd_send_signal(p, Signal::KILL);
+            }
             // Without a pidfd, by pid, and only while the intermediate process runs and has
             // not reported an exit: it holds the daemon's zombie until then, so the pid cannot
             // have been reused.
             (None, Some(pid)) if self.exit.is_none() && !self.st_eof => {
-                drop(rustix::process::kill_process(pid, Signal::KILL))
+                let _ = rustix::process::kill_process(pid, Signal::KILL);
             }
             _ => {}
         }
