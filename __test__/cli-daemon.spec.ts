@@ -3,12 +3,13 @@
 // notify-daemon.mjs`, which says READY=1 with sole's daemonReady()). Exit codes, words and the
 // exact `--json` shapes.
 import test, { type ExecutionContext } from 'ava'
+import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 
 import * as sole from '../lib/index.js'
 import { tmpdir } from './helpers/index.js'
-import { ROOT, type Schema, errorSchema, exited, json, mismatch, sole as soleCli, soleClaimer } from './helpers/operator.js'
+import { ROOT, SOLE, type Schema, errorSchema, exited, json, mismatch, sole as soleCli, soleClaimer } from './helpers/operator.js'
 
 const FIXTURE = path.join(ROOT, '__test__', 'fixtures', 'daemon', 'notify-daemon.mjs')
 
@@ -193,7 +194,7 @@ test('start: returns once the daemon said READY=1, prints "started PID (ready: S
   // A second start is refused while it runs, naming it: exit 1.
   const again = await soleCli(['daemon', 'start', '--pidfile', p, '--', process.execPath, FIXTURE, 'ready', '--delay', '0'])
   t.is(again.code, 1, again.stderr)
-  t.regex(again.stderr, new RegExp(`^sole: .*already running as PID ${pid}`))
+  t.regex(again.stderr, new RegExp(`^sole: .*already running as PID ${pid} .*Stop it first \\(sole daemon stop --pidfile ${p}\\)`))
   const st = await soleCli(['daemon', 'status', '--pidfile', p])
   t.is(st.code, 0)
   t.regex(st.stdout, new RegExp(`^running as PID ${pid} `))
@@ -235,6 +236,7 @@ test('start: a daemon that never gets ready: exit 2 (ETIMEDOUT) at --timeout, an
   t.true(Date.now() - started >= 500)
   t.regex(r.stderr, /^sole: /)
   t.like(json(r), { error: { code: 'ETIMEDOUT' } })
+  t.regex(r.stderr, /raise --timeout/, 'the advice names the flag')
   // The daemon ran (it claimed the pidfile) and was SIGKILLed, as systemd does at
   // TimeoutStartSec: nothing holds the pidfile any more.
   t.true(fs.existsSync(p), 'the daemon created its pidfile')
@@ -274,4 +276,27 @@ test('start --readiness exec: returns once the command runs; "started PID (execu
   const pid = Number(m[1])
   t.like(sole.readPidfile(p), { state: 'held', pid })
   t.is(path.basename(fs.readlinkSync(`/proc/${pid}/exe`)), 'sleep')
+})
+
+test('start interrupted (SIGINT) before the daemon is ready: the daemon is killed, exit 130', async (t) => {
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'app.pid')
+  const fifo = path.join(dir, 'running')
+  t.is(spawnSync('mkfifo', [fifo]).status, 0)
+  stopAtEnd(t, p)
+  const c = spawn(process.execPath, [SOLE, 'daemon', 'start', '--pidfile', p, '--', process.execPath, FIXTURE, 'never', '--marker', fifo], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => {
+    c.kill('SIGKILL')
+  })
+  let stderr = ''
+  c.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d))
+  // The daemon writes its pid into the FIFO once it runs (and holds its pidfile).
+  const pid = Number(await fs.promises.readFile(fifo, 'utf8'))
+  t.like(sole.readPidfile(p), { state: 'held', pid })
+  c.kill('SIGINT')
+  const end = await exited(c)
+  t.deepEqual(end, { code: 130, signal: null })
+  t.regex(stderr, /^sole: interrupted by SIGINT before .* was ready: it was killed\n$/)
+  t.false(sole.isAlive(pid), 'the unready daemon is gone')
+  t.like(sole.readPidfile(p), { state: 'free' })
 })

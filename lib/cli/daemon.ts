@@ -226,10 +226,10 @@ async function start(argv: readonly string[]): Promise<number> {
   opts.signal = ac.signal
   try {
     const started = await spawnDaemon(opts)
-    const report: StartReport = { pid: started.pid, status: started.status, pidfile: pidfile ?? null, readiness: opts.readiness ?? 'notify' }
+    const report: StartReport = { pid: started.pid, status: started.status ?? null, pidfile: pidfile ?? null, readiness: opts.readiness ?? 'notify' }
     if (json) printJson(report)
     else {
-      const how = report.readiness === 'notify' ? (started.status === null ? ' (ready)' : ` (ready: ${started.status})`) : report.readiness === 'exec' ? ' (executed)' : ''
+      const how = report.readiness === 'notify' ? (report.status === null ? ' (ready)' : ` (ready: ${report.status})`) : report.readiness === 'exec' ? ' (executed)' : ''
       process.stdout.write(`started ${started.pid}${how}\n`)
     }
     return EXIT_OK
@@ -239,7 +239,7 @@ async function start(argv: readonly string[]): Promise<number> {
       report(new CliError(`interrupted by ${interrupted} before ${opts.command} was ready: it was killed`, EXIT_INTERRUPTED, 'EINTR'), json)
       return EXIT_INTERRUPTED
     }
-    report(e, json)
+    report(e, json, pidfile)
     if (error.code === 'EHELD') return EXIT_NO
     return EXIT_ERROR
   } finally {
@@ -249,11 +249,22 @@ async function start(argv: readonly string[]): Promise<number> {
 }
 
 /**
+ * The library's advice, in this command's words: its options are flags here, and the holder
+ * of a pidfile is stopped with `sole daemon stop`.
+ */
+export function startWording(message: string, pidfile: string | undefined): string {
+  let m = message.replace('raise timeoutMs', 'raise --timeout').replace('(stderr option)', '(--stderr FILE)')
+  if (pidfile !== undefined) m = m.replace(/Stop that process first \(kill \d+\)/, `Stop it first (sole daemon stop --pidfile ${pidfile})`)
+  return m
+}
+
+/**
  * Print a failure of `start` the one way (`sole: <message>`), and with `--json` the error with
  * what `EDAEMON` adds: `stage`, `exitCode`, `signal`, `status`, `stderr`.
  */
-function report(e: unknown, json: boolean): void {
-  const error = describe(e)
+function report(e: unknown, json: boolean, pidfile?: string): void {
+  const described = describe(e)
+  const error = { ...described, message: startWording(described.message, pidfile) }
   process.stderr.write(`sole: ${error.message}\n`)
   if (!json) return
   const extra: Record<string, unknown> = {}
