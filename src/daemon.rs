@@ -1,8 +1,9 @@
 //! Binding of the daemon's own side and of the operator's side of `sole-daemon`: `notify`,
-//! `daemonReady`, `watchdogIntervalMs` (`sole_daemon::notify`), and the native part of
-//! `daemonStatus` (`sole_daemon::control::uptime`). Type and error conversion only; arguments
-//! are decided by `crate::args`. `stopDaemon` needs nothing native of its own: it is
-//! `readPidfile(path, { handle: true })` and `terminateGracefully` (`lib/daemon.ts`).
+//! `daemonReady`, `watchdogIntervalMs` (`sole_daemon::notify`), the native part of
+//! `daemonStatus` (`sole_daemon::control::uptime`) and the decision of `stopDaemon`'s
+//! arguments. Type and error conversion only; arguments are decided by `crate::args`. The
+//! stopping itself is `readPidfile(path, { handle: true })` and `terminateGracefully`
+//! (`lib/daemon.ts`): the pidfd of the verified holder, no native code of its own.
 //!
 //! Why `notify` refuses unknown keys (where other option objects ignore them): a daemon that
 //! writes `notify({ redy: true })` would otherwise send nothing useful, and its supervisor

@@ -109,7 +109,9 @@ Options of stop and status:
   --pidfile PATH   the pidfile (required; a symlink is refused)
   --signal SIG     stop's first signal: a name (TERM, SIGTERM, hup, INT…) or a number 1..64
   --timeout SECS   stop: seconds between SIG and SIGKILL (decimal, >= 0)
-  --json           one JSON document on stdout (see the README for its shape)
+  --json           one JSON document on stdout: stop {pidfile, state, pid, signal,
+                   timeoutMs, outcome}; status {pidfile, state, pid, uptimeMs, startedAt,
+                   stalePid, reason}; errors {"error": {code, message, …}}
   -h, --help       this text
 
 Exit status:
