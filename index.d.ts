@@ -303,6 +303,13 @@ export declare function claimPidfileAsync(path: string, opts: PidfileOptions | u
 export declare function daemonLockPath(dir: string): string
 
 /**
+ * Internal to `daemonStatus` (`lib/daemon.ts`), not part of the library's API: its `pidfile`
+ * argument decided (absolute; `EINVAL` with `argument: 'pidfile'`), as `stopDaemon` decides
+ * it. Test: `__test__/daemon-control.spec.ts` ("daemonStatus refuses …").
+ */
+export declare function daemonPidfile(pidfile: string): string
+
+/**
  * `notify({ ready: true })`: tell the supervisor start-up is finished. `false` when
  * NOTIFY_SOCKET is unset. Test: `__test__/daemon-notify.spec.ts` (start-stop-daemon
  * `--notify-await` returns only after it).

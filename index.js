@@ -849,6 +849,7 @@ module.exports.acquireDaemonLock = nativeBinding.acquireDaemonLock
 module.exports.claimPidfile = nativeBinding.claimPidfile
 module.exports.claimPidfileAsync = nativeBinding.claimPidfileAsync
 module.exports.daemonLockPath = nativeBinding.daemonLockPath
+module.exports.daemonPidfile = nativeBinding.daemonPidfile
 module.exports.daemonReady = nativeBinding.daemonReady
 module.exports.daemonUptime = nativeBinding.daemonUptime
 module.exports.execAsChildOf = nativeBinding.execAsChildOf

@@ -73,8 +73,9 @@ test('daemonStatus refuses what readPidfile refuses: a symlink, a directory, a b
   fs.symlinkSync(target, path.join(dir, 'link.pid'))
   t.is((thrown(() => sole.daemonStatus(path.join(dir, 'link.pid'))) as sole.SoleError).code, 'ESYMLINK')
   t.is((thrown(() => sole.daemonStatus(dir)) as sole.SoleError).code, 'ENOTREG')
-  t.like(thrown(() => sole.daemonStatus(42 as unknown as string)), { code: 'EINVAL', argument: 'path' })
-  t.like(thrown(() => sole.daemonStatus('')), { code: 'EINVAL' })
+  t.like(thrown(() => sole.daemonStatus(42 as unknown as string)), { code: 'EINVAL', argument: 'pidfile' })
+  t.like(thrown(() => sole.daemonStatus('')), { code: 'EINVAL', argument: 'pidfile' })
+  t.like(thrown(() => sole.daemonStatus('a\0b')), { code: 'EINVAL', argument: 'pidfile' })
 })
 
 test('stopDaemon: the holder gets SIGTERM and the promise resolves once it is gone; the pidfile is free', async (t) => {

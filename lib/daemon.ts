@@ -87,10 +87,11 @@ export type DaemonStatus =
  * answer (`held`, `free`, `absent`, `unverified`; never blocks, locks or writes), plus, when
  * held, `uptimeMs` and `startedAt` of the *holder* (computed from the start time read while
  * the holder was confirmed, so never a recycled pid's). Throws what `readPidfile` throws
- * (`ESYMLINK`, `ENOTREG`, `EUNKNOWNHOLDER`, `EINVAL` for a bad path).
+ * (`ESYMLINK`, `ENOTREG`, `EUNKNOWNHOLDER`); a `pidfile` that is not a path is `EINVAL` with
+ * `err.argument === 'pidfile'`.
  */
 export function daemonStatus(pidfile: string): DaemonStatus {
-  const s = readPidfile(pidfile)
+  const s = readPidfile(native.daemonPidfile(pidfile))
   if (s.state !== 'held') return s
   if (s.identity === undefined) return { ...s, uptimeMs: null, startedAt: null }
   const u = native.daemonUptime(s.identity.startTime)

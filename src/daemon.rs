@@ -276,6 +276,31 @@ pub fn daemon_uptime(env: Env, start_time: Unknown) -> Result<NativeUptime> {
     })
 }
 
+/// The `pidfile` argument of `stopDaemon` and `daemonStatus`: a string, made absolute by the
+/// one path rule (`sole_lock::open::resolve`), its errors naming this parameter (`pidfile`).
+fn pidfile_arg(env: &Env, v: &Unknown) -> Result<std::path::PathBuf> {
+    let given = args::string(env, v, "pidfile")?;
+    sole_lock::open::resolve(&given).map_err(|e| {
+        let e = match e.kind() {
+            sole_error::Kind::InvalidArgument => {
+                SoleError::invalid_argument("pidfile", e.message())
+            }
+            _ => e,
+        };
+        js_error(env, e)
+    })
+}
+
+/// Internal to `daemonStatus` (`lib/daemon.ts`), not part of the library's API: its `pidfile`
+/// argument decided (absolute; `EINVAL` with `argument: 'pidfile'`), as `stopDaemon` decides
+/// it. Test: `__test__/daemon-control.spec.ts` ("daemonStatus refuses …").
+#[napi(catch_unwind, ts_args_type = "pidfile: string")]
+pub fn daemon_pidfile(env: Env, pidfile: Unknown) -> Result<String> {
+    args::guarded(&env, "running daemonStatus()", || {
+        pidfile_arg(&env, &pidfile).map(|p| p.to_string_lossy().into_owned())
+    })
+}
+
 /// `stopDaemon` options (`null`/`undefined`: the defaults). Declared for the generated
 /// typings; the values are read by [`stop_daemon_options`].
 #[napi(object, object_from_js = false, object_to_js = false)]
@@ -320,17 +345,7 @@ pub fn stop_daemon_options(
     opts: Option<Unknown>,
 ) -> Result<StopSettings> {
     args::guarded(&env, "running stopDaemon()", || {
-        // The one path rule, with the error naming this parameter (`pidfile`).
-        let given = args::string(&env, &pidfile, "pidfile")?;
-        let path = sole_lock::open::resolve(&given).map_err(|e| {
-            let e = match e.kind() {
-                sole_error::Kind::InvalidArgument => {
-                    SoleError::invalid_argument("pidfile", e.message())
-                }
-                _ => e,
-            };
-            js_error(&env, e)
-        })?;
+        let path = pidfile_arg(&env, &pidfile)?;
         let context = format!(" (stopDaemon {})", path.display());
         let o = Opts::for_path(&env, opts.as_ref(), &path, || context.clone())?;
         let timeout_ms = match o.number(&env, "timeoutMs")? {
