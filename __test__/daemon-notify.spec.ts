@@ -174,15 +174,32 @@ test('NOTIFY_SOCKET unset or empty: notify() and daemonReady() return false and 
   t.is(await inNode('console.log(sole.notify({ ready: true }), sole.daemonReady())', { NOTIFY_SOCKET: '' }), 'false false\n')
 })
 
-test('a NOTIFY_SOCKET nobody listens on is an error naming it', async (t) => {
-  const addr = path.join(tmpdir(t), 'nobody-here')
+test('a NOTIFY_SOCKET nobody listens on any more (removed, or closed): false, not an error', async (t) => {
+  // spawnDaemon removes its socket once the daemon is ready: a later notify({ stopping: true })
+  // in the daemon's shutdown path must not throw.
+  const dir = tmpdir(t)
+  const gone = path.join(dir, 'removed')
+  t.is(await inNode('console.log(sole.notify({ stopping: true }))', { NOTIFY_SOCKET: gone }), 'false\n')
+  // A socket file whose receiver exited (ECONNREFUSED): python binds it, then exits.
+  if (PYTHON) {
+    const closed = path.join(dir, 'closed')
+    const py = await run(PYTHON, ['-c', `import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(${JSON.stringify(closed)})`])
+    t.is(py.code, 0, py.stderr)
+    t.true(fs.existsSync(closed))
+    t.is(await inNode('console.log(sole.notify({ stopping: true }))', { NOTIFY_SOCKET: closed }), 'false\n')
+  }
+  // A path that cannot name a socket (a plain file used as a directory) is still an error,
+  // naming it: that is a misconfiguration, not a listener that went away.
+  const file = path.join(dir, 'plain-file')
+  fs.writeFileSync(file, '')
+  const bad = path.join(file, 'notify')
   const out = await inNode(
-    `try { sole.notify({ ready: true }); console.log('sent') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }`,
-    { NOTIFY_SOCKET: addr },
+    `try { console.log(JSON.stringify({ returned: sole.notify({ ready: true }) })) } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }`,
+    { NOTIFY_SOCKET: bad },
   )
-  const e = JSON.parse(out) as { code: string; message: string }
-  t.is(e.code, 'ENOENT')
-  t.true(e.message.includes(addr), e.message)
+  const e = JSON.parse(out) as { code?: string; message?: string; returned?: boolean }
+  t.is(e.code, 'ENOTDIR', out)
+  t.true(e.message?.includes(bad), e.message)
 })
 
 test('watchdogIntervalMs(): WATCHDOG_USEC in ms, only for this process (WATCHDOG_PID)', async (t) => {

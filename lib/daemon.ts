@@ -33,8 +33,9 @@ export type StopDaemonOptions = native.StopDaemonOptions
  * sends nothing, when `NOTIFY_SOCKET` is unset (no supervisor listens): call it
  * unconditionally. The fields are checked either way: an unknown key or a wrong type throws
  * `EINVAL` naming it (`err.argument`), a newline in `status` or an `errno` outside 0..4095
- * `EINVAL`, a bad `mainpid` `EINVALIDPID`; a socket nobody listens on throws its OS error
- * (`ECONNREFUSED`, `ENOENT`) naming it.
+ * `EINVAL`, a bad `mainpid` `EINVALIDPID`. Also `false` when nobody listens at
+ * `NOTIFY_SOCKET` any more (the socket is gone or closed: `spawnDaemon` stops listening once
+ * the daemon is ready); any other send failure throws its OS error naming the socket.
  *
  * ```ts
  * notify({ status: 'loading cache' })
