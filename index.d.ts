@@ -512,9 +512,10 @@ export interface NativeUptime {
 /**
  * Send one sd_notify datagram to `$NOTIFY_SOCKET` (a path, or `@name` for an abstract
  * socket), with this process's credentials. `false`, and nothing sent, when NOTIFY_SOCKET is
- * unset or empty (not started by a supervisor that listens): a daemon calls it
- * unconditionally. Fields are checked first, whether or not a supervisor listens: an unknown
- * key or a wrong type is `EINVAL` naming it, a bad `mainpid` `EINVALIDPID`.
+ * unset or empty (not started by a supervisor that listens), or when nobody listens there
+ * any more: a daemon calls it unconditionally. Fields are checked first, whether or not a
+ * supervisor listens: an unknown key or a wrong type is `EINVAL` naming it, a bad `mainpid`
+ * `EINVALIDPID`.
  * Test: `__test__/daemon-notify.spec.ts`.
  */
 export declare function notify(fields: NotifyFields): boolean

@@ -199,8 +199,9 @@ fn notify_fields(env: &Env, fields: &Unknown) -> Result<Fields> {
 /// Send one sd_notify datagram to `$NOTIFY_SOCKET` (a path, or `@name` for an abstract
 /// socket), with this process's credentials. `false`, and nothing sent, when NOTIFY_SOCKET is
 /// unset or empty (not started by a supervisor that listens), or when nobody listens there
-/// any more: a daemon calls it unconditionally. Fields are checked first, whether or not a supervisor listens: an unknown
-/// key or a wrong type is `EINVAL` naming it, a bad `mainpid` `EINVALIDPID`.
+/// any more: a daemon calls it unconditionally. Fields are checked first, whether or not a
+/// supervisor listens: an unknown key or a wrong type is `EINVAL` naming it, a bad `mainpid`
+/// `EINVALIDPID`.
 /// Test: `__test__/daemon-notify.spec.ts`.
 #[napi(catch_unwind, ts_args_type = "fields: NotifyFields")]
 pub fn notify(env: Env, fields: Unknown) -> Result<bool> {
