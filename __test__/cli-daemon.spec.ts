@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 
 import * as sole from '../lib/index.js'
-import { tmpdir } from './helpers/index.js'
+import { rootTest, tmpdir } from './helpers/index.js'
 import { ROOT, SOLE, type Schema, errorSchema, exited, json, mismatch, sole as soleCli, soleClaimer } from './helpers/operator.js'
 
 const FIXTURE = path.join(ROOT, '__test__', 'fixtures', 'daemon', 'notify-daemon.mjs')
@@ -299,4 +299,21 @@ test('start interrupted (SIGINT) before the daemon is ready: the daemon is kille
   t.regex(stderr, /^sole: interrupted by SIGINT before .* was ready: it was killed\n$/)
   t.false(sole.isAlive(pid), 'the unready daemon is gone')
   t.like(sole.readPidfile(p), { state: 'free' })
+})
+
+rootTest('start --user nobody --group 65534 (a name, a number): the daemon runs as them, its pidfile still claimed (root only)', async (t) => {
+  const dir = tmpdir(t)
+  const p = path.join(dir, 'app.pid')
+  stopAtEnd(t, p)
+  // The pidfile is opened before the drop: a 0700 root directory is fine.
+  const r = await soleCli(['daemon', 'start', '--json', '--pidfile', p, '--user', 'nobody', '--group', '65534', '--', process.execPath, FIXTURE, 'ready', '--delay', '0'])
+  t.is(r.code, 0, r.stderr)
+  const { pid } = json(r) as { pid: number }
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
+  t.regex(status, /^Uid:\t65534\t65534\t65534\t65534$/m)
+  t.regex(status, /^Gid:\t65534\t65534\t65534\t65534$/m)
+  t.like(sole.readPidfile(p), { state: 'held', pid })
+  const unknown = await soleCli(['daemon', 'start', '--user', 'no-such-user-here', '--', 'sleep', '1'])
+  t.is(unknown.code, 2)
+  t.regex(unknown.stderr, /no-such-user-here/)
 })
