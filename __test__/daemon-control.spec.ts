@@ -3,7 +3,7 @@
 // processes that claim pidfiles, ignore SIGTERM, get SIGKILLed, or merely have a pid that a
 // hand-written pidfile names (never signalled).
 import test from 'ava'
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 
@@ -189,4 +189,35 @@ test('once stopDaemon resolves, daemonStatus reports the pidfile free', async (t
   t.like(sole.daemonStatus(p), { state: 'held', pid: c.pid })
   await sole.stopDaemon(p, { timeoutMs: 2000 })
   t.like(sole.daemonStatus(p), { state: 'free', stalePid: c.pid })
+})
+
+/** Set the `user.sole.identity` record of a file (python3: Node has no xattr API). */
+function setRecord(p: string, text: string): void {
+  execFileSync('python3', ['-c', 'import os,sys; os.setxattr(sys.argv[1], "user.sole.identity", sys.argv[2].encode())', p, text])
+}
+/** A real skip (never a pass) where python3 is missing. */
+const pythonTest = spawnSync('python3', ['-c', '']).status === 0 ? test : test.skip
+
+pythonTest('stopDaemon: a holder proven by its identity record (no lock) is stopped; a forged start time is not', async (t) => {
+  const dir = tmpdir(t)
+  const live = spawn('sh', ['-c', 'echo up; exec sleep 300'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => {
+    live.kill('SIGKILL')
+  })
+  t.is(await firstLine(live), 'up')
+  const id = sole.processIdentity(live.pid as number)
+  // Another tool's pidfile with a record of the wrong start time: the pid was "reused".
+  const forged = path.join(dir, 'forged.pid')
+  fs.writeFileSync(forged, `${id.pid}\n`)
+  setRecord(forged, `sole-identity/1 pid=${id.pid} start=${id.startTime + 1} boot=${id.bootId}`)
+  t.like(await sole.stopDaemon(forged, { timeoutMs: 0 }), { pid: null, outcome: 'not-running', found: { state: 'free', stalePid: id.pid, reason: 'pid-reused' } })
+  t.true(sole.isAlive(id.pid), 'a forged record reaches nobody')
+  // The true record (without lock=flock: written by a tool that holds no lock): held, unlocked.
+  const p = path.join(dir, 'app.pid')
+  fs.writeFileSync(p, `${id.pid}\n`)
+  setRecord(p, `sole-identity/1 pid=${id.pid} start=${id.startTime} boot=${id.bootId}`)
+  t.like(sole.daemonStatus(p), { state: 'held', pid: id.pid, locked: false })
+  const end = exited(live)
+  t.like(await sole.stopDaemon(p), { pid: id.pid, outcome: 'terminated', found: { state: 'held', pid: id.pid, locked: false } })
+  t.is((await end).signal, 'SIGTERM')
 })
