@@ -302,6 +302,20 @@ export declare function claimPidfileAsync(path: string, opts: PidfileOptions | u
 /** `dir/daemon.lock`. */
 export declare function daemonLockPath(dir: string): string
 
+/**
+ * Internal to `daemonStatus` (`lib/daemon.ts`), not part of the library's API: its `pidfile`
+ * argument decided (absolute; `EINVAL` with `argument: 'pidfile'`), as `stopDaemon` decides
+ * it. Test: `__test__/daemon-control.spec.ts` ("daemonStatus refuses …").
+ */
+export declare function daemonPidfile(pidfile: string): string
+
+/**
+ * `notify({ ready: true })`: tell the supervisor start-up is finished. `false` when
+ * NOTIFY_SOCKET is unset. Test: `__test__/daemon-notify.spec.ts` (start-stop-daemon
+ * `--notify-await` returns only after it).
+ */
+export declare function daemonReady(): boolean
+
 /** What `spawnDaemon` resolves with. */
 export interface DaemonStarted {
   /** The daemon's pid (it holds the pidfile, if one was given). */
@@ -309,6 +323,14 @@ export interface DaemonStarted {
   /** Its last `STATUS=` message (readiness `'notify'`), or `null`. */
   status?: string | null
 }
+
+/**
+ * Internal to `daemonStatus` (`lib/daemon.ts`), not part of the library's API: the uptime of
+ * a process from the start time (clock ticks since boot) that `readPidfile` read while it
+ * confirmed the holder, so the uptime is the holder's even if its pid is reused meanwhile.
+ * Test: `__test__/daemon-control.spec.ts`.
+ */
+export declare function daemonUptime(startTime: number): NativeUptime
 
 /** Options of `delegate`. */
 export interface DelegateOptions {
@@ -477,6 +499,60 @@ export interface NativePidfileState {
   reason?: string
   locked?: boolean
   identity?: ProcessIdentity
+}
+
+/** How long a process has been running (see `sole_daemon::control`). */
+export interface NativeUptime {
+  /** Milliseconds since it started, on the boot-time clock. */
+  uptimeMs: number
+  /** When it started, in milliseconds since the epoch (now minus `uptimeMs`). */
+  startedAtMs: number
+}
+
+/**
+ * Send one sd_notify datagram to `$NOTIFY_SOCKET` (a path, or `@name` for an abstract
+ * socket), with this process's credentials. `false`, and nothing sent, when NOTIFY_SOCKET is
+ * unset or empty (not started by a supervisor that listens), or when nobody listens there
+ * any more: a daemon calls it unconditionally. Fields are checked first, whether or not a
+ * supervisor listens: an unknown key or a wrong type is `EINVAL` naming it, a bad `mainpid`
+ * `EINVALIDPID`.
+ * Test: `__test__/daemon-notify.spec.ts`.
+ */
+export declare function notify(fields: NotifyFields): boolean
+
+/**
+ * What `notify` sends (sd_notify's assignments). Declared for the generated typings; the
+ * values are read by [`notify_fields`], which refuses any other key.
+ */
+export interface NotifyFields {
+  /**
+   * `READY=1`: start-up is finished (what `spawnDaemon`, systemd `Type=notify` and
+   * `start-stop-daemon --notify-await` wait for).
+   */
+  ready?: boolean | null
+  /** `STATUS=…`: one line of free text for the supervisor to show (no newline). */
+  status?: string | null
+  /** `STOPPING=1`: the daemon is shutting down. */
+  stopping?: boolean | null
+  /**
+   * `RELOADING=1` (with `MONOTONIC_USEC=`, as systemd >= 253 wants): reloading its
+   * configuration; send `ready: true` when done.
+   */
+  reloading?: boolean | null
+  /**
+   * `WATCHDOG=1` (`true`: "still alive"), or `WATCHDOG=trigger` (`'trigger'`: ask the
+   * supervisor to act as if the watchdog expired).
+   */
+  watchdog?: boolean | 'trigger' | null
+  /** `ERRNO=n`: start-up failed with this errno (0..4095); `spawnDaemon` rejects. */
+  errno?: number | null
+  /** `MAINPID=n`: the daemon's main process is `n` (a pid). */
+  mainpid?: number | null
+  /**
+   * `EXTEND_TIMEOUT_USEC=n`: ask for `n` more microseconds before the start (or stop)
+   * timeout (a non-negative integer).
+   */
+  extendTimeoutUs?: number | null
 }
 
 /** Open (creating if needed) a lock file for repeated locking. */
@@ -657,6 +733,39 @@ export interface SpawnDaemonOptions {
 }
 
 /**
+ * Internal to `stopDaemon` (`lib/daemon.ts`), not part of the library's API: decide its
+ * arguments before the pidfile is read or anything is signalled. `pidfile` is a path (made
+ * absolute; `EINVAL` argument `pidfile`), `timeoutMs` by the one timeout rule (default
+ * 10000), `signal` as for `ProcessHandle.signal` (default `SIGTERM`); every error carries the
+ * pidfile as `err.path`. Test: `__test__/daemon-control.spec.ts` ("bad arguments").
+ */
+export declare function stopDaemonOptions(pidfile: string, opts?: StopDaemonOptions | null): StopSettings
+
+/**
+ * `stopDaemon` options (`null`/`undefined`: the defaults). Declared for the generated
+ * typings; the values are read by [`stop_daemon_options`].
+ */
+export interface StopDaemonOptions {
+  /**
+   * How long the holder has after the polite signal before SIGKILL: 0 to
+   * `Number.MAX_SAFE_INTEGER` milliseconds. Default 10000.
+   */
+  timeoutMs?: number | null
+  /** The polite signal, by name or number. Default `'SIGTERM'`. */
+  signal?: NodeJS.Signals | number | null
+}
+
+/** `stopDaemon`'s arguments, decided. */
+export interface StopSettings {
+  /** The pidfile, absolute. */
+  path: string
+  /** Milliseconds between the polite signal and SIGKILL (checked by the one timeout rule). */
+  timeoutMs: number
+  /** The polite signal's number. */
+  signal: number
+}
+
+/**
  * Decide `terminateGracefully`'s options before anything is signalled: `timeoutMs` (default
  * 5000) by the one timeout rule, `signal` (default `SIGTERM`) as for `ProcessHandle.signal`.
  * Test: `procid-args.spec.ts` "terminateGracefully: bad options …".
@@ -719,3 +828,11 @@ export interface WaitForExitOptions {
    */
   signal?: AbortSignal | null
 }
+
+/**
+ * The watchdog interval the supervisor asked for (`WATCHDOG_USEC`, when `WATCHDOG_PID` is
+ * unset or this process), in milliseconds; `null` when there is none. Send
+ * `notify({ watchdog: true })` at least this often (systemd's advice: every half of it).
+ * Test: `__test__/daemon-notify.spec.ts` (set, unset, another pid's).
+ */
+export declare function watchdogIntervalMs(): number | null

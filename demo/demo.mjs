@@ -128,5 +128,36 @@ const names = reg.list().map((x) => x.name)
 if (names.includes('builder')) fail(`the SIGKILLed builder's scope survived: ${JSON.stringify(names)}`)
 console.log(`  PID ${a.m.pid} SIGKILLed → the next register() reclaimed "builder" (no live process has its pid and start time) and "linter" now owns ${path.join(dir, 'tree', 'src')}/**`)
 reg.release('linter')
+
+// A daemon: started natively (double fork; it claims its own pidfile before exec), ready when
+// it says so over sd_notify, refused a second time, SIGKILLed (its pidfile is free at once),
+// restarted, and stopped through its verified pidfile holder.
+console.log('\nDaemons: started, ready, refused a second time, SIGKILLed, restarted\n')
+const daemonPidfile = path.join(dir, 'daemon.pid')
+const daemonOpts = { command: process.execPath, args: [path.join(here, 'daemon.cjs')], pidfile: daemonPidfile, stderr: path.join(dir, 'daemon.err') }
+let t0 = process.hrtime.bigint()
+const d1 = await sole.spawnDaemon(daemonOpts)
+console.log(`  spawnDaemon → PID ${d1.pid} ready in ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1)} ms (status: "${d1.status}"); parent is PID ${fs.readFileSync(`/proc/${d1.pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]}, its own session, no terminal`)
+try {
+  await sole.spawnDaemon(daemonOpts)
+  fail('a second daemon started on a held pidfile')
+} catch (e) {
+  if (e.code !== 'EHELD' || e.pid !== d1.pid) fail(`the second start failed the wrong way: ${e.code} ${e.message}`)
+  console.log(`  second spawnDaemon → ${e.code}: ${e.message.split('. ')[0]}`)
+}
+{
+  const h = sole.ProcessHandle.open(d1.pid)
+  h.kill()
+  await h.waitForExit()
+  h.close()
+}
+const afterKill = sole.readPidfile(daemonPidfile)
+if (afterKill.state !== 'free') fail(`the SIGKILLed daemon's pidfile is ${afterKill.state}`)
+console.log(`  PID ${d1.pid} SIGKILLed → its pidfile is free at once (readPidfile: ${afterKill.state}, reason: ${afterKill.reason})`)
+t0 = process.hrtime.bigint()
+const d2 = await sole.spawnDaemon(daemonOpts)
+console.log(`  restarted → PID ${d2.pid} ready in ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1)} ms`)
+const stopped = await sole.stopDaemon(daemonPidfile)
+console.log(`  stopDaemon → PID ${stopped.pid} ${stopped.outcome} (SIGTERM to the verified holder, never a recycled pid)`)
 console.log('\nEvery claim had exactly one owner; a dead owner was cleaned up by the next operation, without a timeout.')
 fs.rmSync(dir, { recursive: true, force: true })

@@ -4,12 +4,13 @@
  * pidfile's lock, and the signals go through a pidfd opened *before* that holder was confirmed
  * (`readPidfile(path, { handle: true })`), so between reading the file and the last SIGKILL no
  * recycled pid can be hit. A plain pidfile (no lock, no record) is never signalled: its pid
- * proves nothing.
+ * proves nothing. The stopping itself is the library's `stopDaemon` (`lib/daemon.ts`), the one
+ * place that does it; this command adds the words and the exit codes.
  */
 import os from 'node:os'
 import path from 'node:path'
 
-import { type ProcessHandle, readPidfile, terminateGracefully } from '../index.js'
+import { stopDaemon } from '../index.js'
 import { type Command, CliError, EXIT_NO, EXIT_OK, optionValue, parse, printJson, seconds } from './common.js'
 
 /** `sole kill --json`. */
@@ -91,37 +92,28 @@ export const kill: Command = {
     const timeoutMs = t === undefined ? DEFAULT_TIMEOUT_MS : seconds(t, '--timeout')
     const pidfile = path.resolve(given)
 
-    const r = readPidfile(pidfile, { handle: true })
-    const report = (state: KillReport['state'], pid: number | null, outcome: KillReport['outcome']): KillReport => ({ pidfile, state, pid, signal: sig.name, timeoutMs, outcome })
-    if (r.state !== 'held') {
-      const pid = r.state === 'unverified' ? r.pid : null
+    // The one place that stops "the holder of this pidfile" (lib/daemon.ts): it reads the
+    // pidfile with a handle bound to the holder and signals only through that handle.
+    const r = await stopDaemon(pidfile, { signal: sig.number, timeoutMs })
+    const f = r.found
+    if (f.state !== 'held') {
+      const pid = f.state === 'unverified' ? f.pid : null
       const why =
-        r.state === 'absent'
+        f.state === 'absent'
           ? 'does not exist'
-          : r.state === 'free'
-            ? `is free${r.stalePid === undefined ? '' : ` (it names PID ${r.stalePid}, which is not its owner: ${r.reason ?? 'unknown'})`}`
-            : `is unverified: it names live PID ${r.pid} but holds no lock and no identity record, so nothing proves that process wrote it`
+          : f.state === 'free'
+            ? `is free${f.stalePid === undefined ? '' : ` (it names PID ${f.stalePid}, which is not its owner: ${f.reason ?? 'unknown'})`}`
+            : `is unverified: it names live PID ${f.pid} but holds no lock and no identity record, so nothing proves that process wrote it`
       process.stderr.write(`sole: nothing holds ${pidfile}: it ${why}; nothing was signalled\n`)
-      if (json) printJson(report(r.state, pid, 'not-signalled'))
+      if (json) printJson({ pidfile, state: f.state, pid, signal: sig.name, timeoutMs, outcome: 'not-signalled' } satisfies KillReport)
       return EXIT_NO
     }
-    // Locked: the pidfd opened before the holder was confirmed. Unlocked but proven by its
-    // record: a pidfd verified against that identity (it throws rather than reach another).
-    let handle: ProcessHandle
-    if (r.handle) handle = r.handle
-    else if (!r.locked && r.identity) handle = r.openHandle()
-    else throw new CliError(`${pidfile} is held by PID ${r.pid}, but no handle bound to that process could be opened; nothing was signalled`, 2, 'ENOTFOUND')
-    try {
-      const result = await terminateGracefully(handle, { signal: sig.number, timeoutMs })
-      const outcome = result.outcome === 'not-running' ? 'exited' : result.outcome
-      if (json) printJson(report('held', r.pid, outcome))
-      else {
-        const said = outcome === 'terminated' ? `exited after ${sig.name}` : outcome === 'killed' ? `was still running ${timeoutMs} ms after ${sig.name}: killed with SIGKILL` : 'had already exited'
-        process.stdout.write(`PID ${r.pid} (holder of ${pidfile}) ${said}\n`)
-      }
-      return EXIT_OK
-    } finally {
-      handle.close()
+    const outcome = r.outcome === 'not-running' ? 'exited' : r.outcome
+    if (json) printJson({ pidfile, state: 'held', pid: f.pid, signal: sig.name, timeoutMs, outcome } satisfies KillReport)
+    else {
+      const said = outcome === 'terminated' ? `exited after ${sig.name}` : outcome === 'killed' ? `was still running ${timeoutMs} ms after ${sig.name}: killed with SIGKILL` : 'had already exited'
+      process.stdout.write(`PID ${f.pid} (holder of ${pidfile}) ${said}\n`)
     }
+    return EXIT_OK
   },
 }

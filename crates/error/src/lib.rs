@@ -161,6 +161,8 @@ pub struct Error {
     message: String,
     path: Option<PathBuf>,
     pid: Option<i32>,
+    /// The OS error behind an error of another kind (`EDAEMON` from a failed `chdir`).
+    os_errno: Option<i32>,
     details: Vec<(&'static str, Detail)>,
 }
 
@@ -173,6 +175,7 @@ impl Error {
             message: message.into(),
             path: None,
             pid: None,
+            os_errno: None,
             details: Vec::new(),
         }
     }
@@ -254,8 +257,20 @@ impl Error {
         self.pid
     }
 
-    /// The OS errno behind an `Os` error (and `EINVAL` for an invalid argument).
+    /// Record the OS error behind an error whose kind is not [`Kind::Os`] (`EDAEMON` at
+    /// `stage: setup` because `chdir` failed with `ENOENT`): [`Error::errno`] returns it, and
+    /// the binding copies it onto the JavaScript error as `errno` (negative, as Node's).
+    pub fn with_errno(mut self, errno: i32) -> Self {
+        self.os_errno = Some(errno);
+        self
+    }
+
+    /// The OS errno behind an `Os` error (and `EINVAL` for an invalid argument), or the one
+    /// given with [`Error::with_errno`].
     pub fn errno(&self) -> Option<i32> {
+        if let Some(e) = self.os_errno {
+            return Some(e);
+        }
         match self.kind {
             Kind::Os(e) => Some(e),
             Kind::InvalidArgument => Some(libc::EINVAL),

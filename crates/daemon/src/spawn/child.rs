@@ -168,6 +168,25 @@ pub(super) fn intermediate(plan: &ChildPlan) -> ! {
     if rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) != Some(plan.caller) {
         sys::exit(1);
     }
+    // Every descriptor of the caller's (Node's sockets, pipes, files being written) is closed
+    // here, not at the daemon's exec: this process lives until the daemon is ready, and a copy
+    // it kept would hold a pipe's EOF back from its reader, a port, or a file open for writing
+    // (`ETXTBSY` for whoever executes it) for that long.
+    // The same for the caller's standard streams (a pipe to `| cat` would not see EOF): /dev/null.
+    if let Err(errno) = close_others(plan) {
+        fail(
+            plan,
+            Code::Setup,
+            errno,
+            &[b"close inherited descriptors (close_range needs Linux 5.9)"],
+        );
+    }
+    let nulled = rustix::stdio::dup2_stdin(&plan.stdin)
+        .and_then(|()| rustix::stdio::dup2_stdout(&plan.stdin))
+        .and_then(|()| rustix::stdio::dup2_stderr(&plan.stdin));
+    if let Err(e) = nulled {
+        fail(plan, Code::Setup, raw(e), &[b"redirect stdio (dup2)"]);
+    }
     if let Err(e) = rustix::process::setsid() {
         fail(plan, Code::Setup, raw(e), &[b"setsid"]);
     }
@@ -216,6 +235,38 @@ pub(super) fn intermediate(plan: &ChildPlan) -> ! {
     rec[2..].copy_from_slice(&value.to_le_bytes());
     let _ = rustix::io::write(&plan.status_w, &rec);
     sys::exit(0)
+}
+
+/// Close every descriptor above 2 except the plan's own (no allocation: the kept numbers are
+/// sorted in an array on the stack, and the gaps between them closed).
+fn close_others(plan: &ChildPlan) -> Result<(), i32> {
+    use std::os::fd::AsRawFd;
+    let mut keep = [u32::MAX; 7];
+    let fds = [
+        Some(&plan.err_w),
+        Some(&plan.status_w),
+        Some(&plan.stdin),
+        Some(&plan.stdout),
+        Some(&plan.stderr),
+        plan.pidfile.as_ref().map(|p| &p.fd),
+    ];
+    for (slot, fd) in keep.iter_mut().zip(fds) {
+        if let Some(fd) = fd {
+            *slot = fd.as_raw_fd() as u32;
+        }
+    }
+    keep.sort_unstable();
+    let mut next = 3u32;
+    for k in keep {
+        if k == u32::MAX {
+            break;
+        }
+        if k >= next {
+            sys::close_range(next, k - 1)?;
+            next = k + 1;
+        }
+    }
+    sys::close_range(next, u32::MAX)
 }
 
 /// The daemon (child of the second fork): set up, claim the pidfile, drop privileges, exec.

@@ -173,3 +173,105 @@ impl Stop {
         Some((r, *self.timeout.lock().unwrap_or_else(|p| p.into_inner())))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> SpawnOptions {
+        let mut o = SpawnOptions::new("/bin/sh");
+        o.args = vec!["-c".into(), script.into()];
+        o
+    }
+
+    fn kill(pid: i32) {
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pid).expect("a pid"),
+            rustix::process::Signal::KILL,
+        );
+    }
+
+    #[test]
+    fn refused_before_any_fork() {
+        let d = tempfile::tempdir().unwrap();
+        let mut o = SpawnOptions::new("sole-no-such-command-xyz");
+        o.pidfile = Some(d.path().join("a.pid"));
+        let e = prepare(o).unwrap_err();
+        assert_eq!(e.code(), "EDAEMON");
+        assert_eq!(e.errno(), Some(libc::ENOENT));
+        assert!(e.details().contains(&("stage", "exec".into())));
+        // The command is resolved first: the pidfile was not even created.
+        assert!(!d.path().join("a.pid").exists());
+
+        let mut o = sh("true");
+        o.umask = 0o1000;
+        assert_eq!(prepare(o).unwrap_err().code(), "EINVAL");
+
+        let mut o = sh("true");
+        o.env = Some(vec![("A=B".into(), "c".into())]);
+        assert_eq!(prepare(o).unwrap_err().code(), "EINVAL");
+
+        let mut o = sh("true");
+        o.user = Some(Principal::Name("sole-no-such-user-xyz".into()));
+        let e = prepare(o).unwrap_err();
+        assert_eq!(e.code(), "EDAEMON");
+        assert!(e.message().contains("unknown user"), "{}", e.message());
+    }
+
+    #[test]
+    fn a_held_pidfile_is_refused_before_the_fork() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.pid");
+        let _held = sole_pidfile::claim(&p, &sole_lock::OpenOptions::default()).unwrap();
+        let mut o = sh("true");
+        o.pidfile = Some(p.clone());
+        let e = prepare(o).unwrap_err();
+        assert_eq!(e.code(), "EHELD");
+        assert_eq!(e.pid(), Some(std::process::id() as i32));
+    }
+
+    #[test]
+    fn the_daemon_holds_its_pidfile_and_the_record_names_it() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.pid");
+        let mut o = SpawnOptions::new("sleep");
+        o.args = vec!["60".into()];
+        o.pidfile = Some(p.clone());
+        o.readiness = Readiness::Exec;
+        let started = prepare(o).unwrap().run(&Stop::new().unwrap()).unwrap();
+        let content = std::fs::read_to_string(&p).unwrap();
+        let state = sole_pidfile::read(&p).unwrap();
+        kill(started.pid);
+        assert_eq!(content, format!("{}\n", started.pid));
+        match state {
+            sole_pidfile::State::Held { pid, locked, .. } => {
+                assert_eq!(pid, started.pid);
+                assert!(locked);
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut buf = [0u8; 256];
+        if let Ok(n) = rustix::fs::getxattr(&p, sole_pidfile::RECORD_XATTR, &mut buf) {
+            let rec = sole_procid::Record::parse(std::str::from_utf8(&buf[..n]).unwrap()).unwrap();
+            assert_eq!(rec.pid, started.pid);
+            assert!(rec.locked);
+            assert_eq!(rec.boot_id, sole_procid::boot_id().unwrap());
+        }
+    }
+
+    #[test]
+    fn a_stop_before_readiness_kills_the_daemon() {
+        let stop = Stop::new().unwrap();
+        stop.stop(StopReason::Timeout, Some(Duration::from_millis(5)));
+        let e = prepare(sh("exec sleep 60"))
+            .unwrap()
+            .run(&stop)
+            .unwrap_err();
+        assert_eq!(e.code(), "ETIMEDOUT");
+        let pid = e
+            .pid()
+            .expect("the daemon's pid is known before the stop is seen");
+        // Dead (a zombie until init reaps it counts as dead) before the error was returned.
+        assert!(!sole_procid::Pid::from_i32(pid).unwrap().is_alive());
+    }
+}

@@ -117,7 +117,7 @@ pub fn prepare(opts: SpawnOptions) -> Result<Prepared> {
             "exec",
             format!("cannot start daemon: {}", e.message()),
         )
-        .with_detail("errno", errno)
+        .with_errno(errno)
     })?;
 
     let cwd = std::path::absolute(&opts.cwd).map_err(|e| Error::os(e, "resolve cwd", &opts.cwd))?;
@@ -301,7 +301,7 @@ fn privileges(
             "cannot start daemon {name}: cannot read the {what} database: {}",
             std::io::Error::from_raw_os_error(errno)
         ))
-        .with_detail("errno", errno)
+        .with_errno(errno)
     };
     let (uid, primary, user_name) = match user {
         None => (rustix::process::getuid().as_raw(), None, None),
@@ -314,7 +314,7 @@ fn privileges(
                     return Err(setup(format!(
                         "cannot start daemon {name}: unknown user '{n}' (not in the user database): create it or pass a uid."
                     ))
-                    .with_detail("errno", libc::ENOENT))
+                    .with_errno(libc::ENOENT))
                 }
             }
         }
@@ -335,7 +335,7 @@ fn privileges(
                     return Err(setup(format!(
                         "cannot start daemon {name}: unknown group '{g}' (not in the group database): create it or pass a gid."
                     ))
-                    .with_detail("errno", libc::ENOENT))
+                    .with_errno(libc::ENOENT))
                 }
             }
         }
@@ -359,7 +359,7 @@ fn privileges(
         return Err(setup(format!(
             "cannot start daemon {name} as uid {uid} gid {gid}: only root can start a daemon as another user or group (this process runs as uid {euid})."
         ))
-        .with_detail("errno", libc::EPERM));
+        .with_errno(libc::EPERM));
     }
     Ok(Some(DropPlan { uid, gid, groups }))
 }

@@ -91,6 +91,22 @@ pub(super) fn default_dispositions() {
     }
 }
 
+/// Close every descriptor from `first` to `last` (`close_range`, Linux 5.9). Returns the errno
+/// when the kernel lacks it.
+pub(super) fn close_range(first: u32, last: u32) -> Result<(), i32> {
+    if first > last {
+        return Ok(());
+    }
+    // SAFETY: a raw system call with integer arguments; the descriptors it closes belong to
+    // this forked child, which never uses them (the plan's own are outside the ranges).
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
+}
+
 /// Mark every descriptor from `first` to `last` close-on-exec (`close_range` with
 /// `CLOSE_RANGE_CLOEXEC`, Linux 5.11). Returns the errno when the kernel lacks it.
 pub(super) fn cloexec_range(first: u32, last: u32) -> Result<(), i32> {

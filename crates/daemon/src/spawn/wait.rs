@@ -72,7 +72,7 @@ impl Prepared {
                     "setup",
                     format!("cannot start daemon {name}: fork failed: {e}. Too many processes, or out of memory?"),
                 )
-                .with_detail("errno", e.raw_os_error().unwrap_or(0)))
+                .with_errno(e.raw_os_error().unwrap_or(0)))
             }
         };
         // The children's descriptors (pipe write ends, stdio files, the pidfile) are closed in
@@ -172,10 +172,10 @@ impl Watch {
                         "reported failure ERRNO={errno} ({}) before it was ready",
                         std::io::Error::from_raw_os_error(errno)
                     ))
-                    .with_detail("errno", errno));
+                    .with_errno(errno));
             }
             if let Some(exit) = self.exit {
-                if !self.ready && (self.err_eof || readiness == Readiness::Notify) {
+                if !self.ready {
                     let how = match exit {
                         Exit::Code(c) => format!("exited with code {c}"),
                         Exit::Signal(s) => format!(
@@ -235,12 +235,16 @@ impl Watch {
     }
 
     fn read_all(&mut self) {
-        if !self.err_eof {
-            self.err_eof = drain(&self.err_r, &mut self.err_buf);
-        }
+        // The status pipe first: its `S` is written after both write ends of the error pipe
+        // are closed, so once `S` is read, the error pipe read next shows its whole report and
+        // EOF. (The other order could see `S` before a report that was already there, and
+        // call a refused claim a startup failure.)
         if !self.st_eof {
             self.st_eof = drain(&self.status_r, &mut self.st_buf);
             self.parse_status();
+        }
+        if !self.err_eof {
+            self.err_eof = drain(&self.err_r, &mut self.err_buf);
         }
         if let Some(r) = &self.receiver {
             if let Ok(messages) = r.drain(self.uid) {
@@ -306,7 +310,9 @@ impl Watch {
     /// Is the daemon still running (its pidfd not readable)?
     fn alive(&self) -> bool {
         let Some(p) = &self.pidfd else {
-            return false;
+            // No pidfd (a kernel without pidfd_open, or out of descriptors): alive until the
+            // intermediate process says otherwise.
+            return self.exit.is_none();
         };
         let mut fds = [PollFd::new(p, PollFlags::IN)];
         matches!(
@@ -324,8 +330,17 @@ impl Watch {
     /// SIGKILL the daemon (through its pidfd) and wait for the intermediate process to report
     /// its death.
     fn kill_and_wait(&mut self) {
-        if let Some(p) = &self.pidfd {
-            let _ = rustix::process::pidfd_send_signal(p, Signal::KILL);
+        match (&self.pidfd, self.pid.and_then(RPid::from_raw)) {
+            (Some(p), _) => {
+                let _ = rustix::process::pidfd_send_signal(p, Signal::KILL);
+            }
+            // Without a pidfd, by pid, and only while the intermediate process runs and has
+            // not reported an exit: it holds the daemon's zombie until then, so the pid cannot
+            // have been reused.
+            (None, Some(pid)) if self.exit.is_none() && !self.st_eof => {
+                let _ = rustix::process::kill_process(pid, Signal::KILL);
+            }
+            _ => {}
         }
         while self.exit.is_none() && !self.st_eof && self.pid.is_some() {
             let mut fds = [PollFd::new(&self.status_r, PollFlags::IN)];
@@ -336,6 +351,15 @@ impl Watch {
     }
 
     fn stopped(&mut self, reason: StopReason, waited: Option<Duration>, kill: bool) -> Error {
+        // A stop that comes before the daemon's pid must still reach the daemon: the
+        // intermediate process may have forked it already. Its `P` record (or the pipe's end,
+        // if it died first) comes at once.
+        while self.pid.is_none() && !self.st_eof {
+            let mut fds = [PollFd::new(&self.status_r, PollFlags::IN)];
+            let _ = poll(&mut fds, None);
+            self.st_eof = drain(&self.status_r, &mut self.st_buf);
+            self.parse_status();
+        }
         let who = match self.pid {
             Some(pid) => format!("daemon {} (PID {pid})", self.name),
             None => format!("daemon {}", self.name),
@@ -417,7 +441,7 @@ impl Watch {
                 format!("cannot start daemon {name}: {step}: {os}"),
             ),
         };
-        let e = e.with_detail("errno", errno);
+        let e = e.with_errno(errno);
         match &self.pidfile {
             Some(p) if step.contains("pidfile") => e.with_path(p),
             _ => e,
