@@ -9,7 +9,7 @@
 //   (err.stage 'setup' | 'exec' | 'startup'; a daemon that exits 3 before READY=1 reports
 //   exitCode 3), ETIMEDOUT (and the unready daemon is gone); nothing else, and no call hangs
 //   (each is raced against its timeout plus a margin);
-// - a stop resolves 'terminated' | 'killed' | 'not-running' and the pid it names is dead;
+// - a stopDaemon resolves 'terminated' | 'killed' | 'not-running' and the pid it names is dead;
 //   after a SIGKILL of the holder has been seen (pidfd), the pidfile is no longer held by it,
 //   at once; after the schedule, every daemon killed, the pidfile is free at once.
 //
@@ -239,10 +239,6 @@ function fixtureArgs(run: Run, op: Extract<Op, { kind: 'spawn' }>): string[] {
   return [FIXTURE, run.dir, op.mode, String(op.delay)]
 }
 
-type StopDaemon = (p: string, o?: { timeoutMs?: number }) => Promise<unknown>
-/** helper B's `stopDaemon`, when this branch has it (feature-detected, not required). */
-const stopDaemon = (sole as unknown as { stopDaemon?: StopDaemon }).stopDaemon
-
 const SOLE: Spawner = {
   name: 'sole spawnDaemon',
   locked: true,
@@ -256,17 +252,9 @@ const SOLE: Spawner = {
       timeoutMs,
     }),
   async stop(run) {
-    if (typeof stopDaemon === 'function') {
-      const r = (await stopDaemon(run.pidfile, { timeoutMs: STOP_TIMEOUT_MS })) as string | { outcome: string; pid?: number }
-      return typeof r === 'string' ? { outcome: r } : r
-    }
-    const s = sole.readPidfile(run.pidfile, { handle: true })
-    if (s.state !== 'held' || !s.handle) return { outcome: 'not-running' }
-    try {
-      return await sole.terminateGracefully(s.handle, { timeoutMs: STOP_TIMEOUT_MS })
-    } finally {
-      s.handle.close()
-    }
+    // SIGTERM to the verified holder (never a recycled pid), SIGKILL after the timeout.
+    const r = await sole.stopDaemon(run.pidfile, { timeoutMs: STOP_TIMEOUT_MS })
+    return { outcome: r.outcome, ...(r.pid === null ? {} : { pid: r.pid }) }
   },
   async kill(run, violations) {
     const s = sole.readPidfile(run.pidfile, { handle: true })
