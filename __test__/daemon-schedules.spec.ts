@@ -620,7 +620,7 @@ if (!HAVE_PYTHON) {
 
 pyTest('four simultaneous spawnDaemon on one pidfile: exactly one resolves, the others reject EHELD naming it', async (t) => {
   t.timeout(30_000)
-  const ops: Op[] = [sp(), sp('systemd-notify'), sp('quiet', 'exec'), sp()]
+  const ops: Op[] = [sp(), sp(HAVE_SYSTEMD_NOTIFY ? 'systemd-notify' : 'notify'), sp('quiet', 'exec'), sp()]
   const r = await runSchedule(SOLE, [ops])
   t.log(r.timeline.join('\n'))
   t.deepEqual(r.violations, [])
@@ -670,16 +670,19 @@ pyTest('proof of power: the same schedules catch a broken spawner (spawn detache
 test.serial('concurrent starts keep nothing of each other: exec readiness does not wait for the other start, a killed daemon frees its pidfile at once', async (t) => {
   t.timeout(60_000)
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-dsched-pair-'))
+  /** Every daemon started here (A's are killed by their timeout; a failure may leave B's). */
+  const started = new Set<number>()
   t.teardown(() => {
-    for (const p of processesOf(dir)) process.kill(p, 'SIGKILL')
+    for (const p of started) {
+      if (!finished(p)) process.kill(p, 'SIGKILL')
+    }
     fs.rmSync(dir, { recursive: true, force: true })
   })
   const NEVER_READY_MS = 1_500
   for (let round = 0; round < 8; round++) {
     const pa = path.join(dir, `a${round}.pid`)
     const pb = path.join(dir, `b${round}.pid`)
-    const readiness = round % 2 ? ('exec' as const) : ('notify' as const)
-    // Marked with `dir` in argv, so the teardown finds them.
+    const readiness = round % 2 || !HAVE_SYSTEMD_NOTIFY ? ('exec' as const) : ('notify' as const)
     const startA = (): Promise<unknown> =>
       sole.spawnDaemon({ command: 'sh', args: ['-c', 'exec sleep 30', dir], pidfile: pa, timeoutMs: NEVER_READY_MS })
     const startB = (): Promise<sole.DaemonStarted> =>
@@ -699,9 +702,10 @@ test.serial('concurrent starts keep nothing of each other: exec readiness does n
     )
     const first = await Promise.race([aDone, b.then(() => 'b')])
     t.is(first, 'b', `round ${round}: start B (readiness ${readiness}) waited for start A's ${NEVER_READY_MS} ms timeout`)
-    const started = await b
+    const bStarted = await b
+    started.add(bStarted.pid)
     const s = sole.readPidfile(pb, { handle: true })
-    t.true(s.state === 'held' && s.pid === started.pid, `round ${round}: B holds its pidfile`)
+    t.true(s.state === 'held' && s.pid === bStarted.pid, `round ${round}: B holds its pidfile`)
     if (s.state === 'held' && s.handle) {
       s.handle.kill()
       await s.handle.waitForExit({ timeoutMs: 5_000 })
@@ -709,8 +713,8 @@ test.serial('concurrent starts keep nothing of each other: exec readiness does n
     }
     // A is still pending (not ready, not timed out yet) when this is checked.
     const aPending = await Promise.race([aDone, Promise.resolve('pending')])
-    const leaked = flockHolders(pb).includes(started.pid)
-    t.false(leaked, `round ${round}: B (pid ${started.pid}) exited, yet its flock on ${pb} lives on (A pending: ${aPending === 'pending'})`)
+    const leaked = flockHolders(pb).includes(bStarted.pid)
+    t.false(leaked, `round ${round}: B (pid ${bStarted.pid}) exited, yet its flock on ${pb} lives on (A pending: ${aPending === 'pending'})`)
     let claimed: sole.Pidfile | undefined
     t.notThrows(() => {
       claimed = sole.claimPidfile(pb)
