@@ -23,3 +23,5 @@ pub mod control;
 pub mod notify;
 pub mod receiver;
 pub mod spawn;
+#[cfg(test)]
+mod test_util;
