@@ -116,7 +116,7 @@ test('unknown commands and options: "sole: <message>" on stderr, exit 2, JSON er
   let r = sole('frobnicate')
   t.is(r.status, 2)
   t.is(r.stdout, '')
-  t.regex(r.stderr, /^sole: unknown command 'frobnicate' \(commands: status, lock, exec, kill, scope, harness; see sole --help\)\n$/)
+  t.regex(r.stderr, /^sole: unknown command 'frobnicate' \(commands: status, lock, exec, kill, daemon, scope, harness; see sole --help\)\n$/)
   r = sole('--json', 'frobnicate')
   t.is(r.status, 2)
   t.deepEqual(JSON.parse(r.stdout), { error: { code: 'EUSAGE', message: r.stderr.slice('sole: '.length, -1) } })

@@ -221,3 +221,22 @@ pythonTest('stopDaemon: a holder proven by its identity record (no lock) is stop
   t.like(await sole.stopDaemon(p), { pid: id.pid, outcome: 'terminated', found: { state: 'held', pid: id.pid, locked: false } })
   t.is((await end).signal, 'SIGTERM')
 })
+
+test('stopDaemon refuses a pidfile held by the calling process itself (EINVAL), and sends nothing', async (t) => {
+  const d = tmpdir(t)
+  const p = path.join(d, 'self.pid')
+  using claim = sole.claimPidfile(p)
+  t.false(claim.released)
+  let terms = 0
+  const onTerm = (): void => {
+    terms++
+  }
+  process.on('SIGTERM', onTerm)
+  t.teardown(() => process.off('SIGTERM', onTerm))
+  const e = (await rejected(sole.stopDaemon(p))) as sole.SoleError & { argument?: string }
+  t.is(e?.code, 'EINVAL')
+  t.is(e.argument, 'pidfile')
+  t.true(e.message.includes(`held by this process itself (PID ${process.pid})`), e.message)
+  t.is(terms, 0)
+  t.is(sole.readPidfile(p).state, 'held')
+})

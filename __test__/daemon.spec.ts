@@ -432,7 +432,7 @@ test('an unknown user or group is refused before anything starts', async (t) => 
   }
 })
 
-test('a worker terminated while its spawnDaemon waits leaves no daemon and no start thread behind', async (t) => {
+test.serial('a worker terminated while its spawnDaemon waits leaves no daemon and no start thread behind', async (t) => {
   const d = tmpdir(t)
   const pidOut = path.join(d, 'pid')
   const threads = (): number =>

@@ -19,7 +19,7 @@ import { Code } from './codes.js'
 import type { SoleError } from './errors.js'
 import { type PidfileState, type StaleReason, readPidfile } from './index.js'
 import { type ProcessHandle, terminateGracefully } from './procid.js'
-import { snapshot } from './wait.js'
+import { invalidArgument, snapshot } from './wait.js'
 
 /** What {@link notify} sends (declared in `src/daemon.rs`, typings generated). */
 export type NotifyFields = native.NotifyFields
@@ -160,6 +160,12 @@ export async function stopDaemon(pidfile: string, opts?: StopDaemonOptions | nul
   const seen = found(r)
   const result = (pid: number | null, outcome: StopDaemonResult['outcome']): StopDaemonResult => ({ pid, outcome, found: seen, signal, timeoutMs })
   if (r.state !== 'held') return result(null, 'not-running')
+  if (r.pid === process.pid) {
+    // Signalling ourselves would end this process (or, with a SIGTERM handler, wait on itself
+    // until the timeout and then SIGKILL itself): refused, nothing sent.
+    r.handle?.close()
+    throw invalidArgument('pidfile', `${settings.path} is held by this process itself (PID ${process.pid}): stopDaemon stops another process. To end this one, release its claim and exit.`)
+  }
   // Locked: the pidfd opened before the holder was confirmed. Unlocked but proven by its
   // record: a pidfd verified against that identity (it throws rather than reach another).
   let handle: ProcessHandle

@@ -17,7 +17,7 @@ type SpawnDaemonOptions = native.SpawnDaemonOptions
 type DaemonStarted = native.DaemonStarted
 
 /** The default `timeoutMs` of `spawnDaemon` (systemd's `TimeoutStartSec` default is 90 s). */
-export const SPAWN_DAEMON_TIMEOUT_MS = 60_000
+const SPAWN_DAEMON_TIMEOUT_MS = 60_000
 
 const KEYS = [
   'command', 'args', 'cwd', 'env', 'pidfile', 'umask', 'stdout', 'stderr', 'user', 'group',

@@ -329,6 +329,45 @@ const tgTarget = fc.oneof(
   { weight: 2, arbitrary: pidSafeHostile },
 )
 
+// The daemon calls. spawnDaemon only ever runs programs from this closed list (never a string
+// the generator made up: a random name could be a real command); stopDaemon only targets
+// files no process of the runner's holds (it would stop the runner's holder, or the runner).
+const daemonCommand = fc.constantFrom(lit('/bin/true'), lit('sole-no-such-program'), lit(''), lit('relative/x'), lit(5), lit(null), { $: 'throwing' }, { $: 'sym' })
+const daemonArgs = v(fc.constantFrom(lit([]), lit(['a', 'b']), lit([1]), lit('x'), lit(['a\0b'])))
+const spawnOpts = options({
+  command: daemonCommand,
+  args: daemonArgs,
+  cwd: fc.oneof(pathArb, fc.constant(lit('/'))),
+  env: v(fc.constantFrom(lit({}), lit({ A: '1' }), lit({ A: 1 }), lit({ 'A=B': '1' }), lit(['A=1']))),
+  pidfile: pathArb,
+  stdout: pathArb,
+  stderr: pathArb,
+  umask: v(fc.constantFrom(0, 0o027, 0o777, 0o1000, -1, 1.5, NaN).map(lit)),
+  user: v(fc.constantFrom('nobody', 'sole-no-such-user', '', -1, 65534, 2 ** 32, 1.5).map(lit)),
+  group: v(fc.constantFrom('nogroup', 'sole-no-such-group', -1, 65534, 2 ** 32).map(lit)),
+  readiness: v(fc.constantFrom('notify', 'exec', 'none', 'later', '').map(lit)),
+  timeoutMs,
+  killOnTimeout: bool,
+  signal,
+})
+const notifyOpts = options({
+  ready: bool,
+  status: v(fc.constantFrom('x', 'a\nb', '', 'é', 'x'.repeat(5000)).map(lit)),
+  stopping: bool,
+  reloading: bool,
+  watchdog: v(fc.constantFrom(true, false, 'trigger', 'x').map(lit)),
+  errno: v(fc.constantFrom(5, 0, -1, 4096, 1.5).map(lit)),
+  mainpid: v(fc.constantFrom(1, 0, -1, 2 ** 31, 1.5).map(lit)),
+  extendTimeoutUs: v(fc.constantFrom(1000, -1, 2 ** 64, 1.5).map(lit)),
+})
+/** Files nobody holds, and files whose content or record names no process of the runner. */
+const STOP_KINDS = PATH_KINDS.filter((k) => !HELD.has(k) && k !== 'releasedSoon' && k !== 'record:self' && k !== 'record:flock')
+const stopPath = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom(...STOP_KINDS).map((k) => ({ $: 'path', k })) },
+  { weight: 1, arbitrary: pathHostile },
+)
+const stopOpts = options({ timeoutMs: timeoutEdge, signal: tgSignal })
+
 /** How each export is called: arguments, then steps on its result. */
 const API = {
   tryLock: [6, fc.tuple(pathArb, lockOpts), lockSteps],
@@ -348,6 +387,12 @@ const API = {
   verifyProcess: [3, fc.tuple(fc.oneof({ weight: 4, arbitrary: proc(PROC_KINDS, IDENTITY_AS) }, { weight: 1, arbitrary: hostile })), handleSteps],
   'ProcessHandle.open': [4, fc.tuple(fc.oneof({ weight: 4, arbitrary: anyProcTarget }, { weight: 1, arbitrary: pidNarrow })), handleSteps],
   terminateGracefully: [3, fc.tuple(tgTarget, tgOpts)],
+  spawnDaemon: [3, fc.tuple(spawnOpts)],
+  notify: [2, fc.tuple(notifyOpts)],
+  daemonReady: [1, fc.tuple()],
+  watchdogIntervalMs: [1, fc.tuple()],
+  daemonStatus: [2, fc.tuple(pathArb)],
+  stopDaemon: [2, fc.tuple(stopPath, stopOpts)],
   'ScopeRegistry.open': [7, fc.tuple(registryPath, options({ timeoutMs }, { hostileWeight: 1 })), registrySteps],
   'ScopeRegistry.repair': [2, fc.tuple(registryPath)],
   rulesOverlap: [2, fc.tuple(rule, rule)],
@@ -366,7 +411,8 @@ export const EXPORT_OF = {
   claimPidfileWhenFree: 'claimPidfileWhenFree', readPidfile: 'readPidfile', daemonLockPath: 'daemonLockPath',
   acquireDaemonLock: 'acquireDaemonLock', readLockPid: 'readLockPid', lockHolders: 'lockHolders', isAlive: 'isAlive', pidAlive: 'pidAlive',
   processIdentity: 'processIdentity', verifyProcess: 'verifyProcess', 'ProcessHandle.open': 'ProcessHandle',
-  terminateGracefully: 'terminateGracefully', 'ScopeRegistry.open': 'ScopeRegistry', 'ScopeRegistry.repair': 'ScopeRegistry',
+  terminateGracefully: 'terminateGracefully', spawnDaemon: 'spawnDaemon', notify: 'notify', daemonReady: 'daemonReady',
+  watchdogIntervalMs: 'watchdogIntervalMs', daemonStatus: 'daemonStatus', stopDaemon: 'stopDaemon', 'ScopeRegistry.open': 'ScopeRegistry', 'ScopeRegistry.repair': 'ScopeRegistry',
   rulesOverlap: 'rulesOverlap', coversFully: 'coversFully', 'new LockFile': 'LockFile', 'new Pidfile': 'Pidfile',
   'new ProcessHandle': 'ProcessHandle', 'ProcessHandle.fromNative': 'ProcessHandle', 'new ScopeRegistry': 'ScopeRegistry',
 }
@@ -384,7 +430,7 @@ const callArb = fc.oneof(
       .map(({ args: a, steps: s, arity: n, extra, salt }) => {
         let list = [...a]
         if (n < 0) list = list.slice(0, -1)
-        else if (n > 0 && !(api === 'terminateGracefully')) list.push(extra)
+        else if (n > 0 && !['terminateGracefully', 'stopDaemon', 'spawnDaemon'].includes(api)) list.push(extra)
         const call = { api, args: list, salt }
         if (s && s.length) call.steps = s
         return tame(call)
@@ -482,6 +528,13 @@ function tame(call) {
   if (api === 'ScopeRegistry.open' && pk === 'reg:held') {
     a[1] = bound(a[1], salt, { sync: true, keys: ['timeoutMs'] })
     if (a.length < 2) a[1] = { $: 'obj', fields: { timeoutMs: small(salt) } }
+  }
+  // spawnDaemon and stopDaemon: a start or a stop never waits long (a program from the list
+  // exits at once or is not found; a stop's holder is nobody of the runner's).
+  if ((api === 'spawnDaemon' || api === 'stopDaemon') && a[api === 'spawnDaemon' ? 0 : 1]) {
+    const i = api === 'spawnDaemon' ? 0 : 1
+    const o = a[i]
+    if (o.$ === 'obj' && !o.throwOn && !smallTimeout(o.fields.timeoutMs)) a[i] = { $: 'obj', fields: { ...o.fields, timeoutMs: small(salt) } }
   }
   // A handle's waitForExit: unbounded only on a child that exits by itself.
   const target = a[0] && a[0].$ === 'proc' ? a[0].k : undefined

@@ -34,6 +34,8 @@ function contains(d, pred) {
 }
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
+// notify()/daemonReady() must never reach a supervisor this test itself runs under.
+delete process.env.NOTIFY_SOCKET
 const [batchFile, ROOT, startArg] = process.argv.slice(2)
 const calls = v8.deserialize(fs.readFileSync(batchFile))
 const START_AT = Number(startArg ?? 0)
@@ -571,6 +573,12 @@ const API = {
   acquireDaemonLock: (a) => sole.acquireDaemonLock(...a),
   readLockPid: (a) => sole.readLockPid(...a),
   lockHolders: (a) => sole.lockHolders(...a),
+  spawnDaemon: (a) => sole.spawnDaemon(...a),
+  notify: (a) => sole.notify(...a),
+  daemonReady: (a) => sole.daemonReady(...a),
+  watchdogIntervalMs: (a) => sole.watchdogIntervalMs(...a),
+  daemonStatus: (a) => sole.daemonStatus(...a),
+  stopDaemon: (a) => sole.stopDaemon(...a),
   isAlive: (a) => sole.isAlive(...a),
   pidAlive: (a) => sole.pidAlive(...a),
   processIdentity: (a) => sole.processIdentity(...a),
@@ -588,7 +596,16 @@ const API = {
   'new ScopeRegistry': (a) => new sole.ScopeRegistry(...a),
 }
 /** APIs whose first argument is a path sole may create, open or rename. */
-const PATH_APIS = new Set(['tryLock', 'lockSync', 'lock', 'openLockFile', 'claimPidfile', 'claimPidfileWhenFree', 'readPidfile', 'acquireDaemonLock', 'readLockPid', 'lockHolders', 'ScopeRegistry.open', 'ScopeRegistry.repair'])
+const PATH_APIS = new Set(['tryLock', 'lockSync', 'lock', 'openLockFile', 'claimPidfile', 'claimPidfileWhenFree', 'readPidfile', 'acquireDaemonLock', 'readLockPid', 'lockHolders', 'ScopeRegistry.open', 'ScopeRegistry.repair', 'daemonStatus', 'stopDaemon'])
+/** The path options of spawnDaemon: each must name something inside the test directory. */
+const SPAWN_PATHS = ['pidfile', 'stdout', 'stderr']
+function spawnPathsSafe(o) {
+  if (o === null || typeof o !== 'object' || built.has(o)) return true
+  return SPAWN_PATHS.every((k) => {
+    const d = Object.getOwnPropertyDescriptor(o, k)
+    return !d || !('value' in d) || d.value === undefined || d.value === null || pathSafe(d.value)
+  })
+}
 const INTERNAL = new Set(['new LockFile', 'new Pidfile', 'new ProcessHandle', 'ProcessHandle.fromNative', 'new ScopeRegistry'])
 const RESULT = {
   tryLock: 'Lock', lockSync: 'Lock', lock: 'Lock', openLockFile: 'LockFile', claimPidfile: 'Pidfile',
@@ -762,6 +779,8 @@ async function runCall(call, i) {
     const args = call.args.map(mat)
     if (PATH_APIS.has(call.api) && !pathSafe(args[0])) {
       rec({ r: 'skip', i, sp: '', label: call.api, why: 'the path could name something outside the test directory' })
+    } else if (call.api === 'spawnDaemon' && !spawnPathsSafe(args[0])) {
+      rec({ r: 'skip', i, sp: '', label: call.api, why: 'a file option could name something outside the test directory' })
     } else if (call.api === 'terminateGracefully' && !terminateTargetSafe(args[0])) {
       rec({ r: 'skip', i, sp: '', label: call.api, why: "the target is not one of the runner's children" })
     } else {
@@ -805,7 +824,7 @@ function waitThreads() {
   for (const id of fs.readdirSync('/proc/self/task')) {
     try {
       const n = fs.readFileSync(`/proc/self/task/${id}/comm`, 'utf8').trim()
-      if (n === 'sole-lock-wait' || n.startsWith('sole-exit-')) names.push(n)
+      if (n === 'sole-lock-wait' || n.startsWith('sole-exit-') || n === 'sole-daemon-sta') names.push(n)
     } catch {
       // the thread ended meanwhile
     }

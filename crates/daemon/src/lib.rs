@@ -15,9 +15,13 @@
 //! - [`notify`]: the daemon's side of sd_notify (`READY=1`, `STATUS=…`), and the watchdog
 //!   interval.
 //! - [`receiver`]: the private notify socket sole creates for a daemon it starts.
-//! - [`control`]: stopping the verified holder of a pidfile, and a daemon's status.
+//! - [`control`]: a daemon's uptime, from the start time read while its pidfile's holder was
+//!   confirmed (`daemonStatus`; stopping the verified holder is `stopDaemon` in `lib/daemon.ts`,
+//!   composed from `readPidfile` and `terminateGracefully`).
 
 pub mod control;
 pub mod notify;
 pub mod receiver;
 pub mod spawn;
+#[cfg(test)]
+mod test_util;

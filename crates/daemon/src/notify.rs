@@ -376,17 +376,9 @@ pub fn watchdog_interval_from(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_util::python;
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
-
-    fn python() -> &'static str {
-        // The system python (readable by every user) when there is one, else PATH's.
-        if Path::new("/usr/bin/python3").exists() {
-            "/usr/bin/python3"
-        } else {
-            "python3"
-        }
-    }
 
     fn einval_argument(e: &Error) -> Option<String> {
         assert_eq!(e.kind(), Kind::InvalidArgument, "{e:?}");

@@ -623,17 +623,10 @@ mod sys {
 mod tests {
     use super::*;
     use crate::notify::{notify_to, Fields};
+    use crate::test_util::python;
     use std::io::{BufRead, BufReader, Write};
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::process::{Command, Stdio};
-
-    fn python() -> &'static str {
-        if Path::new("/usr/bin/python3").exists() {
-            "/usr/bin/python3"
-        } else {
-            "python3"
-        }
-    }
 
     fn me() -> (i32, u32) {
         (

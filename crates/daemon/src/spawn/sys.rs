@@ -170,15 +170,31 @@ pub(super) struct User {
     pub name: CString,
 }
 
+/// Call a reentrant user/group database function (`getpwnam_r`, `getgrnam_r`, …) with a buffer
+/// that grows on `ERANGE`, up to 16 MiB: `Ok(None)` for "no such entry", `Err(errno)` when the
+/// database cannot be read. `call(buf)` returns the function's result code and, on success,
+/// what it found.
+fn lookup<T>(
+    mut call: impl FnMut(&mut [u8]) -> (libc::c_int, Option<T>),
+) -> Result<Option<T>, i32> {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match call(&mut buf) {
+            (libc::ERANGE, _) if buf.len() < 1 << 24 => buf.resize(buf.len() * 4, 0),
+            (0, found) => return Ok(found),
+            (r, _) => return Err(r),
+        }
+    }
+}
+
 /// Look up a user by name or by number (`getpwnam_r` / `getpwuid_r`). `Ok(None)` when there
 /// is no such user; `Err(errno)` when the database cannot be read.
 pub(super) fn user(name: Option<&CStr>, uid: u32) -> Result<Option<User>, i32> {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
+    lookup(|buf| {
         let mut pw = MaybeUninit::<libc::passwd>::zeroed();
         let mut out: *mut libc::passwd = ptr::null_mut();
-        // SAFETY: `pw`, `buf` and `out` are valid storage owned by this frame, `buf.len()` is
-        // its size; the returned strings point into `buf`, read before it is dropped.
+        // SAFETY: `pw`, `buf` and `out` are valid storage, `buf.len()` is its size; the
+        // returned strings point into `buf`, read before this closure returns.
         let r = unsafe {
             match name {
                 Some(n) => libc::getpwnam_r(
@@ -197,35 +213,30 @@ pub(super) fn user(name: Option<&CStr>, uid: u32) -> Result<Option<User>, i32> {
                 ),
             }
         };
-        if r == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 4, 0);
-            continue;
+        if r != 0 || out.is_null() {
+            return (r, None);
         }
-        if r != 0 {
-            return Err(r);
-        }
-        if out.is_null() {
-            return Ok(None);
-        }
-        // SAFETY: getpwnam_r returned 0 and a non-null `out`, so `pw` is initialised and its
+        // SAFETY: the call returned 0 and a non-null `out`: `pw` is initialised and its
         // `pw_name` is a C string inside `buf`.
         let pw = unsafe { pw.assume_init() };
         let name = unsafe { CStr::from_ptr(pw.pw_name) }.to_owned();
-        return Ok(Some(User {
-            uid: pw.pw_uid,
-            gid: pw.pw_gid,
-            name,
-        }));
-    }
+        (
+            0,
+            Some(User {
+                uid: pw.pw_uid,
+                gid: pw.pw_gid,
+                name,
+            }),
+        )
+    })
 }
 
 /// A group's id by name (`getgrnam_r`). `Ok(None)` when there is no such group.
 pub(super) fn group(name: &CStr) -> Result<Option<u32>, i32> {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
+    lookup(|buf| {
         let mut gr = MaybeUninit::<libc::group>::zeroed();
         let mut out: *mut libc::group = ptr::null_mut();
-        // SAFETY: as in `user`: storage owned by this frame, `buf.len()` its size.
+        // SAFETY: as in `user`: valid storage, `buf.len()` its size.
         let r = unsafe {
             libc::getgrnam_r(
                 name.as_ptr(),
@@ -235,19 +246,12 @@ pub(super) fn group(name: &CStr) -> Result<Option<u32>, i32> {
                 &mut out,
             )
         };
-        if r == libc::ERANGE && buf.len() < 1 << 24 {
-            buf.resize(buf.len() * 4, 0);
-            continue;
+        if r != 0 || out.is_null() {
+            return (r, None);
         }
-        if r != 0 {
-            return Err(r);
-        }
-        if out.is_null() {
-            return Ok(None);
-        }
-        // SAFETY: getgrnam_r returned 0 and a non-null `out`: `gr` is initialised.
-        return Ok(Some(unsafe { gr.assume_init() }.gr_gid));
-    }
+        // SAFETY: the call returned 0 and a non-null `out`: `gr` is initialised.
+        (0, Some(unsafe { gr.assume_init() }.gr_gid))
+    })
 }
 
 /// The supplementary groups of `user` (`getgrouplist`, which includes `gid`).
