@@ -175,7 +175,7 @@ const LABELS = {
   reference: 'child_process.spawn(detached) → the daemon\'s ready byte on a pipe (reference: fork, exec, its own start)',
   spawnEvent: 'child_process.spawn(detached) → \'spawn\' event (fork + exec only; knows nothing of readiness)',
   sole: 'sole spawnDaemon, readiness \'notify\', with a pidfile (double fork, the daemon claims its pidfile, READY=1)',
-  soleNoPidfile: 'sole spawnDaemon, readiness \'notify\', no pidfile (no pre-check of the pidfile, no claim)',
+  soleNoPidfile: 'sole spawnDaemon, readiness \'notify\', no pidfile (no claim)',
   ssd: 'start-stop-daemon --start --background --notify-await --make-pidfile → exit 0',
 }
 

@@ -219,13 +219,21 @@ mod tests {
     }
 
     #[test]
-    fn a_held_pidfile_is_refused_before_the_fork() {
+    fn a_held_pidfile_is_refused_before_the_fork_or_by_the_daemon() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("a.pid");
         let _held = sole_pidfile::claim(&p, &sole_lock::OpenOptions::default()).unwrap();
+        // readiness none: refused before any fork (it would resolve before the claim).
         let mut o = sh("true");
         o.pidfile = Some(p.clone());
+        o.readiness = Readiness::None;
         let e = prepare(o).unwrap_err();
+        assert_eq!(e.code(), "EHELD");
+        assert_eq!(e.pid(), Some(std::process::id() as i32));
+        // Otherwise the daemon's own flock refuses, and the report names the holder.
+        let mut o = sh("true");
+        o.pidfile = Some(p.clone());
+        let e = prepare(o).unwrap().run(&Stop::new().unwrap()).unwrap_err();
         assert_eq!(e.code(), "EHELD");
         assert_eq!(e.pid(), Some(std::process::id() as i32));
     }

@@ -122,7 +122,7 @@ pub fn prepare(opts: SpawnOptions) -> Result<Prepared> {
 
     let cwd = std::path::absolute(&opts.cwd).map_err(|e| Error::os(e, "resolve cwd", &opts.cwd))?;
     let pidfile = match &opts.pidfile {
-        Some(p) => Some(open_pidfile(p)?),
+        Some(p) => Some(open_pidfile(p, opts.readiness == Readiness::None)?),
         None => None,
     };
     let stdin = above_stdio(
@@ -212,17 +212,21 @@ fn above_stdio(fd: OwnedFd) -> Result<OwnedFd> {
     })
 }
 
-/// The pidfile, opened with sole's rules (no symlink, regular file, 0600 when created, CLOEXEC),
-/// refused at once with `EHELD` when a live process holds it now (the daemon's own `flock`
-/// still decides: this only spares a fork).
-fn open_pidfile(path: &Path) -> Result<(OwnedFd, PathBuf)> {
+/// The pidfile, opened with sole's rules (no symlink, regular file, 0600 when created, CLOEXEC).
+/// With `precheck` (readiness `none`, which resolves before the daemon's claim is known), a
+/// pidfile a live process holds now is refused at once with `EHELD`; otherwise the daemon's
+/// own `flock` decides and reports (the check reads `/proc/locks`, which can cost milliseconds,
+/// so the common path does not pay it).
+fn open_pidfile(path: &Path, precheck: bool) -> Result<(OwnedFd, PathBuf)> {
     let path = std::path::absolute(path).map_err(|e| Error::os(e, "resolve pidfile", path))?;
     let opened = open::open_lock_file(&path, &OpenOptions::default())?;
-    if let Ok(State::Held {
-        pid, locked: true, ..
-    }) = sole_pidfile::read(&path)
-    {
-        return Err(sole_pidfile::held_error(&path, pid));
+    if precheck {
+        if let Ok(State::Held {
+            pid, locked: true, ..
+        }) = sole_pidfile::read(&path)
+        {
+            return Err(sole_pidfile::held_error(&path, pid));
+        }
     }
     let file = opened.file.clone();
     drop(opened);
