@@ -386,7 +386,10 @@ async function runSchedule(spawner: Spawner, schedule: Schedule): Promise<Result
 
   async function spawnOp(op: Extract<Op, { kind: 'spawn' }>, wave: Op[], name: string): Promise<void> {
     const timeoutMs = op.mode === 'never' ? NEVER_TIMEOUT_MS : SPAWN_TIMEOUT_MS
-    const endedInWave = wave.some((o) => o.kind !== 'spawn')
+    // What can end a holder during this wave: a stop or a kill, and a start whose daemon ends
+    // before it is ready (it exits, sends ERRNO=, or never becomes ready and is killed at its
+    // timeout), having held the pidfile for a moment.
+    const endedInWave = wave.some((o) => o.kind !== 'spawn' || ['fail', 'errno', 'never'].includes(o.mode))
     try {
       const r = await withHangGuard(spawner.spawn(run, op, timeoutMs), timeoutMs + HANG_MARGIN_MS, name)
       known.add(r.pid)

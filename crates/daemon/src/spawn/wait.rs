@@ -175,6 +175,13 @@ impl Watch {
                     .with_errno(errno));
             }
             if let Some(exit) = self.exit {
+                // Dead, with a report on the error pipe: that report is the answer even before
+                // the pipe's EOF (it is written in one write before the daemon exits; the EOF
+                // can lag while another start's freshly forked child still holds a copy of
+                // the write end, until it closes the descriptors it inherited).
+                if !self.err_buf.is_empty() {
+                    return Err(self.report());
+                }
                 if !self.ready {
                     let how = match exit {
                         Exit::Code(c) => format!("exited with code {c}"),
