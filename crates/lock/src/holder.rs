@@ -43,12 +43,29 @@ pub fn flock_holders(dev: u64, ino: u64) -> Vec<Holder> {
         let Some((text, reads)) = read_proc_locks() else {
             return Vec::new();
         };
-        let found = parse_proc_locks(&text, dev, ino);
+        let found = distinct(parse_proc_locks(&text, dev, ino));
         if !found.is_empty() || reads <= 1 {
             return found;
         }
     }
     Vec::new()
+}
+
+/// One entry per pid and kind, in first-seen order. A read of `/proc/locks` in several chunks
+/// is not a snapshot: when locks come and go between two chunks, the kernel's list can repeat
+/// an entry (or skip one: hence [`flock_holders`]' retry). A holder is a process.
+/// Test: `tests::repeated_entries_are_one_holder`.
+#[cfg(target_os = "linux")]
+fn distinct(mut found: Vec<Holder>) -> Vec<Holder> {
+    let mut seen = Vec::with_capacity(found.len());
+    found.retain(|h| {
+        let new = !seen.contains(h);
+        if new {
+            seen.push(*h);
+        }
+        new
+    });
+    found
 }
 
 /// The text of `/proc/locks` and how many non-empty `read(2)` calls it took.
@@ -208,6 +225,19 @@ mod tests {
                 exclusive: false
             }]
         );
+    }
+
+    #[test]
+    fn repeated_entries_are_one_holder() {
+        let a = Holder {
+            pid: 7,
+            exclusive: true,
+        };
+        let b = Holder {
+            pid: 8,
+            exclusive: false,
+        };
+        assert_eq!(distinct(vec![a, b, a, b, a]), vec![a, b]);
     }
 
     #[test]
