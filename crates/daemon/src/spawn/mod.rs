@@ -204,6 +204,16 @@ mod tests {
         assert!(!d.path().join("a.pid").exists());
 
         let mut o = sh("true");
+        o.pidfile = Some(d.path().join("missing").join("a.pid"));
+        let e = prepare(o).unwrap_err();
+        assert_eq!(e.code(), "ENOENT");
+        assert!(
+            e.message().contains("its directory does not exist"),
+            "{}",
+            e.message()
+        );
+
+        let mut o = sh("true");
         o.umask = 0o1000;
         assert_eq!(prepare(o).unwrap_err().code(), "EINVAL");
 

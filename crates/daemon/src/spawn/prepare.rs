@@ -219,7 +219,21 @@ fn above_stdio(fd: OwnedFd) -> Result<OwnedFd> {
 /// so the common path does not pay it).
 fn open_pidfile(path: &Path, precheck: bool) -> Result<(OwnedFd, PathBuf)> {
     let path = std::path::absolute(path).map_err(|e| Error::os(e, "resolve pidfile", path))?;
-    let opened = open::open_lock_file(&path, &OpenOptions::default())?;
+    let opened = open::open_lock_file(&path, &OpenOptions::default()).map_err(|e| {
+        if e.errno() == Some(libc::ENOENT) {
+            // The generic advice names a createDirs option spawnDaemon does not have.
+            Error::new(
+                Kind::Os(libc::ENOENT),
+                format!(
+                    "cannot open the pidfile {}: its directory does not exist. Create it first (spawnDaemon does not create directories).",
+                    path.display()
+                ),
+            )
+            .with_path(&path)
+        } else {
+            e
+        }
+    })?;
     if precheck {
         if let Ok(State::Held {
             pid, locked: true, ..
