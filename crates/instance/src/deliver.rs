@@ -597,6 +597,45 @@ mod tests {
     }
 
     #[test]
+    fn a_full_listen_queue_is_retried_until_the_deadline() {
+        // A listener with a backlog of 0 that never accepts: the kernel queues one
+        // connection, and refuses the next with EAGAIN (a non-blocking connect) until the
+        // queue drains.
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("s.sock");
+        let l = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap();
+        rustix::net::bind(&l, &SocketAddrUnix::new(&path).unwrap()).unwrap();
+        rustix::net::listen(&l, 0).unwrap();
+        let _first = UnixStream::connect(&path).unwrap();
+        let started = Instant::now();
+        let e = deliver(&path, b"x", 10, soon(200), None).unwrap_err();
+        assert_eq!(e.code(), "ETIMEDOUT");
+        assert!(e.message().contains("listen queue"), "{}", e.message());
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        // Cancelled while retrying.
+        let stop = Arc::new(Stop::new().unwrap());
+        let (s2, p2) = (stop.clone(), path.clone());
+        let t = std::thread::spawn(move || deliver(&p2, b"x", 10, soon(60_000), Some(&s2)));
+        stop.cancel();
+        assert_eq!(t.join().unwrap().unwrap_err().code(), "ECANCELED");
+        // Once the queue drains (the first connection is accepted), the next try connects.
+        // (Whether it is refused and retries first or not, it connects and waits for a reply.)
+        let t = std::thread::spawn(move || deliver(&path, b"x", 10, soon(20_000), None));
+        let (first, _) = rustix::net::acceptfrom(&l).unwrap();
+        drop(first);
+        // The queued delivery now connects; nobody answers it, so it is accepted and closed.
+        let (second, _) = rustix::net::acceptfrom(&l).unwrap();
+        drop(second);
+        assert_eq!(t.join().unwrap().unwrap(), Delivered::Gone { pid: me() });
+    }
+
+    #[test]
     fn cancel_ends_a_blocked_delivery() {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("s.sock");
