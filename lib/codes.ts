@@ -131,6 +131,36 @@ export const Code = {
   ENOTEMPTY: 'ENOTEMPTY',
   /** An operating-system failure (errno ENODATA). */
   ENODATA: 'ENODATA',
+  /** An operating-system failure (errno EPIPE). */
+  EPIPE: 'EPIPE',
+  /** An operating-system failure (errno ENOTSOCK). */
+  ENOTSOCK: 'ENOTSOCK',
+  /** An operating-system failure (errno ENOTCONN). */
+  ENOTCONN: 'ENOTCONN',
+  /** An operating-system failure (errno EISCONN). */
+  EISCONN: 'EISCONN',
+  /** An operating-system failure (errno EMSGSIZE). */
+  EMSGSIZE: 'EMSGSIZE',
+  /** An operating-system failure (errno EPROTOTYPE). */
+  EPROTOTYPE: 'EPROTOTYPE',
+  /** An operating-system failure (errno EAFNOSUPPORT). */
+  EAFNOSUPPORT: 'EAFNOSUPPORT',
+  /** An operating-system failure (errno EADDRINUSE). */
+  EADDRINUSE: 'EADDRINUSE',
+  /** An operating-system failure (errno EADDRNOTAVAIL). */
+  EADDRNOTAVAIL: 'EADDRNOTAVAIL',
+  /** An operating-system failure (errno ECONNREFUSED). */
+  ECONNREFUSED: 'ECONNREFUSED',
+  /** An operating-system failure (errno ECONNRESET). */
+  ECONNRESET: 'ECONNRESET',
+  /** An operating-system failure (errno ECONNABORTED). */
+  ECONNABORTED: 'ECONNABORTED',
+  /** An operating-system failure (errno ENOBUFS). */
+  ENOBUFS: 'ENOBUFS',
+  /** An operating-system failure (errno EINPROGRESS). */
+  EINPROGRESS: 'EINPROGRESS',
+  /** An operating-system failure (errno EALREADY). */
+  EALREADY: 'EALREADY',
 } as const
 
 /** A code from {@link Code}. */

@@ -339,6 +339,22 @@ pub const ERRNO_NAMES: &[(i32, &str)] = &[
     (libc::ERANGE, "ERANGE"),
     (libc::ENOTEMPTY, "ENOTEMPTY"),
     (libc::ENODATA, "ENODATA"),
+    // Sockets (sd_notify, the single-instance channel).
+    (libc::EPIPE, "EPIPE"),
+    (libc::ENOTSOCK, "ENOTSOCK"),
+    (libc::ENOTCONN, "ENOTCONN"),
+    (libc::EISCONN, "EISCONN"),
+    (libc::EMSGSIZE, "EMSGSIZE"),
+    (libc::EPROTOTYPE, "EPROTOTYPE"),
+    (libc::EAFNOSUPPORT, "EAFNOSUPPORT"),
+    (libc::EADDRINUSE, "EADDRINUSE"),
+    (libc::EADDRNOTAVAIL, "EADDRNOTAVAIL"),
+    (libc::ECONNREFUSED, "ECONNREFUSED"),
+    (libc::ECONNRESET, "ECONNRESET"),
+    (libc::ECONNABORTED, "ECONNABORTED"),
+    (libc::ENOBUFS, "ENOBUFS"),
+    (libc::EINPROGRESS, "EINPROGRESS"),
+    (libc::EALREADY, "EALREADY"),
 ];
 
 fn errno_name(errno: i32) -> String {
