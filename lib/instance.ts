@@ -160,8 +160,8 @@ interface Message {
  * connection, a server failure; without an `error` listener these are reported to the second
  * instance only, never thrown in the primary).
  *
- * Keep the primary's object for as long as it should stay primary: its server does not keep
- * the process alive (like Electron's lock), and the process's exit releases the role.
+ * The primary's server keeps the process alive, as any `net.Server` does, until `release()`
+ * (or dispose); the process's exit, however it ends, releases the role.
  */
 export class SingleInstance extends EventEmitter implements Disposable {
   /** `true` for the primary. */
@@ -281,7 +281,6 @@ export class SingleInstance extends EventEmitter implements Disposable {
     // Only this user may connect (the SO_PEERCRED check stays: root may too, and a shared
     // dir's socket may be opened up by someone else).
     fs.chmodSync(address, 0o600)
-    server.unref()
     this.#server = server
     primaries.add(this.lockPath)
   }
