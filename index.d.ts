@@ -28,6 +28,39 @@ export declare class ExitWait {
   cancel(): void
 }
 
+/** Ends one pending `instanceDeliver` (the TypeScript layer's AbortSignal calls `cancel()`). */
+export declare class InstanceDeliver {
+  constructor()
+  /**
+   * Cancel: the delivery rejects with `ECANCELED` (the TS layer makes it an `AbortError`).
+   * Idempotent; a delivery started with a cancelled control rejects at once.
+   */
+  cancel(): void
+}
+
+/**
+ * An instance name's checked directory (held open), lock file and socket (from
+ * `instancePlace`). `close()` closes the directory descriptor; `address` is unusable after.
+ */
+export declare class InstancePlace {
+  /** The directory (absolute): the caller's `dir`, or the per-user default. */
+  get dir(): string
+  /** `<dir>/<name>.lock`: the flock that decides who is primary. */
+  get lockPath(): string
+  /** `<dir>/<name>.sock` (a name over 64 bytes: `<dir>/<prefix>#<sha256 hex>`). */
+  get socketPath(): string
+  /**
+   * The path to `listen` on and deliver to: `socketPath` when it fits a Unix socket
+   * address (107 bytes), else `/proc/self/fd/<dirfd>/<file>` (valid in this process until
+   * `close()`). `EBADF` after `close()`.
+   */
+  get address(): string
+  /** `true` once `close()` was called. */
+  get closed(): boolean
+  /** Close the directory descriptor (idempotent). Files in the directory are untouched. */
+  close(): void
+}
+
 /** Handle to cancel one asynchronous wait started by `lockAsync`/`claimPidfileAsync`. */
 export declare class LockWait {
   constructor()
@@ -387,6 +420,46 @@ export interface ExpectedIdentity {
 }
 
 /**
+ * `instanceDeliverSync` on a dedicated thread: a promise of the same result, rejected
+ * with `ECANCELED` by `control.cancel()`. Argument errors are thrown here (the TypeScript
+ * layer turns them into a rejection).
+ */
+export declare function instanceDeliver(address: string, payload: Buffer, timeoutMs: number, maxReplyBytes: number, control: InstanceDeliver): Promise<InstanceDelivery>
+
+/**
+ * Deliver `payload` (one frame's body) to the primary listening at `address`, on the calling
+ * thread, by `timeoutMs` (`ETIMEDOUT` naming the primary's pid), reading a reply of at most
+ * `maxReplyBytes` (`EMSGSIZE`). A server of another user (not root) is `EINSECURE` and is
+ * sent nothing.
+ */
+export declare function instanceDeliverSync(address: string, payload: Buffer, timeoutMs: number, maxReplyBytes: number): InstanceDelivery
+
+/**
+ * How one delivery ended: `'replied'` (with the primary's reply frame body and pid),
+ * `'not-listening'` (nobody listens: the primary is starting, releasing or gone; nothing was
+ * sent) or `'gone'` (the connection ended before a whole reply: the primary died or released
+ * mid-message).
+ */
+export interface InstanceDelivery {
+  outcome: 'replied' | 'not-listening' | 'gone'
+  /** The reply frame's body (`'replied'` only). */
+  reply: Buffer | null
+  /**
+   * The primary's pid (from `SO_PEERCRED`), when connected and visible in this pid
+   * namespace.
+   */
+  pid: number | null
+}
+
+/**
+ * Locate an instance name: check it (1 to 200 bytes, no `/` or NUL, not `.`/`..`), create
+ * the directory 0700 if missing and check it (`dir`: not group/world writable, ours or
+ * root's; default `$XDG_RUNTIME_DIR/sole-instance` or `<tmp>/sole-instance-<euid>`: ours, not
+ * a symlink): `EINVAL` (`argument: 'name' | 'dir'`), `EINSECURE`, `ESYMLINK`, `ENOTDIR`.
+ */
+export declare function instancePlace(name: string, dir?: string | null | undefined): InstancePlace
+
+/**
  * The `EINVAL` error (with `argument`) that the TypeScript layer throws for what only it can
  * check (an AbortSignal's shape, a constructor called directly), built by the one error mapper
  * so it has exactly the shape of the native ones. Test: `__test__/args.spec.ts` (`signal`).
@@ -557,6 +630,22 @@ export interface NotifyFields {
 
 /** Open (creating if needed) a lock file for repeated locking. */
 export declare function openLockFile(path: string, opts?: Omit<LockOptions, 'shared'> | undefined | null): NativeLockFile
+
+/**
+ * `SO_PEERCRED` of the descriptor `fd` (a Node socket's `socket._handle.fd`): who connected
+ * (for the primary) or who listens (for a client). `EINVAL` (`argument: 'fd'`) for anything
+ * but an integer from 0 to 2^31-1; `EBADF`, `ENOTSOCK` from the kernel; `ENOTCONN` for a
+ * socket with no Unix peer.
+ */
+export declare function peerCredentials(fd: number): PeerCredentials
+
+/** The credentials of a connected Unix socket's peer. */
+export interface PeerCredentials {
+  /** Its pid; `null` when it is outside this pid namespace (the kernel reports 0). */
+  pid: number | null
+  uid: number
+  gid: number
+}
 
 /** `read` < `write`: a write grant covers a read request. */
 export type Permission = 'read' | 'write'

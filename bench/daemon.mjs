@@ -14,11 +14,10 @@
 //   readiness (what `daemonize-process` gives);
 // - sole spawnDaemon, readiness 'notify', with a pidfile: prepare, double fork, the daemon's
 //   pidfile claim (flock, pid, identity record, fsync), exec, READY=1 on sole's own socket;
-// - the same without a pidfile: the difference is the caller's check of the pidfile before
-//   the fork and the daemon's claim. Measured with strace on the development VM, nearly all
-//   of it is one read of /proc/locks (by readPidfile's check), ~8-13 ms when no process read
-//   it in the last few ms and ~0.03 ms back to back (the kernel's locks_start takes
-//   file_rwsem for writing, which waits for an RCU grace period); the claim's fsync is ~0.6 ms;
+// - the same without a pidfile: the difference is the daemon's claim (flock, pid line,
+//   identity record, fsync: about 1 ms). (An earlier version also checked the pidfile with
+//   readPidfile before the fork; one read of /proc/locks after idle cost 8-13 ms here, because
+//   the kernel waits for an RCU grace period, so that check now runs only for readiness 'none'.)
 // - start-stop-daemon --start --background --notify-await --pidfile --make-pidfile, until
 //   it exits 0 (it forks, writes the pidfile and waits for READY=1 on its own socket).
 // Each run's daemon is SIGKILLed and awaited before the next run. Ratios are the medians of

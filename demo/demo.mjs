@@ -159,5 +159,55 @@ const d2 = await sole.spawnDaemon(daemonOpts)
 console.log(`  restarted → PID ${d2.pid} ready in ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(1)} ms`)
 const stopped = await sole.stopDaemon(daemonPidfile)
 console.log(`  stopDaemon → PID ${stopped.pid} ${stopped.outcome} (SIGTERM to the verified holder, never a recycled pid)`)
+
+// Single instance: the first launch of an app is the primary; a second launch hands over its
+// argv and gets the primary's answer; SIGKILL the primary and the next launch is primary at once.
+console.log('\nSingle instance: a second launch hands its argv to the running one\n')
+const instDir = path.join(dir, 'instances')
+fs.mkdirSync(instDir, { mode: 0o700 })
+const launch = (...args) => {
+  const c = fork(path.join(here, 'instance-app.cjs'), [instDir, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+  const lines = []
+  let more = null
+  let buf = ''
+  c.stdout.on('data', (d) => {
+    buf += d
+    let i
+    while ((i = buf.indexOf('\n')) >= 0) {
+      lines.push(JSON.parse(buf.slice(0, i)))
+      buf = buf.slice(i + 1)
+      more?.()
+    }
+  })
+  const line = (ev) =>
+    new Promise((resolve) => {
+      const look = () => {
+        const i = lines.findIndex((l) => l.ev === ev)
+        if (i >= 0) {
+          more = null
+          resolve(lines.splice(i, 1)[0])
+        } else more = look
+      }
+      look()
+    })
+  return { c, line }
+}
+const p1 = launch()
+const first = await p1.line('primary')
+console.log(`  launch 1: PID ${first.pid} is the primary`)
+const l2 = launch('--open', 'notes.txt', 'ünïcode file.md')
+const [second, got] = await Promise.all([l2.line('secondary'), p1.line('got')])
+console.log(`  launch 2: PID ${second.pid} handed over ${JSON.stringify(got.argv.slice(2))} (cwd ${got.workingDirectory}); the primary answered: "${second.reply}"`)
+{
+  const gonePrimary = new Promise((r) => p1.c.once('exit', r))
+  p1.c.kill('SIGKILL')
+  await gonePrimary
+}
+const l3 = launch()
+const third = await l3.line('primary')
+console.log(`  PID ${first.pid} SIGKILLed → launch 3: PID ${third.pid} is the primary at once (no stale lock, no socket file to trust)`)
+l3.c.send('release')
+await new Promise((r) => l3.c.once('exit', r))
+
 console.log('\nEvery claim had exactly one owner; a dead owner was cleaned up by the next operation, without a timeout.')
 fs.rmSync(dir, { recursive: true, force: true })

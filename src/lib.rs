@@ -14,6 +14,7 @@ use napi_derive::napi;
 pub mod args;
 mod daemon;
 mod daemon_spawn;
+mod instance;
 mod lock;
 mod lock_file;
 mod pidfile;
