@@ -2,7 +2,8 @@
 // launches (child processes, fixtures/instance/launch.mjs, Sync or async API) started within
 // a few milliseconds of each other with random argv (empty strings, spaces, --flag=value,
 // unicode, a 100,000-character argument, hundreds of arguments), plus SIGKILLs and releases
-// of whoever is primary at that moment, and checks from OUTSIDE sole that:
+// of whoever is primary at that moment and SIGKILLs of launches still waiting for their
+// answer, and checks from OUTSIDE sole that:
 // - at most one primary at any instant: the oracle of fixtures/instance/oracle.mjs (an
 //   O_APPEND log and /proc, independent of the lock under test; its header says why it is
 //   sound) reports no overlap;
@@ -47,7 +48,8 @@ interface Start {
   argv: string[]
 }
 interface Event {
-  kind: 'kill' | 'release'
+  /** kill / release: whoever is primary then; kill-second: the latest launch still waiting. */
+  kind: 'kill' | 'release' | 'kill-second'
   at: number
 }
 interface Schedule {
@@ -70,8 +72,9 @@ const argvArb = fc.oneof(
 )
 const at = fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 2, arbitrary: fc.integer({ min: 1, max: 80 }) })
 const startArb: fc.Arbitrary<Start> = fc.record({ at, api: fc.constantFrom('sync' as const, 'async' as const), argv: argvArb })
-// Launches say what they became ~150 ms after their start (node's start-up): events mostly land after.
-const eventArb: fc.Arbitrary<Event> = fc.record({ kind: fc.constantFrom('kill' as const, 'release' as const), at: fc.integer({ min: 0, max: 700 }) })
+// Offsets from the instant every launch is ready: requests take milliseconds, so events land
+// before, during and after them.
+const eventArb: fc.Arbitrary<Event> = fc.record({ kind: fc.constantFrom('kill' as const, 'release' as const, 'kill-second' as const), at: fc.integer({ min: 0, max: 300 }) })
 const scheduleArb: fc.Arbitrary<Schedule> = fc.record({
   starts: fc.array(startArb, { minLength: 2, maxLength: 8 }),
   events: fc.array(eventArb, { maxLength: 3 }),
@@ -127,7 +130,7 @@ async function runSchedule(script: string, s: Schedule): Promise<Result> {
   const count = (k: string): void => {
     stats[k] = (stats[k] ?? 0) + 1
   }
-  const t0 = Date.now()
+  let t0 = Date.now()
   const note = (x: string): void => {
     timeline.push(`${String(Date.now() - t0).padStart(5)}ms ${x}`)
   }
@@ -140,11 +143,15 @@ async function runSchedule(script: string, s: Schedule): Promise<Result> {
 
   const current = (): Launch | undefined => [...primaries].reverse().find((p) => !killed.has(p.pid) && !released.has(p.pid))
 
+  /** Launches whose request has begun ('go' sent). */
+  const asked = new Set<Launch>()
+
   async function start(x: Start, i: number): Promise<void> {
     if (x.at) await new Promise((r) => setTimeout(r, x.at))
-    const l = launch(null, { name: 'sched', dir, api: x.api, oracle, timeoutMs: TIMEOUT_MS }, x.argv, { script })
-    launches.push(l)
-    note(`#${i} ${x.api} pid ${l.pid} starts`)
+    const l = launches[i]
+    l.send('go')
+    asked.add(l)
+    note(`#${i} ${x.api} pid ${l.pid} requests`)
     try {
       const o = await l.outcome(TIMEOUT_MS + HANG_MARGIN_MS)
       outcomes.set(l, o)
@@ -153,12 +160,26 @@ async function runSchedule(script: string, s: Schedule): Promise<Result> {
       if (o.event === 'primary') primaries.push(l)
       else if (o.event === 'error' || o.event === 'fatal') violations.push({ kind: 'outcome', message: `launch #${i} (pid ${l.pid}) ended in ${String(o.code ?? o.event)}: ${String(o.message)}` })
     } catch (e) {
-      violations.push({ kind: 'hang', message: `launch #${i} (pid ${l.pid}): ${(e as Error).message.slice(0, 500)}` })
+      if (killed.has(l.pid)) note(`#${i} pid ${l.pid} was SIGKILLed while waiting`)
+      else violations.push({ kind: 'hang', message: `launch #${i} (pid ${l.pid}): ${(e as Error).message.slice(0, 500)}` })
     }
   }
 
   async function event(e: Event): Promise<void> {
     await new Promise((r) => setTimeout(r, e.at))
+    if (e.kind === 'kill-second') {
+      // A launch killed mid-request: whatever it had sent, the primary must keep serving.
+      const w = [...asked].reverse().find((l) => !outcomes.has(l) && !killed.has(l.pid))
+      if (!w) {
+        count('kill-second: nobody')
+        return
+      }
+      killed.add(w.pid)
+      await w.kill()
+      note(`SIGKILLed waiting launch ${w.pid}`)
+      count('kill-second')
+      return
+    }
     const p = current()
     if (!p) {
       note(`${e.kind}: nobody is primary`)
@@ -183,6 +204,12 @@ async function runSchedule(script: string, s: Schedule): Promise<Result> {
   }
 
   try {
+    // Every launch started, loaded and waiting at its gate; then the requests begin at their
+    // offsets from one instant (node's start-up would otherwise spread them by 100 ms).
+    for (const x of s.starts) launches.push(launch(null, { name: 'sched', dir, api: x.api, oracle, timeoutMs: TIMEOUT_MS, gate: true }, x.argv, { script }))
+    await Promise.all(launches.map((l) => l.next((x) => x.event === 'ready', TIMEOUT_MS + HANG_MARGIN_MS, 'ready')))
+    t0 = Date.now()
+    note('all launches ready')
     await Promise.all([...s.starts.map(start), ...s.events.map(event)])
   } finally {
     await Promise.all(launches.map((l) => l.kill()))
@@ -216,10 +243,10 @@ async function runSchedule(script: string, s: Schedule): Promise<Result> {
     }
   }
   // The sent argv is the schedule's (argv[2..] of the launch is what the test passed).
-  for (const l of launches) {
+  for (const [i, l] of launches.entries()) {
     const o = outcomes.get(l)
-    if (o?.event === 'secondary' && !s.starts.some((x) => isDeepStrictEqual(x.argv, (o.argv as string[]).slice(2)))) {
-      violations.push({ kind: 'delivery', message: `pid ${l.pid} sent an argv that is none of the schedule's` })
+    if (o?.event === 'secondary' && !isDeepStrictEqual(s.starts[i].argv, (o.argv as string[]).slice(2))) {
+      violations.push({ kind: 'delivery', message: `launch #${i} (pid ${l.pid}) sent ${JSON.stringify(o.argv).slice(0, 300)}, not its schedule's argv` })
     }
   }
   const o = readOracle(oracle)

@@ -365,6 +365,8 @@ rootTest('another user (uid 65534): a private directory refuses it (EACCES); wit
   const a = await second(t, { name: 'u', dir: priv }, ['x'], { asUid: 65534 })
   t.is(a.out.event, 'error')
   t.is(a.out.code, 'EACCES', JSON.stringify(a.out))
+  t.log(`private dir: ${String(a.out.message)}`)
+  t.true(String(a.out.message).includes(priv), 'the message names the directory or file it could not reach')
   // A root-owned 0755 directory (accepted for a given dir), whose lock and socket someone
   // opened to everyone: the other user reaches the primary, which checks SO_PEERCRED.
   const shared = tmpdir(t)
@@ -377,6 +379,7 @@ rootTest('another user (uid 65534): a private directory refuses it (EACCES); wit
   t.is(b.out.code, 'EACCES', JSON.stringify(b.out))
   t.is(b.out.pid, p.pid)
   t.regex(String(b.out.message), /uid 65534/)
+  t.log(`shared dir: ${String(b.out.message)}`)
   t.is(gots(p).length, 0, 'the message never reached the handler')
   const c = await second(t, { name: 'u', dir: shared }, ['mine'])
   t.is(c.out.event, 'secondary', 'the primary keeps serving its own user')
