@@ -2,7 +2,7 @@
 // child processes (fixtures/instance/launch.mjs) that print what happened ('primary', 'got …',
 // 'secondary …'); every wait is on such a line or on the kernel's view, never on a sleep.
 import test from 'ava'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
@@ -166,6 +166,61 @@ test('SIGKILL of the primary: its socket file stays behind, and the next launch 
     t.is(out.event, 'primary', api)
     t.log(`${api}: primary ${Date.now() - started} ms after the kill (node start-up included)`)
   }
+})
+
+/** Is some process blocked in flock() on `file` (a "->" waiter line of /proc/locks)? */
+function flockWaiter(file: string): boolean {
+  const st = fs.statSync(file)
+  const major = Number((BigInt(st.dev) >> 8n) & 0xfffn)
+  const minor = Number((BigInt(st.dev) & 0xffn) | ((BigInt(st.dev) >> 12n) & 0xfff00n))
+  const want = `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}:${st.ino}`
+  return fs.readFileSync('/proc/locks', 'latin1').split('\n').some((l) => l.includes('->') && l.includes(' FLOCK ') && l.includes(want))
+}
+
+test('the lock is held but nobody listens (a primary starting up): the second waits on the lock, becomes primary the instant it is free, and times out naming the holder otherwise', async (t) => {
+  const dir = tmpdir(t)
+  const lockPath = path.join(dir, 'nl.lock')
+  fs.writeFileSync(lockPath, '', { mode: 0o600 })
+  // flock(1) holds the lock (flock(2), as sole's) and never listens; -o: its child (sleep)
+  // does not keep the descriptor. Its own process group, so both go at once.
+  const holder = spawn('flock', ['-o', lockPath, 'sleep', '300'], { stdio: 'ignore', detached: true })
+  const killHolder = (): void => {
+    try {
+      process.kill(-(holder.pid as number), 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+  t.teardown(killHolder)
+  const end = Date.now() + START_MS
+  while (!sole.lockHolders(lockPath)?.holders.length) {
+    if (Date.now() > end) t.fail('flock never held the lock')
+    await new Promise((r) => setImmediate(r))
+  }
+  const holders = sole.lockHolders(lockPath)!.holders.map((h) => h.pid)
+  const e = (await rejected(sole.requestSingleInstance('nl', { dir, timeoutMs: 300 }))) as sole.SoleError
+  t.is(e?.code, 'ETIMEDOUT')
+  t.true(holders.includes(e.pid as number), `ETIMEDOUT names the holder (${String(e?.pid)} in ${holders.join(', ')})`)
+  const pending = sole.requestSingleInstance('nl', { dir, timeoutMs: 20_000 })
+  let settled = false
+  void pending.then(() => (settled = true), () => (settled = true))
+  // Seen waiting in the kernel on the lock (after finding nobody listening), still unsettled.
+  while (!flockWaiter(lockPath)) {
+    if (Date.now() > end) t.fail('the second never waited on the lock')
+    await new Promise((r) => setImmediate(r))
+  }
+  t.false(settled)
+  const killedAt = Date.now()
+  killHolder()
+  const inst = await pending
+  t.teardown(() => inst.release())
+  t.true(inst.primary, 'primary once the holder died')
+  t.log(`primary ${Date.now() - killedAt} ms after the holder's SIGKILL`)
+  inst.on('second-instance', (argv) => argv.at(-1))
+  const { out } = await second(t, { name: 'nl', dir }, ['after'])
+  t.is(out.event, 'secondary', JSON.stringify(out))
+  t.is(out.primaryPid, process.pid)
+  t.is(out.reply, 'after')
 })
 
 test('a hung primary (event loop blocked): the second instance gets ETIMEDOUT naming its pid, and it is not killed', async (t) => {
