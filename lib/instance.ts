@@ -59,7 +59,10 @@ const MAX_SOCKET_TIMEOUT_MS = 2 ** 31 - 1
 /** The frame format's version. */
 const VERSION = 1
 
-/** Options of {@link requestSingleInstance} and {@link requestSingleInstanceSync}. */
+/**
+ * Options of {@link requestSingleInstance} and {@link requestSingleInstanceSync}, read once.
+ * Test: `__test__/instance.spec.ts` ("bad options are EINVAL naming the option").
+ */
 export interface SingleInstanceOptions {
   /** Sent to the primary with argv (JSON-serialisable; else `EINVAL`). Default: none. */
   additionalData?: unknown
@@ -162,6 +165,9 @@ interface Message {
  *
  * The primary's server keeps the process alive, as any `net.Server` does, until `release()`
  * (or dispose); the process's exit, however it ends, releases the role.
+ *
+ * Tests: `__test__/instance.spec.ts` (replies, queueing, release, SIGKILL, hung primary,
+ * oversized and malformed messages, another uid), `__test__/instance-schedules.spec.ts`.
  */
 export class SingleInstance extends EventEmitter implements Disposable {
   /** `true` for the primary. */
@@ -599,6 +605,9 @@ const left = (deadline: number): number => Math.max(0, Math.ceil(deadline - perf
  * for a message over `maxMessageBytes`, the primary's refusal (`EACCES` for another user,
  * `EHANDLER` when its listener threw), `EDEADLK` when this thread is itself the primary of
  * `name` (it could never answer), `EINVAL` for bad options.
+ *
+ * Tests: `__test__/instance.spec.ts` (every case above), `__test__/instance-schedules.spec.ts`
+ * (concurrent launches: never two primaries, every launch primary or answered once).
  */
 export function requestSingleInstanceSync(name: string, opts?: SingleInstanceOptions): SingleInstance {
   const { s, payload } = settings(name, opts, KEYS)
@@ -642,6 +651,9 @@ export function requestSingleInstanceSync(name: string, opts?: SingleInstanceOpt
  * dedicated native thread (never libuv's pool) and the waits on the lock are `lock()`'s.
  * Rejects as the Sync call throws (no `EDEADLK`: a primary in this thread answers), and with
  * `AbortError` when `signal` aborts.
+ *
+ * Tests: `__test__/instance.spec.ts` (the same cases, in one process, aborted, the lock held
+ * with nobody listening), `__test__/instance-schedules.spec.ts`.
  */
 export async function requestSingleInstance(name: string, opts?: SingleInstanceAsyncOptions): Promise<SingleInstance> {
   const { s, payload, snap } = settings(name, opts, [...KEYS, 'signal'])
