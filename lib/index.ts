@@ -17,6 +17,7 @@ export type { Code } from './errors.js'
 export * from './procid.js'
 export * from './daemon.js'
 export * from './spawn.js'
+export * from './instance.js'
 
 /** The options of the lock calls, declared in Rust (`src/lock.rs`) and generated. */
 export type { LockOptions, LockSyncOptions, LockAsyncOptions } from '../index.js'
