@@ -47,6 +47,8 @@ export const Code = {
   EINTERNAL: 'EINTERNAL',
   /** A daemon `spawnDaemon` started could not be started, or died or reported failure before it was ready (`EDAEMON`). `stage` says where: `setup` (the start sequence before exec: cwd, user, files), `exec` (the program could not be executed) or `startup` (it ran but exited, was killed, or sent `ERRNO=` before `READY=1`); `exitCode`/`signal`, `status` (its last `STATUS=`) and `stderr` (the last lines of its stderr file) say more. */
   EDAEMON: 'EDAEMON',
+  /** The primary's `second-instance` listener threw while handling a second launch's message (`EHANDLER`): the second launch gets the listener's message; the primary carries on. Built by the TypeScript layer (`lib/instance.ts`), never by the crates. */
+  EHANDLER: 'EHANDLER',
   /** `require('sole')` on a machine sole has no native addon for (`ENOTSUP`): only linux x64 with glibc is supported. Thrown by the package's loader (`lib/platform.ts`), never by the crates; the message names this machine's platform, architecture and libc. */
   ENOTSUP: 'ENOTSUP',
   /** `require('sole')` on a supported machine whose native addon is not there or does not load (`ENOBINDING`): the platform package `sole-linux-x64-gnu` was left out (installed with `--omit=optional`), or a checkout was not built. Thrown by the package's loader (`lib/platform.ts`); the message says how to fix it, `cause` holds the loader's error. */

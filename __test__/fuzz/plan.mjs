@@ -368,6 +368,20 @@ const stopPath = fc.oneof(
 )
 const stopOpts = options({ timeoutMs: timeoutEdge, signal: tgSignal })
 
+// The single-instance calls: names from a closed list (valid and not), the directory inside
+// the runner's (a file option the runner checks, as spawnDaemon's), small bounds.
+const instanceName = v(fc.constantFrom('app', 'a b', 'é', '.', '..', 'a/b', '', 'a\0b', 'x'.repeat(80), 'x'.repeat(201)).map(lit))
+const instanceOpts = options({
+  argv: v(fc.constantFrom(lit([]), lit(['node', 'app.js', '']), lit([1]), lit('x'), lit(['é', ' a b ']))),
+  cwd: v(fc.constantFrom('/', '', 'relative', 'a\0b').map(lit)),
+  additionalData: hostile,
+  dir: pathArb,
+  timeoutMs,
+  maxMessageBytes: v(fc.constantFrom(1024, 4096, 1, 0, -1, 1.5, 2 ** 32, NaN).map(lit)),
+  signal,
+})
+const instanceSteps = steps(step('release'), step('release', one(hostile)), step('dispose'))
+
 /** How each export is called: arguments, then steps on its result. */
 const API = {
   tryLock: [6, fc.tuple(pathArb, lockOpts), lockSteps],
@@ -393,6 +407,9 @@ const API = {
   watchdogIntervalMs: [1, fc.tuple()],
   daemonStatus: [2, fc.tuple(pathArb)],
   stopDaemon: [2, fc.tuple(stopPath, stopOpts)],
+  requestSingleInstanceSync: [2, fc.tuple(instanceName, instanceOpts), instanceSteps],
+  requestSingleInstance: [2, fc.tuple(instanceName, instanceOpts), instanceSteps],
+  'new SingleInstance': [1, fc.tuple(hostile), instanceSteps],
   'ScopeRegistry.open': [7, fc.tuple(registryPath, options({ timeoutMs }, { hostileWeight: 1 })), registrySteps],
   'ScopeRegistry.repair': [2, fc.tuple(registryPath)],
   rulesOverlap: [2, fc.tuple(rule, rule)],
@@ -412,12 +429,13 @@ export const EXPORT_OF = {
   acquireDaemonLock: 'acquireDaemonLock', readLockPid: 'readLockPid', lockHolders: 'lockHolders', isAlive: 'isAlive', pidAlive: 'pidAlive',
   processIdentity: 'processIdentity', verifyProcess: 'verifyProcess', 'ProcessHandle.open': 'ProcessHandle',
   terminateGracefully: 'terminateGracefully', spawnDaemon: 'spawnDaemon', notify: 'notify', daemonReady: 'daemonReady',
-  watchdogIntervalMs: 'watchdogIntervalMs', daemonStatus: 'daemonStatus', stopDaemon: 'stopDaemon', 'ScopeRegistry.open': 'ScopeRegistry', 'ScopeRegistry.repair': 'ScopeRegistry',
+  watchdogIntervalMs: 'watchdogIntervalMs', daemonStatus: 'daemonStatus', stopDaemon: 'stopDaemon',
+  requestSingleInstanceSync: 'requestSingleInstanceSync', requestSingleInstance: 'requestSingleInstance', 'new SingleInstance': 'SingleInstance', 'ScopeRegistry.open': 'ScopeRegistry', 'ScopeRegistry.repair': 'ScopeRegistry',
   rulesOverlap: 'rulesOverlap', coversFully: 'coversFully', 'new LockFile': 'LockFile', 'new Pidfile': 'Pidfile',
   'new ProcessHandle': 'ProcessHandle', 'ProcessHandle.fromNative': 'ProcessHandle', 'new ScopeRegistry': 'ScopeRegistry',
 }
 export const API_NAMES = Object.keys(API)
-export const INTERNAL_APIS = new Set(['new LockFile', 'new Pidfile', 'new ProcessHandle', 'ProcessHandle.fromNative', 'new ScopeRegistry'])
+export const INTERNAL_APIS = new Set(['new LockFile', 'new Pidfile', 'new ProcessHandle', 'ProcessHandle.fromNative', 'new ScopeRegistry', 'new SingleInstance'])
 
 /** Sometimes drop the last argument, sometimes add one. */
 const arity = fc.oneof({ weight: 8, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.constant(-1) }, { weight: 1, arbitrary: fc.constant(1) })
@@ -430,7 +448,7 @@ const callArb = fc.oneof(
       .map(({ args: a, steps: s, arity: n, extra, salt }) => {
         let list = [...a]
         if (n < 0) list = list.slice(0, -1)
-        else if (n > 0 && !['terminateGracefully', 'stopDaemon', 'spawnDaemon'].includes(api)) list.push(extra)
+        else if (n > 0 && !['terminateGracefully', 'stopDaemon', 'spawnDaemon', 'requestSingleInstanceSync', 'requestSingleInstance'].includes(api)) list.push(extra)
         const call = { api, args: list, salt }
         if (s && s.length) call.steps = s
         return tame(call)
@@ -535,6 +553,11 @@ function tame(call) {
     const i = api === 'spawnDaemon' ? 0 : 1
     const o = a[i]
     if (o.$ === 'obj' && !o.throwOn && !smallTimeout(o.fields.timeoutMs)) a[i] = { $: 'obj', fields: { ...o.fields, timeoutMs: small(salt) } }
+  }
+  // A second instance never waits long (a primary the runner made itself may not answer).
+  if (api === 'requestSingleInstanceSync' || api === 'requestSingleInstance') {
+    const o = a[1]
+    if (o && o.$ === 'obj' && !o.throwOn && !smallTimeout(o.fields.timeoutMs)) a[1] = { $: 'obj', fields: { ...o.fields, timeoutMs: small(salt) } }
   }
   // A handle's waitForExit: unbounded only on a child that exits by itself.
   const target = a[0] && a[0].$ === 'proc' ? a[0].k : undefined

@@ -579,6 +579,9 @@ const API = {
   watchdogIntervalMs: (a) => sole.watchdogIntervalMs(...a),
   daemonStatus: (a) => sole.daemonStatus(...a),
   stopDaemon: (a) => sole.stopDaemon(...a),
+  requestSingleInstanceSync: (a) => sole.requestSingleInstanceSync(...a),
+  requestSingleInstance: (a) => sole.requestSingleInstance(...a),
+  'new SingleInstance': (a) => new sole.SingleInstance(...a),
   isAlive: (a) => sole.isAlive(...a),
   pidAlive: (a) => sole.pidAlive(...a),
   processIdentity: (a) => sole.processIdentity(...a),
@@ -597,21 +600,22 @@ const API = {
 }
 /** APIs whose first argument is a path sole may create, open or rename. */
 const PATH_APIS = new Set(['tryLock', 'lockSync', 'lock', 'openLockFile', 'claimPidfile', 'claimPidfileWhenFree', 'readPidfile', 'acquireDaemonLock', 'readLockPid', 'lockHolders', 'ScopeRegistry.open', 'ScopeRegistry.repair', 'daemonStatus', 'stopDaemon'])
-/** The path options of spawnDaemon: each must name something inside the test directory. */
+/** The path options of spawnDaemon (and `dir` of the single-instance calls): each must name something inside the test directory. */
 const SPAWN_PATHS = ['pidfile', 'stdout', 'stderr']
-function spawnPathsSafe(o) {
+function spawnPathsSafe(o, keys = SPAWN_PATHS) {
   if (o === null || typeof o !== 'object' || built.has(o)) return true
-  return SPAWN_PATHS.every((k) => {
+  return keys.every((k) => {
     const d = Object.getOwnPropertyDescriptor(o, k)
     return !d || !('value' in d) || d.value === undefined || d.value === null || pathSafe(d.value)
   })
 }
-const INTERNAL = new Set(['new LockFile', 'new Pidfile', 'new ProcessHandle', 'ProcessHandle.fromNative', 'new ScopeRegistry'])
+const INTERNAL = new Set(['new LockFile', 'new Pidfile', 'new ProcessHandle', 'ProcessHandle.fromNative', 'new ScopeRegistry', 'new SingleInstance'])
 const RESULT = {
   tryLock: 'Lock', lockSync: 'Lock', lock: 'Lock', openLockFile: 'LockFile', claimPidfile: 'Pidfile',
   claimPidfileWhenFree: 'Pidfile', acquireDaemonLock: 'Pidfile', readPidfile: 'PidfileState', verifyProcess: 'ProcessHandle',
   'ProcessHandle.open': 'ProcessHandle', 'ScopeRegistry.open': 'ScopeRegistry', 'new LockFile': 'LockFile',
   'new Pidfile': 'Pidfile', 'new ProcessHandle': 'ProcessHandle', 'ProcessHandle.fromNative': 'ProcessHandle', 'new ScopeRegistry': 'ScopeRegistry',
+  requestSingleInstanceSync: 'SingleInstance', requestSingleInstance: 'SingleInstance', 'new SingleInstance': 'SingleInstance',
 }
 const STEP_RESULT = {
   LockFile: { tryLock: 'Lock', lockSync: 'Lock', lock: 'Lock' },
@@ -626,8 +630,9 @@ const GETTERS = {
   ProcessHandle: ['pid', 'startTime', 'kind', 'closed'],
   ScopeRegistry: ['path'],
   ScopeGuard: ['name', 'released'],
+  SingleInstance: ['name', 'primary', 'primaryPid', 'reply', 'lockPath', 'socketPath'],
 }
-const CLEANUP = { Lock: 'release', LockFile: 'close', Pidfile: 'release', ProcessHandle: 'close', ScopeRegistry: 'close', ScopeGuard: 'release' }
+const CLEANUP = { Lock: 'release', LockFile: 'close', Pidfile: 'release', ProcessHandle: 'close', ScopeRegistry: 'close', ScopeGuard: 'release', SingleInstance: 'release' }
 const SIGNALLING = { signal: null, terminate: 'SIGTERM', kill: 'SIGKILL' }
 
 function typeDesc(v) {
@@ -779,6 +784,8 @@ async function runCall(call, i) {
     const args = call.args.map(mat)
     if (PATH_APIS.has(call.api) && !pathSafe(args[0])) {
       rec({ r: 'skip', i, sp: '', label: call.api, why: 'the path could name something outside the test directory' })
+    } else if ((call.api === 'requestSingleInstanceSync' || call.api === 'requestSingleInstance') && !spawnPathsSafe(args[1], ['dir'])) {
+      rec({ r: 'skip', i, sp: '', label: call.api, why: 'the dir option could name something outside the test directory' })
     } else if (call.api === 'spawnDaemon' && !spawnPathsSafe(args[0])) {
       rec({ r: 'skip', i, sp: '', label: call.api, why: 'a file option could name something outside the test directory' })
     } else if (call.api === 'terminateGracefully' && !terminateTargetSafe(args[0])) {
@@ -824,7 +831,7 @@ function waitThreads() {
   for (const id of fs.readdirSync('/proc/self/task')) {
     try {
       const n = fs.readFileSync(`/proc/self/task/${id}/comm`, 'utf8').trim()
-      if (n === 'sole-lock-wait' || n.startsWith('sole-exit-') || n === 'sole-daemon-sta') names.push(n)
+      if (n === 'sole-lock-wait' || n.startsWith('sole-exit-') || n === 'sole-daemon-sta' || n.startsWith('sole-instance')) names.push(n)
     } catch {
       // the thread ended meanwhile
     }

@@ -95,6 +95,10 @@ kinds! {
     /// `exitCode`/`signal`, `status` (its last `STATUS=`) and `stderr` (the last lines of its
     /// stderr file) say more.
     Daemon => "EDAEMON",
+    /// The primary's `second-instance` listener threw while handling a second launch's message
+    /// (`EHANDLER`): the second launch gets the listener's message; the primary carries on.
+    /// Built by the TypeScript layer (`lib/instance.ts`), never by the crates.
+    Handler => "EHANDLER",
     /// `require('sole')` on a machine sole has no native addon for (`ENOTSUP`): only linux
     /// x64 with glibc is supported. Thrown by the package's loader (`lib/platform.ts`), never
     /// by the crates; the message names this machine's platform, architecture and libc.
