@@ -197,7 +197,7 @@ const first = await p1.line('primary')
 console.log(`  launch 1: PID ${first.pid} is the primary`)
 const l2 = launch('--open', 'notes.txt', 'ünïcode file.md')
 const [second, got] = await Promise.all([l2.line('secondary'), p1.line('got')])
-console.log(`  launch 2: PID ${second.pid} handed over ${JSON.stringify(got.argv.slice(2))} (cwd ${got.workingDirectory}); the primary answered: "${second.reply}"`)
+console.log(`  launch 2: PID ${second.pid} handed over ${JSON.stringify(got.argv.slice(3))} (cwd ${got.workingDirectory}); the primary answered: "${second.reply}"`)
 {
   const gonePrimary = new Promise((r) => p1.c.once('exit', r))
   p1.c.kill('SIGKILL')
