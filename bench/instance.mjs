@@ -110,26 +110,31 @@ export async function runInstanceBench() {
     out.bare = bare
     primary.kill('SIGKILL')
 
-    // single-instance from npm, if it installed.
+    // single-instance from npm, if it installed: in a child process, which exits when done
+    // (its server never closes the connections its clients leave open, so unlock() never ends).
     try {
-      const SingleInstance = require('single-instance')
-      const sockDir = fs.mkdtempSync(path.join(os.tmpdir(), 'si-'))
-      const socketPath = path.join(sockDir, 'bench.sock')
-      const first = new SingleInstance('bench', { socketPath })
-      await first.lock()
-      const si = []
-      for (let i = 0; i < RUNS; i++) {
-        const t0 = process.hrtime.bigint()
-        await new SingleInstance('bench', { socketPath }).lock().then(
-          () => {
-            throw new Error('single-instance let a second instance in')
-          },
-          () => undefined,
-        )
-        si.push(Number(process.hrtime.bigint() - t0))
-      }
-      await first.unlock()
-      out.si = si
+      require.resolve('single-instance')
+      const SI = `
+const SingleInstance = require(process.argv[1])
+const path = require('path')
+;(async () => {
+  const socketPath = path.join(process.argv[2], 'si.sock')
+  const first = new SingleInstance('bench', { socketPath })
+  await first.lock()
+  const t = []
+  for (let i = 0; i < Number(process.argv[3]); i++) {
+    const t0 = process.hrtime.bigint()
+    let let_in = false
+    await new SingleInstance('bench', { socketPath }).lock().then(() => { let_in = true }, () => undefined)
+    if (let_in) { console.log('let-in'); process.exit(1) }
+    t.push(Number(process.hrtime.bigint() - t0))
+  }
+  console.log(JSON.stringify(t))
+  process.exit(0)
+})()`
+      const r = spawnSync(process.execPath, ['-e', SI, require.resolve('single-instance'), dir, String(RUNS)], { encoding: 'utf8', timeout: 120_000 })
+      if (r.status !== 0) throw new Error(`single-instance run exited ${r.status}: ${r.stdout}${r.stderr}`)
+      out.si = JSON.parse(r.stdout)
     } catch (e) {
       out.siReason = e.code === 'MODULE_NOT_FOUND' ? 'not installed' : String(e.message).split('\n')[0]
     }
