@@ -272,9 +272,14 @@ test('SIGKILL of sole lock: the lock is released and the command dies with it (P
   t.regex(fs.readFileSync(`/proc/${pid}/status`, 'utf8'), new RegExp(`^PPid:\\s+${c.pid}$`, 'm'))
   t.true(h.isAlive())
   t.is(spawnSync('flock', ['-n', p, 'true']).status, 1)
+  const soleGone = new Promise((r) => c.once('exit', r))
   c.kill('SIGKILL')
   await h.waitForExit({ timeoutMs: 30_000 })
   t.false(h.isAlive(), 'the command is gone with sole')
+  // PR_SET_PDEATHSIG fires when the thread that forked the command exits; the lock is dropped
+  // when sole's last thread has closed its files, which can come a moment later: wait for
+  // sole's exit itself before asking the kernel whether the lock is free.
+  await soleGone
   t.is(spawnSync('flock', ['-n', p, 'true']).status, 0)
 })
 
