@@ -192,17 +192,18 @@ export const REGRESSIONS = [
     ],
   },
   {
-    // issue 16 (docs/races.md R32): the holder is frozen for 1.5 s (longer than a typical
-    // lease's staleness) while one worker blocks and another tries late; the reader reads
-    // during the pause. The resumed holder must still be the only owner; after its release,
-    // the waiter gets the lock.
+    // issue 16 (docs/races.md R32): the holder is frozen for 3 s (longer than the 2 s
+    // staleness of the lease examples in examples/harness/, plus their polling: each of them
+    // loses its lock in this schedule, every time) while one worker blocks and another tries
+    // late; the reader reads during the pause. The resumed holder must still be the only
+    // owner; after its release, the waiter gets the lock.
     workers: 3,
     steps: [
       { kind: 'try', pick: 0, shared: false },
       {
         kind: 'pause',
         pick: 0,
-        ms: 1500,
+        ms: 3000,
         ops: [
           { at: 0, block: true, shared: false },
           { at: 90, block: false, shared: false },
