@@ -199,6 +199,39 @@ test('ERRNO= before READY rejects EDAEMON startup with that errno, and the daemo
   t.false(sole.pidAlive(e.pid!))
 })
 
+test('intermediate process killed, then the daemon dies before READY: EDAEMON startup at once (not a busy wait until ETIMEDOUT), pidfile free', async (t) => {
+  // The process between the caller and the daemon reports the daemon's exit; killed, it
+  // reports nothing, and the start must learn of the death from the daemon's pidfd.
+  const d = tmpdir(t)
+  const ids = path.join(d, 'ids')
+  const go = path.join(d, 'go')
+  const pidfile = path.join(d, 'a.pid')
+  execFileSync('mkfifo', [go])
+  const p = sole.spawnDaemon({
+    command: 'sh',
+    args: ['-c', `echo "$$ $PPID" > ${ids}.tmp && mv ${ids}.tmp ${ids}; read x < ${go}; exit 7`],
+    pidfile,
+    timeoutMs: 60_000,
+  })
+  await waitForFile(ids)
+  const [daemon, intermediate] = fs.readFileSync(ids, 'utf8').trim().split(' ').map(Number)
+  reap(t, daemon)
+  t.not(intermediate, process.pid, 'the daemon is not a child of the caller')
+  process.kill(intermediate, 'SIGKILL')
+  await gone(intermediate)
+  t.true(sole.pidAlive(daemon), 'the daemon outlives its intermediate process')
+  fs.writeFileSync(go, 'x\n')
+  const began = Date.now()
+  const e = (await rejected(p)) as DaemonError
+  t.is(e?.code, 'EDAEMON', e?.message)
+  t.is(e.stage, 'startup')
+  t.is(e.pid, daemon)
+  t.true(e.message.includes('how is unknown'), e.message)
+  t.true(Date.now() - began < 30_000, 'settled when the daemon died, not at the timeout')
+  t.false(sole.pidAlive(daemon))
+  t.is(sole.readPidfile(pidfile).state, 'free')
+})
+
 test('a daemon that never becomes ready: ETIMEDOUT, and it is gone (SIGKILLed) and its pidfile free when the promise settles', async (t) => {
   const d = tmpdir(t)
   const pidfile = path.join(d, 'a.pid')

@@ -29,16 +29,16 @@
  *  - at most one live daemon has its pidfile claim (checked at each claim);
  *  - a daemon that sends READY=1 holds the pidfile and the pidfile names it;
  *  - the caller resolves only after the daemon itself sent READY=1 after its exec while it held
- *    the pidfile (it was alive and ready then; see daemon.md for the one case where the caller
- *    has already read its exit when it resolves);
+ *    the pidfile, and it has not read the daemon's exit (a daemon known to be dead is a
+ *    startup failure even after READY=1);
  *  - each rejection's stage matches what happened: EHELD only when the daemon's flock was
  *    refused; setup only for a reported setup or privilege failure, or an intermediate that
  *    died before it reported the daemon's pid; exec only for a failed execve; startup only when
  *    the daemon sent ERRNO= or died without a report and before sending READY=1; ETIMEDOUT only
  *    after the stop;
  *  - a rejected start leaves no daemon running (dead, or SIGKILLed through its pidfd), except
- *    when the caller never learned its pid: the intermediate died before writing `P`, or
- *    ERRNO= was read before `P` (a gap in wait.rs: define STRICT_ERRNO; see daemon.md);
+ *    when the caller never learned its pid: the intermediate died before writing `P` (an
+ *    ERRNO= read before `P` waits for it: wait.rs#await_pid);
  *  - nobody waits forever: no caller or intermediate is left blocked (only a daemon serving, or
  *    one that never reports, may wait forever: `end_` labels).
  *
@@ -137,18 +137,12 @@ byte outcome;
 	fi
 
 /* A rejection: its stage must match what happened, and no daemon is left running; but for
- * the cases where the caller never learned the daemon's pid: an intermediate killed before it
- * wrote P, and (ERRNO_GAP, see daemon.md) an ERRNO= read before P (define STRICT_ERRNO to get
- * that counterexample). */
-#ifdef STRICT_ERRNO
-#define ERRNO_GAP 0
-#else
-#define ERRNO_GAP (res == R_ERRNO && !c_pid)
-#endif
+ * the case where the caller never learned the daemon's pid: an intermediate killed before it
+ * wrote P. */
 #define REJECT(o, why) \
 	d_step { \
 		assert(why); \
-		assert(!d_alive || kd || inter_early || ERRNO_GAP); \
+		assert(!d_alive || kd || inter_early); \
 		outcome = o \
 	}
 
@@ -335,7 +329,7 @@ proctype Caller()
 					:: else ->
 						if
 						:: c_exit && c_err != 0 -> res = R_REPORT
-						:: c_exit && c_err == 0 && !c_ready -> res = R_STARTUP
+						:: c_exit && c_err == 0 -> res = R_STARTUP	/* dead, even after READY=1: code: crates/daemon/src/spawn/wait.rs#death */
 						:: else ->
 							if
 #ifdef MUTANT_EXEC_EOF_READY
@@ -364,10 +358,7 @@ proctype Caller()
 				WAKE
 			:: res == R_RESOLVE ->
 				d_step {
-					assert(c_pid && ready_sent);
-#ifdef STRICT_ALIVE
-					assert(!c_exit);
-#endif
+					assert(c_pid && ready_sent && !c_exit);
 					outcome = O_RESOLVED
 				}
 				break
@@ -381,21 +372,19 @@ proctype Caller()
 				break
 			:: res == R_STARTUP ->
 				/* code: crates/daemon/src/spawn/wait.rs#startup_error */
-				REJECT(O_STARTUP, err_msg == 0 && d_dead && !ready_sent);
+				REJECT(O_STARTUP, err_msg == 0 && d_dead);
 				break
 			:: res == R_NOPID ->
 				REJECT(O_SETUP, inter_early || err_msg == E_SETUP);
 				break
 			:: res == R_ERRNO || res == R_STOPPED ->
-				if
-				:: res == R_STOPPED ->
-					/* code: crates/daemon/src/spawn/wait.rs#stopped: first the pid (or the pipe's end) */
-					do
-					:: c_pid || c_st_eof -> break
-					:: else -> atomic { STATUS_CHANGED -> DRAIN_STATUS }
-					od
-				:: else -> skip
-				fi;
+				/* first the pid (or the pipe's end), for a stop and for ERRNO= alike
+				 * code: crates/daemon/src/spawn/wait.rs#stopped
+				 * code: crates/daemon/src/spawn/wait.rs#await_pid */
+				do
+				:: c_pid || c_st_eof -> break
+				:: else -> atomic { STATUS_CHANGED -> DRAIN_STATUS }
+				od;
 				/* code: crates/daemon/src/spawn/wait.rs#kill_and_wait: SIGKILL through the pidfd,
 				 * then wait for S (or the pipe's end) */
 				atomic {

@@ -12,7 +12,15 @@
 //!   pidfd not readable); otherwise the `S` record that follows says how it died.
 //! - **A rejected start leaving a daemon behind**: after a timeout, an abort or `ERRNO=`, the
 //!   daemon is SIGKILLed and its death awaited (the `S` record) before the promise settles,
-//!   so "rejected" means "not running" (unless `killOnTimeout: false`).
+//!   so "rejected" means "not running" (unless `killOnTimeout: false`). `ERRNO=` can come
+//!   over the notify socket before the intermediate process's `P` record: the pid is awaited
+//!   first, or the daemon could not be killed.
+//! - **Resolving for a dead daemon**: a daemon known to be dead (its `S` record, or its pidfd)
+//!   is a startup failure even if it sent `READY=1` first; and a daemon that dies after its
+//!   intermediate process was killed (no `S` record will come) is seen through its pidfd,
+//!   instead of a busy poll on that readable pidfd until the timeout.
+//!
+//! The protocol is model-checked in `models/daemon.pml`.
 //!
 //! Test: `__test__/daemon.spec.ts`.
 
@@ -166,6 +174,10 @@ impl Watch {
                 return Err(self.report());
             }
             if let Some(errno) = self.errno {
+                // ERRNO= can arrive before the intermediate process's `P` record (the daemon
+                // runs as soon as it is forked): without its pid it could not be killed, and
+                // a rejected start would leave it running with the pidfile.
+                self.await_pid();
                 self.kill_and_wait();
                 return Err(self
                     .startup_error(&format!(
@@ -174,24 +186,31 @@ impl Watch {
                     ))
                     .with_errno(errno));
             }
-            if let Some(exit) = self.exit {
+            if let Some(how) = self.death(stop) {
                 // Dead, with a report on the error pipe: that report is the answer even before
                 // the pipe's EOF (it is written in one write before the daemon exits; the EOF
                 // can lag while another start's freshly forked child still holds a copy of
-                // the write end, until it closes the descriptors it inherited).
+                // the write end, until it closes the descriptors it inherited). What it wrote
+                // or sent just before it died is read once more first.
+                self.read_all();
                 if !self.err_buf.is_empty() {
                     return Err(self.report());
                 }
-                if !self.ready {
-                    let how = match exit {
-                        Exit::Code(c) => format!("exited with code {c}"),
-                        Exit::Signal(s) => format!(
-                            "was killed by {}",
-                            sole_procid::signal_name(s).unwrap_or_else(|| format!("signal {s}"))
-                        ),
-                    };
-                    return Err(self.startup_error(&format!("{how} before it was ready")));
-                }
+                // Dead even if it reported ready: the start must not resolve for a daemon that
+                // is known not to be running.
+                let when = match (self.ready, self.errno) {
+                    (_, Some(e)) => format!(
+                        "after it reported failure ERRNO={e} ({})",
+                        std::io::Error::from_raw_os_error(e)
+                    ),
+                    (true, None) => "after it reported ready (READY=1), before the start returned; it is not running".to_string(),
+                    (false, None) => "before it was ready".to_string(),
+                };
+                let e = self.startup_error(&format!("{how} {when}"));
+                return Err(match self.errno {
+                    Some(errno) => e.with_errno(errno),
+                    None => e,
+                });
             }
             if let Some(pid) = self.pid {
                 let started = Started {
@@ -247,8 +266,7 @@ impl Watch {
         // EOF. (The other order could see `S` before a report that was already there, and
         // call a refused claim a startup failure.)
         if !self.st_eof {
-            self.st_eof = drain(&self.status_r, &mut self.st_buf);
-            self.parse_status();
+            self.read_status();
         }
         if !self.err_eof {
             self.err_eof = drain(&self.err_r, &mut self.err_buf);
@@ -314,6 +332,61 @@ impl Watch {
         }
     }
 
+    /// How the daemon died, if it is known to be dead: from the intermediate process's `S`
+    /// record, or from its pidfd. A pidfd that says "dead" before the `S` record came waits
+    /// for that record (the intermediate process waits on the daemon and writes it at once);
+    /// if the intermediate process was killed, no record will come and how it died is unknown.
+    /// Without this look at the pidfd, a daemon that died after its intermediate process was
+    /// killed left the wait polling a readable pidfd in a busy loop until the timeout.
+    /// Test: `__test__/daemon.spec.ts` ("intermediate process killed").
+    fn death(&mut self, stop: &Stop) -> Option<String> {
+        if self.exit.is_none() {
+            if self.pid.is_none() || self.pidfd.is_none() || self.alive() {
+                return None;
+            }
+            while self.exit.is_none() && !self.st_eof && stop.reason().is_none() {
+                let mut fds = [
+                    PollFd::new(&self.status_r, PollFlags::IN),
+                    PollFd::new(&stop.fd, PollFlags::IN),
+                ];
+                let _ = poll(&mut fds, None);
+                self.read_status();
+            }
+        }
+        Some(match self.exit {
+            Some(Exit::Code(c)) => format!("exited with code {c}"),
+            Some(Exit::Signal(s)) => format!(
+                "was killed by {}",
+                sole_procid::signal_name(s).unwrap_or_else(|| format!("signal {s}"))
+            ),
+            None => {
+                "died (how is unknown: the intermediate process that reports its exit was killed)"
+                    .to_string()
+            }
+        })
+    }
+
+    /// Read the status pipe and parse what came.
+    fn read_status(&mut self) {
+        self.st_eof = drain(&self.status_r, &mut self.st_buf);
+        self.parse_status();
+    }
+
+    /// Block until the status pipe has something, then read it.
+    fn await_status(&mut self) {
+        let mut fds = [PollFd::new(&self.status_r, PollFlags::IN)];
+        let _ = poll(&mut fds, None);
+        self.read_status();
+    }
+
+    /// Wait for the daemon's pid (the intermediate process writes `P` right after the fork),
+    /// or for the status pipe's end if the intermediate process died first.
+    fn await_pid(&mut self) {
+        while self.pid.is_none() && !self.st_eof {
+            self.await_status();
+        }
+    }
+
     /// Is the daemon still running (its pidfd not readable)?
     fn alive(&self) -> bool {
         let Some(p) = &self.pidfd else {
@@ -350,10 +423,15 @@ impl Watch {
             _ => {}
         }
         while self.exit.is_none() && !self.st_eof && self.pid.is_some() {
-            let mut fds = [PollFd::new(&self.status_r, PollFlags::IN)];
-            let _ = poll(&mut fds, None);
-            self.st_eof = drain(&self.status_r, &mut self.st_buf);
-            self.parse_status();
+            self.await_status();
+        }
+        // The intermediate process is gone (killed) and reported nothing: the pidfd says when
+        // the SIGKILL took effect.
+        if self.exit.is_none() {
+            if let Some(p) = &self.pidfd {
+                let mut fds = [PollFd::new(p, PollFlags::IN)];
+                let _ = poll(&mut fds, None);
+            }
         }
     }
 
@@ -361,12 +439,7 @@ impl Watch {
         // A stop that comes before the daemon's pid must still reach the daemon: the
         // intermediate process may have forked it already. Its `P` record (or the pipe's end,
         // if it died first) comes at once.
-        while self.pid.is_none() && !self.st_eof {
-            let mut fds = [PollFd::new(&self.status_r, PollFlags::IN)];
-            let _ = poll(&mut fds, None);
-            self.st_eof = drain(&self.status_r, &mut self.st_buf);
-            self.parse_status();
-        }
+        self.await_pid();
         let who = match self.pid {
             Some(pid) => format!("daemon {} (PID {pid})", self.name),
             None => format!("daemon {}", self.name),
