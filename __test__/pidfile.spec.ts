@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 import * as sole from '../lib/index.js'
 import { startAgent } from './fixtures/agent-client.mjs'
@@ -591,4 +592,40 @@ rootTest('a holder outside the pid namespace: EUNKNOWNHOLDER on read, EHELD on c
   claim.release()
   const free = inside(`${report}; console.log(JSON.stringify(out(() => s.readPidfile(process.env.P))))`)
   t.is(free.state, 'free', 'once released, the file reads free from inside too')
+})
+
+test('out of descriptors: a read of a held pidfile and a registry operation fail EMFILE, never answer free or reclaim a live owner, and always return', async (t) => {
+  t.timeout(150_000)
+  // A process at its RLIMIT_NOFILE cannot open /proc/locks or /proc/PID: that says nothing
+  // about the holder. sole once read such a file as free ("unverified") with one descriptor
+  // left, and looped for ever on a read with a handle with two.
+  const d = tmpdir(t)
+  const pidfile = path.join(d, 'held.pid')
+  const registry = path.join(d, 'scope.json')
+  fs.writeFileSync(pidfile, '1\n')
+  const holder = spawn('flock', [pidfile, 'sh', '-c', 'echo held; read _'], { stdio: ['pipe', 'pipe', 'inherit'] })
+  t.teardown(() => holder.kill('SIGKILL'))
+  t.is(await firstLine(holder), 'held')
+  const reg = sole.ScopeRegistry.open(registry)
+  reg.register({ name: 'owner', scopes: [{ target: '/owner', permission: 'write', recursive: true }], sessionId: 'o' })
+  const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'out-of-fds.mjs')
+  const r = spawnSync('sh', ['-c', 'ulimit -n 256 && exec "$0" "$@"', process.execPath, child, pidfile, registry, '12'], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  })
+  t.is(r.status, 0, `the child did not finish: ${r.signal ?? ''} ${r.stderr}`)
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { free: number; call: string; ok?: boolean; state?: string; code?: string; message?: string })
+  t.is(lines.length, 36)
+  for (const l of lines) {
+    const what = `${l.call} with ${l.free} free descriptor(s)`
+    if (l.ok) t.is(l.state, l.call === 'register' ? 'done' : 'held', what)
+    else {
+      t.true(l.code === 'EMFILE' || l.code === 'ENFILE', `${what}: ${l.code}: ${l.message}`)
+      t.regex(l.message ?? '', /descriptors|ulimit/, what)
+    }
+  }
+  t.true(lines.filter((l) => l.free === 12).every((l) => l.ok), 'with enough descriptors every call succeeds')
+  t.true(lines.some((l) => !l.ok), 'the child did run out of descriptors')
+  t.deepEqual(reg.list().map((a) => a.name), ['owner'], "the live owner's allocation was kept")
+  t.is(sole.readPidfile(pidfile).state, 'held')
 })

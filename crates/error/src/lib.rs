@@ -196,6 +196,8 @@ impl Error {
             libc::ENOSPC | libc::EDQUOT => " The filesystem is full: free space and retry.",
             libc::ENOLCK => " The filesystem does not support flock (NFS without lock support?): use a local path.",
             libc::ENOTDIR => " A component of the path is not a directory.",
+            libc::EMFILE | libc::ENFILE => " This process (EMFILE) or the system (ENFILE) is out of file descriptors: close descriptors or raise the limit (ulimit -n), then try again.",
+            libc::ENOMEM => " Out of memory: free memory, then try again.",
             _ => "",
         };
         Error::new(

@@ -30,7 +30,17 @@ pub struct Holder {
 }
 
 /// The granted flocks on (`dev`, `ino`), in the kernel's order. Waiters (`->` lines) are
-/// skipped. An unreadable `/proc/locks` yields an empty list.
+/// skipped. An unreadable `/proc/locks` yields an empty list: for a caller that only names a
+/// holder in a message; a caller that decides "free" from an empty list uses
+/// [`try_flock_holders`].
+#[cfg(target_os = "linux")]
+pub fn flock_holders(dev: u64, ino: u64) -> Vec<Holder> {
+    try_flock_holders(dev, ino).unwrap_or_default()
+}
+
+/// [`flock_holders`], with the error of an unreadable `/proc/locks` (out of descriptors:
+/// `EMFILE`; no `/proc`), which must never read as "nobody holds it".
+/// Test: `crates/pidfile` `tests::read_without_a_descriptor_to_spare_is_an_error_not_free`.
 ///
 /// `/proc/locks` is generated one page per `read(2)`: within a page the list is a consistent
 /// snapshot, but between pages other processes' locks can come and go, the kernel's position
@@ -38,17 +48,15 @@ pub struct Holder {
 /// one, an answer of "no holder" is confirmed by reading again (a held lock is missed only if
 /// every read skips it), and a holder seen once is believed.
 #[cfg(target_os = "linux")]
-pub fn flock_holders(dev: u64, ino: u64) -> Vec<Holder> {
+pub fn try_flock_holders(dev: u64, ino: u64) -> std::io::Result<Vec<Holder>> {
     for _ in 0..5 {
-        let Some((text, reads)) = read_proc_locks() else {
-            return Vec::new();
-        };
+        let (text, reads) = read_proc_locks()?;
         let found = distinct(parse_proc_locks(&text, dev, ino));
         if !found.is_empty() || reads <= 1 {
-            return found;
+            return Ok(found);
         }
     }
-    Vec::new()
+    Ok(Vec::new())
 }
 
 /// One entry per pid and kind, in first-seen order. A read of `/proc/locks` in several chunks
@@ -70,9 +78,9 @@ fn distinct(mut found: Vec<Holder>) -> Vec<Holder> {
 
 /// The text of `/proc/locks` and how many non-empty `read(2)` calls it took.
 #[cfg(target_os = "linux")]
-fn read_proc_locks() -> Option<(String, usize)> {
+fn read_proc_locks() -> std::io::Result<(String, usize)> {
     use std::io::Read;
-    let mut f = std::fs::File::open("/proc/locks").ok()?;
+    let mut f = std::fs::File::open("/proc/locks")?;
     let mut out = Vec::with_capacity(8192);
     let mut buf = vec![0u8; 64 * 1024];
     let mut reads = 0;
@@ -84,15 +92,20 @@ fn read_proc_locks() -> Option<(String, usize)> {
                 out.extend_from_slice(&buf[..n]);
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return None,
+            Err(e) => return Err(e),
         }
     }
-    Some((String::from_utf8_lossy(&out).into_owned(), reads))
+    Ok((String::from_utf8_lossy(&out).into_owned(), reads))
 }
 
 #[cfg(not(target_os = "linux"))]
 pub fn flock_holders(_dev: u64, _ino: u64) -> Vec<Holder> {
     Vec::new()
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn try_flock_holders(_dev: u64, _ino: u64) -> std::io::Result<Vec<Holder>> {
+    Ok(Vec::new())
 }
 
 /// Parse `/proc/locks` text. Hand-written rather than taken from the `procfs` crate: procfs

@@ -68,14 +68,19 @@ fn read_inner(path: &Path, open_handle: bool) -> Result<(State, Option<ProcessHa
         let Some(target) = inspect(path)? else {
             return Ok((State::Absent, None));
         };
-        let holders = holder::flock_holders(target.dev, target.ino);
+        // An unreadable lock list is an error, never "nobody holds it".
+        let holders = holder::try_flock_holders(target.dev, target.ino)
+            .map_err(|e| proc_locks_error(path, e))?;
         if holders.is_empty() {
             return judge_free_file(path, &target).map(|s| (s, None));
         }
         let listed = || holders.iter().filter_map(|h| Pid::new(i64::from(h.pid)));
         if let Some(pid) = listed().find(|p| p.alive_not_exiting()) {
-            if let Some(found) = confirm_live_holder(&target, pid, open_handle) {
+            if let Some(found) = confirm_live_holder(&target, pid, open_handle)? {
                 return Ok(found);
+            }
+            if Instant::now() >= deadline {
+                return Err(holder_in_flux(path));
             }
             std::thread::yield_now();
             continue;
@@ -106,7 +111,7 @@ fn judge_free_file(path: &Path, target: &Target) -> Result<State> {
         Some(pid) => {
             use std::os::unix::fs::MetadataExt;
             let uid = f.metadata().ok().map(|m| m.uid());
-            judge_unlocked(pid, read_record(f), uid)
+            judge_unlocked(pid, read_record(f), uid)?
         }
     })
 }
@@ -119,10 +124,16 @@ fn confirm_live_holder(
     target: &Target,
     pid: Pid,
     open_handle: bool,
-) -> Option<(State, Option<ProcessHandle>)> {
-    // Asked for a handle: open the pidfd now, before the confirmation below.
+) -> Result<Option<(State, Option<ProcessHandle>)>> {
+    // Asked for a handle: open the pidfd now, before the confirmation below. A holder that
+    // is gone is a changed answer; any other failure (out of descriptors: EMFILE, ENFILE) is
+    // the caller's to see, or the look would be retried for ever.
     let handle = match open_handle {
-        true => Some(ProcessHandle::open(pid).ok()?),
+        true => match ProcessHandle::open(pid) {
+            Ok(h) => Some(h),
+            Err(e) if e.kind() == Kind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        },
         false => None,
     };
     let still_holds = || {
@@ -135,7 +146,9 @@ fn confirm_live_holder(
         identity,
         locked: true,
     };
-    match identity(pid) {
+    Ok(match identity(pid) {
+        // Out of descriptors or memory: not an answer about the holder.
+        Err(e) if matches!(e.kind(), Kind::Os(_)) => return Err(e),
         Ok(id) => {
             let bound = handle
                 .as_ref()
@@ -149,7 +162,35 @@ fn confirm_live_holder(
             && handle.as_ref().is_none_or(|hd| hd.is_alive())
             && still_holds())
         .then(|| (held(None), handle)),
-    }
+    })
+}
+
+/// `/proc/locks` could not be read (out of descriptors: `EMFILE`; no `/proc` mounted).
+fn proc_locks_error(path: &Path, e: io::Error) -> Error {
+    Error::new(
+        Kind::Os(e.raw_os_error().unwrap_or(libc::EIO)),
+        format!(
+            "cannot read pidfile {}: /proc/locks, the kernel's list of lock holders, cannot be read: {e}. Close descriptors or raise the limit (ulimit -n), or mount /proc, then try again.",
+            path.display()
+        ),
+    )
+    .with_path(path)
+}
+
+/// `EAGAIN`: the kernel named a different live holder on every look for [`DYING_WAIT`]
+/// (claims and releases in a tight loop): an answer would be stale before it returned, and
+/// looking on would never end. Test: none can make a holder change for 2 s on every look
+/// deterministically; the bound exists so that `read` always returns.
+fn holder_in_flux(path: &Path) -> Error {
+    Error::new(
+        Kind::Os(libc::EAGAIN),
+        format!(
+            "cannot read pidfile {}: its holder changed on every look for {} s (claimed and released in a tight loop?). Read it again.",
+            path.display(),
+            DYING_WAIT.as_secs()
+        ),
+    )
+    .with_path(path)
 }
 
 /// `EUNKNOWNHOLDER` for a lock no live process we can see holds.
@@ -191,29 +232,30 @@ fn hidden_holder(path: &Path) -> Error {
 ///   the file belongs to root or to the process's own uid: a record proves no more than its
 ///   writer is trusted, and this keeps one user from naming another user's process as owner.
 /// - Otherwise: `unverified`.
-fn judge_unlocked(pid: Pid, record: Option<Record>, file_uid: Option<u32>) -> State {
+fn judge_unlocked(pid: Pid, record: Option<Record>, file_uid: Option<u32>) -> Result<State> {
     let free = |reason| State::Free {
         stale_pid: Some(pid.get()),
         reason: Some(reason),
     };
     if !pid.is_alive() {
-        return free(StaleReason::Exited);
+        return Ok(free(StaleReason::Exited));
     }
     let Some(rec) = record else {
-        return State::Unverified { pid: pid.get() };
+        return Ok(State::Unverified { pid: pid.get() });
     };
     if rec.locked {
-        return free(StaleReason::NotLocked);
+        return Ok(free(StaleReason::NotLocked));
     }
     if rec.pid != pid.get() {
-        return State::Unverified { pid: pid.get() };
+        return Ok(State::Unverified { pid: pid.get() });
     }
     let recorded = Recorded {
         pid,
         start_time: Some(rec.start_time),
         boot_id: Some(rec.boot_id),
     };
-    match recorded.check() {
+    // Out of descriptors: no verdict (an error, not "exited").
+    Ok(match recorded.check()? {
         Check::Exited => free(StaleReason::Exited),
         Check::PreviousBoot => free(StaleReason::PreviousBoot),
         Check::PidReused => free(StaleReason::PidReused),
@@ -227,9 +269,10 @@ fn judge_unlocked(pid: Pid, record: Option<Record>, file_uid: Option<u32>) -> St
                 locked: false,
             },
             Ok(_) => State::Unverified { pid: pid.get() },
+            Err(e) if matches!(e.kind(), Kind::Os(_)) => return Err(e),
             Err(_) => free(StaleReason::Exited),
         },
-    }
+    })
 }
 
 /// The inode to look up, and the open file when we may read it.

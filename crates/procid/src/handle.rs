@@ -37,6 +37,7 @@ use rustix::process::{
 };
 use sole_error::{Error, Kind, Result};
 
+use crate::identity::exhausted;
 use crate::pid::Pid;
 use crate::proc::Stat;
 use crate::recorded::{Check, Recorded};
@@ -90,7 +91,8 @@ pub(crate) fn same_process(pid: Pid, start_time: u64) -> bool {
         start_time: Some(start_time),
         boot_id: None,
     };
-    matches!(r.check(), Check::Alive { .. })
+    // Unknown (out of descriptors) is not "the same process": nothing is signalled.
+    matches!(r.check(), Ok(Check::Alive { .. }))
 }
 
 /// Is the pidfd readable (its process has exited)? `None` when `poll` itself failed.
@@ -111,15 +113,18 @@ fn fd_exited(fd: &OwnedFd) -> bool {
 /// The start time of the process the pidfd `fd` is bound to: read by number, then confirmed
 /// by a second poll that the pidfd's process was still alive after the read (a pid is only
 /// reused after its process is reaped).
-fn start_time_of(pid: Pid, fd: &OwnedFd) -> Option<u64> {
+fn start_time_of(pid: Pid, fd: &OwnedFd) -> Result<u64> {
     if fd_exited(fd) {
-        return None;
+        return Err(not_running(pid));
     }
-    let st = Stat::read(pid).filter(|s| !s.is_zombie())?;
+    let st = Stat::try_read(pid)
+        .map_err(|e| exhausted(pid, &e).unwrap_or_else(|| not_running(pid)))?
+        .filter(|s| !s.is_zombie())
+        .ok_or_else(|| not_running(pid))?;
     if fd_exited(fd) {
-        return None;
+        return Err(not_running(pid));
     }
-    Some(st.start_time)
+    Ok(st.start_time)
 }
 
 /// Send `sig` through the pidfd, or by pid in the fallback. rustix's `Signal` cannot hold 0
@@ -162,7 +167,7 @@ impl ProcessHandle {
     pub fn open(pid: Pid) -> Result<ProcessHandle> {
         match pidfd_open(pid.rustix(), PidfdFlags::empty()) {
             Ok(fd) => {
-                let st = start_time_of(pid, &fd).ok_or_else(|| not_running(pid))?;
+                let st = start_time_of(pid, &fd)?;
                 Ok(ProcessHandle {
                     pid,
                     kind: HandleKind::Pidfd,

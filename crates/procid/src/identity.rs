@@ -38,19 +38,28 @@ pub struct Identity {
 
 /// This boot's id (read once: it cannot change while this process runs).
 pub fn boot_id() -> Result<String> {
-    static BOOT: OnceLock<std::result::Result<String, String>> = OnceLock::new();
-    BOOT.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-            .map(|s| s.trim().to_string())
-            .map_err(|e| e.to_string())
-    })
-    .clone()
-    .map_err(|e| {
-        Error::new(
-            Kind::Os(libc::ENOENT),
-            format!("cannot read /proc/sys/kernel/random/boot_id: {e}. sole needs /proc mounted (Linux)."),
-        )
-    })
+    // Only a success is kept: a read that failed for want of a descriptor must not make every
+    // later check in this process believe /proc is missing (every record would then count as
+    // from a previous boot).
+    static BOOT: OnceLock<String> = OnceLock::new();
+    if let Some(b) = BOOT.get() {
+        return Ok(b.clone());
+    }
+    match std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
+        Ok(s) => Ok(BOOT.get_or_init(|| s.trim().to_string()).clone()),
+        Err(e) => {
+            let errno = e.raw_os_error().unwrap_or(libc::ENOENT);
+            let hint = if is_exhausted(errno) {
+                "Close descriptors or raise the limit (ulimit -n), then try again."
+            } else {
+                "sole needs /proc mounted (Linux)."
+            };
+            Err(Error::new(
+                Kind::Os(errno),
+                format!("cannot read /proc/sys/kernel/random/boot_id: {e}. {hint}"),
+            ))
+        }
+    }
 }
 
 /// The host's name (uname nodename).
@@ -69,6 +78,26 @@ fn not_found(pid: Pid) -> Error {
     .with_pid(pid.get())
 }
 
+/// Out of descriptors or memory (`EMFILE`, `ENFILE`, `ENOMEM`): `/proc/PID` could not be read
+/// at all, which says nothing about whether `pid` lives, so it must not become `ENOTFOUND`
+/// (a pidfile reader would call a held file free). Test: `__test__/pidfile.spec.ts` ("out of
+/// descriptors").
+pub(crate) fn exhausted(pid: Pid, e: &std::io::Error) -> Option<Error> {
+    let errno = e.raw_os_error()?;
+    is_exhausted(errno).then(|| {
+        Error::new(
+            Kind::Os(errno),
+            format!("cannot read /proc/{pid} to identify process {pid}: {e}. Close descriptors or raise the limit (ulimit -n), then try again."),
+        )
+        .with_pid(pid.get())
+    })
+}
+
+/// Out of descriptors or memory: the errnos that say nothing about the process asked about.
+pub fn is_exhausted(errno: i32) -> bool {
+    matches!(errno, libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+}
+
 /// The start time of `pid` by path (one read of `/proc/PID/stat`). `None` when there is no
 /// such process. Test: `tests::own_identity_is_consistent`.
 pub fn start_time(pid: Pid) -> Option<u64> {
@@ -79,8 +108,12 @@ pub fn start_time(pid: Pid) -> Option<u64> {
 /// `ENOTFOUND` when no live process has it (a zombie has exited: it is not found either).
 /// Test: `tests::own_identity_is_consistent`, `tests::reaped_child_is_not_found`.
 pub fn identity(pid: Pid) -> Result<Identity> {
-    let dir = ProcDir::open(pid).map_err(|_| not_found(pid))?;
-    let stat = dir.stat().ok_or_else(|| not_found(pid))?;
+    let unreadable = |e: std::io::Error| exhausted(pid, &e).unwrap_or_else(|| not_found(pid));
+    let dir = ProcDir::open(pid).map_err(unreadable)?;
+    let stat = dir
+        .read_stat()
+        .map_err(unreadable)?
+        .ok_or_else(|| not_found(pid))?;
     if stat.is_zombie() {
         return Err(not_found(pid));
     }

@@ -61,8 +61,14 @@ impl Stat {
     /// `/proc/PID/stat` read by path in one read; `None` when there is no such process (or
     /// `/proc` hides it).
     pub fn read(pid: Pid) -> Option<Stat> {
-        let stat = std::fs::read(format!("/proc/{}/stat", pid.get())).ok()?;
-        Stat::parse(&stat)
+        Stat::try_read(pid).ok().flatten()
+    }
+
+    /// [`Stat::read`], with the error of a read that failed (out of descriptors: the process
+    /// may well be alive). `Ok(None)`: unparsable.
+    pub fn try_read(pid: Pid) -> std::io::Result<Option<Stat>> {
+        let stat = std::fs::read(format!("/proc/{}/stat", pid.get()))?;
+        Ok(Stat::parse(&stat))
     }
 
     /// A zombie or dead process (`Z`, `X`, `x`): it has exited and holds nothing.
@@ -108,9 +114,15 @@ impl ProcDir {
 
     /// This process's `stat`; `None` once it is gone.
     pub fn stat(&self) -> Option<Stat> {
+        self.read_stat().ok().flatten()
+    }
+
+    /// [`ProcDir::stat`], with the error of a read that failed (out of descriptors: the
+    /// process may well be alive). `Ok(None)`: unparsable.
+    pub fn read_stat(&self) -> std::io::Result<Option<Stat>> {
         let mut buf = Vec::with_capacity(512);
-        self.read("stat", &mut buf).ok()?;
-        Stat::parse(&buf)
+        self.read("stat", &mut buf)?;
+        Ok(Stat::parse(&buf))
     }
 
     /// `(exe path, deleted)` from `readlinkat(dir, "exe")`; `None` when unreadable (another

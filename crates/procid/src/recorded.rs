@@ -29,7 +29,9 @@
 //! `/proc/PID/stat`, so the process judged alive is the one whose start time was compared.
 //! Test: `tests::*` below (each outcome against real processes).
 
-use crate::identity::boot_id;
+use sole_error::Result;
+
+use crate::identity::{boot_id, exhausted, is_exhausted};
 use crate::pid::Pid;
 use crate::proc::Stat;
 
@@ -68,27 +70,38 @@ pub struct Observed<'a> {
 }
 
 impl Recorded {
-    /// Decide against the system now (see the module doc for the rule).
-    /// Test: `tests::each_outcome`.
-    pub fn check(&self) -> Check {
+    /// Decide against the system now (see the module doc for the rule). `Err` only when the
+    /// facts could not be read at all because this process is out of descriptors or memory
+    /// (`EMFILE`, `ENFILE`, `ENOMEM`): that says nothing about the recorded process, and a
+    /// caller that took it for "exited" would reclaim a live owner's claim.
+    /// Test: `tests::each_outcome`; `__test__/pidfile.spec.ts` ("out of descriptors").
+    pub fn check(&self) -> Result<Check> {
         let stat = match self.start_time {
             // One read gives the liveness, the zombie/exiting state and the start time.
-            Some(_) => match Stat::read(self.pid) {
-                Some(s) if !s.is_gone_or_going() && self.pid.is_alive() => Some(s),
-                _ => return Check::Exited,
+            Some(_) => match Stat::try_read(self.pid) {
+                Ok(Some(s)) if !s.is_gone_or_going() && self.pid.is_alive() => Some(s),
+                Err(e) => match exhausted(self.pid, &e) {
+                    Some(err) => return Err(err),
+                    None => return Ok(Check::Exited),
+                },
+                _ => return Ok(Check::Exited),
             },
             None if self.pid.is_alive() => None,
-            None => return Check::Exited,
+            None => return Ok(Check::Exited),
         };
         let boot = match &self.boot_id {
-            Some(_) => boot_id().ok(),
+            Some(_) => match boot_id() {
+                Ok(b) => Some(b),
+                Err(e) if e.errno().is_some_and(is_exhausted) => return Err(e),
+                Err(_) => None,
+            },
             None => None,
         };
-        self.compare(Observed {
+        Ok(self.compare(Observed {
             alive: true,
             start_time: stat.map(|s| s.start_time),
             boot_id: boot.as_deref(),
-        })
+        }))
     }
 
     /// The same rule on facts the caller read itself (e.g. the start time a pidfd is bound
@@ -134,7 +147,7 @@ mod tests {
     fn each_outcome() {
         let good = me();
         assert_eq!(
-            good.check(),
+            good.check().unwrap(),
             Check::Alive {
                 start_time: good.start_time
             }
@@ -144,23 +157,23 @@ mod tests {
             boot_id: None,
             ..good.clone()
         };
-        assert_eq!(bare.check(), Check::Alive { start_time: None });
+        assert_eq!(bare.check().unwrap(), Check::Alive { start_time: None });
         let reused = Recorded {
             start_time: good.start_time.map(|t| t + 1),
             ..good.clone()
         };
-        assert_eq!(reused.check(), Check::PidReused);
+        assert_eq!(reused.check().unwrap(), Check::PidReused);
         let old_boot = Recorded {
             boot_id: Some("00000000-0000-0000-0000-000000000000".into()),
             ..good.clone()
         };
-        assert_eq!(old_boot.check(), Check::PreviousBoot);
+        assert_eq!(old_boot.check().unwrap(), Check::PreviousBoot);
         let upper = Recorded {
             boot_id: good.boot_id.as_ref().map(|b| b.to_ascii_uppercase()),
             ..good.clone()
         };
         assert!(
-            matches!(upper.check(), Check::Alive { .. }),
+            matches!(upper.check().unwrap(), Check::Alive { .. }),
             "case-insensitive"
         );
 
@@ -174,17 +187,25 @@ mod tests {
             start_time: start,
             boot_id: boot_id().ok(),
         };
-        assert_eq!(zombie.check(), Check::Exited, "a zombie (with start time)");
+        assert_eq!(
+            zombie.check().unwrap(),
+            Check::Exited,
+            "a zombie (with start time)"
+        );
         let zombie_bare = Recorded {
             start_time: None,
             ..zombie.clone()
         };
-        assert_eq!(zombie_bare.check(), Check::Exited, "a zombie (pid only)");
+        assert_eq!(
+            zombie_bare.check().unwrap(),
+            Check::Exited,
+            "a zombie (pid only)"
+        );
         // Reaped: exited.
         child.wait().unwrap();
-        assert_eq!(zombie.check(), Check::Exited, "a reaped child");
+        assert_eq!(zombie.check().unwrap(), Check::Exited, "a reaped child");
         assert_eq!(
-            zombie_bare.check(),
+            zombie_bare.check().unwrap(),
             Check::Exited,
             "a reaped child (pid only)"
         );

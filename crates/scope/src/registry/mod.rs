@@ -139,7 +139,14 @@ impl Registry {
         let locked = self.store.lock()?;
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         let c = self.load(&mut cache)?;
-        let removed = self.reclaim(&mut c.table);
+        let removed = match self.reclaim(&mut c.table) {
+            Ok(removed) => removed,
+            Err(e) => {
+                // The cached table may have lost allocations it could judge: reread next time.
+                *cache = None;
+                return Err(e);
+            }
+        };
         let reclaimed = !removed.is_empty();
         let result = op(&mut c.table, &self.store.data_path, removed);
         if reclaimed || matches!(result, Ok((_, true))) {
@@ -180,11 +187,20 @@ impl Registry {
         Ok(cache.as_mut().expect("loaded above"))
     }
 
-    /// Remove stale allocations with the test probe, or the real one; their names.
-    fn reclaim(&self, table: &mut Table) -> Vec<String> {
+    /// Remove stale allocations with the test probe, or the real one; their names. An
+    /// allocation the real probe could not judge (out of descriptors) fails the operation
+    /// before anything is written: a live owner's allocation is never reclaimed on a guess.
+    fn reclaim(&self, table: &mut Table) -> Result<Vec<String>> {
         match &self.probe {
-            Some(p) => table.reclaim_stale_with(&mut |a: &Allocation| p(a)),
-            None => table.reclaim_stale_with(&mut SystemLiveness::default()),
+            Some(p) => Ok(table.reclaim_stale_with(&mut |a: &Allocation| p(a))),
+            None => {
+                let mut probe = SystemLiveness::default();
+                let removed = table.reclaim_stale_with(&mut probe);
+                match probe.take_error() {
+                    Some(e) => Err(e.with_path(&self.store.data_path)),
+                    None => Ok(removed),
+                }
+            }
         }
     }
 }

@@ -36,14 +36,19 @@ pub(crate) fn pid_or_self(pid: Option<Pid>) -> Pid {
 /// reclaimed by the next operation like any dead owner.
 /// Test: `super::tests::an_owner_that_is_not_running_is_refused`.
 fn live_identity(pid: Pid, file: &Path) -> Result<(Option<u64>, Option<String>)> {
-    let (start_time, boot_id) = capture_identity(pid);
+    let (start_time, boot_id) = capture_identity(pid).map_err(|e| e.with_path(file))?;
     let recorded = Recorded {
         pid,
         start_time,
         boot_id,
     };
     // Without a start time there is nothing that names one process across pid reuse.
-    if recorded.start_time.is_none() || !matches!(recorded.check(), Check::Alive { .. }) {
+    if recorded.start_time.is_none()
+        || !matches!(
+            recorded.check().map_err(|e| e.with_path(file))?,
+            Check::Alive { .. }
+        )
+    {
         return Err(Error::new(
             Kind::NotFound,
             format!(

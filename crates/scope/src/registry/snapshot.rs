@@ -104,10 +104,10 @@ pub fn snapshot(path: Option<&str>) -> Result<Snapshot> {
         .allocations
         .into_iter()
         .map(|a| {
-            let live = SystemLiveness::decide(&a);
-            (a, live)
+            let live = SystemLiveness::decide(&a).map_err(|e| e.with_path(&data_path))?;
+            Ok((a, live))
         })
-        .collect();
+        .collect::<Result<_>>()?;
     Ok(Snapshot {
         path: data_path,
         exists: true,
@@ -182,7 +182,8 @@ mod tests {
         for (name, pid) in [("live", me), ("dead", dead)] {
             let (start_time, boot_id) = crate::table::liveness::capture_identity(
                 sole_procid::Pid::new(i64::from(me)).unwrap(),
-            );
+            )
+            .unwrap();
             t.allocations.push(Allocation {
                 name: name.into(),
                 pid,

@@ -14,6 +14,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use sole_error::{Error, Kind, Result};
+use sole_procid::identity::is_exhausted;
 use sole_procid::proc::Stat;
 use sole_procid::{Check, Pid, Recorded};
 
@@ -45,6 +47,8 @@ pub struct SystemLiveness {
     few: Vec<(Option<String>, Answers)>,
     /// Answers for any further boot ids (a table from many boots: hashed, not scanned).
     more: HashMap<Option<String>, Answers>,
+    /// The first allocation this pass could not judge (out of descriptors): kept, and reported.
+    error: Option<Error>,
 }
 
 /// How many boot ids a pass compares directly before it hashes them.
@@ -61,16 +65,25 @@ impl SystemLiveness {
     /// names no process: stale. The rule is procid's, stated once in `sole_procid::recorded`.
     /// Test: `tests::system_liveness_rejects_a_recycled_pid`,
     /// `tests::a_zombie_owner_is_reclaimed`.
-    pub fn decide(a: &Allocation) -> bool {
+    ///
+    /// `Err` when the facts cannot be read (this process is out of descriptors or memory):
+    /// no verdict, and never "stale", or a live owner's allocation would be reclaimed.
+    pub fn decide(a: &Allocation) -> Result<bool> {
         let Some(pid) = Pid::new(i64::from(a.pid)) else {
-            return false;
+            return Ok(false);
         };
         let recorded = Recorded {
             pid,
             start_time: a.start_time,
             boot_id: a.boot_id.clone(),
         };
-        matches!(recorded.check(), Check::Alive { .. })
+        Ok(matches!(recorded.check()?, Check::Alive { .. }))
+    }
+
+    /// The first error of this pass (see [`SystemLiveness::decide`]): an allocation it could
+    /// not judge was kept, and the operation must fail rather than act on that table.
+    pub fn take_error(&mut self) -> Option<Error> {
+        self.error.take()
     }
 
     /// The answers cached for `boot` (created empty on first sight).
@@ -99,7 +112,14 @@ impl Liveness for SystemLiveness {
         if let Some(&live) = self.answers(&a.boot_id).get(&key) {
             return live;
         }
-        let live = Self::decide(a);
+        let live = match Self::decide(a) {
+            Ok(live) => live,
+            Err(e) => {
+                // Not cached: unknown is not an answer. Kept for now; the caller fails.
+                self.error.get_or_insert(e);
+                return true;
+            }
+        };
         self.answers(&a.boot_id).insert(key, live);
         live
     }
@@ -109,11 +129,27 @@ impl Liveness for SystemLiveness {
 /// `sole_procid::Recorded::check` later compares. `None` where unreadable (no such process,
 /// `/proc` not mounted).
 /// Test: `tests::system_liveness_rejects_a_recycled_pid`.
-pub fn capture_identity(pid: Pid) -> (Option<u64>, Option<String>) {
-    (
-        Stat::read(pid).map(|s| s.start_time),
-        sole_procid::boot_id().ok(),
-    )
+/// `Err` when this process is out of descriptors or memory (`EMFILE`, `ENFILE`, `ENOMEM`):
+/// that says nothing about `pid`.
+pub fn capture_identity(pid: Pid) -> Result<(Option<u64>, Option<String>)> {
+    let start_time = match Stat::try_read(pid) {
+        Ok(s) => s.map(|s| s.start_time),
+        Err(e) if e.raw_os_error().is_some_and(is_exhausted) => {
+            let errno = e.raw_os_error().unwrap_or_default();
+            return Err(Error::new(
+                Kind::Os(errno),
+                format!("cannot read /proc/{pid}/stat to identify process {pid}: {e}. Close descriptors or raise the limit (ulimit -n), then try again."),
+            )
+            .with_pid(pid.get()));
+        }
+        Err(_) => None,
+    };
+    let boot_id = match sole_procid::boot_id() {
+        Ok(b) => Some(b),
+        Err(e) if e.errno().is_some_and(is_exhausted) => return Err(e),
+        Err(_) => None,
+    };
+    Ok((start_time, boot_id))
 }
 
 impl Table {
@@ -213,7 +249,7 @@ mod tests {
 
     /// An allocation owned by `pid` with the identity recorded for it now.
     fn owned_by(pid: Pid) -> Allocation {
-        let (start_time, boot_id) = capture_identity(pid);
+        let (start_time, boot_id) = capture_identity(pid).unwrap();
         Allocation {
             name: "x".into(),
             pid: pid.get(),
