@@ -25,6 +25,7 @@ use rustix::fs::{flock, FlockOperation};
 use rustix::io::Errno;
 use sole_error::{Error, Kind, Result};
 use sole_lock::{Lock, Mode, OpenOptions};
+use sole_procid::identity::is_exhausted;
 
 use crate::read::read;
 use crate::record::{remove_record, write_record};
@@ -114,6 +115,11 @@ pub(crate) fn claim_as(path: &Path, opts: &OpenOptions, noun: Noun) -> Result<Pi
                 pid, locked: true, ..
             }) => return Err(held(path, pid, noun)),
             Err(e) if is_hidden_holder(&e) => return Err(held_outside_namespace(path, noun)),
+            // The claim was refused: it is held. Who holds it cannot be read (this process is
+            // out of descriptors): still `EHELD`, without a pid.
+            Err(e) if e.errno().is_some_and(is_exhausted) => {
+                return Err(held_unnamed(path, noun, &e))
+            }
             Err(e) => return Err(e),
             Ok(_) => continue,
         }
@@ -129,6 +135,21 @@ pub(crate) fn claim_as(path: &Path, opts: &OpenOptions, noun: Noun) -> Result<Pi
         ),
     )
     .with_path(path))
+}
+
+/// `EHELD` for a refused claim whose holder could not be looked up (out of descriptors or
+/// memory: `why`). Test: `__test__/pidfile.spec.ts` ("out of descriptors").
+fn held_unnamed(path: &Path, noun: Noun, why: &Error) -> Error {
+    Error::new(
+        Kind::Held,
+        format!(
+            "{} is held by another process; which one cannot be read here: {} Stop the other process first, or use another {}.",
+            path.display(),
+            why.message(),
+            noun.word()
+        ),
+    )
+    .with_path(path)
 }
 
 /// `EHELD` for a lock whose holder the kernel hides from this pid namespace (no pid).
