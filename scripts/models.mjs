@@ -13,8 +13,8 @@
 // no bitstate) and reports `errors: 0`. A mutant passes when pan reports an error and writes
 // a trail, which is replayed with `spin -t` to print the counterexample.
 //
-// Usage: node scripts/models.mjs [--json] [name ...]   (exit 0: all as expected; 1: not; 77:
-// spin is not installed). Library use: import { checkAll, checkModel, codeRefs, ... }.
+// Usage: node scripts/models.mjs [--json] [name ...]   (exit 0: all as expected; 1: not; 2: no
+// such model; 77: spin is not installed). Library use: import { manifests, checkModel, staleRefs, ... }.
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -174,7 +174,13 @@ async function main(argv) {
     console.error(`models: ${missing.join(' and ')} not installed (apt-get install spin gcc); nothing checked`)
     return 77
   }
-  const all = manifests().filter((m) => names.length === 0 || names.includes(m.name))
+  const known = manifests()
+  const unknown = names.filter((n) => !known.some((m) => m.name === n))
+  if (unknown.length) {
+    console.error(`models: no model named ${unknown.join(', ')} (models: ${known.map((m) => m.name).join(', ')})`)
+    return 2
+  }
+  const all = known.filter((m) => names.length === 0 || names.includes(m.name))
   const results = []
   for (const m of all) {
     for (const ref of staleRefs(path.join(MODELS, m.file))) {
