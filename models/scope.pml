@@ -8,8 +8,8 @@
  * allocation) -> if anything changed: unlink a leftover <data>.tmp, create it O_EXCL, write the
  * table, fdatasync it, rename it over the data file, fsync the directory -> unlock.
  *
- * Processes. NPROC workers (default 3: 12 million states, 17 s; NPROC=4 is accepted but takes about
- * 36 million states, 2 GB and 100 s even without a restart, over this check's budget), each one
+ * Processes. NPROC workers (default 3: 12 million states, 20 s; NPROC=4 with RESTARTS=0 is the
+ * scope4 check: 27 million states, 1.2 GB, 72 s; four workers with a restart exceed 5 GB), each one
  * owner with its own allocation name ("w<i>", pid i) and a fixed write rule (P0 R0, P1 R1,
  * P2 R2, P3 R0). A life: register, then release it or keep it (a refused register keeps
  * nothing; the process goes on running and may die later). A killer may kill any live process
