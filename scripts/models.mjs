@@ -91,8 +91,7 @@ export function verify(file, { defines = {}, cc = [], pan = [], ltl = null, time
     const trailFile = fs.readdirSync(dir).find((f) => f.endsWith('.trail'))
     let trail = null
     if (trailFile) {
-      // Replay the counterexample (spin -t reads <model>.trail from the working directory).
-      fs.copyFileSync(src, path.join(dir, path.basename(src)))
+      // Replay the counterexample: -k names the trail pan wrote in the working directory.
       const replay = run('spin', ['-t', '-p', '-k', trailFile, ...D, src], dir, timeoutMs)
       trail = replay.out
     }

@@ -187,24 +187,22 @@ impl Error {
     /// An OS error during `what` on `path`, with advice where the errno has an obvious one.
     pub fn os(err: io::Error, what: &str, path: &Path) -> Self {
         let errno = err.raw_os_error().unwrap_or(libc::EIO);
-        let advice = match errno {
-            libc::EACCES | libc::EPERM => {
-                " Check the permissions of the file and its directory, or choose a path this user owns."
-            }
-            libc::ENOENT => " A directory on the path does not exist (or does not allow new files): create it, or pass { createDirs: true }.",
-            libc::EROFS => " The filesystem is read-only: choose a writable location.",
-            libc::ENOSPC | libc::EDQUOT => " The filesystem is full: free space and retry.",
-            libc::ENOLCK => " The filesystem does not support flock (NFS without lock support?): use a local path.",
-            libc::ENOTDIR => " A component of the path is not a directory.",
-            libc::EMFILE | libc::ENFILE => " This process (EMFILE) or the system (ENFILE) is out of file descriptors: close descriptors or raise the limit (ulimit -n), then try again.",
-            libc::ENOMEM => " Out of memory: free memory, then try again.",
-            _ => "",
-        };
         Error::new(
             Kind::Os(errno),
-            format!("{what} {}: {err}.{advice}", path.display()),
+            format!("{what} {}: {err}.{}", path.display(), os_advice(errno)),
         )
         .with_path(path)
+    }
+
+    /// The error for a read about `subject` (a `/proc` file, say) that failed because this
+    /// process or the machine is out of descriptors or memory ([`is_exhausted`]); `None` for
+    /// any other failure, which the caller judges itself.
+    pub fn exhausted(err: &io::Error, subject: &str) -> Option<Self> {
+        let errno = err.raw_os_error().filter(|&e| is_exhausted(e))?;
+        Some(Error::new(
+            Kind::Os(errno),
+            format!("cannot read {subject}: {err}.{}", os_advice(errno)),
+        ))
     }
 
     /// A wrong argument: `EINVAL` with `argument` (the parameter or option name as the caller
@@ -362,6 +360,31 @@ pub const ERRNO_NAMES: &[(i32, &str)] = &[
     (libc::EINPROGRESS, "EINPROGRESS"),
     (libc::EALREADY, "EALREADY"),
 ];
+
+/// Advice for an errno that has an obvious one (a leading space, or empty).
+pub fn os_advice(errno: i32) -> &'static str {
+    match errno {
+        libc::EACCES | libc::EPERM => {
+            " Check the permissions of the file and its directory, or choose a path this user owns."
+        }
+        libc::ENOENT => " A directory on the path does not exist (or does not allow new files): create it, or pass { createDirs: true }.",
+        libc::EROFS => " The filesystem is read-only: choose a writable location.",
+        libc::ENOSPC | libc::EDQUOT => " The filesystem is full: free space and retry.",
+        libc::ENOLCK => " The filesystem does not support flock (NFS without lock support?): use a local path.",
+        libc::ENOTDIR => " A component of the path is not a directory.",
+        libc::EMFILE | libc::ENFILE => " This process (EMFILE) or the system (ENFILE) is out of file descriptors: close descriptors or raise the limit (ulimit -n), then try again.",
+        libc::ENOMEM => " Out of memory: free memory, then try again.",
+        _ => "",
+    }
+}
+
+/// Out of descriptors or memory (`EMFILE`, `ENFILE`, `ENOMEM`): an errno that says nothing
+/// about the file or process asked about, only about this process or machine. A look that
+/// fails with one is an error, never a verdict ("free", "exited", "another boot").
+/// Test: `__test__/pidfile.spec.ts` ("out of descriptors").
+pub fn is_exhausted(errno: i32) -> bool {
+    matches!(errno, libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+}
 
 fn errno_name(errno: i32) -> String {
     match ERRNO_NAMES.iter().find(|(e, _)| *e == errno) {

@@ -40,7 +40,8 @@ pub fn flock_holders(dev: u64, ino: u64) -> Vec<Holder> {
 
 /// [`flock_holders`], with the error of an unreadable `/proc/locks` (out of descriptors:
 /// `EMFILE`; no `/proc`), which must never read as "nobody holds it".
-/// Test: `crates/pidfile` `tests::read_without_a_descriptor_to_spare_is_an_error_not_free`.
+/// Test: `__test__/pidfile.spec.ts` ("out of descriptors"): a read with one descriptor to
+/// spare is `EMFILE`, not free.
 ///
 /// `/proc/locks` is generated one page per `read(2)`: within a page the list is a consistent
 /// snapshot, but between pages other processes' locks can come and go, the kernel's position

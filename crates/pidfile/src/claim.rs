@@ -23,9 +23,8 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{flock, FlockOperation};
 use rustix::io::Errno;
-use sole_error::{Error, Kind, Result};
+use sole_error::{is_exhausted, Error, Kind, Result};
 use sole_lock::{Lock, Mode, OpenOptions};
-use sole_procid::identity::is_exhausted;
 
 use crate::read::read;
 use crate::record::{remove_record, write_record};

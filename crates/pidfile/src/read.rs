@@ -26,7 +26,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sole_error::{Error, Kind, Result};
+use sole_error::{is_exhausted, os_advice, Error, Kind, Result};
 use sole_lock::{holder, open};
 use sole_procid::identity::{identity, start_time, Record};
 use sole_procid::{Check, Pid, ProcessHandle, Recorded};
@@ -148,7 +148,7 @@ fn confirm_live_holder(
     };
     Ok(match identity(pid) {
         // Out of descriptors or memory: not an answer about the holder.
-        Err(e) if matches!(e.kind(), Kind::Os(_)) => return Err(e),
+        Err(e) if e.errno().is_some_and(is_exhausted) => return Err(e),
         Ok(id) => {
             let bound = handle
                 .as_ref()
@@ -167,10 +167,15 @@ fn confirm_live_holder(
 
 /// `/proc/locks` could not be read (out of descriptors: `EMFILE`; no `/proc` mounted).
 fn proc_locks_error(path: &Path, e: io::Error) -> Error {
+    let errno = e.raw_os_error().unwrap_or(libc::EIO);
+    let advice = match is_exhausted(errno) {
+        true => os_advice(errno),
+        false => " sole needs /proc mounted (Linux).",
+    };
     Error::new(
-        Kind::Os(e.raw_os_error().unwrap_or(libc::EIO)),
+        Kind::Os(errno),
         format!(
-            "cannot read pidfile {}: /proc/locks, the kernel's list of lock holders, cannot be read: {e}. Close descriptors or raise the limit (ulimit -n), or mount /proc, then try again.",
+            "cannot read pidfile {}: /proc/locks, the kernel's list of lock holders, cannot be read: {e}.{advice}",
             path.display()
         ),
     )
@@ -269,7 +274,7 @@ fn judge_unlocked(pid: Pid, record: Option<Record>, file_uid: Option<u32>) -> Re
                 locked: false,
             },
             Ok(_) => State::Unverified { pid: pid.get() },
-            Err(e) if matches!(e.kind(), Kind::Os(_)) => return Err(e),
+            Err(e) if e.errno().is_some_and(is_exhausted) => return Err(e),
             Err(_) => free(StaleReason::Exited),
         },
     })

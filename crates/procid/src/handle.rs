@@ -37,7 +37,6 @@ use rustix::process::{
 };
 use sole_error::{Error, Kind, Result};
 
-use crate::identity::exhausted;
 use crate::pid::Pid;
 use crate::proc::Stat;
 use crate::recorded::{Check, Recorded};
@@ -117,8 +116,7 @@ fn start_time_of(pid: Pid, fd: &OwnedFd) -> Result<u64> {
     if fd_exited(fd) {
         return Err(not_running(pid));
     }
-    let st = Stat::try_read(pid)
-        .map_err(|e| exhausted(pid, &e).unwrap_or_else(|| not_running(pid)))?
+    let st = Stat::read_checked(pid)?
         .filter(|s| !s.is_zombie())
         .ok_or_else(|| not_running(pid))?;
     if fd_exited(fd) {

@@ -13,7 +13,7 @@
 
 use std::sync::OnceLock;
 
-use sole_error::{Error, Kind, Result};
+use sole_error::{is_exhausted, Error, Kind, Result};
 
 use crate::pid::Pid;
 use crate::proc::{ProcDir, Stat};
@@ -40,25 +40,30 @@ pub struct Identity {
 pub fn boot_id() -> Result<String> {
     // Only a success is kept: a read that failed for want of a descriptor must not make every
     // later check in this process believe /proc is missing (every record would then count as
-    // from a previous boot).
+    // from a previous boot). Two threads that race here both read the same id; either's kept.
     static BOOT: OnceLock<String> = OnceLock::new();
     if let Some(b) = BOOT.get() {
         return Ok(b.clone());
     }
-    match std::fs::read_to_string("/proc/sys/kernel/random/boot_id") {
+    const PATH: &str = "/proc/sys/kernel/random/boot_id";
+    match std::fs::read_to_string(PATH) {
         Ok(s) => Ok(BOOT.get_or_init(|| s.trim().to_string()).clone()),
-        Err(e) => {
-            let errno = e.raw_os_error().unwrap_or(libc::ENOENT);
-            let hint = if is_exhausted(errno) {
-                "Close descriptors or raise the limit (ulimit -n), then try again."
-            } else {
-                "sole needs /proc mounted (Linux)."
-            };
-            Err(Error::new(
-                Kind::Os(errno),
-                format!("cannot read /proc/sys/kernel/random/boot_id: {e}. {hint}"),
-            ))
-        }
+        Err(e) => Err(Error::exhausted(&e, PATH).unwrap_or_else(|| {
+            Error::new(
+                Kind::Os(e.raw_os_error().unwrap_or(libc::ENOENT)),
+                format!("cannot read {PATH}: {e}. sole needs /proc mounted (Linux)."),
+            )
+        })),
+    }
+}
+
+/// [`boot_id`] for a caller that decides from it: `None` when it cannot be read (no `/proc`),
+/// `Err` only when this process is out of descriptors or memory.
+pub fn boot_id_checked() -> Result<Option<String>> {
+    match boot_id() {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.errno().is_some_and(is_exhausted) => Err(e),
+        Err(_) => Ok(None),
     }
 }
 
@@ -78,24 +83,13 @@ fn not_found(pid: Pid) -> Error {
     .with_pid(pid.get())
 }
 
-/// Out of descriptors or memory (`EMFILE`, `ENFILE`, `ENOMEM`): `/proc/PID` could not be read
-/// at all, which says nothing about whether `pid` lives, so it must not become `ENOTFOUND`
-/// (a pidfile reader would call a held file free). Test: `__test__/pidfile.spec.ts` ("out of
-/// descriptors").
-pub(crate) fn exhausted(pid: Pid, e: &std::io::Error) -> Option<Error> {
-    let errno = e.raw_os_error()?;
-    is_exhausted(errno).then(|| {
-        Error::new(
-            Kind::Os(errno),
-            format!("cannot read /proc/{pid} to identify process {pid}: {e}. Close descriptors or raise the limit (ulimit -n), then try again."),
-        )
-        .with_pid(pid.get())
-    })
-}
-
-/// Out of descriptors or memory: the errnos that say nothing about the process asked about.
-pub fn is_exhausted(errno: i32) -> bool {
-    matches!(errno, libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+/// `/proc/PID` could not be read because this process is out of descriptors or memory
+/// ([`sole_error::is_exhausted`]): that says nothing about whether `pid` lives, so it must not
+/// become `ENOTFOUND` (a pidfile reader would call a held file free). `None` for any other
+/// failure. Test: `__test__/pidfile.spec.ts` ("out of descriptors").
+pub fn exhausted(pid: Pid, e: &std::io::Error) -> Option<Error> {
+    Error::exhausted(e, &format!("/proc/{pid} to identify process {pid}"))
+        .map(|x| x.with_pid(pid.get()))
 }
 
 /// The start time of `pid` by path (one read of `/proc/PID/stat`). `None` when there is no
@@ -108,12 +102,9 @@ pub fn start_time(pid: Pid) -> Option<u64> {
 /// `ENOTFOUND` when no live process has it (a zombie has exited: it is not found either).
 /// Test: `tests::own_identity_is_consistent`, `tests::reaped_child_is_not_found`.
 pub fn identity(pid: Pid) -> Result<Identity> {
-    let unreadable = |e: std::io::Error| exhausted(pid, &e).unwrap_or_else(|| not_found(pid));
-    let dir = ProcDir::open(pid).map_err(unreadable)?;
-    let stat = dir
-        .read_stat()
-        .map_err(unreadable)?
-        .ok_or_else(|| not_found(pid))?;
+    let dir =
+        ProcDir::open(pid).map_err(|e| exhausted(pid, &e).unwrap_or_else(|| not_found(pid)))?;
+    let stat = dir.stat_checked()?.ok_or_else(|| not_found(pid))?;
     if stat.is_zombie() {
         return Err(not_found(pid));
     }

@@ -21,6 +21,9 @@ use std::os::fd::OwnedFd;
 
 use rustix::fs::{Mode, OFlags};
 
+use sole_error::Result;
+
+use crate::identity::exhausted;
 use crate::pid::Pid;
 
 /// `PF_EXITING` in the flags field (9) of `/proc/PID/stat`: the kernel is tearing the process
@@ -61,14 +64,17 @@ impl Stat {
     /// `/proc/PID/stat` read by path in one read; `None` when there is no such process (or
     /// `/proc` hides it).
     pub fn read(pid: Pid) -> Option<Stat> {
-        Stat::try_read(pid).ok().flatten()
+        Stat::read_checked(pid).ok().flatten()
     }
 
-    /// [`Stat::read`], with the error of a read that failed (out of descriptors: the process
-    /// may well be alive). `Ok(None)`: unparsable.
-    pub fn try_read(pid: Pid) -> std::io::Result<Option<Stat>> {
-        let stat = std::fs::read(format!("/proc/{}/stat", pid.get()))?;
-        Ok(Stat::parse(&stat))
+    /// [`Stat::read`] for a caller that decides from the answer: `None` when there is no such
+    /// process (or `/proc` hides it), `Err` when this process is out of descriptors or memory
+    /// (the process may well be alive: [`exhausted`]).
+    pub fn read_checked(pid: Pid) -> Result<Option<Stat>> {
+        match std::fs::read(format!("/proc/{}/stat", pid.get())) {
+            Ok(stat) => Ok(Stat::parse(&stat)),
+            Err(e) => exhausted(pid, &e).map_or(Ok(None), Err),
+        }
     }
 
     /// A zombie or dead process (`Z`, `X`, `x`): it has exited and holds nothing.
@@ -86,6 +92,7 @@ impl Stat {
 #[derive(Debug)]
 pub struct ProcDir {
     dir: OwnedFd,
+    pid: Pid,
 }
 
 impl ProcDir {
@@ -96,7 +103,7 @@ impl ProcDir {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        Ok(ProcDir { dir })
+        Ok(ProcDir { dir, pid })
     }
 
     /// Read the file `name` of this process (relative to the directory fd).
@@ -114,15 +121,17 @@ impl ProcDir {
 
     /// This process's `stat`; `None` once it is gone.
     pub fn stat(&self) -> Option<Stat> {
-        self.read_stat().ok().flatten()
+        self.stat_checked().ok().flatten()
     }
 
-    /// [`ProcDir::stat`], with the error of a read that failed (out of descriptors: the
-    /// process may well be alive). `Ok(None)`: unparsable.
-    pub fn read_stat(&self) -> std::io::Result<Option<Stat>> {
+    /// [`ProcDir::stat`] as [`Stat::read_checked`] decides: `Err` only when this process is
+    /// out of descriptors or memory.
+    pub fn stat_checked(&self) -> Result<Option<Stat>> {
         let mut buf = Vec::with_capacity(512);
-        self.read("stat", &mut buf)?;
-        Ok(Stat::parse(&buf))
+        match self.read("stat", &mut buf) {
+            Ok(()) => Ok(Stat::parse(&buf)),
+            Err(e) => exhausted(self.pid, &e).map_or(Ok(None), Err),
+        }
     }
 
     /// `(exe path, deleted)` from `readlinkat(dir, "exe")`; `None` when unreadable (another

@@ -31,7 +31,7 @@
 
 use sole_error::Result;
 
-use crate::identity::{boot_id, exhausted, is_exhausted};
+use crate::identity::boot_id_checked;
 use crate::pid::Pid;
 use crate::proc::Stat;
 
@@ -78,23 +78,15 @@ impl Recorded {
     pub fn check(&self) -> Result<Check> {
         let stat = match self.start_time {
             // One read gives the liveness, the zombie/exiting state and the start time.
-            Some(_) => match Stat::try_read(self.pid) {
-                Ok(Some(s)) if !s.is_gone_or_going() && self.pid.is_alive() => Some(s),
-                Err(e) => match exhausted(self.pid, &e) {
-                    Some(err) => return Err(err),
-                    None => return Ok(Check::Exited),
-                },
+            Some(_) => match Stat::read_checked(self.pid)? {
+                Some(s) if !s.is_gone_or_going() && self.pid.is_alive() => Some(s),
                 _ => return Ok(Check::Exited),
             },
             None if self.pid.is_alive() => None,
             None => return Ok(Check::Exited),
         };
         let boot = match &self.boot_id {
-            Some(_) => match boot_id() {
-                Ok(b) => Some(b),
-                Err(e) if e.errno().is_some_and(is_exhausted) => return Err(e),
-                Err(_) => None,
-            },
+            Some(_) => boot_id_checked()?,
             None => None,
         };
         Ok(self.compare(Observed {
@@ -133,6 +125,7 @@ impl Recorded {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::boot_id;
 
     fn me() -> Recorded {
         let pid = Pid::new(i64::from(std::process::id())).unwrap();

@@ -345,12 +345,7 @@ impl Watch {
                 return None;
             }
             while self.exit.is_none() && !self.st_eof && stop.reason().is_none() {
-                let mut fds = [
-                    PollFd::new(&self.status_r, PollFlags::IN),
-                    PollFd::new(&stop.fd, PollFlags::IN),
-                ];
-                let _ = poll(&mut fds, None);
-                self.read_status();
+                self.await_status(Some(stop));
             }
         }
         Some(match self.exit {
@@ -372,9 +367,12 @@ impl Watch {
         self.parse_status();
     }
 
-    /// Block until the status pipe has something, then read it.
-    fn await_status(&mut self) {
-        let mut fds = [PollFd::new(&self.status_r, PollFlags::IN)];
+    /// Block until the status pipe has something (or `stop` fires, when given), then read it.
+    fn await_status(&mut self, stop: Option<&Stop>) {
+        let mut fds = vec![PollFd::new(&self.status_r, PollFlags::IN)];
+        if let Some(stop) = stop {
+            fds.push(PollFd::new(&stop.fd, PollFlags::IN));
+        }
         let _ = poll(&mut fds, None);
         self.read_status();
     }
@@ -383,7 +381,7 @@ impl Watch {
     /// or for the status pipe's end if the intermediate process died first.
     fn await_pid(&mut self) {
         while self.pid.is_none() && !self.st_eof {
-            self.await_status();
+            self.await_status(None);
         }
     }
 
@@ -423,7 +421,7 @@ impl Watch {
             _ => {}
         }
         while self.exit.is_none() && !self.st_eof && self.pid.is_some() {
-            self.await_status();
+            self.await_status(None);
         }
         // The intermediate process is gone (killed) and reported nothing: the pidfd says when
         // the SIGKILL took effect.

@@ -142,7 +142,8 @@ impl Registry {
         let removed = match self.reclaim(&mut c.table) {
             Ok(removed) => removed,
             Err(e) => {
-                // The cached table may have lost allocations it could judge: reread next time.
+                // The reclaim already removed, in the cached table, what it judged stale, and
+                // nothing was written: drop the cache so the next operation reads the file.
                 *cache = None;
                 return Err(e);
             }

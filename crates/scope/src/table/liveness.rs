@@ -14,8 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use sole_error::{Error, Kind, Result};
-use sole_procid::identity::is_exhausted;
+use sole_error::{Error, Result};
 use sole_procid::proc::Stat;
 use sole_procid::{Check, Pid, Recorded};
 
@@ -132,24 +131,10 @@ impl Liveness for SystemLiveness {
 /// `Err` when this process is out of descriptors or memory (`EMFILE`, `ENFILE`, `ENOMEM`):
 /// that says nothing about `pid`.
 pub fn capture_identity(pid: Pid) -> Result<(Option<u64>, Option<String>)> {
-    let start_time = match Stat::try_read(pid) {
-        Ok(s) => s.map(|s| s.start_time),
-        Err(e) if e.raw_os_error().is_some_and(is_exhausted) => {
-            let errno = e.raw_os_error().unwrap_or_default();
-            return Err(Error::new(
-                Kind::Os(errno),
-                format!("cannot read /proc/{pid}/stat to identify process {pid}: {e}. Close descriptors or raise the limit (ulimit -n), then try again."),
-            )
-            .with_pid(pid.get()));
-        }
-        Err(_) => None,
-    };
-    let boot_id = match sole_procid::boot_id() {
-        Ok(b) => Some(b),
-        Err(e) if e.errno().is_some_and(is_exhausted) => return Err(e),
-        Err(_) => None,
-    };
-    Ok((start_time, boot_id))
+    Ok((
+        Stat::read_checked(pid)?.map(|s| s.start_time),
+        sole_procid::identity::boot_id_checked()?,
+    ))
 }
 
 impl Table {
