@@ -50,12 +50,23 @@ export default function makeStrategy(target) {
       return e.code === 'EPERM'
     }
   }
+  // Both check-then-act windows are widened to 20 ms (real ones are microseconds wide) so
+  // that the replay of whichever race the shrinker kept reproduces it nearly every time: the
+  // create-then-write window (a second starter reads the new file empty, pid 0, and reclaims
+  // it) and the read-then-reclaim window below.
+  const wide = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20)
   const tryAcquire = () => {
+    let fd
     try {
-      fs.writeFileSync(target, process.pid + '\\n', { flag: 'wx' })
-      return true
+      fd = fs.openSync(target, 'wx')
     } catch (e) {
       if (e.code !== 'EEXIST') throw e
+    }
+    if (fd !== undefined) {
+      wide()
+      fs.writeSync(fd, process.pid + '\\n')
+      fs.closeSync(fd)
+      return true
     }
     let text
     try {
@@ -66,9 +77,7 @@ export default function makeStrategy(target) {
     }
     const pid = Number(text)
     if (pid && alive(pid)) return null
-    // The check-then-act window, widened to 20 ms (a real one is microseconds wide) so that
-    // the replay of a race between reclaimers reproduces it nearly every time.
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20)
+    wide()
     fs.writeFileSync(target, process.pid + '\\n')
     return true
   }
