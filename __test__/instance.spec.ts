@@ -92,6 +92,13 @@ test('a listener that throws: the second instance gets EHANDLER with its message
   t.is(c.out.code, 'EINVAL')
   t.regex(String(c.out.message), /JSON cannot carry/)
   t.true(alive(q.pid))
+  // A listener that throws something String() cannot convert (no prototype).
+  const dir3 = tmpdir(t)
+  const r = await primary(t, { name: 'np', dir: dir3, reply: 'throwNull' })
+  const d = await second(t, { name: 'np', dir: dir3 }, ['y'])
+  t.is(d.out.code, 'EHANDLER')
+  t.regex(String(d.out.message), /failed: an object/)
+  t.true(alive(r.pid))
 })
 
 /** Accepted connections of `pid` on `socketPath` with nothing left unread (ss -x -p). */
@@ -397,6 +404,10 @@ test('bad options are EINVAL naming the option, before anything is locked or sen
     ['ok', { dir, timeoutMs: '5' }, 'timeoutMs'],
     ['ok', { dir, maxMessageBytes: 100 }, 'maxMessageBytes'],
     ['ok', { dir, maxMessageBytes: 2048.5 }, 'maxMessageBytes'],
+    // Values String() throws on (found by the API fuzz test): still EINVAL, never a TypeError.
+    ['ok', { dir, maxMessageBytes: Object.create(null) }, 'maxMessageBytes'],
+    ['ok', { dir, timeoutMs: Object.create(null) }, 'timeoutMs'],
+    ['ok', { dir, timeoutMs: { toString: () => { throw new Error('no') } } }, 'timeoutMs'],
   ]
   for (const [name, opts, argument] of cases) {
     const e = thrown(() => sole.requestSingleInstanceSync(name as string, opts as sole.SingleInstanceOptions)) as sole.SoleError

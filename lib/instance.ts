@@ -42,7 +42,7 @@ import * as native from './native.js'
 import { Code } from './codes.js'
 import { abortError, type SoleError } from './errors.js'
 import { type Lock, lock, lockSync, tryLock, lockHolders } from './index.js'
-import { invalidArgument, signalOf, snapshot } from './wait.js'
+import { invalidArgument, shown, signalOf, snapshot } from './wait.js'
 
 /** How long a second instance waits on the lock between two deliveries (ms). */
 const RETRY_MS = 25
@@ -423,7 +423,7 @@ export class SingleInstance extends EventEmitter implements Disposable {
     }
     const fail = (err: unknown): void => {
       this.#report(err)
-      const text = err instanceof Error ? err.message : String(err)
+      const text = typeof err === 'string' ? err : shown(err)
       settle({ v: VERSION, ok: false, code: 'EHANDLER', message: `the second-instance listener of "${this.name}" (PID ${process.pid}) failed: ${text}` })
     }
     const reply = (value?: unknown): void => ok(value)
@@ -523,11 +523,11 @@ function settings(name: unknown, opts: unknown, keys: readonly string[]): { s: S
   if (o.dir !== undefined && typeof o.dir !== 'string') throw invalidArgument('dir', `dir must be a path string, got ${typeof o.dir}.`)
   const timeoutMs = o.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : o.timeoutMs
   if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0 && timeoutMs <= Number.MAX_SAFE_INTEGER)) {
-    throw invalidArgument('timeoutMs', `timeoutMs ${String(timeoutMs)} for requestSingleInstance is not a number of milliseconds: pass a finite number from 0 to ${Number.MAX_SAFE_INTEGER} (Number.MAX_SAFE_INTEGER), or leave it out for the default (${DEFAULT_TIMEOUT_MS}).`)
+    throw invalidArgument('timeoutMs', `timeoutMs ${shown(timeoutMs)} for requestSingleInstance is not a number of milliseconds: pass a finite number from 0 to ${Number.MAX_SAFE_INTEGER} (Number.MAX_SAFE_INTEGER), or leave it out for the default (${DEFAULT_TIMEOUT_MS}).`)
   }
   const max = o.maxMessageBytes === undefined ? DEFAULT_MAX_MESSAGE_BYTES : o.maxMessageBytes
   if (typeof max !== 'number' || !Number.isInteger(max) || max < MIN_MAX_MESSAGE_BYTES || max > MAX_MAX_MESSAGE_BYTES) {
-    throw invalidArgument('maxMessageBytes', `maxMessageBytes must be an integer from ${MIN_MAX_MESSAGE_BYTES} to ${MAX_MAX_MESSAGE_BYTES} (bytes), got ${String(max)}.`)
+    throw invalidArgument('maxMessageBytes', `maxMessageBytes must be an integer from ${MIN_MAX_MESSAGE_BYTES} to ${MAX_MAX_MESSAGE_BYTES} (bytes), got ${shown(max)}.`)
   }
   let body: string | undefined
   try {

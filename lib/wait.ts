@@ -40,6 +40,23 @@ export function invalidArgument(argument: string, message: string): SoleError {
   return native.invalidArgumentError(argument, message) as SoleError
 }
 
+/**
+ * A value as text for an error message, never throwing: `String(v)` throws for an object
+ * without a prototype (`Object.create(null)`), a throwing `toString`, or a revoked Proxy, and
+ * a message about bad input must not become a `TypeError` without a code (the API fuzz test,
+ * `__test__/fuzz.spec.ts`, found that in `requestSingleInstance`).
+ */
+export function shown(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' || typeof v === 'symbol' || v === undefined || v === null) return String(v)
+  if (typeof v === 'string') return JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v)
+  try {
+    if (v instanceof Error) return String(v.message)
+  } catch {
+    // a Proxy whose getPrototypeOf or message getter throws: described by its type below
+  }
+  return typeof v === 'object' ? 'an object' : 'a function'
+}
+
 /** The `signal` option: `undefined`, or something shaped like an AbortSignal. */
 export function signalOf(snap: unknown): AbortSignal | undefined {
   const s = field(snap, 'signal')
