@@ -321,6 +321,14 @@ export interface Allocation {
 }
 
 /**
+ * Which build of the binding is loaded: `"native"` (the Linux addon) or `"wasm32-wasip1"`
+ * (the WebAssembly one, with only the pure functions). `lib/platform.ts` reads it once to
+ * decide whether OS primitives are there or answer `ENOTSUP`.
+ * Test: `__test__/wasm.spec.ts`.
+ */
+export declare function binding(): string
+
+/**
  * Claim a pidfile for this process, or throw `EHELD` naming the holder. (`timeoutMs` is
  * checked too: `claimPidfileWhenFree` tries here first.)
  */

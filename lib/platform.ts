@@ -162,20 +162,110 @@ function firstLine(err: unknown): string {
   return text.split('\n')[0].replace(/\.+$/, '')
 }
 
+// ---- the WebAssembly build ---------------------------------------------------------------------
+
+/**
+ * What each OS primitive of the native addon needs, for the `ENOTSUP` the WebAssembly build
+ * (wasm32-wasip1, package `sole-wasm32-wasip1`) answers with. That build has only the pure
+ * functions (the rule algebra, argument checks, errors): WASI has no flock, no /proc, no pidfd,
+ * no signals, no fork, no Unix sockets. Every native export the wasm binding lacks is replaced
+ * by a function that throws; none loads as a silent no-op. Keyed by the binding's export names;
+ * `__test__/wasm.spec.ts` checks that every export missing from the wasm build is listed here.
+ */
+const WASM_MISSING: readonly (readonly [string, string, readonly string[]])[] = [
+  ['Locking a file', 'flock(2) on an open file and /proc/locks to name a holder', ['tryLock', 'lockSync', 'lockAsync', 'LockWait', 'NativeLock', 'NativeLockFile', 'openLockFile', 'readLockPid', 'lockHolders']],
+  ['A pidfile', 'flock(2), /proc and the identity record (an xattr)', ['claimPidfile', 'claimPidfileAsync', 'NativePidfile', 'NativePidfileRead', 'readPidfile', 'acquireDaemonLock', 'daemonLockPath', 'daemonPidfile', 'execWithPidfile', 'execAsChildOf']],
+  ['Looking at a process', '/proc, pidfds and signals', ['isAlive', 'pidAlive', 'processIdentity', 'verifyProcess', 'NativeProcessHandle', 'ExitWait', 'terminateOptions']],
+  ['A daemon', 'fork, exec, signals and a Unix datagram socket', ['spawnDaemon', 'DaemonStart', 'daemonReady', 'notify', 'daemonUptime', 'watchdogIntervalMs', 'stopDaemonOptions']],
+  ['The single-instance guard', 'flock(2) and Unix stream sockets with peer credentials', ['instanceDeliver', 'instanceDeliverSync', 'instancePlace', 'InstanceDeliver', 'InstancePlace', 'peerCredentials']],
+  ['The scope registry', 'flock(2), files and /proc', ['NativeScopeRegistry', 'NativeScopeGuard', 'scopeRepair', 'scopeSnapshot', 'scopeRegistryPath', 'Permission']],
+]
+
+/** Names of the binding's OS primitives (the keys of {@link WASM_MISSING}), for the tests. */
+export const WASM_MISSING_EXPORTS: readonly string[] = WASM_MISSING.flatMap(([, , names]) => names)
+
+/** `NAPI_RS_FORCE_WASI` as napi-rs's loader reads it: `'true'` prefers, `'error'` requires the WebAssembly build. */
+function wasiForced(): string | undefined {
+  const v = process.env.NAPI_RS_FORCE_WASI
+  return v === 'true' || v === 'error' ? v : process.env.NAPI_RS_WASI_FLAVOR ? 'flavor' : undefined
+}
+
+/**
+ * Fill the WebAssembly binding's missing exports with functions that throw. `why` says why
+ * this build is the one loaded; `native` is the error to throw instead of `ENOTSUP` when this
+ * machine is supported and only the native addon failed to load (that is `ENOBINDING`, with
+ * the fix). A class stand-in also throws from its static methods (`NativeScopeRegistry.open`).
+ */
+function fillWasm(binding: Record<string, unknown>, why: string, native: (() => SoleError) | undefined): void {
+  const needs = new Map<string, readonly [string, string]>()
+  for (const [what, need, names] of WASM_MISSING) for (const n of names) needs.set(n, [what, need])
+  for (const key of Object.keys(binding)) {
+    if (binding[key] !== undefined) continue
+    const [what, need] = needs.get(key) ?? ['This call', 'the operating system']
+    const refuse = function (): never {
+      if (native) throw native()
+      throw soleError(
+        Code.ENOTSUP,
+        `${what} needs ${need}, which sole's WebAssembly build (wasm32-wasip1) does not have; that build is loaded because ${why}. It has only the pure functions (rulesOverlap, coversFully and the argument checks): use sole's native addon (${SUPPORTED}) for this.`,
+      )
+    }
+    const standIn = new Proxy(refuse, {
+      get: (t, k, r) => (k in t || typeof k !== 'string' ? Reflect.get(t, k, r) : refuse),
+    })
+    try {
+      binding[key] = standIn
+    } catch {
+      // A frozen exports object keeps `undefined`: a TypeError, still never a silent no-op.
+    }
+  }
+}
+
 /**
  * Load the addon (napi-rs's `../index.js`, which caches it in `require.cache` for `./native.ts`)
  * or throw `ENOTSUP` / `ENOBINDING`. Runs once per module instance: in each worker thread too.
+ * napi-rs's loader falls back to the WebAssembly build (`sole.wasip1.cjs` in a checkout, the
+ * package `sole-wasm32-wasip1` when installed) where no native addon loads, and uses it first
+ * when `NAPI_RS_FORCE_WASI` is `true` or `error`; then {@link fillWasm} makes every OS
+ * primitive throw.
  */
 function load(): void {
   const overridden = Boolean(process.env.NAPI_RS_NATIVE_LIBRARY_PATH)
-  if (!overridden && (process.platform !== 'linux' || process.arch !== 'x64')) throw unsupported(machine())
+  const supported = overridden || (process.platform === 'linux' && process.arch === 'x64')
+  const forced = wasiForced()
+  let binding: Record<string, unknown>
   try {
-    require('../index.js')
+    binding = require('../index.js') as Record<string, unknown>
   } catch (err) {
     if (overridden) throw missing(err)
+    if (forced !== undefined) throw wasmMissing(err)
     const m = machine()
+    if (!supported) throw unsupported(m, err)
     throw m.glibc || m.libc === 'unknown' ? missing(err) : unsupported(m, err)
   }
+  const kind = typeof binding.binding === 'function' ? (binding.binding as () => unknown)() : 'native'
+  if (kind === 'native') return
+  if (forced !== undefined) {
+    fillWasm(binding, `NAPI_RS_FORCE_WASI=${process.env.NAPI_RS_FORCE_WASI ?? ''} asks for it`, undefined)
+  } else if (!supported) {
+    fillWasm(binding, `sole has no native addon for this machine (${describe(machine())})`, undefined)
+  } else {
+    const m = machine()
+    const native = m.glibc || m.libc === 'unknown' ? () => missing(undefined) : () => unsupported(m)
+    fillWasm(binding, 'the native addon did not load', native)
+  }
+}
+
+/** `ENOBINDING`: `NAPI_RS_FORCE_WASI` asks for the WebAssembly build and it did not load. */
+function wasmMissing(cause: unknown): SoleError {
+  const root = path.join(__dirname, '..')
+  const where = fs.existsSync(path.join(root, 'Cargo.toml'))
+    ? `build it in this checkout (${root}) with \`npm run build:wasm\``
+    : `install the package sole-wasm32-wasip1@${version()} (npm install --cpu=wasm32 sole, or the tarball npm run pack builds)`
+  return soleError(
+    Code.ENOBINDING,
+    `NAPI_RS_FORCE_WASI=${process.env.NAPI_RS_FORCE_WASI ?? ''} asks for sole's WebAssembly build (wasm32-wasip1), and it did not load: ${firstLine(cause)}. To use it, ${where}; or unset NAPI_RS_FORCE_WASI to load the native addon.`,
+    cause,
+  )
 }
 
 load()

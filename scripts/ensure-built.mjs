@@ -1,6 +1,6 @@
-// Build the release addon and the TypeScript layer. cargo and tsc are incremental, so this is
-// cheap when nothing changed; `npm test`, `npm run stress` and `npm run bench` call it first so
-// they never run against a stale binary.
+// Build the release addon, the TypeScript layer and (where its toolchain is) the WebAssembly
+// build. cargo and tsc are incremental, so this is cheap when nothing changed; `npm test`,
+// `npm run stress` and `npm run bench` call it first so they never run against a stale binary.
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import path from 'node:path'
@@ -13,3 +13,6 @@ const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: 'inherit'
 run('cargo', ['run', '--quiet', '-p', 'sole-error', '--example', 'codes_ts'])
 run(bin('napi'), ['build', '--platform', '--release'])
 run(bin('tsc'), ['-p', 'tsconfig.json'])
+// The WebAssembly build beside it, where Debian's offline wasm toolchain is installed (.ci/run
+// installs it); without it this says so and the wasm tests skip (scripts/build-wasm.mjs).
+run(process.execPath, [path.join(root, 'scripts', 'build-wasm.mjs'), '--if-available'])

@@ -88,6 +88,7 @@ pub(crate) fn string_in(
 
 /// A path argument: a string, made absolute by the one path rule (`sole_lock::open::resolve`:
 /// empty or NUL-containing paths are `EINVAL` naming them).
+#[cfg(not(target_family = "wasm"))]
 pub(crate) fn path(env: &Env, v: &Unknown, argument: &str) -> Result<PathBuf> {
     let s = string(env, v, argument)?;
     sole_lock::open::resolve(&s).map_err(|e| js_error(env, e))
@@ -255,6 +256,7 @@ impl<'e> Opts<'e> {
     }
 
     /// File permission bits (`mode`), by the one rule (`sole_lock::open::mode_bits`).
+    #[cfg(not(target_family = "wasm"))]
     pub(crate) fn mode(&self, env: &Env, key: &str, default: u32) -> Result<u32> {
         match self.number(env, key)? {
             None => Ok(default),

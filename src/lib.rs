@@ -11,25 +11,69 @@ use napi::bindgen_prelude::*;
 use napi::JsValue;
 use napi_derive::napi;
 
+// Off wasm every OS module uses these; the WebAssembly build only the few its pure functions need.
+#[cfg_attr(target_family = "wasm", allow(dead_code))]
 pub mod args;
-mod daemon;
-mod daemon_spawn;
-mod instance;
-mod lock;
-mod lock_file;
-mod pidfile;
-#[cfg(feature = "planted-panic")]
-mod planted;
-pub mod process_handle;
-pub mod procid;
+mod rules;
 
+// The OS primitives: flock, /proc, pidfds, signals, fork, Unix sockets. None of them exists in
+// WASI, so the WebAssembly build (wasm32-wasip1) compiles without these modules and without
+// the crates behind them (Cargo.toml's target-specific dependencies); its loader answers every
+// call to them with `ENOTSUP` (`lib/platform.ts`). Test: `__test__/wasm.spec.ts`.
+#[cfg(not(target_family = "wasm"))]
+mod daemon;
+#[cfg(not(target_family = "wasm"))]
+mod daemon_spawn;
+#[cfg(not(target_family = "wasm"))]
+mod instance;
+#[cfg(not(target_family = "wasm"))]
+mod lock;
+#[cfg(not(target_family = "wasm"))]
+mod lock_file;
+#[cfg(not(target_family = "wasm"))]
+mod pidfile;
+#[cfg(all(feature = "planted-panic", not(target_family = "wasm")))]
+mod planted;
+#[cfg(not(target_family = "wasm"))]
+pub mod process_handle;
+#[cfg(not(target_family = "wasm"))]
+pub mod procid;
+#[cfg(not(target_family = "wasm"))]
 mod scope;
+
+/// Which build of the binding is loaded: `"native"` (the Linux addon) or `"wasm32-wasip1"`
+/// (the WebAssembly one, with only the pure functions). `lib/platform.ts` reads it once to
+/// decide whether OS primitives are there or answer `ENOTSUP`.
+/// Test: `__test__/wasm.spec.ts`.
+#[napi(catch_unwind)]
+pub fn binding() -> &'static str {
+    if cfg!(target_family = "wasm") {
+        "wasm32-wasip1"
+    } else {
+        "native"
+    }
+}
 
 /// Turn a sole error into a JavaScript `Error` carrying `code`, `path`, `pid` and `errno`.
 /// The one place errors cross into JavaScript (thrown, or returned by [`invalid_argument_error`]).
+#[cfg(not(target_family = "wasm"))]
 pub(crate) fn js_error(env: &Env, e: sole_error::Error) -> napi::Error {
     match error_object(env, &e) {
         Ok(obj) => napi::Error::from(obj.to_unknown()),
+        Err(_) => napi::Error::new(Status::GenericFailure, e.to_string()),
+    }
+}
+
+/// The WebAssembly build's [`js_error`]: napi-rs keeps no reference to a JavaScript value in a
+/// `napi::Error` there (it copies the message and throws a new `Error` with `code:
+/// "GenericFailure"`), so the error object is thrown at once and napi-rs, finding the exception
+/// pending, leaves it as it is. Only synchronous functions exist in that build, so the error is
+/// always thrown by the call that made it. Test: `__test__/wasm.spec.ts` (codes and arguments
+/// equal to the native ones).
+#[cfg(target_family = "wasm")]
+pub(crate) fn js_error(env: &Env, e: sole_error::Error) -> napi::Error {
+    match error_object(env, &e).and_then(|obj| env.throw(obj)) {
+        Ok(()) => napi::Error::new(Status::PendingException, e.message()),
         Err(_) => napi::Error::new(Status::GenericFailure, e.to_string()),
     }
 }

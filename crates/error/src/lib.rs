@@ -299,6 +299,13 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// `ENODATA` (no such extended attribute), which WASI's libc does not define. The WebAssembly
+/// build of the binding makes no system calls, so there it only keeps the table whole.
+#[cfg(not(target_os = "wasi"))]
+const ENODATA: i32 = libc::ENODATA;
+#[cfg(target_os = "wasi")]
+const ENODATA: i32 = -61;
+
 /// Node's spelling of common errnos (matches `util.getSystemErrorName`), so `err.code` of an
 /// I/O failure reads the same as from `fs`. Part of the table `lib/codes.ts` is generated from.
 pub const ERRNO_NAMES: &[(i32, &str)] = &[
@@ -342,7 +349,7 @@ pub const ERRNO_NAMES: &[(i32, &str)] = &[
     (libc::EMLINK, "EMLINK"),
     (libc::ERANGE, "ERANGE"),
     (libc::ENOTEMPTY, "ENOTEMPTY"),
-    (libc::ENODATA, "ENODATA"),
+    (ENODATA, "ENODATA"),
     // Sockets (sd_notify, the single-instance channel).
     (libc::EPIPE, "EPIPE"),
     (libc::ENOTSOCK, "ENOTSOCK"),

@@ -39,24 +39,41 @@
 //! to a few milliseconds), so the wait is short and never parks libuv's threadpool.
 //! Test: the unit tests in each module, `__test__/scope*.spec.ts` (model-based, multi-process,
 //! crash injection, hostile inputs).
+//!
+//! What builds for WebAssembly (`target_family = "wasm"`): only the pure part, [`rule`] (the
+//! rule algebra), [`check`] and [`json`]'s rule parsing. Everything that needs files, `flock`
+//! or `/proc` (the registry, its store and table, guards, the options that carry a pid) is
+//! compiled only off wasm, and so are this crate's dependencies on `sole-procid` and
+//! `sole-lock`. The binding's WebAssembly build exposes `rulesOverlap` and `coversFully` from
+//! here and refuses every registry call with `ENOTSUP` (`lib/platform.ts`).
+//! Test: `__test__/wasm.spec.ts`.
 
 pub mod check;
+#[cfg(not(target_family = "wasm"))]
 mod guard;
 pub mod json;
+#[cfg(not(target_family = "wasm"))]
 pub mod registry;
 pub mod rule;
+#[cfg(not(target_family = "wasm"))]
 pub mod store;
+#[cfg(not(target_family = "wasm"))]
 pub mod table;
 
+#[cfg(not(target_family = "wasm"))]
 pub use guard::Guard;
+#[cfg(not(target_family = "wasm"))]
 pub use registry::Registry;
 pub use rule::{covers_fully, normalize, rules_overlap, Permission, Rule};
+#[cfg(not(target_family = "wasm"))]
 pub use store::checks::DirPolicy;
+#[cfg(not(target_family = "wasm"))]
 pub use table::{Allocation, Liveness, SystemLiveness, Table};
 
 /// What a caller asks for: the allocation's name, owner pid (default: this process), socket and
 /// rules. Checked by [`Registry::register`] / [`Registry::delegate`] before the lock.
 /// Test: `registry::tests::bad_names_are_einval_naming_the_argument`.
+#[cfg(not(target_family = "wasm"))]
 #[derive(Debug, Clone)]
 pub struct Spec {
     pub name: String,

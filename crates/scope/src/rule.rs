@@ -14,7 +14,10 @@
 //! stored table whose targets are not in normal form is refused as corrupt.
 //! Test: `tests::*` below (the overlap cases plus normalisation).
 
+#[cfg(unix)]
 use std::os::unix::ffi::OsStrExt;
+#[cfg(target_os = "wasi")]
+use std::os::wasi::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};

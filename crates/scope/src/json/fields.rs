@@ -5,10 +5,8 @@
 
 use serde_json::{Map, Value};
 use sole_error::Result;
-use sole_procid::pid::{not_a_pid, string_is_not_a_pid};
-use sole_procid::Pid;
 
-use super::value::{cut, describe, field, known, object, tag, with_file, Ctx};
+use super::value::{field, known, object, with_file, Ctx};
 use super::MAX_SOCKET_BYTES;
 use crate::check::{check_name, check_rule_count};
 use crate::rule::{normalize_in, Permission, Rule};
@@ -59,30 +57,6 @@ pub(super) fn boolean(m: &Map<String, Value>, key: &str, argument: &str, ctx: Ct
             ),
         )),
     }
-}
-
-/// `pid`: absent/`null` for this process, else an integer pid; anything else is
-/// `EINVALIDPID` (with `argument: "pid"`), decided and worded by `sole_procid` as for every pid
-/// in sole: a number by `Pid::from_f64`, a string by `string_is_not_a_pid` (never parsed), any
-/// other value (a boolean, a bigint, a NaN or ±Infinity that `JSON.stringify` would have
-/// turned into `null`) by `not_a_pid` with the value as JavaScript shows it.
-pub(super) fn pid(m: &Map<String, Value>, ctx: Ctx) -> Result<Option<Pid>> {
-    let refused = match field(m, "pid") {
-        None => return Ok(None),
-        Some(Value::Number(n)) => match n.as_f64() {
-            Some(f) => match Pid::from_f64(f) {
-                Ok(pid) => return Ok(Some(pid)),
-                Err(e) => e,
-            },
-            None => not_a_pid(&n.to_string()),
-        },
-        Some(Value::String(s)) => string_is_not_a_pid(s),
-        Some(Value::Object(o)) if matches!(tag(o), Some(("number", _))) => {
-            not_a_pid(&tag(o).map_or(String::new(), |(_, s)| cut(s)))
-        }
-        Some(v) => not_a_pid(&describe(v)),
-    };
-    Err(with_file(refused.with_detail("argument", "pid"), ctx))
 }
 
 /// `socket`: absent/`null`, or a string without NUL of at most [`MAX_SOCKET_BYTES`].

@@ -20,22 +20,28 @@
 //! `toJSON` never reaches this module and passes through `JSON.stringify` unchanged.
 //! Test: `tests::*` below; `__test__/scope-args.spec.ts` (every method, every argument).
 
+#[cfg(not(target_family = "wasm"))]
+mod args;
+// Off wasm, `args` reads the registry's options with these; the rule parsing uses them in both.
+#[cfg_attr(target_family = "wasm", allow(dead_code))]
 mod fields;
 #[cfg(test)]
 mod tests;
+#[cfg_attr(target_family = "wasm", allow(dead_code))]
 mod value;
+
+#[cfg(not(target_family = "wasm"))]
+pub use args::{adopt_args, delegate_args, register_args};
 
 use std::path::Path;
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sole_error::Result;
-use sole_procid::Pid;
 
 use crate::rule::Rule;
-use crate::Spec;
-use fields::{name, pid, rule_at, scopes, socket};
-use value::{field, known, object, Ctx};
+use fields::rule_at;
+use value::Ctx;
 
 /// The key of a tag object standing for a value JSON cannot carry (see the module doc).
 /// Test: `tests::inputs_are_checked`, `__test__/scope-args.spec.ts` (bigints, cycles, …).
@@ -44,15 +50,6 @@ pub const TAG: &str = "\u{0}sole";
 /// Longest `socket` accepted, in bytes (it is stored as given; `PATH_MAX` is generous).
 /// Test: `tests::inputs_are_checked`.
 pub const MAX_SOCKET_BYTES: usize = 4095;
-
-/// Parse the options `json` of `argument`; `None` (JavaScript `undefined`/`null`) is `{}`,
-/// i.e. every option at its default.
-fn options(json: Option<&str>, argument: &str, ctx: Ctx) -> Result<Map<String, Value>> {
-    match json {
-        None => Ok(Map::new()),
-        Some(j) => object(&parse(j, argument, ctx)?, argument, ctx).cloned(),
-    }
-}
 
 fn parse(json: &str, argument: &str, ctx: Ctx) -> Result<Value> {
     serde_json::from_str(json).map_err(|e| {
@@ -64,66 +61,6 @@ fn parse(json: &str, argument: &str, ctx: Ctx) -> Result<Value> {
             ),
         )
     })
-}
-
-fn spec(m: &Map<String, Value>, ctx: Ctx) -> Result<Spec> {
-    Ok(Spec {
-        name: name(m, "name", ctx)?,
-        pid: pid(m, ctx)?,
-        socket: socket(m, ctx)?,
-        scopes: scopes(m, ctx)?,
-    })
-}
-
-/// `{ name, pid?, socket?, scopes, sessionId }` for register / installTopLevel (`None`: the
-/// caller passed `undefined`/`null`, so the required options are missing).
-/// Test: `tests::inputs_are_checked`.
-pub fn register_args(json: Option<&str>, file: &Path) -> Result<(Spec, String)> {
-    let (m, s, ctx) = spec_options(json, file)?;
-    Ok((s, name(&m, "sessionId", ctx)?))
-}
-
-/// The options object of register / delegate, with only their keys, and the [`Spec`] in it.
-fn spec_options<'f>(
-    json: Option<&str>,
-    file: &'f Path,
-) -> Result<(Map<String, Value>, Spec, Ctx<'f>)> {
-    let ctx = Ctx { file: Some(file) };
-    let m = options(json, "opts", ctx)?;
-    known(
-        &m,
-        &["name", "pid", "socket", "scopes", "sessionId"],
-        "",
-        ctx,
-    )?;
-    let s = spec(&m, ctx)?;
-    Ok((m, s, ctx))
-}
-
-/// `{ name, pid?, socket?, scopes }` for delegate (a `sessionId` is refused: a delegated child
-/// has none until it adopts).
-/// Test: `tests::inputs_are_checked`.
-pub fn delegate_args(json: Option<&str>, file: &Path) -> Result<Spec> {
-    let (m, s, ctx) = spec_options(json, file)?;
-    if field(&m, "sessionId").is_some() {
-        return Err(ctx.err(
-            "sessionId",
-            format!(
-                "a delegated child has no sessionId until it calls adopt(){}: leave sessionId out of delegate().",
-                ctx.registry()
-            ),
-        ));
-    }
-    Ok(s)
-}
-
-/// `{ pid?, sessionId }` for adopt / adoptAllocation.
-/// Test: `tests::inputs_are_checked`.
-pub fn adopt_args(json: Option<&str>, file: &Path) -> Result<(Option<Pid>, String)> {
-    let ctx = Ctx { file: Some(file) };
-    let m = options(json, "opts", ctx)?;
-    known(&m, &["pid", "sessionId"], "", ctx)?;
-    Ok((pid(&m, ctx)?, name(&m, "sessionId", ctx)?))
 }
 
 /// A rule argument `{ target, permission, recursive }` named `argument` (`"rule"`), of the
