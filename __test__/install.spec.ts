@@ -17,6 +17,9 @@ import { fileURLToPath } from 'node:url'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const VERSION = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
 const PLATFORM_PACKAGE = 'sole-linux-x64-gnu'
+const WASM_PACKAGE = 'sole-wasm32-wasip1'
+/** Whether this checkout has the WebAssembly build (scripts/build-wasm.mjs), so the pack script packs it. */
+const WASM_BUILT = fs.existsSync(path.join(ROOT, 'sole.wasm32-wasip1.wasm'))
 const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
 
 interface Run {
@@ -139,18 +142,20 @@ function tsconfig(module: string, file: string): string {
 
 test.serial('the packed tarballs install offline, and the installed sole works from CJS, ESM, TypeScript, worker threads and npx (sole --version, sole status)', async (t) => {
   const { full, tarballs, gitStatus } = installed!
-  t.deepEqual(tarballs.map((f) => path.basename(f)).sort(), [`sole-${VERSION}.tgz`, `${PLATFORM_PACKAGE}-${VERSION}.tgz`].sort())
+  const wasm = WASM_BUILT ? [`${WASM_PACKAGE}-${VERSION}.tgz`] : []
+  t.deepEqual(tarballs.map((f) => path.basename(f)).sort(), [`sole-${VERSION}.tgz`, `${PLATFORM_PACKAGE}-${VERSION}.tgz`, ...wasm].sort())
   // The pack script leaves the checkout as it found it (it works in a staging copy).
   if (gitStatus) t.is(gitStatus.after, gitStatus.before, 'the pack script changed files in the checkout')
   else t.log('not a git checkout: whether the pack script leaves the working tree unchanged is not checked')
 
   // What was installed: sole and its platform package, nothing else; no runtime dependencies,
-  // the platform package named (exact version) as an optional one.
+  // the platform packages named (exact version) as optional ones (the WebAssembly one, whose
+  // cpu is wasm32, is not installed here, and offline npm skips it quietly).
   const modules = fs.readdirSync(path.join(full, 'node_modules')).filter((f) => !f.startsWith('.'))
   t.deepEqual(modules.sort(), ['sole', PLATFORM_PACKAGE])
   const manifest = JSON.parse(fs.readFileSync(path.join(full, 'node_modules', 'sole', 'package.json'), 'utf8'))
   t.is(manifest.dependencies, undefined)
-  t.deepEqual(manifest.optionalDependencies, { [PLATFORM_PACKAGE]: VERSION })
+  t.deepEqual(manifest.optionalDependencies, { [PLATFORM_PACKAGE]: VERSION, ...(WASM_BUILT ? { [WASM_PACKAGE]: VERSION } : {}) })
   t.false(fs.existsSync(path.join(full, 'node_modules', 'sole', 'lib', 'index.ts')), 'the TypeScript sources are not shipped')
   t.true(fs.existsSync(path.join(full, 'node_modules', PLATFORM_PACKAGE, 'sole.linux-x64-gnu.node')))
   t.deepEqual(fs.readdirSync(path.join(full, 'node_modules', 'sole')).filter((f) => f.endsWith('.node')), [], 'the addon is in the platform package only')
@@ -343,6 +348,75 @@ if (fake.libc === 'musl') {
   t.true(unbuilt.message.includes(`not built in this checkout (${checkout}): run \`npm run build\``), unbuilt.message)
 })
 
+/** The WebAssembly package's runtime dependencies, packed from this checkout's node_modules (offline). */
+async function wasmRuntimeTarballs(tmp: string): Promise<string[]> {
+  const dir = path.join(tmp, 'wasm-runtime')
+  fs.mkdirSync(dir, { recursive: true })
+  const names = ['@napi-rs/wasm-runtime', '@emnapi/core', '@emnapi/runtime', '@emnapi/wasi-threads', '@tybys/wasm-util', 'tslib']
+  for (const n of names) await ok('npm', ['pack', ...offline(tmp), '--ignore-scripts', '--pack-destination', dir, path.join(ROOT, 'node_modules', n)], tmp)
+  return fs.readdirSync(dir).map((f) => path.join(dir, f))
+}
+
+const WASM_PROBE = `const sole = require('sole')
+const out = { binding: require('sole/package.json').name }
+const rule = (target, permission) => ({ target, permission, recursive: true })
+out.overlap = sole.rulesOverlap(rule('/srv/a', 'write'), rule('/srv/a/b', 'read'))
+out.covers = sole.coversFully(rule('/srv', 'read'), rule('/srv/a', 'write'))
+try { sole.rulesOverlap(rule('srv', 'write'), rule('/a', 'read')) } catch (e) { out.invalid = { code: e.code, argument: e.argument } }
+try { sole.tryLock(process.argv[2]); out.locked = true } catch (e) { out.tryLock = { code: e.code, message: e.message } }
+console.log(JSON.stringify(out))
+`
+
+test.serial('the WebAssembly package (sole-wasm32-wasip1) installs from its tarball and loads with NAPI_RS_FORCE_WASI=error: the rule algebra answers, OS primitives throw ENOTSUP; without it, NAPI_RS_FORCE_WASI=error is ENOBINDING saying what to install', async (t) => {
+  const { tmp, full, tarballs } = installed!
+  // Without the WebAssembly package (the full project has only the native one).
+  write(full, { 'wasm-probe.cjs': WASM_PROBE })
+  const without = await run(process.execPath, ['wasm-probe.cjs', path.join(tmp, 'w0.lock')], full, { NAPI_RS_FORCE_WASI: 'error' })
+  t.not(without.code, 0)
+  t.regex(without.stderr, /ENOBINDING/)
+  t.regex(without.stderr, new RegExp(`asks for sole's WebAssembly build \\(wasm32-wasip1\\), and it did not load.*install the package ${WASM_PACKAGE}@${VERSION}`))
+  if (!WASM_BUILT) {
+    if (process.env.CI) t.fail('CI builds the WebAssembly package (scripts/build-wasm.mjs), and this checkout has none')
+    else t.log(`no WebAssembly build in this checkout (npm run build:wasm): ${WASM_PACKAGE} is not installed here`)
+    return
+  }
+  // Its cpu is wasm32, which npm refuses on x64 for a package named on the command line
+  // (EBADPLATFORM): --force installs it, as a user who wants it here would.
+  const wasmTarball = tarballs.find((f) => path.basename(f) === `${WASM_PACKAGE}-${VERSION}.tgz`)!
+  const main = tarballs.find((f) => path.basename(f) === `sole-${VERSION}.tgz`)!
+  const dir = await project(tmp, 'consumer-wasm', [main, wasmTarball, ...(await wasmRuntimeTarballs(tmp))], ['--force'])
+  t.true(fs.existsSync(path.join(dir, 'node_modules', WASM_PACKAGE, 'sole.wasm32-wasip1.wasm')))
+  t.false(fs.existsSync(path.join(dir, 'node_modules', PLATFORM_PACKAGE)), 'only the WebAssembly build is installed')
+  write(dir, { 'wasm-probe.cjs': WASM_PROBE })
+
+  const forced = JSON.parse(await ok(process.execPath, ['--no-warnings', 'wasm-probe.cjs', path.join(tmp, 'w1.lock')], dir, { NAPI_RS_FORCE_WASI: 'error' }))
+  t.is(forced.overlap, true)
+  t.is(forced.covers, false)
+  t.deepEqual(forced.invalid, { code: 'EINVAL', argument: 'a.target' })
+  t.is(forced.tryLock?.code, 'ENOTSUP', JSON.stringify(forced))
+  t.regex(forced.tryLock.message, /needs flock\(2\).*WebAssembly build \(wasm32-wasip1\).*NAPI_RS_FORCE_WASI=error asks for it/)
+  t.false(fs.existsSync(path.join(tmp, 'w1.lock')), 'nothing was created')
+
+  // On this (supported) machine without the native package, napi-rs's loader falls back to the
+  // WebAssembly build: the pure functions work, and an OS primitive says the native addon is
+  // missing (ENOBINDING, with how to install it), not that the machine is unsupported.
+  const fallback = JSON.parse(await ok(process.execPath, ['--no-warnings', 'wasm-probe.cjs', path.join(tmp, 'w2.lock')], dir))
+  t.is(fallback.overlap, true)
+  t.is(fallback.tryLock?.code, 'ENOBINDING', JSON.stringify(fallback))
+  t.regex(fallback.tryLock.message, new RegExp(`${PLATFORM_PACKAGE}@${VERSION}`))
+
+  // On another machine (darwin arm64, by the preload of the test above), where sole has no
+  // native addon, the WebAssembly package is what loads: require works, OS primitives are
+  // ENOTSUP naming the machine.
+  fs.copyFileSync(path.join(full, 'fake-machine.cjs'), path.join(dir, 'fake-machine.cjs'))
+  const other = JSON.parse(
+    await ok(process.execPath, ['--no-warnings', '--require', path.join(dir, 'fake-machine.cjs'), 'wasm-probe.cjs', path.join(tmp, 'w3.lock')], dir, { SOLE_FAKE_MACHINE: JSON.stringify({ platform: 'darwin', arch: 'arm64' }) }),
+  )
+  t.is(other.overlap, true)
+  t.is(other.tryLock?.code, 'ENOTSUP', JSON.stringify(other))
+  t.regex(other.tryLock.message, /sole has no native addon for this machine \(darwin arm64\)/)
+})
+
 /** A strategy as a user writes it in their own project: sole's lock files, imported by name. */
 const CORRECT_STRATEGY = `import { tryLock, lock } from 'sole'
 
@@ -395,7 +469,8 @@ test.serial("the user's eye: in a project with sole and fast-check@4 installed f
   const packed = await ok('npm', ['pack', '--ignore-scripts', '--pack-destination', deps, path.join(ROOT, 'node_modules', 'fast-check'), path.join(ROOT, 'node_modules', 'pure-rand')], tmp)
   const depTarballs = packed.trim().split('\n').map((f) => path.join(deps, f.trim()))
   t.is(depTarballs.length, 2, packed)
-  const dir = await project(tmp, 'consumer-harness', [...tarballs, ...depTarballs], ['--save-dev'])
+  const native = tarballs.filter((f) => !path.basename(f).startsWith(WASM_PACKAGE))
+  const dir = await project(tmp, 'consumer-harness', [...native, ...depTarballs], ['--save-dev'])
   write(dir, {
     'correct.mjs': CORRECT_STRATEGY,
     'broken.mjs': BROKEN_STRATEGY,

@@ -28,6 +28,8 @@ import type { SoleError } from './errors.js'
 const SUPPORTED = 'linux x64 with glibc'
 /** The platform package that carries the addon for {@link SUPPORTED}. */
 const PLATFORM_PACKAGE = 'sole-linux-x64-gnu'
+/** The package that carries the WebAssembly build (wasm32-wasip1): pure functions only. */
+const WASM_PACKAGE = 'sole-wasm32-wasip1'
 
 /** This machine, as far as sole's support is concerned. */
 interface Machine {
@@ -80,7 +82,7 @@ function soleError(code: Code, message: string, cause?: unknown, where?: string)
 function unsupported(m: Machine, cause?: unknown): SoleError {
   return soleError(
     Code.ENOTSUP,
-    `sole supports only ${SUPPORTED} (Node >= 20); this machine is ${describe(m)}, for which sole has no native addon, so it cannot be used here.`,
+    `sole supports only ${SUPPORTED} (Node >= 20); this machine is ${describe(m)}, for which sole has no native addon, so it cannot be used here. (Its WebAssembly build, the package ${WASM_PACKAGE}, loads anywhere but has only the pure functions: rulesOverlap, coversFully.)`,
     cause,
   )
 }
@@ -260,7 +262,7 @@ function wasmMissing(cause: unknown): SoleError {
   const root = path.join(__dirname, '..')
   const where = fs.existsSync(path.join(root, 'Cargo.toml'))
     ? `build it in this checkout (${root}) with \`npm run build:wasm\``
-    : `install the package sole-wasm32-wasip1@${version()} (npm install --cpu=wasm32 sole, or the tarball npm run pack builds)`
+    : `install the package ${WASM_PACKAGE}@${version()} (its tarball, from npm run pack, with npm install --force: its cpu is wasm32)`
   return soleError(
     Code.ENOBINDING,
     `NAPI_RS_FORCE_WASI=${process.env.NAPI_RS_FORCE_WASI ?? ''} asks for sole's WebAssembly build (wasm32-wasip1), and it did not load: ${firstLine(cause)}. To use it, ${where}; or unset NAPI_RS_FORCE_WASI to load the native addon.`,

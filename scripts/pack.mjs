@@ -1,8 +1,13 @@
-// `npm run pack [-- OUTDIR]`: build, then write the two tarballs an install needs into OUTDIR
+// `npm run pack [-- OUTDIR]`: build, then write the tarballs an install needs into OUTDIR
 // (default dist/ in this checkout):
 //   sole-X.Y.Z.tgz                the package: lib/, bin/, the napi loader and the typings, and
-//                                 `optionalDependencies: { "sole-linux-x64-gnu": "X.Y.Z" }`
+//                                 `optionalDependencies` naming the two below (exact version)
 //   sole-linux-x64-gnu-X.Y.Z.tgz  the platform package: the release addon (npm/linux-x64-gnu)
+//   sole-wasm32-wasip1-X.Y.Z.tgz  the WebAssembly build (npm/wasm32-wasip1): the .wasm and
+//                                 napi-rs's loader for it; `cpu: ["wasm32"]`, so npm installs it
+//                                 only when asked (`--cpu=wasm32`, or by naming it). Packed when
+//                                 the build has it (`npm run build:wasm`, which needs Debian's
+//                                 wasm toolchain); otherwise left out, and not named, with a note.
 //
 // The checkout's package.json does not name the platform package: a developer's `npm install`
 // would then fetch whatever the registry has under that name (today nothing; anyone can claim
@@ -26,6 +31,11 @@ const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
 const PLATFORM = 'linux-x64-gnu'
 const platformName = `${pkg.name}-${PLATFORM}`
 const addon = `${pkg.napi.binaryName}.${PLATFORM}.node`
+const WASM = 'wasm32-wasip1'
+const wasmName = `${pkg.name}-${WASM}`
+const wasmFile = `${pkg.napi.binaryName}.${WASM}.wasm`
+/** napi-rs's WebAssembly build output that `napi artifacts` puts into npm/wasm32-wasip1. */
+const wasmArtifacts = [wasmFile, ...['.wasip1.cjs', '.wasip1.d.cts', '.wasip1-browser.js', '.wasip1-deferred.js', '.wasip1-deferred.d.ts'].map((s) => `${pkg.napi.binaryName}${s}`)]
 
 function die(message) {
   process.stderr.write(`pack: ${message}\n`)
@@ -60,6 +70,8 @@ const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'sole-pack-'))
 try {
   execFileSync(process.execPath, [path.join(root, 'scripts', 'ensure-built.mjs')], { cwd: root, stdio: 'inherit' })
   if (!fs.existsSync(path.join(root, addon))) throw new Refused(`the build wrote no ${addon} in ${root}`)
+  const withWasm = wasmArtifacts.every((f) => fs.existsSync(path.join(root, f)))
+  if (!withWasm) process.stderr.write(`pack: no WebAssembly build in ${root} (npm run build:wasm needs Debian's rustc-web, rust-web-src, wasi-libc and lld): ${wasmName} is not packed, and sole does not name it\n`)
 
   const main = path.join(stage, 'pkg')
   const artifacts = path.join(stage, 'artifacts')
@@ -74,12 +86,22 @@ try {
     fs.mkdirSync(path.dirname(path.join(main, rel)), { recursive: true })
     fs.copyFileSync(path.join(root, rel), path.join(main, rel))
   }
-  // The platform package's folder, without any addon a previous run may have left there.
-  fs.cpSync(path.join(root, 'npm'), path.join(main, 'npm'), { recursive: true, filter: (src) => !src.endsWith('.node') })
-  fs.copyFileSync(path.join(root, addon), path.join(artifacts, addon))
+  // The platform packages' folders, without any build output a previous run may have left
+  // there (only their package.json, README and napi's .wasm typings are in the checkout).
+  const ours = (src) => fs.statSync(src).isDirectory() || /(^|\/)(package\.json|README\.md|[^/]*\.wasm\.d\.ts)$/.test(src)
+  fs.cpSync(path.join(root, 'npm'), path.join(main, 'npm'), { recursive: true, filter: ours })
+  if (!withWasm) fs.rmSync(path.join(main, 'npm', WASM), { recursive: true })
+  for (const f of [addon, ...(withWasm ? wasmArtifacts : [])]) fs.copyFileSync(path.join(root, f), path.join(artifacts, f))
 
-  // napi-rs's tooling: the addon into npm/linux-x64-gnu/, then optionalDependencies (exact
-  // version) into package.json. Offline: no publish, no GitHub release.
+  // napi-rs's tooling: the addon into npm/linux-x64-gnu/ (and the WebAssembly build into
+  // npm/wasm32-wasip1/), then optionalDependencies (exact version) into package.json. Offline:
+  // no publish, no GitHub release. Without the wasm build, napi.targets names only the native
+  // target in the staging copy.
+  if (!withWasm) {
+    const staged = JSON.parse(fs.readFileSync(path.join(main, 'package.json'), 'utf8'))
+    staged.napi.targets = staged.napi.targets.filter((t) => !t.startsWith('wasm32'))
+    fs.writeFileSync(path.join(main, 'package.json'), `${JSON.stringify(staged, null, 2)}\n`)
+  }
   run(napi, ['artifacts', '--cwd', main, '--output-dir', artifacts, '--npm-dir', 'npm'], main)
   run(napi, ['pre-publish', '--cwd', main, '--npm-dir', 'npm', '--skip-optional-publish', '--no-gh-release'], main)
 
@@ -88,16 +110,21 @@ try {
   const manifest = JSON.parse(fs.readFileSync(path.join(main, 'package.json'), 'utf8'))
   delete manifest.scripts
   delete manifest.ava
-  if (manifest.optionalDependencies?.[platformName] !== pkg.version) throw new Refused(`napi pre-publish did not name ${platformName}@${pkg.version} in optionalDependencies`)
+  for (const name of [platformName, ...(withWasm ? [wasmName] : [])]) {
+    if (manifest.optionalDependencies?.[name] !== pkg.version) throw new Refused(`napi pre-publish did not name ${name}@${pkg.version} in optionalDependencies`)
+  }
+  if (!withWasm && manifest.optionalDependencies?.[wasmName] !== undefined) throw new Refused(`${wasmName} is named but was not built`)
   if (manifest.dependencies && Object.keys(manifest.dependencies).length > 0) throw new Refused('the package must have no runtime dependencies')
   fs.writeFileSync(path.join(main, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`)
-  fs.rmSync(path.join(main, addon), { force: true }) // napi artifacts also copies it to the root
+  // napi artifacts also copies the addon (and the .wasm, and its loader as browser.js) to the root.
+  for (const f of [addon, wasmFile, 'browser.js']) fs.rmSync(path.join(main, f), { force: true })
 
   // Packed and checked in the staging copy; only tarballs that passed reach OUTDIR.
   const done = []
   for (const [dir, mustHave, mustNotHave] of [
     [path.join(main, 'npm', PLATFORM), [addon, 'package.json'], []],
-    [main, ['lib/index.js', 'lib/index.d.ts', 'bin/sole.js', 'index.js', 'index.d.ts', 'harness/index.mjs', 'harness/index.d.mts', 'harness/worker.mjs', 'LICENSE'], [addon]],
+    ...(withWasm ? [[path.join(main, 'npm', WASM), [...wasmArtifacts, 'package.json'], [addon]]] : []),
+    [main, ['lib/index.js', 'lib/index.d.ts', 'bin/sole.js', 'index.js', 'index.d.ts', 'harness/index.mjs', 'harness/index.d.mts', 'harness/worker.mjs', 'LICENSE'], [addon, wasmFile]],
   ]) {
     const [result] = JSON.parse(run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', packed], dir))
     const files = result.files.map((f) => f.path)
