@@ -1,0 +1,69 @@
+// Section 10 of `npm run bench`: `rulesOverlap` in the native addon and in the WebAssembly build
+// (wasm32-wasip1, `npm run build:wasm`), as a ratio, in one process and one run. Both bindings
+// are loaded side by side (the WebAssembly one from its napi-rs loader, `sole.wasip1.cjs`) and
+// called with the same two rules as JSON (what `rulesOverlap` in lib/scope.ts passes them), in
+// interleaved rounds: native, wasm, native, wasm, ...; the result of each is the median of its
+// rounds, the ratio the median of the per-round ratios. The public call (`rulesOverlap` with
+// its JSON serialisation, native) is the third row, for what a user's call costs in all.
+import { createRequire } from 'node:module'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const require = createRequire(import.meta.url)
+const now = () => process.hrtime.bigint()
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const ns = (v) => (v < 1e3 ? `${v.toFixed(0)} ns` : `${(v / 1e3).toFixed(2)} µs`)
+
+const ROUNDS = 9
+const ROUND_MS = 80
+
+export async function benchWasm({ row, log }) {
+  const T = '10. WebAssembly build: rulesOverlap(a, b)'
+  const file = path.join(here, '..', 'sole.wasip1.cjs')
+  if (!fs.existsSync(file)) {
+    row(T, 'wasm32-wasip1', 'n/a (no WebAssembly build: npm run build:wasm)')
+    return
+  }
+  const sole = require('../lib/index.js')
+  const native = require('../index.js')
+  // Node prints an ExperimentalWarning for WASI once; the numbers are what matter here.
+  const wasm = require(file)
+  if (wasm.binding() !== 'wasm32-wasip1' || native.binding() !== 'native') throw new Error('bench/wasm.mjs: the two bindings are not the native and the WebAssembly one')
+  const a = { target: '/srv/build/cache', permission: 'write', recursive: true }
+  const b = { target: '/srv/build/cache/objects/aa', permission: 'read', recursive: false }
+  const ja = JSON.stringify(a)
+  const jb = JSON.stringify(b)
+  if (wasm.scopeRulesOverlap(ja, jb) !== native.scopeRulesOverlap(ja, jb)) throw new Error('bench/wasm.mjs: the bindings disagree')
+  const cases = [
+    { label: 'native addon (binding call, rules as JSON)', body: (n) => { for (let i = 0; i < n; i++) native.scopeRulesOverlap(ja, jb) } },
+    { label: 'WebAssembly build (binding call, rules as JSON)', body: (n) => { for (let i = 0; i < n; i++) wasm.scopeRulesOverlap(ja, jb) } },
+    { label: 'rulesOverlap(a, b), the public call (native, with its JSON serialisation)', body: (n) => { for (let i = 0; i < n; i++) sole.rulesOverlap(a, b) } },
+  ]
+  for (const c of cases) {
+    let n = 64
+    for (;;) {
+      const t = now()
+      c.body(n)
+      const ms = Number(now() - t) / 1e6
+      if (ms > 20) break
+      n *= 4
+    }
+    c.n = n
+    c.res = []
+  }
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const c of cases) {
+      const t = now()
+      c.body(c.n)
+      c.res.push(Number(now() - t) / c.n)
+    }
+  }
+  const ref = cases[0]
+  for (const c of cases) {
+    const x = median(c.res.map((v, i) => v / ref.res[i]))
+    row(T, c.label, `${ns(median(c.res))}/call`, c === ref ? '1.00× native' : `${x.toFixed(2)}× native`)
+  }
+  log(`  (the WebAssembly build answers only the pure functions; every OS primitive throws ENOTSUP there)`)
+}
