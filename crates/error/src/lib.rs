@@ -100,13 +100,18 @@ kinds! {
     /// Built by the TypeScript layer (`lib/instance.ts`), never by the crates.
     Handler => "EHANDLER",
     /// `require('sole')` on a machine sole has no native addon for (`ENOTSUP`): only linux
-    /// x64 with glibc is supported. Thrown by the package's loader (`lib/platform.ts`), never
-    /// by the crates; the message names this machine's platform, architecture and libc.
+    /// x64 with glibc is supported; and, in the WebAssembly build (wasm32-wasip1), every call
+    /// that needs the operating system (locks, pidfiles, processes, the registry, daemons, the
+    /// single-instance guard). Thrown by the package's loader (`lib/platform.ts`), never by the
+    /// crates; the message names this machine, or what the call needs and why the WebAssembly
+    /// build is the one loaded.
     Unsupported => "ENOTSUP",
     /// `require('sole')` on a supported machine whose native addon is not there or does not
     /// load (`ENOBINDING`): the platform package `sole-linux-x64-gnu` was left out (installed
-    /// with `--omit=optional`), or a checkout was not built. Thrown by the package's loader
-    /// (`lib/platform.ts`); the message says how to fix it, `cause` holds the loader's error.
+    /// with `--omit=optional`), or a checkout was not built; with the WebAssembly build loaded
+    /// in its place, each OS call says so. Also `NAPI_RS_FORCE_WASI=error` without the
+    /// WebAssembly build. Thrown by the package's loader (`lib/platform.ts`); the message says
+    /// how to fix it, `cause` holds the loader's error.
     NoBinding => "ENOBINDING",
 }
 
