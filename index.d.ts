@@ -428,6 +428,26 @@ export interface ExpectedIdentity {
 }
 
 /**
+ * The text of a record, checked so that it always parses back equal (`sole_procid::Record::
+ * checked`): `pid` a pid (`EINVALIDPID`), `startTime` an integer from 0 to 2^53-1, `bootId`
+ * 1 to 64 hex digits and dashes (lowercased), `locked` a boolean (default `false`); each
+ * refusal is `EINVAL` naming the field. Test: `__test__/wasm.spec.ts`.
+ */
+export declare function formatIdentityRecord(record: IdentityRecord): string
+
+/**
+ * An identity record: who wrote it (`pid`, `startTime` in clock ticks since boot, `bootId`),
+ * and whether its writer holds an flock on the file for as long as it owns it (`locked`).
+ * Test: `__test__/wasm.spec.ts`.
+ */
+export interface IdentityRecord {
+  pid: number
+  startTime: number
+  bootId: string
+  locked: boolean
+}
+
+/**
  * `instanceDeliverSync` on a dedicated thread: a promise of the same result, rejected
  * with `ECANCELED` by `control.cancel()`. Argument errors are thrown here (the TypeScript
  * layer turns them into a rejection).
@@ -638,6 +658,13 @@ export interface NotifyFields {
 
 /** Open (creating if needed) a lock file for repeated locking. */
 export declare function openLockFile(path: string, opts?: Omit<LockOptions, 'shared'> | undefined | null): NativeLockFile
+
+/**
+ * The record in `text`, or `null` when `text` is not a complete version-1 record (sole's
+ * readers then treat the pid as unverified). `text` must be a string (`EINVAL`).
+ * Test: `__test__/wasm.spec.ts`.
+ */
+export declare function parseIdentityRecord(text: string): IdentityRecord | null
 
 /**
  * `SO_PEERCRED` of the descriptor `fd` (a Node socket's `socket._handle.fd`): who connected

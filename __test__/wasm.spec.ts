@@ -11,7 +11,9 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import fc from 'fast-check'
 
-import { coversFully, rulesOverlap } from '../lib/index.js'
+import { execFileSync } from 'node:child_process'
+import { claimPidfile, coversFully, formatIdentityRecord, parseIdentityRecord, processIdentity, rulesOverlap } from '../lib/index.js'
+import { tmpdir } from './helpers/index.js'
 import { WASM_MISSING_EXPORTS } from '../lib/platform.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -52,7 +54,9 @@ function child(mode: string, input = '', kind: 'wasm' | 'native' = 'wasm'): Prom
   })
 }
 
-type Case = [fn: 'rulesOverlap' | 'coversFully', a: unknown, b: unknown]
+type Fn = 'rulesOverlap' | 'coversFully' | 'parseIdentityRecord' | 'formatIdentityRecord'
+type Case = [fn: Fn, a: unknown, b?: unknown]
+const PURE: Record<Fn, (a: never, b: never) => unknown> = { rulesOverlap, coversFully, parseIdentityRecord, formatIdentityRecord }
 
 function decode(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(decode)
@@ -70,7 +74,7 @@ function decode(v: unknown): unknown {
 
 /** This process's (native) answer, in the child's shape. */
 function native([fn, a, b]: Case): Record<string, unknown> {
-  const f = fn === 'rulesOverlap' ? rulesOverlap : coversFully
+  const f = PURE[fn]
   try {
     return { ok: f(decode(a) as never, decode(b) as never) }
   } catch (e) {
@@ -95,7 +99,7 @@ const R = (target: unknown, recursive: unknown = true): unknown => ({ target, pe
 wasmTest('NAPI_RS_FORCE_WASI=error loads the WebAssembly build, and without it the native addon loads', async (t) => {
   const wasm = await child('keys')
   t.is(wasm.binding, 'wasm32-wasip1')
-  for (const k of ['binding', 'scopeRulesOverlap', 'scopeCoversFully', 'invalidArgumentError']) t.true((wasm.keys as string[]).includes(k), k)
+  for (const k of ['binding', 'scopeRulesOverlap', 'scopeCoversFully', 'invalidArgumentError', 'parseIdentityRecord', 'formatIdentityRecord']) t.true((wasm.keys as string[]).includes(k), k)
   const nat = await child('keys', '', 'native')
   t.is(nat.binding, 'native')
 })
@@ -177,7 +181,7 @@ wasmTest('every OS primitive of the package throws ENOTSUP in the WebAssembly bu
   const got = await child('enotsup')
   t.is(got.binding, 'wasm32-wasip1')
   const calls = got.calls as { name: string; code?: string; message?: string; isError?: boolean; returned?: string; sync: boolean; guard?: boolean; threwSync?: boolean }[]
-  const exported = (got.exports as string[]).filter((k) => k !== 'rulesOverlap' && k !== 'coversFully')
+  const exported = (got.exports as string[]).filter((k) => !(k in PURE))
   t.deepEqual(exported.filter((k) => !calls.some((c) => c.name === k || c.name.startsWith(`${k}.`))), [], 'every function export is called')
   for (const c of calls.filter((c) => c.guard)) {
     t.is(c.code, 'EINVAL', `a constructor called directly is an argument error in both builds: ${JSON.stringify(c)}`)
@@ -190,5 +194,62 @@ wasmTest('every OS primitive of the package throws ENOTSUP in the WebAssembly bu
     t.regex(c.message ?? '', /NAPI_RS_FORCE_WASI=error asks for it/, c.name)
     t.regex(c.message ?? '', /needs [^,]*(flock|\/proc|fork|socket)/, c.name)
     if (!c.sync) t.falsy(c.threwSync, `${c.name} rejects, it does not throw`)
+  }
+})
+
+wasmTest('identity records: the WebAssembly build parses and writes them exactly as the native addon, on generated records and texts', async (t) => {
+  const hex = fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEF-'), minLength: 1, maxLength: 70 })
+  const record = fc.record(
+    {
+      pid: fc.oneof({ weight: 8, arbitrary: fc.integer({ min: 1, max: 2 ** 31 - 1 }) }, { weight: 1, arbitrary: fc.constantFrom<unknown>(0, -1, 1.5, 2 ** 31, '12', null, { $: 'nan' }) }),
+      startTime: fc.oneof({ weight: 8, arbitrary: fc.maxSafeNat() }, { weight: 1, arbitrary: fc.constantFrom<unknown>(-1, 0.5, 2 ** 53, 'x', { $: 'nan' }) }),
+      bootId: fc.oneof({ weight: 8, arbitrary: hex }, { weight: 1, arbitrary: fc.constantFrom<unknown>('', 'a b', '../x', 'g', 7) }),
+      locked: fc.oneof({ weight: 8, arbitrary: fc.boolean() }, { weight: 1, arbitrary: fc.constantFrom<unknown>('yes', 1) }),
+    },
+    { requiredKeys: [] },
+  )
+  // Texts: written records, and record-like or arbitrary text around and instead of them.
+  const field = fc.oneof(
+    fc.constantFrom('pid=1', 'pid=0', 'pid=2147483648', 'start=9007199254740991', 'start=9007199254740992', 'boot=', 'boot=AB-cd', 'lock=flock', 'lock=no', 'x=y', '=', 'junk'),
+    fc.tuple(fc.constantFrom('pid', 'start', 'boot', 'lock'), fc.string({ maxLength: 12 })).map(([k, v]) => `${k}=${v}`),
+  )
+  const text = fc.oneof(
+    fc.tuple(fc.constantFrom('sole-identity/1', 'sole-identity/2', ''), fc.array(field, { maxLength: 6 }), fc.constantFrom(' ', '  ', '\t', '\n')).map(([v, fs, sep]) => [v, ...fs].join(sep)),
+    fc.string({ maxLength: 80 }),
+  )
+  await fc.assert(
+    fc.asyncProperty(fc.array(record, { maxLength: 60 }), fc.array(text, { maxLength: 60 }), async (records, texts) => {
+      const cases: Case[] = [...records.map((r): Case => ['formatIdentityRecord', r]), ...texts.map((x): Case => ['parseIdentityRecord', x])]
+      const got = await child('answers', JSON.stringify(cases))
+      const results = got.results as unknown[]
+      const same = got.binding === 'wasm32-wasip1' && cases.every((c, i) => JSON.stringify(results[i]) === JSON.stringify(native(c)))
+      // What is written reads back equal (native; the wasm answers are equal to these).
+      const roundTrips = records.every((r) => {
+        const out = native(['formatIdentityRecord', r])
+        if (typeof out.ok !== 'string') return true
+        const back = parseIdentityRecord(out.ok)
+        const want = decode(r) as { pid: number; startTime: number; bootId: string; locked?: boolean }
+        return back !== null && back.pid === want.pid && back.startTime === want.startTime && back.bootId === want.bootId.toLowerCase() && back.locked === (want.locked ?? false)
+      })
+      return same && roundTrips
+    }),
+    { numRuns: 8, endOnFailure: true },
+  )
+  t.pass()
+})
+
+wasmTest('the record of a real claimed pidfile: parsed natively it names this process; the WebAssembly build parses the same text to the same record', async (t) => {
+  const p = path.join(tmpdir(t), 'app.pid')
+  const claim = claimPidfile(p)
+  try {
+    const text = execFileSync('python3', ['-c', 'import os,sys\nprint(os.getxattr(sys.argv[1], "user.sole.identity").decode())', p], { encoding: 'utf8' }).trim()
+    const rec = parseIdentityRecord(text)
+    const me = processIdentity(process.pid)
+    t.deepEqual(rec, { pid: process.pid, startTime: me.startTime, bootId: me.bootId, locked: true })
+    t.is(formatIdentityRecord(rec!), text, 'written back byte for byte')
+    const got = await child('answers', JSON.stringify([['parseIdentityRecord', text]]))
+    t.deepEqual((got.results as { ok: unknown }[])[0].ok, rec)
+  } finally {
+    claim.release()
   }
 })

@@ -82,7 +82,7 @@ function soleError(code: Code, message: string, cause?: unknown, where?: string)
 function unsupported(m: Machine, cause?: unknown): SoleError {
   return soleError(
     Code.ENOTSUP,
-    `sole supports only ${SUPPORTED} (Node >= 20); this machine is ${describe(m)}, for which sole has no native addon, so it cannot be used here. (Its WebAssembly build, the package ${WASM_PACKAGE}, loads anywhere but has only the pure functions: rulesOverlap, coversFully.)`,
+    `sole supports only ${SUPPORTED} (Node >= 20); this machine is ${describe(m)}, for which sole has no native addon, so it cannot be used here. (Its WebAssembly build, the package ${WASM_PACKAGE}, loads anywhere but has only the pure functions: rulesOverlap, coversFully, parseIdentityRecord, formatIdentityRecord.)`,
     cause,
   )
 }
@@ -208,7 +208,7 @@ function fillWasm(binding: Record<string, unknown>, why: string, native: (() => 
       if (native) throw native()
       throw soleError(
         Code.ENOTSUP,
-        `${what} needs ${need}, which sole's WebAssembly build (wasm32-wasip1) does not have; that build is loaded because ${why}. It has only the pure functions (rulesOverlap, coversFully and the argument checks): use sole's native addon (${SUPPORTED}) for this.`,
+        `${what} needs ${need}, which sole's WebAssembly build (wasm32-wasip1) does not have; that build is loaded because ${why}. It has only the pure functions (rulesOverlap, coversFully, parseIdentityRecord, formatIdentityRecord and the argument checks): use sole's native addon (${SUPPORTED}) for this.`,
       )
     }
     const standIn = new Proxy(refuse, {

@@ -27,6 +27,33 @@ export function pidAlive(pid: number): boolean {
 }
 
 /**
+ * An identity record, the text sole keeps beside a pid (a pidfile's `user.sole.identity`
+ * extended attribute: `sole-identity/1 pid=4242 start=123456 boot=0f8c… lock=flock`): who wrote
+ * it and whether its writer holds an flock on the file while it owns it (`locked`).
+ */
+export type IdentityRecord = native.IdentityRecord
+
+/**
+ * The record in `text` (for example the value of `getfattr -n user.sole.identity PIDFILE`), or
+ * `null` when it is not a complete version-1 record: then sole's own readers verify the pid
+ * against the live process instead. Unknown fields are ignored. Works in the WebAssembly build
+ * too (it needs no operating system). `text` must be a string (`EINVAL`).
+ */
+export function parseIdentityRecord(text: string): IdentityRecord | null {
+  return native.parseIdentityRecord(text)
+}
+
+/**
+ * The text of an identity record, as sole writes it: `pid` a pid (`EINVALIDPID`), `startTime`
+ * an integer from 0 to 2^53-1 and `bootId` 1 to 64 hex digits and dashes (lowercased), as
+ * {@link processIdentity} gives them, `locked` a boolean (default `false`); anything else is
+ * `EINVAL` naming the field. What it writes, {@link parseIdentityRecord} reads back equal.
+ */
+export function formatIdentityRecord(record: IdentityRecord): string {
+  return native.formatIdentityRecord(record)
+}
+
+/**
  * The identity of a process: `startTime` (clock ticks since boot, `/proc/PID/stat` field 22)
  * and `bootId` together name one process for the life of the machine, across pid reuse.
  * `exePath` is `null` when unreadable (another user's process without privilege).

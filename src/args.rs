@@ -326,3 +326,21 @@ pub(crate) fn string_array(
         })
         .collect()
 }
+
+/// A pid argument of any JavaScript type: the pid, or `EINVALIDPID` (a non-number too, so
+/// every bad pid reads the same and none is one of napi's conversion errors).
+pub(crate) fn pid_arg(env: &Env, v: &Unknown) -> Result<sole_procid::Pid> {
+    match v.get_type()? {
+        ValueType::Number => {
+            // SAFETY: the type was checked just above.
+            let n = unsafe { v.cast::<f64>() }?;
+            sole_procid::Pid::from_f64(n).map_err(|e| js_error(env, e))
+        }
+        ValueType::String => {
+            // SAFETY: the type was checked just above.
+            let s: String = unsafe { v.cast::<String>() }?;
+            Err(js_error(env, sole_procid::pid::string_is_not_a_pid(&s)))
+        }
+        t => Err(js_error(env, sole_procid::pid::not_a_pid(type_name(t)))),
+    }
+}

@@ -14,6 +14,7 @@ use napi_derive::napi;
 // Off wasm every OS module uses these; the WebAssembly build only the few its pure functions need.
 #[cfg_attr(target_family = "wasm", allow(dead_code))]
 pub mod args;
+mod record;
 mod rules;
 
 // The OS primitives: flock, /proc, pidfds, signals, fork, Unix sockets. None of them exists in

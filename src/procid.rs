@@ -20,7 +20,7 @@
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use sole_procid::{Expected, Identity, Pid};
+use sole_procid::{Expected, Identity};
 
 use crate::args::{self, type_name, Opts};
 use crate::js_error;
@@ -136,23 +136,7 @@ pub struct TerminateResult {
 // ---------------------------------------------------------------------------------------------
 // Arguments
 
-/// A pid argument of any JavaScript type: the pid, or `EINVALIDPID` (a non-number too, so
-/// every bad pid reads the same and none is one of napi's conversion errors).
-pub(crate) fn pid_arg(env: &Env, v: &Unknown) -> Result<Pid> {
-    match v.get_type()? {
-        ValueType::Number => {
-            // SAFETY: the type was checked just above.
-            let n = unsafe { v.cast::<f64>() }?;
-            Pid::from_f64(n).map_err(|e| js_error(env, e))
-        }
-        ValueType::String => {
-            // SAFETY: the type was checked just above.
-            let s: String = unsafe { v.cast::<String>() }?;
-            Err(js_error(env, sole_procid::pid::string_is_not_a_pid(&s)))
-        }
-        t => Err(js_error(env, sole_procid::pid::not_a_pid(type_name(t)))),
-    }
-}
+pub(crate) use crate::args::pid_arg;
 
 /// A recorded identity (`verifyProcess`, `ProcessHandle.open(identity)`): an object whose
 /// `pid` is a pid (else `EINVALIDPID`); `startTime` a safe integer >= 0, `bootId`, `exePath`

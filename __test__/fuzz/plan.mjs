@@ -382,6 +382,21 @@ const instanceOpts = options({
 })
 const instanceSteps = steps(step('release'), step('release', one(hostile)), step('dispose'))
 
+// Identity records: texts (written records, record-like and arbitrary strings, huge ones) and
+// record objects with each field good, wrong or hostile.
+const recordText = v(
+  fc.oneof(
+    fc.constantFrom('sole-identity/1 pid=1 start=1 boot=ab lock=flock', 'sole-identity/1 pid=0 start=1 boot=ab', 'sole-identity/1 start=9007199254740992', '', ' ', 'x'.repeat(100_000)),
+    fc.string({ maxLength: 60 }),
+  ).map(lit),
+)
+const recordObj = options({
+  pid: pidNarrow,
+  startTime: v(fc.constantFrom(0, 1, 2 ** 53 - 1, 2 ** 53, -1, 0.5, NaN, '1').map(lit)),
+  bootId: v(fc.constantFrom('ab-cd', 'AB', '', 'a b', 'x'.repeat(65), 'a\0b').map(lit)),
+  locked: bool,
+})
+
 /** How each export is called: arguments, then steps on its result. */
 const API = {
   tryLock: [6, fc.tuple(pathArb, lockOpts), lockSteps],
@@ -414,6 +429,8 @@ const API = {
   'ScopeRegistry.repair': [2, fc.tuple(registryPath)],
   rulesOverlap: [2, fc.tuple(rule, rule)],
   coversFully: [2, fc.tuple(rule, rule)],
+  parseIdentityRecord: [2, fc.tuple(recordText)],
+  formatIdentityRecord: [2, fc.tuple(recordObj)],
   // Constructors of exported classes (documented as internal, but reachable from JavaScript).
   'new LockFile': [1, fc.tuple(hostile), lockFileSteps],
   'new Pidfile': [1, fc.tuple(hostile), pidfileSteps],
@@ -431,7 +448,7 @@ export const EXPORT_OF = {
   terminateGracefully: 'terminateGracefully', spawnDaemon: 'spawnDaemon', notify: 'notify', daemonReady: 'daemonReady',
   watchdogIntervalMs: 'watchdogIntervalMs', daemonStatus: 'daemonStatus', stopDaemon: 'stopDaemon',
   requestSingleInstanceSync: 'requestSingleInstanceSync', requestSingleInstance: 'requestSingleInstance', 'new SingleInstance': 'SingleInstance', 'ScopeRegistry.open': 'ScopeRegistry', 'ScopeRegistry.repair': 'ScopeRegistry',
-  rulesOverlap: 'rulesOverlap', coversFully: 'coversFully', 'new LockFile': 'LockFile', 'new Pidfile': 'Pidfile',
+  rulesOverlap: 'rulesOverlap', coversFully: 'coversFully', parseIdentityRecord: 'parseIdentityRecord', formatIdentityRecord: 'formatIdentityRecord', 'new LockFile': 'LockFile', 'new Pidfile': 'Pidfile',
   'new ProcessHandle': 'ProcessHandle', 'ProcessHandle.fromNative': 'ProcessHandle', 'new ScopeRegistry': 'ScopeRegistry',
 }
 export const API_NAMES = Object.keys(API)

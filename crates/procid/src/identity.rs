@@ -125,29 +125,10 @@ pub fn identity(pid: Pid) -> Result<Identity> {
     })
 }
 
-/// The text form of an identity recorded beside a pid (sole stores it in the pidfile's
-/// `user.sole.identity` extended attribute):
-///
-/// ```text
-/// sole-identity/1 pid=4242 start=123456 boot=0f8c…-… lock=flock
-/// ```
-///
-/// Space-separated `key=value` fields after a version word; unknown keys are ignored so later
-/// versions can add fields. `lock=flock` says the writer holds an flock on the file for as
-/// long as it owns it, so a reader must treat the file as free whenever no lock is held,
-/// whatever process has the pid now. A record without it (written by another tool) is
-/// verified against the live process instead.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub pid: i32,
-    pub start_time: u64,
-    pub boot_id: String,
-    pub locked: bool,
-}
-
-pub const RECORD_VERSION: &str = "sole-identity/1";
+pub use crate::record::{write_record, Record, RECORD_VERSION};
 
 impl Record {
+    /// The record of `id`; `locked`: its writer holds an flock on the file it describes.
     pub fn of(id: &Identity, locked: bool) -> Record {
         Record {
             pid: id.pid,
@@ -156,107 +137,11 @@ impl Record {
             locked,
         }
     }
-
-    pub fn to_text(&self) -> String {
-        let mut text = String::new();
-        // Writing into a String cannot fail.
-        let _ = write_record(
-            &mut text,
-            self.pid,
-            self.start_time,
-            &self.boot_id,
-            self.locked,
-        );
-        text
-    }
-
-    /// Parse a record; `None` for anything that is not a complete version-1 record.
-    pub fn parse(text: &str) -> Option<Record> {
-        let mut words = text.split_ascii_whitespace();
-        if words.next()? != RECORD_VERSION {
-            return None;
-        }
-        let (mut pid, mut start, mut boot, mut locked) = (None, None, None, false);
-        for w in words {
-            let (k, v) = w.split_once('=')?;
-            match k {
-                "pid" => pid = Pid::parse(v).map(Pid::get),
-                "start" => start = v.parse::<u64>().ok(),
-                "boot"
-                    if v.len() <= 64 && v.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') =>
-                {
-                    boot = Some(v.to_ascii_lowercase())
-                }
-                "lock" => locked = v == "flock",
-                _ => {}
-            }
-        }
-        Some(Record {
-            pid: pid?,
-            start_time: start?,
-            boot_id: boot?,
-            locked,
-        })
-    }
-}
-
-/// The one writer of the record's text ([`Record::to_text`]), to any `fmt::Write`: a daemon
-/// being started writes its own record between `fork` and `execve`, where nothing may
-/// allocate, into a buffer on its stack (`sole-daemon`).
-pub fn write_record(
-    w: &mut impl std::fmt::Write,
-    pid: i32,
-    start_time: u64,
-    boot_id: &str,
-    locked: bool,
-) -> std::fmt::Result {
-    write!(
-        w,
-        "{RECORD_VERSION} pid={pid} start={start_time} boot={boot_id}{}",
-        if locked { " lock=flock" } else { "" }
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn records_round_trip_and_reject_garbage() {
-        let r = Record {
-            pid: 42,
-            start_time: 99,
-            boot_id: "0f8c5e1a-aaaa-bbbb-cccc-0123456789ab".into(),
-            locked: true,
-        };
-        assert_eq!(Record::parse(&r.to_text()), Some(r.clone()));
-        let unlocked = Record {
-            locked: false,
-            ..r.clone()
-        };
-        assert_eq!(Record::parse(&unlocked.to_text()), Some(unlocked));
-        assert_eq!(
-            Record::parse("sole-identity/1 pid=42 start=99 boot=ab future=1"),
-            Some(Record {
-                pid: 42,
-                start_time: 99,
-                boot_id: "ab".into(),
-                locked: false
-            })
-        );
-        for bad in [
-            "",
-            "sole-identity/2 pid=1 start=1 boot=ab",
-            "sole-identity/1 pid=0 start=1 boot=ab",
-            "sole-identity/1 pid=1 boot=ab",
-            "sole-identity/1 pid=1 start=x boot=ab",
-            "sole-identity/1 pid=1 start=1 boot=../../x",
-            "sole-identity/1 pid=99999999999 start=1 boot=ab",
-            "sole-identity/1 junk",
-        ] {
-            assert_eq!(Record::parse(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn own_identity_is_consistent() {

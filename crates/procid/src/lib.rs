@@ -12,20 +12,41 @@
 //! ([`handle::ProcessHandle`]: a pidfd, bound to one process for its lifetime).
 //! Test: the unit tests in each module and `__test__/procid.spec.ts`.
 
+//!
+//! The WebAssembly build (`target_family = "wasm"`) has only what needs no operating system:
+//! [`pid`] (what a pid is) and [`record`] (the identity record's text). Every module that reads
+//! /proc or makes a syscall, and this crate's `rustix` and `libc`, are native-only.
+
+#[cfg(not(target_family = "wasm"))]
 pub mod handle;
+#[cfg(not(target_family = "wasm"))]
 pub mod hash;
+#[cfg(not(target_family = "wasm"))]
 pub mod identity;
 pub mod pid;
+#[cfg(not(target_family = "wasm"))]
 pub mod proc;
+pub mod record;
+#[cfg(not(target_family = "wasm"))]
 pub mod recorded;
+#[cfg(not(target_family = "wasm"))]
 pub mod signal;
+#[cfg(not(target_family = "wasm"))]
 pub mod verify;
+#[cfg(not(target_family = "wasm"))]
 pub mod wait;
 
+#[cfg(not(target_family = "wasm"))]
 pub use handle::{HandleKind, ProcessHandle};
-pub use identity::{boot_id, identity, Identity, Record};
+#[cfg(not(target_family = "wasm"))]
+pub use identity::{boot_id, identity, Identity};
 pub use pid::{Pid, PID_MAX};
+pub use record::Record;
+#[cfg(not(target_family = "wasm"))]
 pub use recorded::{Check, Observed, Recorded};
+#[cfg(not(target_family = "wasm"))]
 pub use signal::{signal_from_number, signal_name, signal_number, SIGNAL_MAX, TERMINATE_DEFAULT};
+#[cfg(not(target_family = "wasm"))]
 pub use verify::{exe_sha256, identify, verify, Expected};
+#[cfg(not(target_family = "wasm"))]
 pub use wait::{Cancel, ExitWaiter, WaitEnd, Waits};

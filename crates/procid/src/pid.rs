@@ -7,11 +7,11 @@
 //! is validated once, so no range check is repeated further down.
 //! `EPERM` means the process exists but belongs to another user: alive (docs/races.md R21). A
 //! zombie answers `kill(pid, 0)` but has closed every fd and holds nothing: dead (R22).
+//! Whether a pid is alive is [`alive`]'s (the syscalls); this file is only what a pid is, so it
+//! is also in the WebAssembly build, which validates pids (an identity record's) without an OS.
 //! Test: `tests::*` below; `__test__/pidfile.spec.ts` for the JavaScript entry points.
 
 use sole_error::{Error, Kind, Result};
-
-use crate::proc::Stat;
 
 /// The largest pid the kernel can hand out (`PID_MAX_LIMIT` is 2^22; `pid_t` is `i32`).
 pub const PID_MAX: i64 = i32::MAX as i64;
@@ -66,6 +66,7 @@ impl Pid {
     }
 
     /// The same pid for rustix's syscalls (never 0, so never `None`).
+    #[cfg(not(target_family = "wasm"))]
     pub(crate) fn rustix(self) -> rustix::process::Pid {
         rustix::process::Pid::from_raw(self.0).expect("a Pid is never 0")
     }
@@ -95,108 +96,10 @@ pub fn string_is_not_a_pid(s: &str) -> Error {
     not_a_pid(&format!("the string {shown:?}"))
 }
 
-/// `isAlive` of a JavaScript number: 0, negatives, fractions, NaN and values above 2^31-1 are
-/// never alive (no syscall is made for them). Test: `tests::liveness_from_numbers`.
-pub fn alive_from_f64(n: f64) -> bool {
-    Pid::from_f64(n).is_ok_and(Pid::is_alive)
-}
-
-/// `pidAlive` of a JavaScript number: like [`alive_from_f64`], but a number that is not an
-/// integer (a fraction, NaN, ±Infinity) is `EINVALIDPID`; integers out of range are not alive.
-/// Test: `tests::liveness_from_numbers`.
-pub fn alive_from_f64_strict(n: f64) -> Result<bool> {
-    if n.fract() != 0.0 {
-        return Err(not_a_pid(&n.to_string()));
-    }
-    Ok(alive_from_f64(n))
-}
-
-impl Pid {
-    /// Is this a live, non-zombie process?
-    ///
-    /// Fast path (one syscall, so `isAlive` runs well over a million times a second):
-    /// `move_pages(pid, 0, …)` looks the process up (`ESRCH`: no such process), checks that we
-    /// may inspect it (`EPERM`), then takes its memory map: a zombie has none and answers
-    /// `EINVAL`, a live user process has one and answers 0. Only the answers that do not decide
-    /// (`EPERM`: another user's process or a seccomp filter; `EINVAL`: a zombie *or* a kernel
-    /// thread; `ENOSYS`) fall back to [`Pid::alive_not_exiting`].
-    /// Test: `tests::liveness_of_self_dead_child_zombie_and_bad_pids`, `tests::eperm_is_alive`.
-    pub fn is_alive(self) -> bool {
-        #[cfg(target_os = "linux")]
-        {
-            if live_cache::still_alive(self) {
-                return true;
-            }
-            match move_pages_probe(self) {
-                Some(true) => {
-                    live_cache::seen_alive(self);
-                    return true;
-                }
-                Some(false) => return false,
-                None => {}
-            }
-        }
-        self.alive_not_exiting()
-    }
-
-    /// The thorough answer, for decisions about lock holders: `kill(pid, 0)` (`EPERM` = alive:
-    /// another user's process), then the process state, where a zombie or a process already
-    /// tearing down (`PF_EXITING`, which the fast path of [`Pid::is_alive`] still sees as alive
-    /// until its memory map is gone) counts as dead. A holder that is exiting releases its
-    /// locks within milliseconds; readers wait for it with [`Pid::is_dying`] rather than name
-    /// it as the owner. Test: `tests::fast_and_slow_paths_agree`, `tests::eperm_is_alive`.
-    pub fn alive_not_exiting(self) -> bool {
-        match rustix::process::test_kill_process(self.rustix()) {
-            Ok(()) | Err(rustix::io::Errno::PERM) => {}
-            Err(_) => return false,
-        }
-        !gone_or_going(Stat::read(self))
-    }
-
-    /// `true` while the process is being torn down: SIGKILLed or exiting (its main thread
-    /// exiting or already a zombie), yet still present, so another of its threads may hold its
-    /// file table, and with it its locks, for a few milliseconds more. Test: the dying-holder
-    /// tests of `sole-pidfile` and `__test__/pidfile.spec.ts`.
-    pub fn is_dying(self) -> bool {
-        let st = Stat::read(self);
-        st.is_some() && gone_or_going(st)
-    }
-}
-
-/// `move_pages(pid, 0, NULL, NULL, NULL, 0)`: `Some(true)` live with a memory map, `Some(false)`
-/// no such process, `None` undecided (see [`Pid::is_alive`]). rustix has no `move_pages` (it is a
-/// NUMA call outside its scope), so this is the one raw syscall left in the liveness path.
-#[cfg(target_os = "linux")]
-fn move_pages_probe(pid: Pid) -> Option<bool> {
-    // SAFETY: with count 0 no page arrays are read or written; the call only resolves the
-    // process and its mm.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_move_pages,
-            pid.get() as libc::c_long,
-            0 as libc::c_ulong,
-            std::ptr::null::<*const libc::c_void>(),
-            std::ptr::null::<libc::c_int>(),
-            std::ptr::null_mut::<libc::c_int>(),
-            0 as libc::c_int,
-        )
-    };
-    if rc == 0 {
-        return Some(true);
-    }
-    if std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
-        return Some(false);
-    }
-    None
-}
-
-#[cfg(target_os = "linux")]
-mod live_cache;
-
-/// A process that vanished (no stat), is a zombie, or is already exiting.
-fn gone_or_going(stat: Option<Stat>) -> bool {
-    stat.is_none_or(|s| s.is_gone_or_going())
-}
+#[cfg(not(target_family = "wasm"))]
+mod alive;
+#[cfg(not(target_family = "wasm"))]
+pub use alive::{alive_from_f64, alive_from_f64_strict};
 
 #[cfg(test)]
 pub(crate) mod tests {
