@@ -329,7 +329,7 @@ end_r:
 #ifdef MUTANT_CONTENT_READ
         goto done;
 #endif
-        ok = pid_inc[hp] != 0;                     /* code: crates/procid/src/pid.rs#alive_not_exiting */
+        ok = pid_inc[hp] != 0;                     /* code: crates/procid/src/pid/alive.rs#alive_not_exiting */
         if
         :: ok ->
            /* confirm_live_holder */
@@ -352,7 +352,7 @@ end_r:
               }
            :: id == 0 ->
               /* identity() failed: held without identity if the pid is alive and still holds */
-              atomic {                             /* code: crates/procid/src/pid.rs#alive_not_exiting, then */
+              atomic {                             /* code: crates/procid/src/pid/alive.rs#alive_not_exiting, then */
                 ok = pid_inc[hp] != 0;             /* code: crates/pidfile/src/read.rs#confirm_live_holder (still_holds) */
                 if
                 :: ok && lk[t] != 0 && inc_pid[lk[t]] == hp ->
