@@ -232,6 +232,39 @@ test('intermediate process killed, then the daemon dies before READY: EDAEMON st
   t.is(sole.readPidfile(pidfile).state, 'free')
 })
 
+test('intermediate process stopped (SIGSTOP) and the daemon never ready: the timeout still settles (ETIMEDOUT, within its grace), the daemon is killed, its pidfile free, the intermediate reaped', async (t) => {
+  // After a timeout the daemon's death is read from the intermediate process; a stopped one
+  // used to hold that answer for ever (the promise never settled). It is now continued
+  // (SIGCONT) after a grace of 1 s, and killed if it still does not answer.
+  const d = tmpdir(t)
+  const ids = path.join(d, 'ids')
+  const pidfile = path.join(d, 'a.pid')
+  const timeoutMs = 1500
+  const p = sole.spawnDaemon({ command: 'sh', args: ['-c', `echo "$$ $PPID" > ${ids}.tmp && mv ${ids}.tmp ${ids}; exec sleep 60`], pidfile, timeoutMs })
+  await waitForFile(ids)
+  const [daemon, intermediate] = fs.readFileSync(ids, 'utf8').trim().split(' ').map(Number)
+  reap(t, daemon)
+  t.teardown(() => {
+    try {
+      process.kill(intermediate, 'SIGCONT')
+    } catch {
+      // already gone
+    }
+  })
+  process.kill(intermediate, 'SIGSTOP')
+  const began = Date.now()
+  const settled = await Promise.race([rejected(p), new Promise((r) => setTimeout(() => r('never settled'), 20_000).unref())])
+  t.not(settled, 'never settled', 'the rejected start settles although its intermediate process is stopped')
+  const e = settled as DaemonError
+  t.is(e?.code, 'ETIMEDOUT', e?.message)
+  t.is(e.pid, daemon)
+  t.true(e.message.includes('it was killed (SIGKILL)'), e.message)
+  t.true(Date.now() - began < timeoutMs + 5_000, `settled ${Date.now() - began} ms after the stop`)
+  t.false(sole.pidAlive(daemon), 'the daemon is gone when the promise settles')
+  t.is(sole.readPidfile(pidfile).state, 'free')
+  t.false(sole.pidAlive(intermediate), 'the intermediate process was reaped')
+})
+
 test('a daemon that never becomes ready: ETIMEDOUT, and it is gone (SIGKILLed) and its pidfile free when the promise settles', async (t) => {
   const d = tmpdir(t)
   const pidfile = path.join(d, 'a.pid')

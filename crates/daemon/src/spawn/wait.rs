@@ -15,6 +15,12 @@
 //!   so "rejected" means "not running" (unless `killOnTimeout: false`). `ERRNO=` can come
 //!   over the notify socket before the intermediate process's `P` record: the pid is awaited
 //!   first, or the daemon could not be killed.
+//! - **A stopped intermediate process holding the answer forever**: after the start ended
+//!   (timeout, abort, `ERRNO=`), the daemon's pid (`P`) and death (`S`) are read from the
+//!   intermediate process. If it does not answer within [`INTERMEDIATE_GRACE`] (someone
+//!   SIGSTOPped it, or a debugger holds it), it is continued (SIGCONT), and if it still does not
+//!   answer, killed (SIGKILL: it is this process's unreaped child, so its pid cannot have been
+//!   reused); the pipe's end then ends the wait, so a rejected start always settles.
 //! - **Resolving for a dead daemon**: a daemon known to be dead (its `S` record, or its pidfd)
 //!   is a startup failure even if it sent `READY=1` first; and a daemon that dies after its
 //!   intermediate process was killed (no `S` record will come) is seen through its pidfd,
@@ -40,6 +46,10 @@ use super::prepare::daemon_error;
 use super::sys;
 use super::{Prepared, Readiness, Started, Stop, StopReason};
 use crate::receiver::Receiver;
+
+/// How long the intermediate process may take to answer once the start has ended, before it
+/// is continued (SIGCONT) and then, after as long again, killed (see the module doc).
+const INTERMEDIATE_GRACE: Duration = Duration::from_millis(1000);
 
 /// How many of the last lines of the daemon's stderr file a startup failure quotes.
 const STDERR_LINES: usize = 10;
@@ -91,6 +101,8 @@ impl Prepared {
             let _ = rustix::fs::fcntl_setfl(fd, OFlags::NONBLOCK);
         }
         let mut w = Watch {
+            inter: RPid::from_raw(inter),
+            nudged: 0,
             name,
             pidfile,
             stderr_path,
@@ -128,6 +140,10 @@ enum Exit {
 }
 
 struct Watch {
+    /// The intermediate process: this process's child, not reaped before the wait returns.
+    inter: Option<RPid>,
+    /// How often the intermediate process was nudged for not answering (1: SIGCONT, 2: SIGKILL).
+    nudged: u8,
     name: String,
     pidfile: Option<std::path::PathBuf>,
     stderr_path: Option<std::path::PathBuf>,
@@ -345,7 +361,7 @@ impl Watch {
                 return None;
             }
             while self.exit.is_none() && !self.st_eof && stop.reason().is_none() {
-                self.await_status(Some(stop));
+                self.await_status(stop);
             }
         }
         Some(match self.exit {
@@ -367,21 +383,44 @@ impl Watch {
         self.parse_status();
     }
 
-    /// Block until the status pipe has something (or `stop` fires, when given), then read it.
-    fn await_status(&mut self, stop: Option<&Stop>) {
-        let mut fds = vec![PollFd::new(&self.status_r, PollFlags::IN)];
-        if let Some(stop) = stop {
-            fds.push(PollFd::new(&stop.fd, PollFlags::IN));
-        }
+    /// Block until the status pipe has something or `stop` fires, then read it.
+    fn await_status(&mut self, stop: &Stop) {
+        let mut fds = [
+            PollFd::new(&self.status_r, PollFlags::IN),
+            PollFd::new(&stop.fd, PollFlags::IN),
+        ];
         let _ = poll(&mut fds, None);
         self.read_status();
     }
 
+    /// Wait for the intermediate process's next record (or its pipe's end) once the start has
+    /// ended, at most [`INTERMEDIATE_GRACE`] at a time: an intermediate process that does not
+    /// answer is continued (SIGCONT), then killed, so this never blocks for ever (module doc).
+    /// Test: `__test__/daemon.spec.ts` ("intermediate process stopped").
+    fn await_intermediate(&mut self) {
+        let mut fds = [PollFd::new(&self.status_r, PollFlags::IN)];
+        let grace = rustix::event::Timespec {
+            tv_sec: INTERMEDIATE_GRACE.as_secs() as _,
+            tv_nsec: INTERMEDIATE_GRACE.subsec_nanos() as _,
+        };
+        if let (Ok(0), Some(inter)) = (poll(&mut fds, Some(&grace)), self.inter) {
+            self.nudged += 1;
+            let sig = if self.nudged == 1 {
+                Signal::CONT
+            } else {
+                Signal::KILL
+            };
+            let _ = rustix::process::kill_process(inter, sig);
+        }
+        self.read_status();
+    }
+
     /// Wait for the daemon's pid (the intermediate process writes `P` right after the fork),
-    /// or for the status pipe's end if the intermediate process died first.
+    /// or for the status pipe's end if the intermediate process died first (or was killed for
+    /// not answering: [`Watch::await_intermediate`]).
     fn await_pid(&mut self) {
         while self.pid.is_none() && !self.st_eof {
-            self.await_status(None);
+            self.await_intermediate();
         }
     }
 
@@ -421,7 +460,7 @@ impl Watch {
             _ => {}
         }
         while self.exit.is_none() && !self.st_eof && self.pid.is_some() {
-            self.await_status(None);
+            self.await_intermediate();
         }
         // The intermediate process is gone (killed) and reported nothing: the pidfd says when
         // the SIGKILL took effect.
@@ -442,11 +481,22 @@ impl Watch {
             Some(pid) => format!("daemon {} (PID {pid})", self.name),
             None => format!("daemon {}", self.name),
         };
+        let unknown;
         let fate = if kill && self.pid.is_some() {
             self.kill_and_wait();
             "; it was killed (SIGKILL)"
         } else if self.pid.is_some() {
             "; it was left running (killOnTimeout: false)"
+        } else if self.nudged >= 2 {
+            // The intermediate process never said whether it forked the daemon.
+            unknown = format!(
+                "; its intermediate process did not answer (stopped?) and was killed, so whether the daemon started is unknown{}",
+                self.pidfile
+                    .as_ref()
+                    .map(|p| format!(": readPidfile({}) names it if it runs", p.display()))
+                    .unwrap_or_default()
+            );
+            unknown.as_str()
         } else {
             ""
         };
