@@ -519,6 +519,11 @@ export interface LockAsyncOptions {
   /** Create missing parent directories (mode `0o700`). Default `false`. */
   createDirs?: boolean
   /**
+   * Lock a file on a network filesystem (NFS, SMB/CIFS, FUSE, 9p, …) too, where `flock` may
+   * not be a lock every process sees. Default `false`: such a file is refused with `EREMOTEFS`.
+   */
+  allowNetworkFs?: boolean
+  /**
    * Give up with `ETIMEDOUT` after this many milliseconds (0 to `Number.MAX_SAFE_INTEGER`).
    * Default: wait forever.
    */
@@ -572,6 +577,11 @@ export interface LockOptions {
   mode?: number
   /** Create missing parent directories (mode `0o700`). Default `false`. */
   createDirs?: boolean
+  /**
+   * Lock a file on a network filesystem (NFS, SMB/CIFS, FUSE, 9p, …) too, where `flock` may
+   * not be a lock every process sees. Default `false`: such a file is refused with `EREMOTEFS`.
+   */
+  allowNetworkFs?: boolean
 }
 
 /** Wait on the calling thread (start-up code only). */
@@ -585,6 +595,11 @@ export interface LockSyncOptions {
   mode?: number
   /** Create missing parent directories (mode `0o700`). Default `false`. */
   createDirs?: boolean
+  /**
+   * Lock a file on a network filesystem (NFS, SMB/CIFS, FUSE, 9p, …) too, where `flock` may
+   * not be a lock every process sees. Default `false`: such a file is refused with `EREMOTEFS`.
+   */
+  allowNetworkFs?: boolean
   /**
    * Give up with `ETIMEDOUT` after this many milliseconds (0 to `Number.MAX_SAFE_INTEGER`).
    * Default: wait forever.
@@ -701,6 +716,11 @@ export interface PidfileOptions {
   mode?: number
   /** Create missing parent directories with mode `0o700` (default `false`). */
   createDirs?: boolean
+  /**
+   * Lock a file on a network filesystem (NFS, SMB/CIFS, FUSE, 9p, …) too, where `flock` may
+   * not be a lock every process sees. Default `false`: such a file is refused with `EREMOTEFS`.
+   */
+  allowNetworkFs?: boolean
   /** For `claimPidfileWhenFree`: give up after this many milliseconds with `ETIMEDOUT`. */
   timeoutMs?: number
 }
@@ -852,6 +872,11 @@ export interface SpawnDaemonOptions {
   timeoutMs?: number
   /** SIGKILL a daemon that is not ready at the timeout or abort. Default `true`. */
   killOnTimeout?: boolean
+  /**
+   * Claim a pidfile on a network filesystem (NFS, SMB/CIFS, FUSE, 9p, …) too. Default
+   * `false`: such a pidfile is refused with `EREMOTEFS`.
+   */
+  allowNetworkFs?: boolean
   /** Abort the start (rejects with `AbortError`; the unready daemon is killed). */
   signal?: AbortSignal
 }

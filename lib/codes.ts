@@ -53,6 +53,8 @@ export const Code = {
   ENOTSUP: 'ENOTSUP',
   /** `require('sole')` on a supported machine whose native addon is not there or does not load (`ENOBINDING`): the platform package `sole-linux-x64-gnu` was left out (installed with `--omit=optional`), or a checkout was not built; with the WebAssembly build loaded in its place, each OS call says so. Also `NAPI_RS_FORCE_WASI=error` without the WebAssembly build. Thrown by the package's loader (`lib/platform.ts`); the message says how to fix it, `cause` holds the loader's error. */
   ENOBINDING: 'ENOBINDING',
+  /** A lock file, pidfile or registry on a filesystem where `flock(2)` is not a lock every process sees (`EREMOTEFS`): NFS (emulated with byte-range locks, or local to one client under `nolock`), SMB/CIFS, FUSE, 9p, Ceph and other network or cluster filesystems, named by `statfs`'s `f_type`. The message names the filesystem and says how to go on (a local directory, or `{ allowNetworkFs: true }` for a mount known to be sound). */
+  EREMOTEFS: 'EREMOTEFS',
   /** An operating-system failure (errno EPERM). */
   EPERM: 'EPERM',
   /** An operating-system failure (errno ENOENT). */

@@ -97,7 +97,7 @@ function tracked(l: native.NativeLock | null): Lock | null {
   return l as Lock | null
 }
 
-const LOCK_KEYS = ['shared', 'mode', 'createDirs', 'timeoutMs', 'signal'] as const
+const LOCK_KEYS = ['shared', 'mode', 'createDirs', 'allowNetworkFs', 'timeoutMs', 'signal'] as const
 
 /**
  * Take the lock now, or return `null` when another holder (another process, or another
@@ -322,6 +322,11 @@ export interface PidfileOptions {
   mode?: number
   /** Create missing parent directories (mode `0o700`). Default `false`. */
   createDirs?: boolean
+  /**
+   * Claim a pidfile on a network filesystem (NFS, SMB/CIFS, FUSE, 9p, …) too, where `flock` may
+   * not be a lock every process sees. Default `false`: such a file is refused with `EREMOTEFS`.
+   */
+  allowNetworkFs?: boolean
 }
 
 /**
@@ -349,7 +354,7 @@ export interface PidfileWaitOptions extends PidfileOptions {
 export function claimPidfileWhenFree(path: string, opts?: PidfileWaitOptions): Promise<Pidfile> {
   let snap: unknown
   try {
-    snap = snapshot(opts, ['mode', 'createDirs', 'timeoutMs', 'signal'])
+    snap = snapshot(opts, ['mode', 'createDirs', 'allowNetworkFs', 'timeoutMs', 'signal'])
   } catch (err) {
     return Promise.reject(err)
   }

@@ -21,7 +21,7 @@ const SPAWN_DAEMON_TIMEOUT_MS = 60_000
 
 const KEYS = [
   'command', 'args', 'cwd', 'env', 'pidfile', 'umask', 'stdout', 'stderr', 'user', 'group',
-  'readiness', 'timeoutMs', 'killOnTimeout', 'signal',
+  'readiness', 'timeoutMs', 'killOnTimeout', 'allowNetworkFs', 'signal',
 ] as const
 
 /**

@@ -255,6 +255,20 @@ impl<'e> Opts<'e> {
         }
     }
 
+    /// How to open the file (`mode`, `createDirs`, `allowNetworkFs`): the one reading of these
+    /// options for locks and pidfiles.
+    #[cfg(not(target_family = "wasm"))]
+    pub(crate) fn open_options(&self, env: &Env) -> Result<sole_lock::OpenOptions> {
+        let d = sole_lock::OpenOptions::default();
+        Ok(sole_lock::OpenOptions {
+            mode: self.mode(env, "mode", d.mode)?,
+            create_dirs: self.bool(env, "createDirs")?.unwrap_or(d.create_dirs),
+            allow_network_fs: self
+                .bool(env, "allowNetworkFs")?
+                .unwrap_or(d.allow_network_fs),
+        })
+    }
+
     /// File permission bits (`mode`), by the one rule (`sole_lock::open::mode_bits`).
     #[cfg(not(target_family = "wasm"))]
     pub(crate) fn mode(&self, env: &Env, key: &str, default: u32) -> Result<u32> {

@@ -51,6 +51,9 @@ pub struct SpawnDaemonOptions {
     pub timeout_ms: Option<f64>,
     /// SIGKILL a daemon that is not ready at the timeout or abort. Default `true`.
     pub kill_on_timeout: Option<bool>,
+    /// Claim a pidfile on a network filesystem (NFS, SMB/CIFS, FUSE, 9p, …) too. Default
+    /// `false`: such a pidfile is refused with `EREMOTEFS`.
+    pub allow_network_fs: Option<bool>,
     /// Abort the start (rejects with `AbortError`; the unready daemon is killed).
     #[napi(ts_type = "AbortSignal")]
     pub signal: Option<Unknown<'static>>,
@@ -243,6 +246,9 @@ fn read_options(env: &Env, v: &Unknown) -> Result<(SpawnOptions, Option<Duration
                 ));
             }
         };
+    }
+    if let Some(a) = o.bool(env, "allowNetworkFs")? {
+        s.allow_network_fs = a;
     }
     if let Some(k) = o.bool(env, "killOnTimeout")? {
         s.kill_on_timeout = k;

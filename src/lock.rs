@@ -43,6 +43,9 @@ pub struct LockOptions {
     pub mode: Option<u32>,
     /// Create missing parent directories (mode `0o700`). Default `false`.
     pub create_dirs: Option<bool>,
+    /// Lock a file on a network filesystem (NFS, SMB/CIFS, FUSE, 9p, …) too, where `flock` may
+    /// not be a lock every process sees. Default `false`: such a file is refused with `EREMOTEFS`.
+    pub allow_network_fs: Option<bool>,
 }
 
 /// Options of `lockSync`.
@@ -55,6 +58,9 @@ pub struct LockSyncOptions {
     pub mode: Option<u32>,
     /// Create missing parent directories (mode `0o700`). Default `false`.
     pub create_dirs: Option<bool>,
+    /// Lock a file on a network filesystem (NFS, SMB/CIFS, FUSE, 9p, …) too, where `flock` may
+    /// not be a lock every process sees. Default `false`: such a file is refused with `EREMOTEFS`.
+    pub allow_network_fs: Option<bool>,
     /// Give up with `ETIMEDOUT` after this many milliseconds (0 to `Number.MAX_SAFE_INTEGER`).
     /// Default: wait forever.
     pub timeout_ms: Option<f64>,
@@ -70,6 +76,9 @@ pub struct LockAsyncOptions {
     pub mode: Option<u32>,
     /// Create missing parent directories (mode `0o700`). Default `false`.
     pub create_dirs: Option<bool>,
+    /// Lock a file on a network filesystem (NFS, SMB/CIFS, FUSE, 9p, …) too, where `flock` may
+    /// not be a lock every process sees. Default `false`: such a file is refused with `EREMOTEFS`.
+    pub allow_network_fs: Option<bool>,
     /// Give up with `ETIMEDOUT` after this many milliseconds (0 to `Number.MAX_SAFE_INTEGER`).
     /// Default: wait forever.
     pub timeout_ms: Option<f64>,
@@ -106,10 +115,7 @@ fn lock_opts(env: &Env, o: &Opts, path: &Path) -> Result<(Mode, OpenOptions, Opt
         return Ok((Mode::Exclusive, d, None));
     }
     let shared = o.bool(env, "shared")?.unwrap_or(false);
-    let open = OpenOptions {
-        mode: o.mode(env, "mode", d.mode)?,
-        create_dirs: o.bool(env, "createDirs")?.unwrap_or(d.create_dirs),
-    };
+    let open = o.open_options(env)?;
     let timeout = o.timeout(env, "timeoutMs", &sole_lock::subject(path))?;
     Ok((Mode::from_shared(shared), open, timeout))
 }

@@ -36,6 +36,9 @@ pub struct PidfileOptions {
     pub mode: Option<u32>,
     /// Create missing parent directories with mode `0o700` (default `false`).
     pub create_dirs: Option<bool>,
+    /// Lock a file on a network filesystem (NFS, SMB/CIFS, FUSE, 9p, …) too, where `flock` may
+    /// not be a lock every process sees. Default `false`: such a file is refused with `EREMOTEFS`.
+    pub allow_network_fs: Option<bool>,
     /// For `claimPidfileWhenFree`: give up after this many milliseconds with `ETIMEDOUT`.
     pub timeout_ms: Option<f64>,
 }
@@ -54,10 +57,7 @@ fn pidfile_args(env: &Env, path: &Unknown, opts: Option<&Unknown>) -> Result<Loc
             timeout: None,
         });
     }
-    let open = OpenOptions {
-        mode: o.mode(env, "mode", d.mode)?,
-        create_dirs: o.bool(env, "createDirs")?.unwrap_or(d.create_dirs),
-    };
+    let open = o.open_options(env)?;
     let timeout = o.timeout(env, "timeoutMs", &format!("the pidfile {}", path.display()))?;
     Ok(LockArgs {
         path,

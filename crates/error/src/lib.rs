@@ -113,6 +113,12 @@ kinds! {
     /// WebAssembly build. Thrown by the package's loader (`lib/platform.ts`); the message says
     /// how to fix it, `cause` holds the loader's error.
     NoBinding => "ENOBINDING",
+    /// A lock file, pidfile or registry on a filesystem where `flock(2)` is not a lock every
+    /// process sees (`EREMOTEFS`): NFS (emulated with byte-range locks, or local to one client
+    /// under `nolock`), SMB/CIFS, FUSE, 9p, Ceph and other network or cluster filesystems,
+    /// named by `statfs`'s `f_type`. The message names the filesystem and says how to go on
+    /// (a local directory, or `{ allowNetworkFs: true }` for a mount known to be sound).
+    RemoteFs => "EREMOTEFS",
 }
 
 /// A structured value attached to an error (expected/actual identity fields, the competing

@@ -29,6 +29,7 @@
 //! JavaScript suite (`__test__/lock.spec.ts`, the harness).
 
 pub mod fs;
+pub mod fstype;
 pub mod handle;
 pub mod holder;
 pub mod open;

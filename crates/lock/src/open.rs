@@ -34,6 +34,9 @@ pub struct OpenOptions {
     pub mode: u32,
     /// Create missing parent directories with mode 0o700 (default false).
     pub create_dirs: bool,
+    /// Lock a file on a network filesystem too (default false: `EREMOTEFS`, see
+    /// [`crate::fstype`]).
+    pub allow_network_fs: bool,
 }
 
 impl Default for OpenOptions {
@@ -41,6 +44,7 @@ impl Default for OpenOptions {
         OpenOptions {
             mode: fs::FILE_MODE,
             create_dirs: false,
+            allow_network_fs: false,
         }
     }
 }
@@ -169,6 +173,9 @@ pub fn open_lock_file(path: &Path, opts: &OpenOptions) -> Result<Opened> {
     if created {
         fs::set_mode(&file, mode).map_err(|e| Error::os(e, "set mode of lock file", path))?;
     }
+    // After the mode is set: a file this call created and then refused is left empty and with
+    // the mode asked for (never unlinked: another process may have opened it already).
+    crate::fstype::check(&file, path, opts.allow_network_fs)?;
     Ok(Opened::new(file, &st, path))
 }
 

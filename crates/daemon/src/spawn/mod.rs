@@ -86,6 +86,8 @@ pub struct SpawnOptions {
     pub group: Option<Principal>,
     pub readiness: Readiness,
     pub kill_on_timeout: bool,
+    /// Claim a pidfile on a network filesystem too (default false: `EREMOTEFS`).
+    pub allow_network_fs: bool,
 }
 
 impl SpawnOptions {
@@ -103,6 +105,7 @@ impl SpawnOptions {
             group: None,
             readiness: Readiness::Notify,
             kill_on_timeout: true,
+            allow_network_fs: false,
         }
     }
 }

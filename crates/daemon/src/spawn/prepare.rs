@@ -122,7 +122,11 @@ pub fn prepare(opts: SpawnOptions) -> Result<Prepared> {
 
     let cwd = std::path::absolute(&opts.cwd).map_err(|e| Error::os(e, "resolve cwd", &opts.cwd))?;
     let pidfile = match &opts.pidfile {
-        Some(p) => Some(open_pidfile(p, opts.readiness == Readiness::None)?),
+        Some(p) => Some(open_pidfile(
+            p,
+            opts.readiness == Readiness::None,
+            opts.allow_network_fs,
+        )?),
         None => None,
     };
     let stdin = above_stdio(
@@ -217,9 +221,13 @@ fn above_stdio(fd: OwnedFd) -> Result<OwnedFd> {
 /// pidfile a live process holds now is refused at once with `EHELD`; otherwise the daemon's
 /// own `flock` decides and reports (the check reads `/proc/locks`, which can cost milliseconds,
 /// so the common path does not pay it).
-fn open_pidfile(path: &Path, precheck: bool) -> Result<(OwnedFd, PathBuf)> {
+fn open_pidfile(path: &Path, precheck: bool, allow_network_fs: bool) -> Result<(OwnedFd, PathBuf)> {
     let path = std::path::absolute(path).map_err(|e| Error::os(e, "resolve pidfile", path))?;
-    let opened = open::open_lock_file(&path, &OpenOptions::default()).map_err(|e| {
+    let o = OpenOptions {
+        allow_network_fs,
+        ..OpenOptions::default()
+    };
+    let opened = open::open_lock_file(&path, &o).map_err(|e| {
         if e.errno() == Some(libc::ENOENT) {
             // The generic advice names a createDirs option spawnDaemon does not have.
             Error::new(
