@@ -225,7 +225,7 @@ export declare class NativeScopeRegistry {
    * `Number.MAX_SAFE_INTEGER`, through `sole_error::timeout`).
    * Test: `__test__/scope-args.spec.ts`.
    */
-  static open(path?: string | undefined | null, opts?: { timeoutMs?: number | null } | undefined | null): NativeScopeRegistry
+  static open(path?: string | undefined | null, opts?: { timeoutMs?: number | null; allowNetworkFs?: boolean | null } | undefined | null): NativeScopeRegistry
   /**
    * Absolute path of the data file.
    * Test: `__test__/scope.spec.ts`.

@@ -40,7 +40,7 @@ function remote(t: ExecutionContext, e: unknown, p: string, what: string): void 
   t.regex(err.message, /allowNetworkFs: true/, what)
 }
 
-fuseTest('a lock file or pidfile on a FUSE mount is refused with EREMOTEFS naming the filesystem, by every call that opens one; nothing is locked', async (t) => {
+fuseTest('a lock file, pidfile, scope registry or instance directory on a FUSE mount is refused with EREMOTEFS naming the filesystem, by every call that opens one; nothing is locked', async (t) => {
   const mnt = fuseMount(t)
   const p = path.join(mnt, 'x.lock')
   remote(t, thrown(() => sole.tryLock(p)), p, 'tryLock')
@@ -54,6 +54,12 @@ fuseTest('a lock file or pidfile on a FUSE mount is refused with EREMOTEFS namin
   const dpid = path.join(mnt, 'daemon.pid')
   const d = (await rejected(sole.spawnDaemon({ command: 'sleep', args: ['60'], pidfile: dpid, readiness: 'none' }))) as sole.SoleError
   remote(t, d, dpid, 'spawnDaemon pidfile')
+  remote(t, thrown(() => sole.ScopeRegistry.open(path.join(mnt, 'scope.json'))), path.join(mnt, 'scope.json.lock'), 'ScopeRegistry.open')
+  const inst = path.join(mnt, 'inst')
+  fs.mkdirSync(inst, { mode: 0o700 })
+  const i = thrown(() => sole.requestSingleInstanceSync('app', { dir: inst })) as sole.SoleError
+  t.is(i?.code, 'EREMOTEFS', String(i?.message))
+  t.is((await rejected(sole.requestSingleInstance('app', { dir: inst })) as sole.SoleError)?.code, 'EREMOTEFS')
   // A file a refused call created is left empty, with the mode asked for; nobody holds it.
   t.is(fs.statSync(p).size, 0)
   t.is(fs.statSync(p).mode & 0o777, 0o600)
@@ -61,7 +67,7 @@ fuseTest('a lock file or pidfile on a FUSE mount is refused with EREMOTEFS namin
   t.is(fs.readFileSync(pid, 'utf8'), '', 'the pidfile was not written')
 })
 
-fuseTest('allowNetworkFs: true locks and claims on a FUSE mount, and a local path never needed it', async (t) => {
+fuseTest('allowNetworkFs: true locks, claims, opens the registry and becomes primary on a FUSE mount, and a local path never needed it', async (t) => {
   const mnt = fuseMount(t)
   const p = path.join(mnt, 'x.lock')
   const l = sole.tryLock(p, { allowNetworkFs: true })
@@ -86,6 +92,14 @@ fuseTest('allowNetworkFs: true locks and claims on a FUSE mount, and a local pat
     }
   })
   t.is(fs.readFileSync(dpid, 'utf8'), `${started.pid}\n`, 'the daemon claimed its pidfile on the mount')
+  const reg = sole.ScopeRegistry.open(path.join(mnt, 'scope.json'), { allowNetworkFs: true })
+  t.deepEqual(reg.list(), [])
+  reg.close()
+  const inst = path.join(mnt, 'inst')
+  fs.mkdirSync(inst, { mode: 0o700 })
+  const primary = sole.requestSingleInstanceSync('app', { dir: inst, allowNetworkFs: true })
+  t.true(primary.primary)
+  primary.release()
   const local = path.join(tmpdir(t), 'local.lock')
   const ll = sole.tryLock(local)
   t.truthy(ll)

@@ -88,6 +88,11 @@ export interface SingleInstanceOptions {
    * keeps serving, and a second instance refuses a larger reply. Default 1 MiB.
    */
   maxMessageBytes?: number
+  /**
+   * Use an instance directory on a network filesystem (NFS, SMB/CIFS, FUSE, 9p, …) too, where
+   * `flock` may not be a lock every process sees. Default `false`: `EREMOTEFS`.
+   */
+  allowNetworkFs?: boolean
 }
 
 /** {@link requestSingleInstance}'s options: those of the Sync call, plus `signal`. */
@@ -143,6 +148,7 @@ interface Settings {
   additionalData: unknown
   timeoutMs: number
   maxMessageBytes: number
+  allowNetworkFs: boolean
 }
 
 /** One message read from a connection, waiting for (or handed to) a listener. */
@@ -503,7 +509,7 @@ function unlinkSocket(address: string): void {
 
 // ---- the caller's side ------------------------------------------------------------------------
 
-const KEYS = ['additionalData', 'argv', 'cwd', 'dir', 'timeoutMs', 'maxMessageBytes'] as const
+const KEYS = ['additionalData', 'argv', 'cwd', 'dir', 'timeoutMs', 'maxMessageBytes', 'allowNetworkFs'] as const
 
 /** Read and check every option once; opens the place (the directory's checks are native). */
 function settings(name: unknown, opts: unknown, keys: readonly string[]): { s: Settings; payload: Buffer; snap: Record<string, unknown> } {
@@ -529,6 +535,10 @@ function settings(name: unknown, opts: unknown, keys: readonly string[]): { s: S
   if (typeof max !== 'number' || !Number.isInteger(max) || max < MIN_MAX_MESSAGE_BYTES || max > MAX_MAX_MESSAGE_BYTES) {
     throw invalidArgument('maxMessageBytes', `maxMessageBytes must be an integer from ${MIN_MAX_MESSAGE_BYTES} to ${MAX_MAX_MESSAGE_BYTES} (bytes), got ${shown(max)}.`)
   }
+  if (o.allowNetworkFs !== undefined && typeof o.allowNetworkFs !== 'boolean') {
+    throw invalidArgument('allowNetworkFs', `allowNetworkFs must be true or false, got ${typeof o.allowNetworkFs}.`)
+  }
+  const allowNetworkFs = o.allowNetworkFs === true
   let body: string | undefined
   try {
     body = JSON.stringify({ v: VERSION, argv, cwd, additionalData: o.additionalData, pid: process.pid })
@@ -538,7 +548,7 @@ function settings(name: unknown, opts: unknown, keys: readonly string[]): { s: S
   }
   if (body === undefined) throw invalidArgument('additionalData', `additionalData must be JSON-serialisable (a ${typeof o.additionalData} is not).`)
   const place = native.instancePlace(name, (o.dir as string | undefined) ?? null)
-  const s: Settings = { name, place, argv, cwd, additionalData: o.additionalData, timeoutMs, maxMessageBytes: max }
+  const s: Settings = { name, place, argv, cwd, additionalData: o.additionalData, timeoutMs, maxMessageBytes: max, allowNetworkFs }
   return { s, payload: Buffer.from(body, 'utf8'), snap: o }
 }
 
@@ -615,7 +625,7 @@ export function requestSingleInstanceSync(name: string, opts?: SingleInstanceOpt
     const deadline = performance.now() + s.timeoutMs
     let pid: number | null = null
     for (;;) {
-      const l = tryLock(s.place.lockPath)
+      const l = tryLock(s.place.lockPath, { allowNetworkFs: s.allowNetworkFs })
       if (l) return becomePrimary(s, l)
       if (primaries.has(s.place.lockPath)) {
         throw Object.assign(new Error(`requestSingleInstanceSync("${s.name}"): this thread is the primary (it holds ${s.place.lockPath}), so a synchronous delivery to it could never be answered. Use requestSingleInstance (async), or ask from another process or thread.`), { code: Code.EDEADLK, path: s.place.lockPath, pid: process.pid }) as SoleError
@@ -632,7 +642,7 @@ export function requestSingleInstanceSync(name: string, opts?: SingleInstanceOpt
       if (d.outcome === 'replied') return answered(s, d)
       pid = d.pid ?? pid
       try {
-        return becomePrimary(s, lockSync(s.place.lockPath, { timeoutMs: Math.min(RETRY_MS, left(deadline)) }))
+        return becomePrimary(s, lockSync(s.place.lockPath, { timeoutMs: Math.min(RETRY_MS, left(deadline)), allowNetworkFs: s.allowNetworkFs }))
       } catch (err) {
         const e = err as SoleError
         if (e.code !== Code.ETIMEDOUT) throw err
@@ -663,7 +673,7 @@ export async function requestSingleInstance(name: string, opts?: SingleInstanceA
     let pid: number | null = null
     for (;;) {
       if (signal?.aborted) throw abortError(signal)
-      const l = tryLock(s.place.lockPath)
+      const l = tryLock(s.place.lockPath, { allowNetworkFs: s.allowNetworkFs })
       if (l) return becomePrimary(s, l)
       checkSize(s, payload)
       const control = new native.InstanceDeliver()
@@ -683,7 +693,7 @@ export async function requestSingleInstance(name: string, opts?: SingleInstanceA
       if (d.outcome === 'replied') return answered(s, d)
       pid = d.pid ?? pid
       try {
-        const got = await lock(s.place.lockPath, { timeoutMs: Math.min(RETRY_MS, left(deadline)), ...(signal ? { signal } : {}) })
+        const got = await lock(s.place.lockPath, { timeoutMs: Math.min(RETRY_MS, left(deadline)), allowNetworkFs: s.allowNetworkFs, ...(signal ? { signal } : {}) })
         return becomePrimary(s, got)
       } catch (err) {
         const e = err as SoleError

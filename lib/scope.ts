@@ -142,7 +142,7 @@ export class ScopeRegistry implements Disposable {
    * the defaults. A path that is a directory is `ENOTREG`; a directory writable by group or
    * others is `EINSECURE`.
    */
-  static open(path?: string | null, opts?: { timeoutMs?: number | null } | null): ScopeRegistry {
+  static open(path?: string | null, opts?: { timeoutMs?: number | null; allowNetworkFs?: boolean | null } | null): ScopeRegistry {
     return new ScopeRegistry(native.NativeScopeRegistry.open(path, opts))
   }
 

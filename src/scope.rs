@@ -80,9 +80,10 @@ impl NativeScopeRegistry {
     pub fn open(
         env: Env,
         #[napi(ts_arg_type = "string | undefined | null")] path: Option<Unknown>,
-        #[napi(ts_arg_type = "{ timeoutMs?: number | null } | undefined | null")] opts: Option<
-            Unknown,
-        >,
+        #[napi(
+            ts_arg_type = "{ timeoutMs?: number | null; allowNetworkFs?: boolean | null } | undefined | null"
+        )]
+        opts: Option<Unknown>,
     ) -> Result<Self> {
         guarded(&env, "opening the scope registry", || {
             let path = opt_string(&env, path, "path", None)?;
@@ -92,7 +93,8 @@ impl NativeScopeRegistry {
                 args::Opts::new(&env, opts.as_ref(), "opts", check::in_registry(Some(&data)))?;
             let timeout = Registry::lock_timeout(opts.number(&env, "timeoutMs")?, &data)
                 .map_err(|e| js_error(&env, e))?;
-            let r = Registry::open_with(path.as_deref(), Some(timeout))
+            let allow = opts.bool(&env, "allowNetworkFs")?.unwrap_or(false);
+            let r = Registry::open_with(path.as_deref(), Some(timeout), allow)
                 .map_err(|e| js_error(&env, e))?;
             Ok(NativeScopeRegistry {
                 path: r.path().to_string_lossy().into_owned(),

@@ -56,18 +56,23 @@ impl Registry {
     /// Open the registry at `path`, or at [`path::default_path`]. Loads the table once, so a
     /// corrupt or hostile file is reported here rather than at the first operation.
     pub fn open(path: Option<&str>) -> Result<Registry> {
-        Registry::open_with(path, Some(store::DEFAULT_LOCK_TIMEOUT))
+        Registry::open_with(path, Some(store::DEFAULT_LOCK_TIMEOUT), false)
     }
 
     /// [`Registry::open`] with a bound on every wait for the registry lock (the first one is
-    /// the initial load); `None` waits forever. Past it, `ETIMEDOUT` names the holder.
-    /// Test: `tests::a_stuck_holder_gives_etimedout`, `__test__/scope.spec.ts`.
+    /// the initial load); `None` waits forever. Past it, `ETIMEDOUT` names the holder. A
+    /// registry on a network filesystem is `EREMOTEFS` unless `allow_network_fs`
+    /// (`sole_lock::fstype`): its flock would not keep two writers apart.
+    /// Test: `tests::a_stuck_holder_gives_etimedout`, `__test__/scope.spec.ts`,
+    /// `__test__/integrity.spec.ts`.
     pub fn open_with(
         path: Option<&str>,
         lock_timeout: Option<std::time::Duration>,
+        allow_network_fs: bool,
     ) -> Result<Registry> {
         let (p, policy) = path::locate(path)?;
         let mut store = Store::open(&p, policy)?;
+        store.check_filesystem(allow_network_fs)?;
         store.lock_timeout = lock_timeout;
         let r = Registry {
             store,

@@ -128,9 +128,13 @@ fn a_stuck_holder_gives_etimedout() {
     }
     // A second handle with a short bound: its initial load already waits and times out.
     let data = r.path().to_str().unwrap().to_string();
-    let e = Registry::open_with(Some(&data), Some(std::time::Duration::from_millis(20)))
-        .err()
-        .expect("the lock is held");
+    let e = Registry::open_with(
+        Some(&data),
+        Some(std::time::Duration::from_millis(20)),
+        false,
+    )
+    .err()
+    .expect("the lock is held");
     assert_eq!(e.code(), "ETIMEDOUT");
     t.join().unwrap();
     assert!(r.list().is_ok(), "free again: the next operation proceeds");

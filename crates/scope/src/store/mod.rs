@@ -96,6 +96,12 @@ pub struct Store {
 }
 
 impl Store {
+    /// `EREMOTEFS` when the registry's lock file is on a network filesystem and the caller did
+    /// not allow that (`sole_lock::fstype`). Test: `__test__/integrity.spec.ts`.
+    pub fn check_filesystem(&self, allow_network_fs: bool) -> Result<()> {
+        sole_lock::fstype::check(self.lock.as_ref(), &self.lock_path, allow_network_fs)
+    }
+
     /// Open the directory (creating it 0700 if missing) and the lock file (0600), checking both.
     /// The data file is not created here; an existing one is checked before anything is
     /// created, so a refused location is left as it was.
