@@ -615,6 +615,11 @@ export interface NativePidfileState {
   reason?: string
   locked?: boolean
   identity?: ProcessIdentity
+  /**
+   * The network filesystem the file is on (`NFS`, `FUSE`, `CIFS`, …), where `flock` may not
+   * be a lock every process sees (see `EREMOTEFS`); `null` on a local filesystem.
+   */
+  networkFs?: string
 }
 
 /** How long a process has been running (see `sole_daemon::control`). */

@@ -9,9 +9,12 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 
+import { fileURLToPath } from 'node:url'
+
 import * as sole from '../lib/index.js'
 import { isRoot, rejected, thrown, tmpdir } from './helpers/index.js'
 
+const SOLE_BIN = fileURLToPath(new URL('../bin/sole.js', import.meta.url))
 const bindfs = spawnSync('bindfs', ['--version']).status === 0
 const why = !isRoot ? 'not root (mounting FUSE needs it)' : !bindfs ? 'bindfs is not installed (apt-get install bindfs)' : ''
 const fuseTest = why ? test.skip : test
@@ -65,6 +68,27 @@ fuseTest('a lock file, pidfile, scope registry or instance directory on a FUSE m
   t.is(fs.statSync(p).mode & 0o777, 0o600)
   t.is(spawnSync('flock', ['-n', p, 'true']).status, 0, 'flock(1) takes it: sole holds nothing')
   t.is(fs.readFileSync(pid, 'utf8'), '', 'the pidfile was not written')
+})
+
+fuseTest('readPidfile and sole status name the network filesystem a pidfile is on; on a local one they say nothing of it', async (t) => {
+  const mnt = fuseMount(t)
+  const pid = path.join(mnt, 'app.pid')
+  const c = sole.claimPidfile(pid, { allowNetworkFs: true })
+  try {
+    const r = sole.readPidfile(pid)
+    t.is(r.state, 'held')
+    t.is((r as { networkFs?: string }).networkFs, 'FUSE')
+    const out = execFileSync(process.execPath, [SOLE_BIN, '--json', 'status', pid], { encoding: 'utf8' })
+    t.is(JSON.parse(out).paths[0].networkFs, 'FUSE', out)
+    const txt = execFileSync(process.execPath, [SOLE_BIN, 'status', pid], { encoding: 'utf8' })
+    t.regex(txt, /on a FUSE filesystem: flock there may not be a lock every process sees/)
+  } finally {
+    c.release()
+  }
+  const local = path.join(tmpdir(t), 'app.pid')
+  const l = sole.claimPidfile(local)
+  t.false('networkFs' in sole.readPidfile(local))
+  l.release()
 })
 
 fuseTest('allowNetworkFs: true locks, claims, opens the registry and becomes primary on a FUSE mount, and a local path never needed it', async (t) => {

@@ -379,6 +379,16 @@ export function claimPidfileWhenFree(path: string, opts?: PidfileWaitOptions): P
 export type StaleReason = 'exited' | 'pid-reused' | 'previous-boot' | 'not-locked'
 
 /** What `readPidfile` found. */
+/**
+ * `networkFs`: present only when the pidfile is on a network filesystem (`'NFS'`, `'FUSE'`,
+ * `'CIFS'`, …), where `flock` may not be a lock every process sees: a `held` or `free` answer
+ * there is only as good as that filesystem's locks (claims there are refused with `EREMOTEFS`
+ * unless `allowNetworkFs`).
+ */
+export interface PidfileLocation {
+  networkFs?: string
+}
+
 export type PidfileState =
   | { state: 'absent' }
   /**
@@ -387,7 +397,7 @@ export type PidfileState =
    * started at another time than recorded; `'previous-boot'`: recorded before the last boot;
    * `'not-locked'`: sole wrote it and no lock is held, whoever has the pid now).
    */
-  | { state: 'free'; stalePid?: number; reason?: StaleReason }
+  | ({ state: 'free'; stalePid?: number; reason?: StaleReason } & PidfileLocation)
   /**
    * A live process owns the file. `locked: true`: the kernel reports it holding the lock
    * (sole's claims). `locked: false`: a pidfile written without a lock whose identity record
@@ -396,7 +406,7 @@ export type PidfileState =
    * either reaches the owner or throws (`ENOTFOUND`, `ESTARTTIME`): it can never signal a
    * process that reused the pid.
    */
-  | {
+  | ({
       state: 'held'
       pid: number
       locked: boolean
@@ -408,12 +418,12 @@ export type PidfileState =
        * Yours to close.
        */
       handle?: ProcessHandle
-    }
+    } & PidfileLocation)
   /**
    * A plain pidfile (no lock, no identity record: another tool's) naming a live pid. Nothing
    * proves that this process wrote it: the pid may have been reused.
    */
-  | { state: 'unverified'; pid: number }
+  | ({ state: 'unverified'; pid: number } & PidfileLocation)
 
 /**
  * Inspect a pidfile without blocking, locking or modifying it. A `held` pid is the process the
@@ -433,6 +443,7 @@ export function readPidfile(path: string, opts?: { handle?: boolean }): PidfileS
 }
 
 function pidfileState(s: native.NativePidfileState): PidfileState {
+  const where: PidfileLocation = typeof s.networkFs === 'string' ? { networkFs: s.networkFs } : {}
   if (s.state === 'held') {
     const pid = s.pid as number
     const identity = s.identity ?? undefined
@@ -442,14 +453,15 @@ function pidfileState(s: native.NativePidfileState): PidfileState {
       locked: s.locked === true,
       ...(identity ? { identity } : {}),
       openHandle: () => ProcessHandle.open(identity ?? pid),
+      ...where,
     }
   }
-  if (s.state === 'unverified') return { state: 'unverified', pid: s.pid as number }
+  if (s.state === 'unverified') return { state: 'unverified', pid: s.pid as number, ...where }
   if (s.state === 'free') {
-    const out: { state: 'free'; stalePid?: number; reason?: StaleReason } = { state: 'free' }
+    const out: { state: 'free'; stalePid?: number; reason?: StaleReason } & PidfileLocation = { state: 'free' }
     if (typeof s.stalePid === 'number') out.stalePid = s.stalePid
     if (typeof s.reason === 'string') out.reason = s.reason as StaleReason
-    return out
+    return { ...out, ...where }
   }
   return { state: 'absent' }
 }

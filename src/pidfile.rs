@@ -170,6 +170,9 @@ pub struct NativePidfileState {
     pub reason: Option<String>,
     pub locked: Option<bool>,
     pub identity: Option<procid::ProcessIdentity>,
+    /// The network filesystem the file is on (`NFS`, `FUSE`, `CIFS`, …), where `flock` may not
+    /// be a lock every process sees (see `EREMOTEFS`); `null` on a local filesystem.
+    pub network_fs: Option<String>,
 }
 
 fn pidfile_state(s: sole_pidfile::State) -> NativePidfileState {
@@ -181,6 +184,7 @@ fn pidfile_state(s: sole_pidfile::State) -> NativePidfileState {
         reason: None,
         locked: None,
         identity: None,
+        network_fs: None,
     };
     match s {
         State::Absent => empty("absent"),
@@ -249,9 +253,12 @@ pub fn read_pidfile(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<Na
         } else {
             sole_pidfile::read(&p).map(|s| (s, None))
         };
-        read.map(|(s, handle)| NativePidfileRead {
-            state: pidfile_state(s),
-            handle,
+        read.map(|(s, handle)| {
+            let mut state = pidfile_state(s);
+            if state.state != "absent" {
+                state.network_fs = sole_lock::fstype::network_fs_of_path(&p);
+            }
+            NativePidfileRead { state, handle }
         })
         .map_err(|e| js_error(&env, e))
     })

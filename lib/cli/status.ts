@@ -46,6 +46,8 @@ interface Base {
   /** The path as given on the command line. */
   path: string
   kind: FileKind
+  /** Only on a network filesystem (`NFS`, `FUSE`, …), where flock may not hold: its name. */
+  networkFs?: string
 }
 
 /** One path's answer; `state` says which fields it has. */
@@ -224,13 +226,14 @@ function lockState(file: string, kind: FileKind, listed: { pid: number; shared: 
     const hidden = err.holder === 'outside-pid-namespace' ? 'outside-pid-namespace' : 'unnamed'
     return { path: file, kind, state: 'held', pid: null, locked: true, holders: [], hidden, since: null }
   }
+  const where = r.state !== 'absent' && r.networkFs !== undefined ? { networkFs: r.networkFs } : {}
   switch (r.state) {
     case 'absent':
       return { path: file, kind: 'missing', state: 'absent' }
     case 'free':
-      return { path: file, kind, state: 'free', stalePid: r.stalePid ?? null, reason: r.reason ?? null }
+      return { path: file, kind, state: 'free', stalePid: r.stalePid ?? null, reason: r.reason ?? null, ...where }
     case 'unverified':
-      return { path: file, kind, state: 'unverified', pid: r.pid }
+      return { path: file, kind, state: 'unverified', pid: r.pid, ...where }
     case 'held': {
       const first = listed.find((h) => h.pid === r.pid)
       const holders: HolderReport[] = [holderReport(r.pid, first?.shared ?? false, r.identity ?? null)]
@@ -245,7 +248,7 @@ function lockState(file: string, kind: FileKind, listed: { pid: number; shared: 
         }
         holders.push(holderReport(h.pid, h.shared, id))
       }
-      return { path: file, kind, state: 'held', pid: r.pid, locked: r.locked, holders, hidden: null, since: claimedAt(file, r.pid) }
+      return { path: file, kind, state: 'held', pid: r.pid, locked: r.locked, holders, hidden: null, since: claimedAt(file, r.pid), ...where }
     }
   }
 }
@@ -305,8 +308,13 @@ function safeRead(file: string): string | null {
   }
 }
 
-/** The human form of one path's status (one or more lines). */
+/** The human form of one path's status (one or more lines), with a warning line for a file on a network filesystem. */
 function text(s: PathStatus): string {
+  const body = textOf(s)
+  return s.networkFs === undefined ? body : `${body}  on a ${s.networkFs} filesystem: flock there may not be a lock every process sees\n`
+}
+
+function textOf(s: PathStatus): string {
   const what = s.kind === 'missing' ? '' : ` (${s.kind})`
   switch (s.state) {
     case 'absent':

@@ -48,6 +48,14 @@ pub fn network_fs_name(f_type: i64) -> Option<&'static str> {
         .map(|(_, name)| *name)
 }
 
+/// The network filesystem `path` is on (its name, as in [`NETWORK_FS`]), for display
+/// (`readPidfile`, `sole status`); `None` on a local filesystem or when `statfs` fails.
+/// Test: `__test__/integrity.spec.ts`.
+pub fn network_fs_of_path(path: &Path) -> Option<String> {
+    let t = rustix::fs::statfs(path).ok()?.f_type as i64;
+    network_fs_name(t).map(str::to_string)
+}
+
 /// `f_type` of the filesystem `file` is on.
 fn f_type(file: &impl AsFd) -> rustix::io::Result<i64> {
     Ok(rustix::fs::fstatfs(file)?.f_type as i64)
