@@ -59,6 +59,7 @@ impl Handle {
             path: self.opened.path.clone(),
             dev: self.opened.dev,
             ino: self.opened.ino,
+            fencing: self.opened.fencing,
             busy: Some(self.busy.clone()),
         })
     }

@@ -25,9 +25,14 @@
 //!   thread blocked in `flock` is woken by a signal sent to that thread alone ([`wait`]), even
 //!   when another component has taken sole's signal; waits never sit on libuv's threadpool.
 //!
+//! - **A paused holder writing after its lock was taken over**: a grant asked with
+//!   `fencing` carries a token greater than every earlier holder's ([`fencing`]), which the
+//!   protected resource can check.
+//!
 //! Test: the unit tests in each module, `tests/` for multi-process behaviour, and the
 //! JavaScript suite (`__test__/lock.spec.ts`, the harness).
 
+pub mod fencing;
 pub mod fs;
 pub mod fstype;
 pub mod handle;
@@ -105,6 +110,8 @@ pub struct Lock {
     reg: registry::Token,
     /// Set when the lock was taken through a [`Handle`]: cleared on release.
     busy: Option<Arc<AtomicBool>>,
+    /// The fencing token of this grant, when it was asked for ([`fencing`]).
+    token: Option<u64>,
 }
 
 impl Lock {
@@ -125,15 +132,23 @@ impl Lock {
         owner: ThreadId,
     ) -> Result<std::result::Result<Lock, open::Opened>> {
         match rustix::fs::flock(&opened, mode.non_blocking()) {
-            Ok(()) => Ok(Ok(Lock::from_locked(opened, mode, owner))),
+            Ok(()) => Lock::from_locked(opened, mode, owner).map(Ok),
             Err(Errno::WOULDBLOCK) => Ok(Err(opened)),
             Err(e) => Err(Error::os(e.into(), "flock", path)),
         }
     }
 
-    pub(crate) fn from_locked(mut opened: open::Opened, mode: Mode, owner: ThreadId) -> Lock {
+    /// The lock on `opened`, whose flock was just granted; with `fencing`, its token is
+    /// handed out (written and fsynced) before the lock is returned, and a failure to do so
+    /// releases the lock with the error.
+    pub(crate) fn from_locked(
+        mut opened: open::Opened,
+        mode: Mode,
+        owner: ThreadId,
+    ) -> Result<Lock> {
         let reg = registry::register(opened.dev, opened.ino, owner, mode == Mode::Exclusive);
-        Lock {
+        let fencing = opened.fencing;
+        let mut l = Lock {
             file: opened.file.clone(),
             path: opened.path.clone(),
             mode,
@@ -141,7 +156,23 @@ impl Lock {
             ino: opened.ino,
             reg,
             busy: opened.busy.take(),
+            token: None,
+        };
+        if fencing {
+            if mode == Mode::Shared {
+                // Shared holders could read the same token: a token orders exclusive grants.
+                return Err(Error::invalid_argument(
+                    "fencing",
+                    format!(
+                        "fencing tokens need an exclusive lock on {}: a shared lock has many holders at once. Drop shared or fencing.",
+                        l.path.display()
+                    ),
+                )
+                .with_path(&l.path));
+            }
+            l.token = Some(fencing::advance(&l.file, &l.path)?);
         }
+        Ok(l)
     }
 
     /// Take the lock, waiting on the calling thread until it is free or `timeout` passes.
@@ -191,7 +222,7 @@ impl Lock {
         match timeout {
             None => loop {
                 match rustix::fs::flock(&opened, mode.blocking()) {
-                    Ok(()) => return Ok(Lock::from_locked(opened, mode, me)),
+                    Ok(()) => return Lock::from_locked(opened, mode, me),
                     Err(Errno::INTR) => {}
                     Err(e) => return Err(Error::os(e.into(), "flock", path)),
                 }
@@ -244,6 +275,10 @@ impl Lock {
     }
     pub fn ino(&self) -> u64 {
         self.ino
+    }
+    /// This grant's fencing token, when the file was opened with `fencing`.
+    pub fn token(&self) -> Option<u64> {
+        self.token
     }
 }
 

@@ -37,6 +37,9 @@ pub struct OpenOptions {
     /// Lock a file on a network filesystem too (default false: `EREMOTEFS`, see
     /// [`crate::fstype`]).
     pub allow_network_fs: bool,
+    /// Hand out a fencing token with each exclusive grant on the file (default false: no
+    /// cost; see [`crate::fencing`]).
+    pub fencing: bool,
 }
 
 impl Default for OpenOptions {
@@ -45,6 +48,7 @@ impl Default for OpenOptions {
             mode: fs::FILE_MODE,
             create_dirs: false,
             allow_network_fs: false,
+            fencing: false,
         }
     }
 }
@@ -61,16 +65,19 @@ pub struct Opened {
     pub path: Arc<Path>,
     pub dev: u64,
     pub ino: u64,
+    /// Locks taken on it hand out fencing tokens ([`OpenOptions::fencing`]).
+    pub fencing: bool,
     pub(crate) busy: Option<Arc<AtomicBool>>,
 }
 
 impl Opened {
-    fn new(file: File, st: &fs::FileStat, path: &Path) -> Self {
+    fn new(file: File, st: &fs::FileStat, path: &Path, fencing: bool) -> Self {
         Opened {
             file: Arc::new(file),
             path: Arc::from(path),
             dev: st.dev,
             ino: st.ino,
+            fencing,
             busy: None,
         }
     }
@@ -85,6 +92,7 @@ impl Opened {
             path: Arc::from(path),
             dev: st.dev,
             ino: st.ino,
+            fencing: false,
             busy: None,
         })
     }
@@ -176,7 +184,7 @@ pub fn open_lock_file(path: &Path, opts: &OpenOptions) -> Result<Opened> {
     // After the mode is set: a file this call created and then refused is left empty and with
     // the mode asked for (never unlinked: another process may have opened it already).
     crate::fstype::check(&file, path, opts.allow_network_fs)?;
-    Ok(Opened::new(file, &st, path))
+    Ok(Opened::new(file, &st, path, opts.fencing))
 }
 
 /// Open an existing file read-only for inspection (no create, no lock), with the same symlink
@@ -189,7 +197,7 @@ pub fn open_for_read(path: &Path) -> Result<Option<Opened>> {
         Err(e) => return Err(fs::open_error(e, "open lock file", path, USED_FOR)),
     };
     let st = fs::regular(&file, path, "stat lock file")?;
-    Ok(Some(Opened::new(file, &st, path)))
+    Ok(Some(Opened::new(file, &st, path, false)))
 }
 
 #[cfg(test)]

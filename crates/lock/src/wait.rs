@@ -378,7 +378,7 @@ fn run(st: &State, opened: Opened, owner: ThreadId) -> Option<Result<Lock>> {
                     let _ = rustix::fs::flock(&opened, FlockOperation::Unlock);
                     return None;
                 }
-                return Some(Ok(Lock::from_locked(opened, st.mode, owner)));
+                return Some(Lock::from_locked(opened, st.mode, owner));
             }
             Err(Errno::INTR) => {}
             Err(Errno::WOULDBLOCK) if polling => {

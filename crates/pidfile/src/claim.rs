@@ -53,6 +53,7 @@ pub struct Pidfile {
     lock: Option<Lock>,
     path: PathBuf,
     pid: i32,
+    token: Option<u64>,
 }
 
 impl Pidfile {
@@ -62,6 +63,11 @@ impl Pidfile {
     /// The pid written into the file: this process.
     pub fn pid(&self) -> i32 {
         self.pid
+    }
+    /// The claim's fencing token, when it was claimed with `fencing` (see
+    /// `sole_lock::fencing`; stored in an xattr, so the content stays `PID\n`).
+    pub fn token(&self) -> Option<u64> {
+        self.token
     }
     /// Is the claim still held (not yet released)?
     pub fn is_held(&self) -> bool {
@@ -254,6 +260,7 @@ fn write_claim(lock: Lock, path: &Path) -> Result<Pidfile> {
     f.sync_all()
         .map_err(|e| Error::os(e, "write pid to pidfile", path))?;
     Ok(Pidfile {
+        token: lock.token(),
         lock: Some(lock),
         path: path.to_path_buf(),
         pid,
