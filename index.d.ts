@@ -79,6 +79,8 @@ export declare class NativeLock {
   get path(): string
   /** `true` for a shared lock. */
   get shared(): boolean
+  /** This grant's fencing token (with `fencing: true`), else `null`. */
+  get token(): bigint | null
   /** `true` once the lock has ended (`release()`, or `close()` of its `LockFile`). */
   get released(): boolean
   /** Release the lock (explicit unlock, then close). Idempotent. Never unlinks the file. */
@@ -106,6 +108,11 @@ export declare class NativeLockFile {
    * whether it is shared.
    */
   lockSyncHeld(opts?: Pick<LockSyncOptions, 'shared' | 'timeoutMs'> | null): boolean
+  /**
+   * The fencing token of the lock kept in the handle (a handle opened with `fencing: true`),
+   * else `null`.
+   */
+  get heldToken(): bigint | null
   /** Release the lock kept in the handle (explicit unlock; the descriptor stays open). */
   releaseHeld(): void
   /** The contended path of `lock()` on this handle. */
@@ -125,6 +132,8 @@ export declare class NativePidfile {
   get path(): string
   /** The pid written into the file (this process). */
   get pid(): number
+  /** The claim's fencing token (with `fencing: true`), else `null`. */
+  get token(): bigint | null
   /** `true` once `release()` has run. */
   get released(): boolean
   /** End the claim: empty the file, unlock, close. Never unlinks. Idempotent. */
@@ -524,6 +533,12 @@ export interface LockAsyncOptions {
    */
   allowNetworkFs?: boolean
   /**
+   * Hand out a fencing token with the grant (`lock.token`, a bigint greater than every
+   * earlier holder's), stored in the file's `user.sole.fence` xattr and fsynced before the
+   * lock is returned. Exclusive locks only. Default `false`.
+   */
+  fencing?: boolean
+  /**
    * Give up with `ETIMEDOUT` after this many milliseconds (0 to `Number.MAX_SAFE_INTEGER`).
    * Default: wait forever.
    */
@@ -582,6 +597,12 @@ export interface LockOptions {
    * not be a lock every process sees. Default `false`: such a file is refused with `EREMOTEFS`.
    */
   allowNetworkFs?: boolean
+  /**
+   * Hand out a fencing token with the grant (`lock.token`, a bigint greater than every
+   * earlier holder's), stored in the file's `user.sole.fence` xattr and fsynced before the
+   * lock is returned. Exclusive locks only. Default `false`.
+   */
+  fencing?: boolean
 }
 
 /** Wait on the calling thread (start-up code only). */
@@ -600,6 +621,12 @@ export interface LockSyncOptions {
    * not be a lock every process sees. Default `false`: such a file is refused with `EREMOTEFS`.
    */
   allowNetworkFs?: boolean
+  /**
+   * Hand out a fencing token with the grant (`lock.token`, a bigint greater than every
+   * earlier holder's), stored in the file's `user.sole.fence` xattr and fsynced before the
+   * lock is returned. Exclusive locks only. Default `false`.
+   */
+  fencing?: boolean
   /**
    * Give up with `ETIMEDOUT` after this many milliseconds (0 to `Number.MAX_SAFE_INTEGER`).
    * Default: wait forever.
@@ -726,6 +753,12 @@ export interface PidfileOptions {
    * not be a lock every process sees. Default `false`: such a file is refused with `EREMOTEFS`.
    */
   allowNetworkFs?: boolean
+  /**
+   * `claimPidfile`/`claimPidfileWhenFree`: hand out a fencing token with the claim
+   * (`pidfile.token`), kept in the `user.sole.fence` xattr (the content stays `PID\n`) and
+   * fsynced before the claim returns. Default `false`.
+   */
+  fencing?: boolean
   /** For `claimPidfileWhenFree`: give up after this many milliseconds with `ETIMEDOUT`. */
   timeoutMs?: number
 }
@@ -762,6 +795,13 @@ export interface ProcessIdentityOptions {
   /** Add the SHA-256 of the executable (`exeSha256`). Must be a boolean. */
   exeSha256?: boolean | null
 }
+
+/**
+ * The last fencing token handed out for `path`, read without locking, writing or following a
+ * symlink: `0n` when the file was never fenced, `null` when it does not exist.
+ * Test: `__test__/fencing.spec.ts`.
+ */
+export declare function readFencingToken(path: string): bigint | null
 
 /** The pid recorded in a lock file: missing, empty or garbage → `null`; other I/O → error. */
 export declare function readLockPid(path: string): number | null

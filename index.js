@@ -873,6 +873,7 @@ module.exports.peerCredentials = nativeBinding.peerCredentials
 module.exports.Permission = nativeBinding.Permission
 module.exports.pidAlive = nativeBinding.pidAlive
 module.exports.processIdentity = nativeBinding.processIdentity
+module.exports.readFencingToken = nativeBinding.readFencingToken
 module.exports.readLockPid = nativeBinding.readLockPid
 module.exports.readPidfile = nativeBinding.readPidfile
 module.exports.scopeCoversFully = nativeBinding.scopeCoversFully

@@ -38,6 +38,11 @@ export interface Lock extends Disposable {
   readonly shared: boolean
   /** `true` once `release()` has run. */
   readonly released: boolean
+  /**
+   * The fencing token of this grant (with `fencing: true`): greater than every token any earlier
+   * holder of the file got, across processes, crashes and reboots. `null` without fencing.
+   */
+  readonly token: bigint | null
   /** Release the lock: explicit unlock, then close. Idempotent. Never unlinks the file. */
   release(): void
 }
@@ -97,7 +102,7 @@ function tracked(l: native.NativeLock | null): Lock | null {
   return l as Lock | null
 }
 
-const LOCK_KEYS = ['shared', 'mode', 'createDirs', 'allowNetworkFs', 'timeoutMs', 'signal'] as const
+const LOCK_KEYS = ['shared', 'mode', 'createDirs', 'allowNetworkFs', 'fencing', 'timeoutMs', 'signal'] as const
 
 /**
  * Take the lock now, or return `null` when another holder (another process, or another
@@ -289,10 +294,12 @@ class HandleLock implements Lock {
   readonly #out: { held: boolean }
   #released = false
   readonly shared: boolean
+  readonly token: bigint | null
   constructor(h: native.NativeLockFile, shared: boolean, out: { held: boolean }) {
     this.#h = h
     this.#out = out
     this.shared = shared
+    this.token = h.heldToken ?? null
   }
   get path(): string {
     return this.#h.path
@@ -327,6 +334,12 @@ export interface PidfileOptions {
    * not be a lock every process sees. Default `false`: such a file is refused with `EREMOTEFS`.
    */
   allowNetworkFs?: boolean
+  /**
+   * `claimPidfile`/`claimPidfileWhenFree`: hand out a fencing token with the claim
+   * (`pidfile.token`), kept in the file's `user.sole.fence` xattr (the content stays `PID\n`)
+   * and fsynced before the claim returns. Default `false`. See README, Integrity.
+   */
+  fencing?: boolean
 }
 
 /**
@@ -354,7 +367,7 @@ export interface PidfileWaitOptions extends PidfileOptions {
 export function claimPidfileWhenFree(path: string, opts?: PidfileWaitOptions): Promise<Pidfile> {
   let snap: unknown
   try {
-    snap = snapshot(opts, ['mode', 'createDirs', 'allowNetworkFs', 'timeoutMs', 'signal'])
+    snap = snapshot(opts, ['mode', 'createDirs', 'allowNetworkFs', 'fencing', 'timeoutMs', 'signal'])
   } catch (err) {
     return Promise.reject(err)
   }
@@ -486,6 +499,15 @@ export function acquireDaemonLock(pathOrDir: string, opts?: PidfileOptions): Pid
  */
 export function readLockPid(path: string): number | null {
   return native.readLockPid(path)
+}
+
+/**
+ * The last fencing token handed out for `path` (by a lock or claim with `fencing: true`), read
+ * without locking, writing or following a symlink: `0n` when the file was never fenced (or is on
+ * a filesystem without user xattrs), `null` when it does not exist.
+ */
+export function readFencingToken(path: string): bigint | null {
+  return native.readFencingToken(path) ?? null
 }
 
 

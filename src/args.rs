@@ -266,7 +266,29 @@ impl<'e> Opts<'e> {
             allow_network_fs: self
                 .bool(env, "allowNetworkFs")?
                 .unwrap_or(d.allow_network_fs),
+            // Read by the calls that report a token (`Opts::fencing`), never here.
+            fencing: false,
         })
+    }
+
+    /// `fencing` (a boolean; `EINVAL` naming it together with `shared: true`, whose many holders
+    /// cannot be ordered by one token).
+    #[cfg(not(target_family = "wasm"))]
+    pub(crate) fn fencing(&self, env: &Env, shared: bool) -> Result<bool> {
+        let f = self.bool(env, "fencing")?.unwrap_or(false);
+        if f && shared {
+            return Err(self.err(
+                env,
+                SoleError::invalid_argument(
+                    "fencing",
+                    format!(
+                        "fencing needs an exclusive lock: a shared lock has many holders and one token cannot order them{}. Drop shared or fencing.",
+                        self.context
+                    ),
+                ),
+            ));
+        }
+        Ok(f)
     }
 
     /// File permission bits (`mode`), by the one rule (`sole_lock::open::mode_bits`).

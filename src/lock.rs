@@ -46,6 +46,10 @@ pub struct LockOptions {
     /// Lock a file on a network filesystem (NFS, SMB/CIFS, FUSE, 9p, …) too, where `flock` may
     /// not be a lock every process sees. Default `false`: such a file is refused with `EREMOTEFS`.
     pub allow_network_fs: Option<bool>,
+    /// Hand out a fencing token with the grant (`lock.token`, a bigint greater than every
+    /// earlier holder's), stored in the file's `user.sole.fence` xattr and fsynced before the
+    /// lock is returned. Exclusive locks only. Default `false`.
+    pub fencing: Option<bool>,
 }
 
 /// Options of `lockSync`.
@@ -61,6 +65,10 @@ pub struct LockSyncOptions {
     /// Lock a file on a network filesystem (NFS, SMB/CIFS, FUSE, 9p, …) too, where `flock` may
     /// not be a lock every process sees. Default `false`: such a file is refused with `EREMOTEFS`.
     pub allow_network_fs: Option<bool>,
+    /// Hand out a fencing token with the grant (`lock.token`, a bigint greater than every
+    /// earlier holder's), stored in the file's `user.sole.fence` xattr and fsynced before the
+    /// lock is returned. Exclusive locks only. Default `false`.
+    pub fencing: Option<bool>,
     /// Give up with `ETIMEDOUT` after this many milliseconds (0 to `Number.MAX_SAFE_INTEGER`).
     /// Default: wait forever.
     pub timeout_ms: Option<f64>,
@@ -79,6 +87,10 @@ pub struct LockAsyncOptions {
     /// Lock a file on a network filesystem (NFS, SMB/CIFS, FUSE, 9p, …) too, where `flock` may
     /// not be a lock every process sees. Default `false`: such a file is refused with `EREMOTEFS`.
     pub allow_network_fs: Option<bool>,
+    /// Hand out a fencing token with the grant (`lock.token`, a bigint greater than every
+    /// earlier holder's), stored in the file's `user.sole.fence` xattr and fsynced before the
+    /// lock is returned. Exclusive locks only. Default `false`.
+    pub fencing: Option<bool>,
     /// Give up with `ETIMEDOUT` after this many milliseconds (0 to `Number.MAX_SAFE_INTEGER`).
     /// Default: wait forever.
     pub timeout_ms: Option<f64>,
@@ -115,7 +127,8 @@ fn lock_opts(env: &Env, o: &Opts, path: &Path) -> Result<(Mode, OpenOptions, Opt
         return Ok((Mode::Exclusive, d, None));
     }
     let shared = o.bool(env, "shared")?.unwrap_or(false);
-    let open = o.open_options(env)?;
+    let mut open = o.open_options(env)?;
+    open.fencing = o.fencing(env, shared)?;
     let timeout = o.timeout(env, "timeoutMs", &sole_lock::subject(path))?;
     Ok((Mode::from_shared(shared), open, timeout))
 }
@@ -127,6 +140,7 @@ pub struct NativeLock {
     slot: Arc<Mutex<Option<Lock>>>,
     path: String,
     shared: bool,
+    token: Option<u64>,
 }
 
 impl NativeLock {
@@ -136,8 +150,14 @@ impl NativeLock {
     pub(crate) fn in_slot(l: Lock, slot: Arc<Mutex<Option<Lock>>>) -> Self {
         let path = l.path().to_string_lossy().into_owned();
         let shared = l.mode() == Mode::Shared;
+        let token = l.token();
         *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(l);
-        NativeLock { slot, path, shared }
+        NativeLock {
+            slot,
+            path,
+            shared,
+            token,
+        }
     }
 }
 
@@ -152,6 +172,11 @@ impl NativeLock {
     #[napi(getter, catch_unwind)]
     pub fn shared(&self) -> bool {
         self.shared
+    }
+    /// This grant's fencing token (with `fencing: true`), else `null`.
+    #[napi(getter, catch_unwind)]
+    pub fn token(&self) -> Option<BigInt> {
+        self.token.map(BigInt::from)
     }
     /// `true` once the lock has ended (`release()`, or `close()` of its `LockFile`).
     #[napi(getter, catch_unwind)]
@@ -412,5 +437,18 @@ pub fn lock_holders(env: Env, path: Unknown) -> Result<Option<LockHolders>> {
             unnamed: u32::try_from(l.unnamed).unwrap_or(u32::MAX),
             identity_record: l.xattr,
         }))
+    })
+}
+
+/// The last fencing token handed out for `path`, read without locking, writing or following a
+/// symlink: `0n` when the file was never fenced, `null` when it does not exist.
+/// Test: `__test__/fencing.spec.ts`.
+#[napi(catch_unwind, ts_args_type = "path: string")]
+pub fn read_fencing_token(env: Env, path: Unknown) -> Result<Option<BigInt>> {
+    args::guarded(&env, "running readFencingToken()", || {
+        let p = args::path(&env, &path, "path")?;
+        sole_lock::fencing::read(&p)
+            .map(|t| t.map(BigInt::from))
+            .map_err(|e| js_error(&env, e))
     })
 }

@@ -115,6 +115,16 @@ impl NativeLockFile {
             Ok(shared)
         })
     }
+    /// The fencing token of the lock kept in the handle (a handle opened with `fencing: true`),
+    /// else `null`.
+    #[napi(getter, catch_unwind)]
+    pub fn held_token(&self) -> Option<BigInt> {
+        self.held
+            .borrow()
+            .as_ref()
+            .and_then(|l| l.token())
+            .map(BigInt::from)
+    }
     /// Release the lock kept in the handle (explicit unlock; the descriptor stays open).
     #[napi(catch_unwind)]
     pub fn release_held(&self) {

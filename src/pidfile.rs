@@ -39,11 +39,22 @@ pub struct PidfileOptions {
     /// Lock a file on a network filesystem (NFS, SMB/CIFS, FUSE, 9p, …) too, where `flock` may
     /// not be a lock every process sees. Default `false`: such a file is refused with `EREMOTEFS`.
     pub allow_network_fs: Option<bool>,
+    /// `claimPidfile`/`claimPidfileWhenFree`: hand out a fencing token with the claim
+    /// (`pidfile.token`), kept in the `user.sole.fence` xattr (the content stays `PID\n`) and
+    /// fsynced before the claim returns. Default `false`.
+    pub fencing: Option<bool>,
     /// For `claimPidfileWhenFree`: give up after this many milliseconds with `ETIMEDOUT`.
     pub timeout_ms: Option<f64>,
 }
 
-fn pidfile_args(env: &Env, path: &Unknown, opts: Option<&Unknown>) -> Result<LockArgs> {
+/// `(path, options)` of a pidfile call; `fencing` is read only for the calls that report a
+/// token (`claimPidfile`, `claimPidfileWhenFree`).
+fn pidfile_args(
+    env: &Env,
+    path: &Unknown,
+    opts: Option<&Unknown>,
+    fencing: bool,
+) -> Result<LockArgs> {
     let path = args::path(env, path, "path")?;
     let o = Opts::for_path(env, opts, &path, || {
         format!(" (pidfile {})", path.display())
@@ -57,7 +68,10 @@ fn pidfile_args(env: &Env, path: &Unknown, opts: Option<&Unknown>) -> Result<Loc
             timeout: None,
         });
     }
-    let open = o.open_options(env)?;
+    let mut open = o.open_options(env)?;
+    if fencing {
+        open.fencing = o.fencing(env, false)?;
+    }
     let timeout = o.timeout(env, "timeoutMs", &format!("the pidfile {}", path.display()))?;
     Ok(LockArgs {
         path,
@@ -73,6 +87,7 @@ pub struct NativePidfile {
     inner: Option<Pidfile>,
     path: String,
     pid: i32,
+    token: Option<u64>,
 }
 
 impl Drop for NativePidfile {
@@ -99,6 +114,11 @@ impl NativePidfile {
     pub fn pid(&self) -> i32 {
         self.pid
     }
+    /// The claim's fencing token (with `fencing: true`), else `null`.
+    #[napi(getter, catch_unwind)]
+    pub fn token(&self) -> Option<BigInt> {
+        self.token.map(BigInt::from)
+    }
     /// `true` once `release()` has run.
     #[napi(getter, catch_unwind)]
     pub fn released(&self) -> bool {
@@ -118,6 +138,7 @@ fn native_pidfile(p: Pidfile) -> NativePidfile {
     NativePidfile {
         path: p.path().to_string_lossy().into_owned(),
         pid: p.pid(),
+        token: p.token(),
         inner: Some(p),
     }
 }
@@ -130,7 +151,7 @@ fn native_pidfile(p: Pidfile) -> NativePidfile {
 )]
 pub fn claim_pidfile(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<NativePidfile> {
     args::guarded(&env, "running claimPidfile()", || {
-        let a = pidfile_args(&env, &path, opts.as_ref())?;
+        let a = pidfile_args(&env, &path, opts.as_ref(), true)?;
         sole_pidfile::claim(&a.path, &a.open)
             .map(native_pidfile)
             .map_err(|e| js_error(&env, e))
@@ -151,7 +172,7 @@ pub fn claim_pidfile_async<'env>(
     wait: &mut LockWait,
 ) -> Result<Object<'env>> {
     args::guarded(env, "running claimPidfileWhenFree()", || {
-        let a = pidfile_args(env, &path, opts.as_ref())?;
+        let a = pidfile_args(env, &path, opts.as_ref(), true)?;
         let opened = open::open_lock_file(&a.path, &a.open).map_err(|e| js_error(env, e))?;
         // The pid is written and fsynced on the waiting thread, still under the lock.
         spawn_wait(env, opened, &a, wait, None, |l| {
@@ -286,7 +307,7 @@ pub fn acquire_daemon_lock(
     opts: Option<Unknown>,
 ) -> Result<NativePidfile> {
     args::guarded(&env, "running acquireDaemonLock()", || {
-        let a = pidfile_args(&env, &path_or_dir, opts.as_ref())?;
+        let a = pidfile_args(&env, &path_or_dir, opts.as_ref(), false)?;
         sole_pidfile::acquire_daemon_lock(&a.path, &a.open)
             .map(native_pidfile)
             .map_err(|e| js_error(&env, e))
@@ -322,7 +343,7 @@ pub fn exec_with_pidfile(
     opts: Option<Unknown>,
 ) -> Result<()> {
     args::guarded(&env, "running sole exec", || {
-        let a = pidfile_args(&env, &path, opts.as_ref())?;
+        let a = pidfile_args(&env, &path, opts.as_ref(), false)?;
         let argv = args::string_array(&env, &command, "command")?;
         let program = sole_pidfile::Program::resolve(&argv).map_err(|e| js_error(&env, e))?;
         let claim = sole_pidfile::claim(&a.path, &a.open).map_err(|e| js_error(&env, e))?;
