@@ -409,6 +409,7 @@ const API = {
   daemonLockPath: [1, fc.tuple(fc.oneof(pathArb, hostile))],
   acquireDaemonLock: [3, fc.tuple(pathArb, pidfileOpts), pidfileSteps],
   readLockPid: [3, fc.tuple(pathArb)],
+  readFencingToken: [3, fc.tuple(pathArb)],
   lockHolders: [3, fc.tuple(pathArb)],
   isAlive: [2, fc.tuple(pidLook)],
   pidAlive: [2, fc.tuple(pidLook)],
@@ -443,7 +444,7 @@ const API = {
 export const EXPORT_OF = {
   tryLock: 'tryLock', lockSync: 'lockSync', lock: 'lock', openLockFile: 'openLockFile', claimPidfile: 'claimPidfile',
   claimPidfileWhenFree: 'claimPidfileWhenFree', readPidfile: 'readPidfile', daemonLockPath: 'daemonLockPath',
-  acquireDaemonLock: 'acquireDaemonLock', readLockPid: 'readLockPid', lockHolders: 'lockHolders', isAlive: 'isAlive', pidAlive: 'pidAlive',
+  acquireDaemonLock: 'acquireDaemonLock', readLockPid: 'readLockPid', readFencingToken: 'readFencingToken', lockHolders: 'lockHolders', isAlive: 'isAlive', pidAlive: 'pidAlive',
   processIdentity: 'processIdentity', verifyProcess: 'verifyProcess', 'ProcessHandle.open': 'ProcessHandle',
   terminateGracefully: 'terminateGracefully', spawnDaemon: 'spawnDaemon', notify: 'notify', daemonReady: 'daemonReady',
   watchdogIntervalMs: 'watchdogIntervalMs', daemonStatus: 'daemonStatus', stopDaemon: 'stopDaemon',

@@ -572,6 +572,7 @@ const API = {
   daemonLockPath: (a) => sole.daemonLockPath(...a),
   acquireDaemonLock: (a) => sole.acquireDaemonLock(...a),
   readLockPid: (a) => sole.readLockPid(...a),
+  readFencingToken: (a) => sole.readFencingToken(...a),
   lockHolders: (a) => sole.lockHolders(...a),
   spawnDaemon: (a) => sole.spawnDaemon(...a),
   notify: (a) => sole.notify(...a),
@@ -601,7 +602,7 @@ const API = {
   'new ScopeRegistry': (a) => new sole.ScopeRegistry(...a),
 }
 /** APIs whose first argument is a path sole may create, open or rename. */
-const PATH_APIS = new Set(['tryLock', 'lockSync', 'lock', 'openLockFile', 'claimPidfile', 'claimPidfileWhenFree', 'readPidfile', 'acquireDaemonLock', 'readLockPid', 'lockHolders', 'ScopeRegistry.open', 'ScopeRegistry.repair', 'daemonStatus', 'stopDaemon'])
+const PATH_APIS = new Set(['tryLock', 'lockSync', 'lock', 'openLockFile', 'claimPidfile', 'claimPidfileWhenFree', 'readPidfile', 'acquireDaemonLock', 'readLockPid', 'readFencingToken', 'lockHolders', 'ScopeRegistry.open', 'ScopeRegistry.repair', 'daemonStatus', 'stopDaemon'])
 /** The path options of spawnDaemon (and `dir` of the single-instance calls): each must name something inside the test directory. */
 const SPAWN_PATHS = ['pidfile', 'stdout', 'stderr']
 function spawnPathsSafe(o, keys = SPAWN_PATHS) {
