@@ -487,7 +487,7 @@ export function isPlanted(call) {
   const okBool = (x) => x === undefined || (isLit(x) && [true, false, undefined, null].includes(x.v))
   const okMode = (x) => x === undefined || absent(x) || [0o600, 0o644, 0o400, 0, 0o777].includes(litNum(x))
   const okSignal = (x) => x === undefined || absent(x) || (x.$ === 'signal' && ['abortSoon', 'never', 'fakeShaped', 'fakeFiresSoon', 'fakeAddThrows', 'fakeRemoveThrows'].includes(x.k))
-  return okBool(f.shared) && okBool(f.createDirs) && okMode(f.mode) && okSignal(f.signal)
+  return okBool(f.shared) && okBool(f.createDirs) && okBool(f.watch) && okMode(f.mode) && okSignal(f.signal)
 }
 
 /** A batch: what one runner process executes. */
