@@ -83,6 +83,19 @@ export declare class NativeLock {
   get token(): bigint | null
   /** `true` once the lock has ended (`release()`, or `close()` of its `LockFile`). */
   get released(): boolean
+  /** `true` when the lock was asked for with `{ watch: true }` (read by `lib/index.ts`). */
+  get watchAsked(): boolean
+  /**
+   * Throw `ELOST` when the lock's file was deleted, renamed or replaced while held (the
+   * path no longer names the locked file). A released lock has nothing to lose: no-op.
+   */
+  check(): void
+  /**
+   * Watch the held lock for loss: `onLost` is called (once, later, never synchronously
+   * from here) when its file is deleted, renamed or replaced. Used by `lib/index.ts`'s
+   * `lock.lost`. No-op once released or already watched; the watch ends with the lock.
+   */
+  watch(onLost: () => void): void
   /** Release the lock (explicit unlock, then close). Idempotent. Never unlinks the file. */
   release(): void
 }
@@ -113,6 +126,16 @@ export declare class NativeLockFile {
    * else `null`.
    */
   get heldToken(): bigint | null
+  /**
+   * `check()` of the lock kept in the handle: `ELOST` when its file was deleted, renamed or
+   * replaced while held; no-op when none is held.
+   */
+  checkHeld(): void
+  /**
+   * Watch the lock kept in the handle for loss (see `NativeLock.watch`); the watch ends
+   * with that lock.
+   */
+  watchHeld(onLost: () => void): void
   /** Release the lock kept in the handle (explicit unlock; the descriptor stays open). */
   releaseHeld(): void
   /** The contended path of `lock()` on this handle. */
@@ -136,6 +159,19 @@ export declare class NativePidfile {
   get token(): bigint | null
   /** `true` once `release()` has run. */
   get released(): boolean
+  /** `true` when the claim was asked for with `{ watch: true }` (read by `lib/index.ts`). */
+  get watchAsked(): boolean
+  /**
+   * Throw `ELOST` when the pidfile was deleted, renamed or replaced while claimed (the path
+   * no longer names the claimed file). A released claim has nothing to lose: no-op.
+   */
+  check(): void
+  /**
+   * Watch the claim for loss: `onLost` is called (once, later) when its file is deleted,
+   * renamed or replaced. Used by `lib/index.ts`'s `pidfile.lost`. No-op once released or
+   * already watched; the watch ends with the claim.
+   */
+  watch(onLost: () => void): void
   /** End the claim: empty the file, unlock, close. Never unlinks. Idempotent. */
   release(): void
 }
@@ -539,6 +575,12 @@ export interface LockAsyncOptions {
    */
   fencing?: boolean
   /**
+   * Watch the held lock for loss from the start (`lock.lost`, `ELOST`): its file deleted,
+   * renamed or replaced by another process. Default `false`: watched on first access of
+   * `lock.lost`.
+   */
+  watch?: boolean
+  /**
    * Give up with `ETIMEDOUT` after this many milliseconds (0 to `Number.MAX_SAFE_INTEGER`).
    * Default: wait forever.
    */
@@ -603,6 +645,12 @@ export interface LockOptions {
    * lock is returned. Exclusive locks only. Default `false`.
    */
   fencing?: boolean
+  /**
+   * Watch the held lock for loss from the start (`lock.lost`, `ELOST`): its file deleted,
+   * renamed or replaced by another process. Default `false`: watched on first access of
+   * `lock.lost`.
+   */
+  watch?: boolean
 }
 
 /** Wait on the calling thread (start-up code only). */
@@ -627,6 +675,12 @@ export interface LockSyncOptions {
    * lock is returned. Exclusive locks only. Default `false`.
    */
   fencing?: boolean
+  /**
+   * Watch the held lock for loss from the start (`lock.lost`, `ELOST`): its file deleted,
+   * renamed or replaced by another process. Default `false`: watched on first access of
+   * `lock.lost`.
+   */
+  watch?: boolean
   /**
    * Give up with `ETIMEDOUT` after this many milliseconds (0 to `Number.MAX_SAFE_INTEGER`).
    * Default: wait forever.
@@ -759,6 +813,12 @@ export interface PidfileOptions {
    * fsynced before the claim returns. Default `false`.
    */
   fencing?: boolean
+  /**
+   * Watch the claim for loss from the start (`pidfile.lost`, `ELOST`): its file deleted,
+   * renamed or replaced by another process. Default `false`: watched on first access of
+   * `pidfile.lost`.
+   */
+  watch?: boolean
   /** For `claimPidfileWhenFree`: give up after this many milliseconds with `ETIMEDOUT`. */
   timeoutMs?: number
 }

@@ -55,6 +55,8 @@ export const Code = {
   ENOBINDING: 'ENOBINDING',
   /** A lock file, pidfile or registry on a filesystem where `flock(2)` is not a lock every process sees (`EREMOTEFS`): NFS (emulated with byte-range locks, or local to one client under `nolock`), SMB/CIFS, FUSE, 9p, Ceph and other network or cluster filesystems, named by `statfs`'s `f_type`. The message names the filesystem and says how to go on (a local directory, or `{ allowNetworkFs: true }` for a mount known to be sound). */
   EREMOTEFS: 'EREMOTEFS',
+  /** A held lock was lost (`ELOST`): its file was deleted, renamed or replaced while the lock was held, so the path no longer names the locked file and another process may now hold a lock on a new file there. `lock.check()` throws it; `lock.lost` aborts with it. */
+  ELOST: 'ELOST',
   /** An operating-system failure (errno EPERM). */
   EPERM: 'EPERM',
   /** An operating-system failure (errno ENOENT). */

@@ -45,6 +45,18 @@ export interface Lock extends Disposable {
   readonly token: bigint | null
   /** Release the lock: explicit unlock, then close. Idempotent. Never unlinks the file. */
   release(): void
+  /**
+   * Throw `ELOST` when the lock's file was deleted, renamed or replaced while held: the path
+   * no longer names the locked file, so another process may hold a lock on a new file there.
+   * Call it before writing what the lock protects. Does nothing once released.
+   */
+  check(): void
+  /**
+   * Aborts, with the `ELOST` error as its `reason`, soon after the lock's file is deleted,
+   * renamed or replaced by anyone (inotify on one watcher thread). The first access starts
+   * the watch (or `{ watch: true }` at grant). Never aborts after `release()`.
+   */
+  readonly lost: AbortSignal
 }
 
 /** A claimed pidfile: the claim lasts until `release()` (or dispose, or process exit). */
@@ -62,11 +74,72 @@ declare module '../index.js' {
   interface NativeLock {
     /** Same as `release()`: `using lock = tryLock(p)` releases at the end of the block. */
     [Symbol.dispose](): void
+    /** See {@link Lock.lost}. */
+    readonly lost: AbortSignal
   }
   interface NativePidfile {
     /** Same as `release()`. */
     [Symbol.dispose](): void
+    /**
+     * Aborts, with the `ELOST` error as its `reason`, soon after the pidfile is deleted,
+     * renamed or replaced while claimed. The first access starts the watch (or
+     * `{ watch: true }`). Never aborts after `release()`.
+     */
+    readonly lost: AbortSignal
   }
+}
+
+/** One AbortController per watched lock or claim, made on first access of `lost`. */
+const lostControllers = new WeakMap<object, AbortController>()
+
+interface Watchable {
+  readonly released: boolean
+  check(): void
+}
+
+/**
+ * The `lost` signal of `owner`: on first access, ask the native watcher (`watch`) to call
+ * back when the file stops being the locked one; the callback asks `check()` for the `ELOST`
+ * error and aborts with it. The callback never throws (loss is reported, never thrown from a
+ * callback), holds the owner only weakly (a forgotten Lock is still released by GC), and does
+ * nothing once the owner was released.
+ */
+function lostSignal<T extends Watchable>(owner: T, watch: (onLost: () => void) => void): AbortSignal {
+  const known = lostControllers.get(owner)
+  if (known) return known.signal
+  const ctl = new AbortController()
+  const ref = new WeakRef(owner)
+  const onLost = (): void => {
+    try {
+      const o = ref.deref()
+      if (!o || ctl.signal.aborted || o.released) return
+      o.check()
+    } catch (err) {
+      ctl.abort(err)
+    }
+  }
+  if (!owner.released) watch(onLost)
+  lostControllers.set(owner, ctl)
+  return ctl.signal
+}
+
+Object.defineProperty(native.NativeLock.prototype, 'lost', {
+  configurable: true,
+  get(this: native.NativeLock): AbortSignal {
+    return lostSignal(this, (cb) => this.watch(cb))
+  },
+})
+Object.defineProperty(native.NativePidfile.prototype, 'lost', {
+  configurable: true,
+  get(this: native.NativePidfile): AbortSignal {
+    return lostSignal(this, (cb) => this.watch(cb))
+  },
+})
+
+/** A claim from the native side, watched at once when it asked for `{ watch: true }`. */
+function claimed(p: native.NativePidfile): Pidfile {
+  if (p.watchAsked) void p.lost
+  return p as Pidfile
 }
 
 native.NativeLock.prototype[Symbol.dispose] = function (this: native.NativeLock) {
@@ -99,10 +172,11 @@ native.NativeLock.prototype.release = function (this: native.NativeLock) {
 /** A lock on a path: released by GC with a warning if the caller drops it. */
 function tracked(l: native.NativeLock | null): Lock | null {
   if (l) collected.register(l, { path: l.path, what: 'A Lock' }, l)
+  if (l?.watchAsked) void l.lost
   return l as Lock | null
 }
 
-const LOCK_KEYS = ['shared', 'mode', 'createDirs', 'allowNetworkFs', 'fencing', 'timeoutMs', 'signal'] as const
+const LOCK_KEYS = ['shared', 'mode', 'createDirs', 'allowNetworkFs', 'fencing', 'watch', 'timeoutMs', 'signal'] as const
 
 /**
  * Take the lock now, or return `null` when another holder (another process, or another
@@ -313,6 +387,12 @@ class HandleLock implements Lock {
     this.#out.held = false
     this.#h.releaseHeld()
   }
+  check(): void {
+    if (!this.released) this.#h.checkHeld()
+  }
+  get lost(): AbortSignal {
+    return lostSignal(this, (cb) => this.#h.watchHeld(cb))
+  }
   [Symbol.dispose](): void {
     this.release()
   }
@@ -340,6 +420,11 @@ export interface PidfileOptions {
    * and fsynced before the claim returns. Default `false`. See README, Integrity.
    */
   fencing?: boolean
+  /**
+   * Watch the claim for loss from the start (`pidfile.lost`, `ELOST`). Default `false`:
+   * watched on first access of `pidfile.lost`.
+   */
+  watch?: boolean
 }
 
 /**
@@ -348,7 +433,7 @@ export interface PidfileOptions {
  * with `err.pid` when a live process holds it. The file is never unlinked.
  */
 export function claimPidfile(path: string, opts?: PidfileOptions): Pidfile {
-  return native.claimPidfile(path, opts) as Pidfile
+  return claimed(native.claimPidfile(path, opts))
 }
 
 /** Options for `claimPidfileWhenFree`. */
@@ -367,7 +452,7 @@ export interface PidfileWaitOptions extends PidfileOptions {
 export function claimPidfileWhenFree(path: string, opts?: PidfileWaitOptions): Promise<Pidfile> {
   let snap: unknown
   try {
-    snap = snapshot(opts, ['mode', 'createDirs', 'allowNetworkFs', 'fencing', 'timeoutMs', 'signal'])
+    snap = snapshot(opts, ['mode', 'createDirs', 'allowNetworkFs', 'fencing', 'watch', 'timeoutMs', 'signal'])
   } catch (err) {
     return Promise.reject(err)
   }
@@ -375,7 +460,7 @@ export function claimPidfileWhenFree(path: string, opts?: PidfileWaitOptions): P
   return acquire(
     () => {
       try {
-        return native.claimPidfile(path, o) as Pidfile
+        return claimed(native.claimPidfile(path, o))
       } catch (err) {
         // Held, or held by a holder we cannot name: either way, wait for the kernel to free it.
         const code = (err as SoleError).code
@@ -383,7 +468,7 @@ export function claimPidfileWhenFree(path: string, opts?: PidfileWaitOptions): P
         throw err
       }
     },
-    (w) => native.claimPidfileAsync(path, o, w) as Promise<Pidfile>,
+    (w) => native.claimPidfileAsync(path, o, w).then(claimed),
     snap,
   )
 }
@@ -490,7 +575,7 @@ export function daemonLockPath(dir: string): string {
  * "already running as PID N (lock file: PATH)".
  */
 export function acquireDaemonLock(pathOrDir: string, opts?: PidfileOptions): Pidfile {
-  return native.acquireDaemonLock(pathOrDir, opts) as Pidfile
+  return claimed(native.acquireDaemonLock(pathOrDir, opts))
 }
 
 /**

@@ -50,6 +50,10 @@ pub struct LockOptions {
     /// earlier holder's), stored in the file's `user.sole.fence` xattr and fsynced before the
     /// lock is returned. Exclusive locks only. Default `false`.
     pub fencing: Option<bool>,
+    /// Watch the held lock for loss from the start (`lock.lost`, `ELOST`): its file deleted,
+    /// renamed or replaced by another process. Default `false`: watched on first access of
+    /// `lock.lost`.
+    pub watch: Option<bool>,
 }
 
 /// Options of `lockSync`.
@@ -69,6 +73,10 @@ pub struct LockSyncOptions {
     /// earlier holder's), stored in the file's `user.sole.fence` xattr and fsynced before the
     /// lock is returned. Exclusive locks only. Default `false`.
     pub fencing: Option<bool>,
+    /// Watch the held lock for loss from the start (`lock.lost`, `ELOST`): its file deleted,
+    /// renamed or replaced by another process. Default `false`: watched on first access of
+    /// `lock.lost`.
+    pub watch: Option<bool>,
     /// Give up with `ETIMEDOUT` after this many milliseconds (0 to `Number.MAX_SAFE_INTEGER`).
     /// Default: wait forever.
     pub timeout_ms: Option<f64>,
@@ -91,6 +99,10 @@ pub struct LockAsyncOptions {
     /// earlier holder's), stored in the file's `user.sole.fence` xattr and fsynced before the
     /// lock is returned. Exclusive locks only. Default `false`.
     pub fencing: Option<bool>,
+    /// Watch the held lock for loss from the start (`lock.lost`, `ELOST`): its file deleted,
+    /// renamed or replaced by another process. Default `false`: watched on first access of
+    /// `lock.lost`.
+    pub watch: Option<bool>,
     /// Give up with `ETIMEDOUT` after this many milliseconds (0 to `Number.MAX_SAFE_INTEGER`).
     /// Default: wait forever.
     pub timeout_ms: Option<f64>,
@@ -106,6 +118,8 @@ pub(crate) struct LockArgs {
     pub mode: Mode,
     pub open: OpenOptions,
     pub timeout: Option<Duration>,
+    /// `{ watch: true }`: the granted lock is watched for loss at once (by `lib/index.ts`).
+    pub watch: bool,
 }
 
 /// `(path, options)` of every lock call, in one place: the path first, then each option.
@@ -113,11 +127,13 @@ pub(crate) fn lock_args(env: &Env, path: &Unknown, opts: Option<&Unknown>) -> Re
     let path = args::path(env, path, "path")?;
     let o = Opts::for_path(env, opts, &path, || sole_lock::option_context(&path))?;
     let (mode, open, timeout) = lock_opts(env, &o, &path)?;
+    let watch = !o.is_empty() && o.bool(env, "watch")?.unwrap_or(false);
     Ok(LockArgs {
         path,
         mode,
         open,
         timeout,
+        watch,
     })
 }
 
@@ -141,6 +157,8 @@ pub struct NativeLock {
     path: String,
     shared: bool,
     token: Option<u64>,
+    /// Asked for `{ watch: true }`: `lib/index.ts` starts the watch at grant.
+    watch_asked: bool,
 }
 
 impl NativeLock {
@@ -157,8 +175,36 @@ impl NativeLock {
             path,
             shared,
             token,
+            watch_asked: false,
         }
     }
+    pub(crate) fn watching(mut self, asked: bool) -> Self {
+        self.watch_asked = asked;
+        self
+    }
+}
+
+/// The threadsafe function of one loss watch: unref'd (a watch never keeps the event loop
+/// alive), called without arguments, its result ignored.
+pub(crate) type LostCallback =
+    napi::threadsafe_function::ThreadsafeFunction<(), (), (), Status, false, true>;
+
+/// Turn `on_lost` into the watcher's callback: a non-blocking call into JavaScript, which
+/// asks `check()` for the error itself (built there by the one error mapper). Nothing is
+/// thrown here; a call after the environment ended is dropped.
+/// Test: `__test__/lost.spec.ts`.
+pub(crate) fn lost_callback(on_lost: Function<(), ()>) -> Result<sole_lock::lost::OnLost> {
+    let tsfn: LostCallback = on_lost
+        .build_threadsafe_function::<()>()
+        .callee_handled::<false>()
+        .weak::<true>()
+        .build()?;
+    Ok(Box::new(move |_e| {
+        let _ = tsfn.call(
+            (),
+            napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking,
+        );
+    }))
 }
 
 #[napi]
@@ -186,6 +232,35 @@ impl NativeLock {
             .unwrap_or_else(|p| p.into_inner())
             .is_none()
     }
+    /// `true` when the lock was asked for with `{ watch: true }` (read by `lib/index.ts`).
+    #[napi(getter, catch_unwind)]
+    pub fn watch_asked(&self) -> bool {
+        self.watch_asked
+    }
+    /// Throw `ELOST` when the lock's file was deleted, renamed or replaced while held (the
+    /// path no longer names the locked file). A released lock has nothing to lose: no-op.
+    #[napi(catch_unwind)]
+    pub fn check(&self, env: Env) -> Result<()> {
+        let g = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        match g.as_ref() {
+            Some(l) => l.check().map_err(|e| js_error(&env, e)),
+            None => Ok(()),
+        }
+    }
+    /// Watch the held lock for loss: `onLost` is called (once, later, never synchronously
+    /// from here) when its file is deleted, renamed or replaced. Used by `lib/index.ts`'s
+    /// `lock.lost`. No-op once released or already watched; the watch ends with the lock.
+    #[napi(catch_unwind, ts_args_type = "onLost: () => void")]
+    pub fn watch(&self, env: Env, on_lost: Function<(), ()>) -> Result<()> {
+        let mut g = self.slot.lock().unwrap_or_else(|p| p.into_inner());
+        match g.as_mut() {
+            Some(l) if !l.is_watched() => {
+                let cb = lost_callback(on_lost)?;
+                l.watch_lost(cb).map_err(|e| js_error(&env, e))
+            }
+            _ => Ok(()),
+        }
+    }
     /// Release the lock (explicit unlock, then close). Idempotent. Never unlinks the file.
     #[napi(catch_unwind)]
     pub fn release(&self, env: Env) -> Result<()> {
@@ -209,7 +284,7 @@ pub fn try_lock(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<Option
         #[cfg(feature = "planted-panic")]
         crate::planted::maybe_panic(&a);
         Lock::try_lock(&a.path, a.mode, &a.open)
-            .map(|r| r.map(NativeLock::new))
+            .map(|r| r.map(|l| NativeLock::new(l).watching(a.watch)))
             .map_err(|e| js_error(&env, e))
     })
 }
@@ -223,7 +298,7 @@ pub fn lock_sync(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<Nativ
     args::guarded(&env, "running lockSync()", || {
         let a = lock_args(&env, &path, opts.as_ref())?;
         Lock::lock(&a.path, a.mode, &a.open, a.timeout)
-            .map(NativeLock::new)
+            .map(|l| NativeLock::new(l).watching(a.watch))
             .map_err(|e| js_error(&env, e))
     })
 }
@@ -389,7 +464,10 @@ pub fn lock_async<'env>(
     args::guarded(env, "running lock()", || {
         let a = lock_args(env, &path, opts.as_ref())?;
         let opened = open::open_lock_file(&a.path, &a.open).map_err(|e| js_error(env, e))?;
-        spawn_wait(env, opened, &a, wait, None, |l| Ok(NativeLock::new(l)))
+        let watch = a.watch;
+        spawn_wait(env, opened, &a, wait, None, move |l| {
+            Ok(NativeLock::new(l).watching(watch))
+        })
     })
 }
 

@@ -125,6 +125,28 @@ impl NativeLockFile {
             .and_then(|l| l.token())
             .map(BigInt::from)
     }
+    /// `check()` of the lock kept in the handle: `ELOST` when its file was deleted, renamed or
+    /// replaced while held; no-op when none is held.
+    #[napi(catch_unwind)]
+    pub fn check_held(&self, env: Env) -> Result<()> {
+        match self.held.borrow().as_ref() {
+            Some(l) => l.check().map_err(|e| js_error(&env, e)),
+            None => Ok(()),
+        }
+    }
+    /// Watch the lock kept in the handle for loss (see `NativeLock.watch`); the watch ends
+    /// with that lock.
+    #[napi(catch_unwind, ts_args_type = "onLost: () => void")]
+    pub fn watch_held(&self, env: Env, on_lost: Function<(), ()>) -> Result<()> {
+        let mut g = self.held.borrow_mut();
+        match g.as_mut() {
+            Some(l) if !l.is_watched() => {
+                let cb = crate::lock::lost_callback(on_lost)?;
+                l.watch_lost(cb).map_err(|e| js_error(&env, e))
+            }
+            _ => Ok(()),
+        }
+    }
     /// Release the lock kept in the handle (explicit unlock; the descriptor stays open).
     #[napi(catch_unwind)]
     pub fn release_held(&self) {
@@ -156,6 +178,7 @@ impl NativeLockFile {
                 mode: Mode::from_shared(shared),
                 open: OpenOptions::default(),
                 timeout,
+                watch: false,
             };
             let slot = Arc::new(Mutex::new(None));
             *self.waited.borrow_mut() = Arc::downgrade(&slot);

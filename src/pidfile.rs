@@ -43,6 +43,10 @@ pub struct PidfileOptions {
     /// (`pidfile.token`), kept in the `user.sole.fence` xattr (the content stays `PID\n`) and
     /// fsynced before the claim returns. Default `false`.
     pub fencing: Option<bool>,
+    /// Watch the claim for loss from the start (`pidfile.lost`, `ELOST`): its file deleted,
+    /// renamed or replaced by another process. Default `false`: watched on first access of
+    /// `pidfile.lost`.
+    pub watch: Option<bool>,
     /// For `claimPidfileWhenFree`: give up after this many milliseconds with `ETIMEDOUT`.
     pub timeout_ms: Option<f64>,
 }
@@ -66,6 +70,7 @@ fn pidfile_args(
             mode: sole_lock::Mode::Exclusive,
             open: d,
             timeout: None,
+            watch: false,
         });
     }
     let mut open = o.open_options(env)?;
@@ -73,11 +78,13 @@ fn pidfile_args(
         open.fencing = o.fencing(env, false)?;
     }
     let timeout = o.timeout(env, "timeoutMs", &format!("the pidfile {}", path.display()))?;
+    let watch = o.bool(env, "watch")?.unwrap_or(false);
     Ok(LockArgs {
         path,
         mode: sole_lock::Mode::Exclusive,
         open,
         timeout,
+        watch,
     })
 }
 
@@ -88,6 +95,8 @@ pub struct NativePidfile {
     path: String,
     pid: i32,
     token: Option<u64>,
+    /// Asked for `{ watch: true }`: `lib/index.ts` starts the watch at claim.
+    watch_asked: bool,
 }
 
 impl Drop for NativePidfile {
@@ -124,6 +133,33 @@ impl NativePidfile {
     pub fn released(&self) -> bool {
         self.inner.as_ref().is_none_or(|p| !p.is_held())
     }
+    /// `true` when the claim was asked for with `{ watch: true }` (read by `lib/index.ts`).
+    #[napi(getter, catch_unwind)]
+    pub fn watch_asked(&self) -> bool {
+        self.watch_asked
+    }
+    /// Throw `ELOST` when the pidfile was deleted, renamed or replaced while claimed (the path
+    /// no longer names the claimed file). A released claim has nothing to lose: no-op.
+    #[napi(catch_unwind)]
+    pub fn check(&self, env: Env) -> Result<()> {
+        match self.inner.as_ref() {
+            Some(p) => p.check().map_err(|e| js_error(&env, e)),
+            None => Ok(()),
+        }
+    }
+    /// Watch the claim for loss: `onLost` is called (once, later) when its file is deleted,
+    /// renamed or replaced. Used by `lib/index.ts`'s `pidfile.lost`. No-op once released or
+    /// already watched; the watch ends with the claim.
+    #[napi(catch_unwind, ts_args_type = "onLost: () => void")]
+    pub fn watch(&mut self, env: Env, on_lost: Function<(), ()>) -> Result<()> {
+        match self.inner.as_mut() {
+            Some(p) if p.is_held() && !p.is_watched() => {
+                let cb = crate::lock::lost_callback(on_lost)?;
+                p.watch_lost(cb).map_err(|e| js_error(&env, e))
+            }
+            _ => Ok(()),
+        }
+    }
     /// End the claim: empty the file, unlock, close. Never unlinks. Idempotent.
     #[napi(catch_unwind)]
     pub fn release(&mut self, env: Env) -> Result<()> {
@@ -140,6 +176,15 @@ fn native_pidfile(p: Pidfile) -> NativePidfile {
         pid: p.pid(),
         token: p.token(),
         inner: Some(p),
+        watch_asked: false,
+    }
+}
+
+fn watched_pidfile(watch: bool) -> impl Fn(Pidfile) -> NativePidfile {
+    move |p| {
+        let mut n = native_pidfile(p);
+        n.watch_asked = watch;
+        n
     }
 }
 
@@ -153,7 +198,7 @@ pub fn claim_pidfile(env: Env, path: Unknown, opts: Option<Unknown>) -> Result<N
     args::guarded(&env, "running claimPidfile()", || {
         let a = pidfile_args(&env, &path, opts.as_ref(), true)?;
         sole_pidfile::claim(&a.path, &a.open)
-            .map(native_pidfile)
+            .map(watched_pidfile(a.watch))
             .map_err(|e| js_error(&env, e))
     })
 }
@@ -175,8 +220,9 @@ pub fn claim_pidfile_async<'env>(
         let a = pidfile_args(env, &path, opts.as_ref(), true)?;
         let opened = open::open_lock_file(&a.path, &a.open).map_err(|e| js_error(env, e))?;
         // The pid is written and fsynced on the waiting thread, still under the lock.
-        spawn_wait(env, opened, &a, wait, None, |l| {
-            sole_pidfile::claim_from_lock(l).map(native_pidfile)
+        let watch = a.watch;
+        spawn_wait(env, opened, &a, wait, None, move |l| {
+            sole_pidfile::claim_from_lock(l).map(watched_pidfile(watch))
         })
     })
 }
@@ -309,7 +355,7 @@ pub fn acquire_daemon_lock(
     args::guarded(&env, "running acquireDaemonLock()", || {
         let a = pidfile_args(&env, &path_or_dir, opts.as_ref(), false)?;
         sole_pidfile::acquire_daemon_lock(&a.path, &a.open)
-            .map(native_pidfile)
+            .map(watched_pidfile(a.watch))
             .map_err(|e| js_error(&env, e))
     })
 }

@@ -248,7 +248,7 @@ const step = (m, args = fc.constant([]), steps = fc.constant(undefined)) =>
 const steps = (...arbs) => fc.array(fc.oneof(...arbs), { maxLength: 4 })
 const one = (a) => a.map((x) => [x])
 
-const lockSteps = steps(step('release'), step('release', one(hostile)), step('dispose'))
+const lockSteps = steps(step('release'), step('release', one(hostile)), step('dispose'), step('check'), step('check', one(hostile)), step('lost'))
 const lfLockOpts = options({ shared: bool, timeoutMs })
 const lfLockAsyncOpts = options({ shared: bool, timeoutMs, signal })
 const lockFileSteps = fc.array(fc.oneof(
@@ -258,7 +258,7 @@ const lockFileSteps = fc.array(fc.oneof(
   step('close'),
   step('dispose'),
 ), { maxLength: 6 })
-const pidfileSteps = steps(step('release'), step('release', one(hostile)), step('dispose'))
+const pidfileSteps = steps(step('release'), step('release', one(hostile)), step('dispose'), step('check'), step('check', one(hostile)), step('lost'))
 
 /** Signals that stop a process (it then never exits by itself). */
 const STOP_SIGNALS = new Set(['SIGSTOP', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 19, 20, 21, 22])
@@ -316,10 +316,10 @@ const registrySteps = fc.array(
 // ---------------------------------------------------------------------------------------------
 // Calls
 
-const lockOpts = options({ shared: bool, mode, createDirs: bool, timeoutMs })
-const lockAsyncOpts = options({ shared: bool, mode, createDirs: bool, timeoutMs, signal })
-const pidfileOpts = options({ mode, createDirs: bool })
-const pidfileWaitOpts = options({ mode, createDirs: bool, timeoutMs, signal })
+const lockOpts = options({ shared: bool, mode, createDirs: bool, watch: bool, timeoutMs })
+const lockAsyncOpts = options({ shared: bool, mode, createDirs: bool, watch: bool, timeoutMs, signal })
+const pidfileOpts = options({ mode, createDirs: bool, watch: bool })
+const pidfileWaitOpts = options({ mode, createDirs: bool, watch: bool, timeoutMs, signal })
 const readOpts = options({ handle: bool })
 const identityOpts = options({ exeSha256: v(fc.constantFrom(lit(true), lit(false)), 1, 2) })
 const tgSignal = v(fc.constantFrom('SIGTERM', 'SIGKILL', 'SIGINT', 'SIGCONT', 'SIGCHLD', 'SIGSTOP', 'SIGFOO', 'TERM', '').map(lit), 1, 4)
@@ -488,7 +488,7 @@ export function isPlanted(call) {
   const okBool = (x) => x === undefined || (isLit(x) && [true, false, undefined, null].includes(x.v))
   const okMode = (x) => x === undefined || absent(x) || [0o600, 0o644, 0o400, 0, 0o777].includes(litNum(x))
   const okSignal = (x) => x === undefined || absent(x) || (x.$ === 'signal' && ['abortSoon', 'never', 'fakeShaped', 'fakeFiresSoon', 'fakeAddThrows', 'fakeRemoveThrows'].includes(x.k))
-  return okBool(f.shared) && okBool(f.createDirs) && okMode(f.mode) && okSignal(f.signal)
+  return okBool(f.shared) && okBool(f.createDirs) && okBool(f.watch) && okMode(f.mode) && okSignal(f.signal)
 }
 
 /** A batch: what one runner process executes. */

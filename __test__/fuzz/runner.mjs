@@ -758,7 +758,7 @@ async function runSteps(obj, kind, steps, prefix, meta) {
       rec({ r: 'skip', i: ctx.i, sp, label, why: `no openHandle() on a '${String(obj.state)}' state` })
       continue
     }
-    const fn = s.m === 'dispose' ? () => obj[Symbol.dispose]() : s.m === 'handle' ? () => obj.handle : () => obj[s.m](...args)
+    const fn = s.m === 'dispose' ? () => obj[Symbol.dispose]() : s.m === 'handle' ? () => obj.handle : s.m === 'lost' ? () => obj.lost : () => obj[s.m](...args)
     const { o, value } = await perform(sp, label, fn)
     const sub = STEP_RESULT[kind]?.[s.m]
     if (sub && o.k === 'ok' && value !== null && typeof value === 'object') {

@@ -119,6 +119,10 @@ kinds! {
     /// named by `statfs`'s `f_type`. The message names the filesystem and says how to go on
     /// (a local directory, or `{ allowNetworkFs: true }` for a mount known to be sound).
     RemoteFs => "EREMOTEFS",
+    /// A held lock was lost (`ELOST`): its file was deleted, renamed or replaced while the lock
+    /// was held, so the path no longer names the locked file and another process may now hold a
+    /// lock on a new file there. `lock.check()` throws it; `lock.lost` aborts with it.
+    Lost => "ELOST",
 }
 
 /// A structured value attached to an error (expected/actual identity fields, the competing

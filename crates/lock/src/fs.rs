@@ -58,6 +58,8 @@ pub struct FileStat {
     /// The full `st_mode`: file type and permission bits.
     pub mode: u32,
     pub uid: u32,
+    /// How many names the file has; 0 once it was unlinked while open (`crate::lost`).
+    pub nlink: u64,
     pub size: i64,
     /// Seconds and nanoseconds.
     pub mtime: (i64, i64),
@@ -72,6 +74,7 @@ impl FileStat {
             ino: st.st_ino as u64,
             mode: st.st_mode as u32,
             uid: st.st_uid as u32,
+            nlink: st.st_nlink as u64,
             size: st.st_size as i64,
             mtime: (st.st_mtime as i64, st.st_mtime_nsec as i64),
             ctime: (st.st_ctime as i64, st.st_ctime_nsec as i64),

@@ -37,6 +37,7 @@ pub mod fs;
 pub mod fstype;
 pub mod handle;
 pub mod holder;
+pub mod lost;
 pub mod open;
 pub mod registry;
 pub mod signal;
@@ -112,6 +113,8 @@ pub struct Lock {
     busy: Option<Arc<AtomicBool>>,
     /// The fencing token of this grant, when it was asked for ([`fencing`]).
     token: Option<u64>,
+    /// The loss watch ([`Lock::watch_lost`]), if one was asked for: ends with the lock.
+    watch: Option<lost::Watch>,
 }
 
 impl Lock {
@@ -157,6 +160,7 @@ impl Lock {
             reg,
             busy: opened.busy.take(),
             token: None,
+            watch: None,
         };
         if fencing {
             if mode == Mode::Shared {
@@ -261,6 +265,27 @@ impl Lock {
         Ok(())
     }
 
+    /// `Ok(())` while the lock's path still names the locked file; `ELOST` once it was
+    /// deleted, renamed or replaced ([`lost`]). Test: `lost::tests::delete_rename_replace_are_lost`.
+    pub fn check(&self) -> Result<()> {
+        lost::check(&self.file, &self.path)
+    }
+
+    /// Watch for the loss of this lock: `on_lost` runs once, on the watcher thread, when the
+    /// path stops naming the locked file ([`lost::watch`]). A second call keeps the first
+    /// watch. The watch ends with the lock. Test: `lost::tests::watch_fires_on_delete_only`.
+    pub fn watch_lost(&mut self, on_lost: lost::OnLost) -> Result<()> {
+        if self.watch.is_none() {
+            self.watch = Some(lost::watch(self.file.clone(), self.path.clone(), on_lost)?);
+        }
+        Ok(())
+    }
+
+    /// `true` once [`Lock::watch_lost`] has started a watch.
+    pub fn is_watched(&self) -> bool {
+        self.watch.is_some()
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -284,6 +309,8 @@ impl Lock {
 
 impl Drop for Lock {
     fn drop(&mut self) {
+        // The watch first: a released lock's loss is never reported.
+        drop(self.watch.take());
         // Explicit unlock before close: a child forked by another thread an instant ago shares
         // this description until it execs; LOCK_UN ends the lock for it too. An unlock of a
         // descriptor we hold cannot fail in a way anyone could act on: close follows anyway.

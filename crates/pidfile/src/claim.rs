@@ -74,6 +74,30 @@ impl Pidfile {
         self.lock.is_some()
     }
 
+    /// `Ok(())` while held and the path still names the claimed file, or once released;
+    /// `ELOST` when the file was deleted, renamed or replaced under the claim
+    /// (`sole_lock::lost`). Test: `__test__/lost.spec.ts`.
+    pub fn check(&self) -> Result<()> {
+        match &self.lock {
+            Some(l) => l.check(),
+            None => Ok(()),
+        }
+    }
+
+    /// `true` once [`Pidfile::watch_lost`] started a watch on the held claim.
+    pub fn is_watched(&self) -> bool {
+        self.lock.as_ref().is_some_and(|l| l.is_watched())
+    }
+
+    /// Watch the held claim for loss ([`sole_lock::Lock::watch_lost`]); nothing to watch once
+    /// released. The watch ends with the claim. Test: `__test__/lost.spec.ts`.
+    pub fn watch_lost(&mut self, on_lost: sole_lock::lost::OnLost) -> Result<()> {
+        match &mut self.lock {
+            Some(l) => l.watch_lost(on_lost),
+            None => Ok(()),
+        }
+    }
+
     /// The descriptor that carries the claim's lock, while it is held (for `crate::exec`,
     /// which keeps it open across `execve`).
     pub(crate) fn descriptor(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
