@@ -128,3 +128,27 @@ test('lost: watch must be a boolean', (t) => {
   t.throws(() => sole.tryLock(path.join(dir, 'x'), { watch: 'yes' as unknown as boolean }), { code: 'EINVAL' })
   t.throws(() => sole.claimPidfile(path.join(dir, 'p'), { watch: 1 as unknown as boolean }), { code: 'EINVAL' })
 })
+
+test('lost: the scope registry refuses every operation with ELOST once its lock file was deleted or replaced, and writes nothing; opened again, it works', (t) => {
+  const dir = tmpdir(t)
+  const data = path.join(dir, 'scope.json')
+  const reg = sole.ScopeRegistry.open(data)
+  t.teardown(() => reg.close())
+  reg.register({ name: 'a', scopes: [{ target: '/srv/a', permission: 'write', recursive: true }], sessionId: 's-a' })
+  const before = fs.readFileSync(data)
+  // A cleaner deletes the lock file (another process: rm).
+  execFileSync('rm', [`${data}.lock`])
+  for (const op of [() => reg.list(), () => reg.register({ name: 'b', scopes: [{ target: '/srv/b', permission: 'write', recursive: true }], sessionId: 's-b' })]) {
+    const e = t.throws(op) as sole.SoleError
+    t.is(e?.code, 'ELOST', e?.message)
+    t.is(e.path, `${data}.lock`)
+  }
+  t.deepEqual(fs.readFileSync(data), before, 'nothing written')
+  // Replaced by a new file (mv over): still lost.
+  fs.writeFileSync(`${data}.lock.new`, '')
+  execFileSync('mv', [`${data}.lock.new`, `${data}.lock`])
+  t.is((t.throws(() => reg.list()) as sole.SoleError)?.code, 'ELOST')
+  const again = sole.ScopeRegistry.open(data)
+  t.deepEqual(again.list().map((a) => a.name), ['a'])
+  again.close()
+})

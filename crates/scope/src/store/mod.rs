@@ -155,6 +155,11 @@ impl Store {
             sole_lock::Mode::Exclusive,
             self.lock_timeout,
         )?;
+        // A lock file deleted, renamed or replaced since the registry was opened (a cleaner in
+        // /tmp): a process that opens the registry now locks a new file, so this lock no longer
+        // keeps it out. `ELOST` instead of an operation that another process may interleave
+        // with (the lock is released on the way out). Test: `__test__/lost.spec.ts` (registry).
+        sole_lock::lost::check(&self.lock, &self.lock_path)?;
         Ok(Locked {
             _store: self,
             _lock: lock,
