@@ -18,7 +18,7 @@ test('every test docs/races.md cites exists', (t) => {
   const titles = new Set<string>()
   for (const f of filesUnder(path.join(ROOT, '__test__'), /\.spec\.ts$/)) {
     const src = fs.readFileSync(f, 'utf8')
-    for (const m of src.matchAll(/(?:test|rootTest|mountTest)(?:\.serial)?\(\s*(['`])((?:(?!\1)[^\\]|\\.)*)\1/g)) titles.add(m[2].replace(/\\(.)/g, '$1'))
+    for (const m of src.matchAll(/(?:test|rootTest|mountTest|fuseTest)(?:\.serial)?\(\s*(['`])((?:(?!\1)[^\\]|\\.)*)\1/g)) titles.add(m[2].replace(/\\(.)/g, '$1'))
   }
   const rustTests = new Set<string>()
   for (const f of filesUnder(path.join(ROOT, 'crates'), /\.rs$/)) {

@@ -1044,8 +1044,8 @@ async function testScope() {
 
 // Sections to run: `node bench.mjs procid` (or `1 3 procid`, or SOLE_BENCH_ONLY=1,procid); all
 // by default. Only a full run writes bench/RESULTS.md.
-const tests = { 1: test1, 2: test2, 3: test3, 4: test4, 5: test5, procid: testProcid, scope: testScope, daemon: () => import('./daemon.mjs').then((m) => m.benchDaemon({ row, log })), instance: () => import('./instance.mjs').then((m) => m.benchInstance({ row, log })), wasm: () => import('./wasm.mjs').then((m) => m.benchWasm({ row, log })) }
-const aliases = { 6: 'procid', 7: 'scope', 10: 'wasm' }
+const tests = { 1: test1, 2: test2, 3: test3, 4: test4, 5: test5, procid: testProcid, scope: testScope, daemon: () => import('./daemon.mjs').then((m) => m.benchDaemon({ row, log })), instance: () => import('./instance.mjs').then((m) => m.benchInstance({ row, log })), wasm: () => import('./wasm.mjs').then((m) => m.benchWasm({ row, log })), integrity: () => import('./integrity.mjs').then((m) => m.benchIntegrity({ row, log })) }
+const aliases = { 6: 'procid', 7: 'scope', 10: 'wasm', 11: 'integrity' }
 const selected = process.argv.slice(2).length ? process.argv.slice(2) : process.env.SOLE_BENCH_ONLY ? process.env.SOLE_BENCH_ONLY.split(',') : []
 const only = selected.length ? new Set(selected.map((k) => aliases[k] || k)) : null
 for (const k of only || []) {
@@ -1083,6 +1083,7 @@ const md = [
   'identity read first, so only the hash is cold; the file is in the page cache) and checks the hash against Node',
   'crypto; 6e times `terminateGracefully` call → resolved against Node\'s `child.kill` → `\'exit\'` on the same kind of child.',
   'Daemon start (8, `bench/daemon.mjs`): call → ready, each start method interleaved run by run, every daemon SIGKILLed after its run; the reference is `child_process.spawn` until the daemon\'s ready byte on a pipe.',
+  'Integrity options (11, `bench/integrity.mjs`): tryLock + release plain, with fencing, with watch, and check(), interleaved round by round (median of rounds; ratios to the plain call).',
   'WebAssembly build (10, `bench/wasm.mjs`): the native and the wasm32-wasip1 binding loaded side by side in one process, the same call interleaved round by round (median of rounds; the ratio is the median of per-round ratios).',
   'Single instance (9, `bench/instance.mjs`): a second instance\'s call until the primary\'s reply, sync and async calls interleaved; the reference is a C client\'s connect + frame + reply against a forked C server (`bench/c/udsrtt.c`); a whole second launch is compared with `node -e ""`.',
   '',
