@@ -175,7 +175,7 @@ function firstLine(err: unknown): string {
  * `__test__/wasm.spec.ts` checks that every export missing from the wasm build is listed here.
  */
 const WASM_MISSING: readonly (readonly [string, string, readonly string[]])[] = [
-  ['Locking a file', 'flock(2) on an open file and /proc/locks to name a holder', ['tryLock', 'lockSync', 'lockAsync', 'LockWait', 'NativeLock', 'NativeLockFile', 'openLockFile', 'readLockPid', 'lockHolders']],
+  ['Locking a file', 'flock(2) on an open file and /proc/locks to name a holder', ['tryLock', 'lockSync', 'lockAsync', 'LockWait', 'NativeLock', 'NativeLockFile', 'openLockFile', 'readLockPid', 'lockHolders', 'readFencingToken']],
   ['A pidfile', 'flock(2), /proc and the identity record (an xattr)', ['claimPidfile', 'claimPidfileAsync', 'NativePidfile', 'NativePidfileRead', 'readPidfile', 'acquireDaemonLock', 'daemonLockPath', 'daemonPidfile', 'execWithPidfile', 'execAsChildOf']],
   ['Looking at a process', '/proc, pidfds and signals', ['isAlive', 'pidAlive', 'processIdentity', 'verifyProcess', 'NativeProcessHandle', 'ExitWait', 'terminateOptions']],
   ['A daemon', 'fork, exec, signals and a Unix datagram socket', ['spawnDaemon', 'DaemonStart', 'daemonReady', 'notify', 'daemonUptime', 'watchdogIntervalMs', 'stopDaemonOptions']],
