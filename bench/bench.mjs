@@ -1044,7 +1044,7 @@ async function testScope() {
 
 // Sections to run: `node bench.mjs procid` (or `1 3 procid`, or SOLE_BENCH_ONLY=1,procid); all
 // by default. Only a full run writes bench/RESULTS.md.
-const tests = { 1: test1, 2: test2, 3: test3, 4: test4, 5: test5, procid: testProcid, scope: testScope, daemon: () => import('./daemon.mjs').then((m) => m.benchDaemon({ row, log })), instance: () => import('./instance.mjs').then((m) => m.benchInstance({ row, log })), wasm: () => import('./wasm.mjs').then((m) => m.benchWasm({ row, log })), integrity: () => import('./integrity.mjs').then((m) => m.benchIntegrity({ row, log })) }
+const tests = { 1: test1, 2: test2, 3: test3, 4: test4, 5: test5, procid: testProcid, scope: testScope, daemon: () => import('./daemon.mjs').then((m) => m.benchDaemon({ row, log })), instance: () => import('./instance.mjs').then((m) => m.benchInstance({ row, log })), wasm: () => import('./wasm.mjs').then((m) => m.benchWasm({ row, log, interleaved, report, fmtNs })), integrity: () => import('./integrity.mjs').then((m) => m.benchIntegrity({ log, interleaved, report })) }
 const aliases = { 6: 'procid', 7: 'scope', 10: 'wasm', 11: 'integrity' }
 const selected = process.argv.slice(2).length ? process.argv.slice(2) : process.env.SOLE_BENCH_ONLY ? process.env.SOLE_BENCH_ONLY.split(',') : []
 const only = selected.length ? new Set(selected.map((k) => aliases[k] || k)) : null

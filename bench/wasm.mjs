@@ -3,7 +3,8 @@
 // are loaded side by side (the WebAssembly one from its napi-rs loader, `sole.wasip1.cjs`) and
 // called with the same two rules as JSON (what `rulesOverlap` in lib/scope.ts passes them), in
 // interleaved rounds: native, wasm, native, wasm, ...; the result of each is the median of its
-// rounds, the ratio the median of the per-round ratios. The public call (`rulesOverlap` with
+// rounds, the ratio the median of the per-round ratios (bench.mjs's `interleaved` and
+// `report`). The public call (`rulesOverlap` with
 // its JSON serialisation, native) is the third row, for what a user's call costs in all.
 import { createRequire } from 'node:module'
 import fs from 'node:fs'
@@ -12,14 +13,8 @@ import { fileURLToPath } from 'node:url'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const require = createRequire(import.meta.url)
-const now = () => process.hrtime.bigint()
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-const ns = (v) => (v < 1e3 ? `${v.toFixed(0)} ns` : `${(v / 1e3).toFixed(2)} µs`)
 
-const ROUNDS = 9
-const ROUND_MS = 80
-
-export async function benchWasm({ row, log }) {
+export async function benchWasm({ row, log, interleaved, report, fmtNs }) {
   const T = '10. WebAssembly build: rulesOverlap(a, b)'
   const file = path.join(here, '..', 'sole.wasip1.cjs')
   if (!fs.existsSync(file)) {
@@ -41,29 +36,7 @@ export async function benchWasm({ row, log }) {
     { label: 'WebAssembly build (binding call, rules as JSON)', body: (n) => { for (let i = 0; i < n; i++) wasm.scopeRulesOverlap(ja, jb) } },
     { label: 'rulesOverlap(a, b), the public call (native, with its JSON serialisation)', body: (n) => { for (let i = 0; i < n; i++) sole.rulesOverlap(a, b) } },
   ]
-  for (const c of cases) {
-    let n = 64
-    for (;;) {
-      const t = now()
-      c.body(n)
-      const ms = Number(now() - t) / 1e6
-      if (ms > 20) break
-      n *= 4
-    }
-    c.n = n
-    c.res = []
-  }
-  for (let r = 0; r < ROUNDS; r++) {
-    for (const c of cases) {
-      const t = now()
-      c.body(c.n)
-      c.res.push(Number(now() - t) / c.n)
-    }
-  }
-  const ref = cases[0]
-  for (const c of cases) {
-    const x = median(c.res.map((v, i) => v / ref.res[i]))
-    row(T, c.label, `${ns(median(c.res))}/call`, c === ref ? '1.00× native' : `${x.toFixed(2)}× native`)
-  }
+  await interleaved(cases)
+  report(T, cases, {}, { refName: 'native', fmt: (v) => `${fmtNs(v)}/call` })
   log(`  (the WebAssembly build answers only the pure functions; every OS primitive throws ENOTSUP there)`)
 }
